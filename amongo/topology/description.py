@@ -1,0 +1,595 @@
+"""Immutable descriptions of servers and of the whole deployment (pure; no asyncio).
+
+This module implements the data structures of the Server Discovery and Monitoring
+specification.  Every value here is frozen: the I/O layer (``topology/topology.py``) replaces
+the current :class:`TopologyDescription` with a new one produced by
+:func:`amongo.topology.sdam.updated_topology_description`, it never mutates one.
+
+Public names (stable):
+
+- :data:`Address` -- ``tuple[str, int]``; :func:`parse_address`, :func:`format_address`.
+- :data:`MIN_SUPPORTED_WIRE_VERSION` (9, MongoDB 4.4), :data:`MAX_SUPPORTED_WIRE_VERSION` (27).
+- :class:`ServerType`, :class:`TopologyType` -- ``IntEnum`` with PyMongo's numbering
+  (``SERVER_TYPE`` / ``TOPOLOGY_TYPE``), so values compare equal to PyMongo's.
+- :class:`ServerDescription` -- :meth:`~ServerDescription.from_hello`,
+  :meth:`~ServerDescription.unknown`, :meth:`~ServerDescription.load_balancer`.
+- :class:`TopologyDescription` -- ``servers`` mapping plus PyMongo's public accessors
+  (``server_descriptions()``, ``topology_type_name``, ``has_readable_server()``, ...).
+- :func:`moving_average_rtt` -- the exponentially weighted RTT average (alpha 0.2).
+- :func:`compare_topology_version` -- the SDAM ``topologyVersion`` comparison.
+"""
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from bson.objectid import ObjectId
+from pymongo.errors import ConfigurationError
+
+__all__ = [
+    "Address",
+    "MIN_SUPPORTED_WIRE_VERSION",
+    "MAX_SUPPORTED_WIRE_VERSION",
+    "MIN_SUPPORTED_SERVER_VERSION",
+    "RTT_ALPHA",
+    "ServerType",
+    "TopologyType",
+    "ServerDescription",
+    "TopologyDescription",
+    "parse_address",
+    "format_address",
+    "moving_average_rtt",
+    "compare_topology_version",
+    "DATA_BEARING_TYPES",
+]
+
+Address = Tuple[str, int]
+
+#: Oldest wire version amongo speaks (MongoDB 4.4).
+MIN_SUPPORTED_WIRE_VERSION = 9
+#: Newest wire version amongo knows about.
+MAX_SUPPORTED_WIRE_VERSION = 27
+#: The server release matching :data:`MIN_SUPPORTED_WIRE_VERSION`, for error messages.
+MIN_SUPPORTED_SERVER_VERSION = "4.4"
+#: Weight of a new sample in the RTT moving average (server-selection spec).
+RTT_ALPHA = 0.2
+
+DEFAULT_PORT = 27017
+
+
+class ServerType(enum.IntEnum):
+    """The SDAM server types (numbered like PyMongo's ``SERVER_TYPE``)."""
+
+    Unknown = 0
+    Standalone = 1
+    Mongos = 2
+    PossiblePrimary = 3
+    RSPrimary = 4
+    RSSecondary = 5
+    RSArbiter = 6
+    RSOther = 7
+    RSGhost = 8
+    LoadBalancer = 9
+
+
+class TopologyType(enum.IntEnum):
+    """The SDAM topology types (numbered like PyMongo's ``TOPOLOGY_TYPE``)."""
+
+    Single = 0
+    ReplicaSetNoPrimary = 1
+    ReplicaSetWithPrimary = 2
+    Sharded = 3
+    Unknown = 4
+    LoadBalanced = 5
+
+
+#: Server types an application can read data from.
+DATA_BEARING_TYPES = frozenset(
+    (
+        ServerType.Standalone,
+        ServerType.Mongos,
+        ServerType.RSPrimary,
+        ServerType.RSSecondary,
+        ServerType.LoadBalancer,
+    )
+)
+
+_WRITABLE_TYPES = frozenset(
+    (ServerType.Standalone, ServerType.Mongos, ServerType.RSPrimary, ServerType.LoadBalancer)
+)
+
+
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> Address:
+    """Parse ``"host"``, ``"host:port"`` or ``"[v6]:port"`` into a lower-cased address.
+
+    :param text: the address as a hello reply or a test file writes it.
+    :param default_port: the port when *text* has none.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        end = text.index("]")
+        host = text[1:end]
+        rest = text[end + 1 :]
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host.lower(), port
+    if text.endswith(".sock"):
+        return text, 0
+    if text.count(":") == 1:
+        host, _, port_s = text.partition(":")
+        return host.lower(), int(port_s)
+    return text.lower(), default_port
+
+
+def format_address(address: Address) -> str:
+    """Render an address as ``host:port`` (``[v6]:port`` for IPv6 literals)."""
+    host, port = address
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def moving_average_rtt(previous: Optional[float], sample: float) -> float:
+    """The new average round trip time: ``alpha*sample + (1-alpha)*previous`` (alpha 0.2).
+
+    The first sample (``previous is None``) becomes the average unchanged.
+    """
+    if previous is None:
+        return sample
+    return RTT_ALPHA * sample + (1 - RTT_ALPHA) * previous
+
+
+def compare_topology_version(
+    current: Optional[Mapping[str, Any]], other: Optional[Mapping[str, Any]]
+) -> int:
+    """Compare two ``topologyVersion`` documents as SDAM prescribes.
+
+    Returns -1 if *current* is older than *other* (or either is missing, or the process ids
+    differ: *other* is then assumed newer), 0 if equal, 1 if *current* is newer.
+    """
+    if current is None or other is None:
+        return -1
+    if current.get("processId") != other.get("processId"):
+        return -1
+    c1 = current.get("counter")
+    c2 = other.get("counter")
+    if c1 == c2:
+        return 0
+    if c1 is None or c2 is None:
+        return -1
+    return -1 if c1 < c2 else 1
+
+
+def _to_seconds(value: Any) -> Optional[float]:
+    """A BSON datetime (``datetime``) or milliseconds number, as POSIX seconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    if hasattr(value, "to_datetime"):  # bson DatetimeMS
+        return _to_seconds(value.to_datetime())
+    return float(value) / 1000.0
+
+
+def _addresses(values: Optional[Iterable[str]]) -> Tuple[Address, ...]:
+    if not values:
+        return ()
+    out: List[Address] = []
+    for v in values:
+        a = parse_address(v)
+        if a not in out:
+            out.append(a)
+    return tuple(out)
+
+
+def _error_key(error: Optional[BaseException]) -> Any:
+    if error is None:
+        return None
+    return (type(error), str(error))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServerDescription:
+    """Immutable view of one server from its latest hello reply (or failed check).
+
+    Equality (``==``) is the spec's *Server Description Equality*: only the fields marked
+    (=) in the SDAM spec are compared, so ``old == new`` tells whether a
+    ``ServerDescriptionChangedEvent`` must be published.  Times are seconds:
+    ``round_trip_time`` (the moving average), ``min_round_trip_time``,
+    ``last_update_time`` (``time.monotonic()``) and ``last_write_date`` (POSIX time).
+    """
+
+    address: Address
+    server_type: ServerType = ServerType.Unknown
+    hosts: Tuple[Address, ...] = ()
+    passives: Tuple[Address, ...] = ()
+    arbiters: Tuple[Address, ...] = ()
+    primary: Optional[Address] = None
+    me: Optional[Address] = None
+    set_name: Optional[str] = None
+    set_version: Optional[int] = None
+    election_id: Optional[ObjectId] = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    min_wire_version: int = 0
+    max_wire_version: int = 0
+    last_write_date: Optional[float] = None
+    last_update_time: float = -math.inf
+    round_trip_time: Optional[float] = None
+    min_round_trip_time: Optional[float] = None
+    logical_session_timeout_minutes: Optional[int] = None
+    topology_version: Optional[Mapping[str, Any]] = None
+    error: Optional[BaseException] = None
+    hello: Mapping[str, Any] = field(default_factory=dict)
+    max_bson_size: int = 16 * 1024 * 1024
+    max_message_size: int = 48 * 1000 * 1000
+    max_write_batch_size: int = 100_000
+    service_id: Optional[ObjectId] = None
+    iscryptd: bool = False
+    compression: Tuple[str, ...] = ()
+
+    # -- constructors -------------------------------------------------------------------
+
+    @classmethod
+    def from_hello(
+        cls,
+        address: Address,
+        hello: Mapping[str, Any],
+        round_trip_time: Optional[float] = None,
+        *,
+        min_round_trip_time: Optional[float] = None,
+        last_update_time: Optional[float] = None,
+    ) -> "ServerDescription":
+        """Build a description from a successful ``hello`` (or legacy hello) reply.
+
+        :param address: the address the client connected to (not the reply's ``me``).
+        :param hello: the reply document.  ``ok`` other than 1 gives an Unknown server.
+        :param round_trip_time: the *averaged* RTT in seconds (see :func:`moving_average_rtt`).
+        :param min_round_trip_time: minimum RTT over the recent samples, in seconds.
+        :param last_update_time: ``time.monotonic()`` of the check; defaults to now.
+        """
+        if last_update_time is None:
+            import time
+
+            last_update_time = time.monotonic()
+        ok = hello.get("ok", 0)
+        if not ok or ok != 1:
+            return cls(
+                address=address,
+                hello=dict(hello),
+                last_update_time=last_update_time,
+                topology_version=hello.get("topologyVersion"),
+            )
+        server_type = _server_type_from_hello(hello)
+        last_write = hello.get("lastWrite") or {}
+        primary = hello.get("primary")
+        me = hello.get("me")
+        return cls(
+            address=address,
+            server_type=server_type,
+            hosts=_addresses(hello.get("hosts")),
+            passives=_addresses(hello.get("passives")),
+            arbiters=_addresses(hello.get("arbiters")),
+            primary=parse_address(primary) if primary else None,
+            me=parse_address(me) if me else None,
+            set_name=hello.get("setName"),
+            set_version=hello.get("setVersion"),
+            election_id=hello.get("electionId"),
+            tags=dict(hello.get("tags") or {}),
+            min_wire_version=int(hello.get("minWireVersion", 0)),
+            max_wire_version=int(hello.get("maxWireVersion", 0)),
+            last_write_date=_to_seconds(last_write.get("lastWriteDate")),
+            last_update_time=last_update_time,
+            round_trip_time=round_trip_time,
+            min_round_trip_time=min_round_trip_time,
+            logical_session_timeout_minutes=hello.get("logicalSessionTimeoutMinutes"),
+            topology_version=hello.get("topologyVersion"),
+            hello=dict(hello),
+            max_bson_size=int(hello.get("maxBsonObjectSize", 16 * 1024 * 1024)),
+            max_message_size=int(hello.get("maxMessageSizeBytes", 48 * 1000 * 1000)),
+            max_write_batch_size=int(hello.get("maxWriteBatchSize", 100_000)),
+            service_id=hello.get("serviceId"),
+            iscryptd=bool(hello.get("iscryptd", False)),
+            compression=tuple(hello.get("compression") or ()),
+        )
+
+    @classmethod
+    def unknown(
+        cls,
+        address: Address,
+        error: Optional[BaseException] = None,
+        *,
+        topology_version: Optional[Mapping[str, Any]] = None,
+    ) -> "ServerDescription":
+        """A default description of type Unknown (optionally carrying *error*)."""
+        return cls(address=address, error=error, topology_version=topology_version)
+
+    @classmethod
+    def load_balancer(cls, address: Address) -> "ServerDescription":
+        """The description of the load balancer in load-balanced mode (never checked)."""
+        return cls(address=address, server_type=ServerType.LoadBalancer)
+
+    # -- derived properties -------------------------------------------------------------
+
+    @property
+    def server_type_name(self) -> str:
+        """The server type's name, e.g. ``"RSPrimary"`` (PyMongo's ``server_type_name``)."""
+        return self.server_type.name
+
+    @property
+    def replica_set_name(self) -> Optional[str]:
+        """PyMongo's name for :attr:`set_name`."""
+        return self.set_name
+
+    @property
+    def all_hosts(self) -> Tuple[Address, ...]:
+        """``hosts`` + ``passives`` + ``arbiters`` in reply order, without duplicates."""
+        out = list(self.hosts)
+        for a in self.passives + self.arbiters:
+            if a not in out:
+                out.append(a)
+        return tuple(out)
+
+    @property
+    def is_server_type_known(self) -> bool:
+        return self.server_type != ServerType.Unknown
+
+    @property
+    def is_data_bearing(self) -> bool:
+        return self.server_type in DATA_BEARING_TYPES
+
+    @property
+    def is_writable(self) -> bool:
+        return self.server_type in _WRITABLE_TYPES
+
+    @property
+    def is_readable(self) -> bool:
+        return self.server_type == ServerType.RSSecondary or self.is_writable
+
+    @property
+    def retryable_writes_supported(self) -> bool:
+        """Whether this server supports retryable writes (sessions and a writable type)."""
+        return self.server_type == ServerType.LoadBalancer or (
+            self.logical_session_timeout_minutes is not None
+            and self.server_type in (ServerType.Mongos, ServerType.RSPrimary)
+        )
+
+    @property
+    def retryable_reads_supported(self) -> bool:
+        return self.max_wire_version >= 6
+
+    @property
+    def election_tuple(self) -> Tuple[Optional[int], Optional[ObjectId]]:
+        return self.set_version, self.election_id
+
+    def with_type(self, server_type: ServerType) -> "ServerDescription":
+        """A copy with another server type (used for PossiblePrimary)."""
+        return replace(self, server_type=server_type)
+
+    # -- equality -----------------------------------------------------------------------
+
+    def _eq_key(self) -> Tuple[Any, ...]:
+        return (
+            self.address,
+            self.server_type,
+            self.min_wire_version,
+            self.max_wire_version,
+            self.me,
+            frozenset(self.hosts),
+            frozenset(self.passives),
+            frozenset(self.arbiters),
+            tuple(sorted(self.tags.items())),
+            self.set_name,
+            self.set_version,
+            self.election_id,
+            self.primary,
+            self.logical_session_timeout_minutes,
+            None if self.topology_version is None else tuple(sorted(self.topology_version.items())),
+            _error_key(self.error),
+            self.iscryptd,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerDescription):
+            return NotImplemented
+        return self._eq_key() == other._eq_key()
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash((self.address, self.server_type, self.set_name))
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.error is not None:
+            extra = f", error={self.error!r}"
+        rtt = self.round_trip_time
+        return (
+            f"<ServerDescription {self.address!r} server_type: {self.server_type_name}, "
+            f"rtt: {rtt}{extra}>"
+        )
+
+
+def _server_type_from_hello(hello: Mapping[str, Any]) -> ServerType:
+    if hello.get("isreplicaset"):
+        return ServerType.RSGhost
+    if hello.get("setName"):
+        if hello.get("hidden"):
+            return ServerType.RSOther
+        primary = hello.get("isWritablePrimary")
+        if primary is None:
+            primary = hello.get("ismaster")
+        if primary:
+            return ServerType.RSPrimary
+        if hello.get("secondary"):
+            return ServerType.RSSecondary
+        if hello.get("arbiterOnly"):
+            return ServerType.RSArbiter
+        return ServerType.RSOther
+    if hello.get("msg") == "isdbgrid":
+        return ServerType.Mongos
+    return ServerType.Standalone
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyDescription:
+    """Immutable view of the whole deployment.
+
+    ``servers`` maps each address to its :class:`ServerDescription` (treat it as read-only;
+    :meth:`server_descriptions` returns a copy, as in PyMongo).  ``compatible``,
+    ``compatibility_error`` and ``logical_session_timeout_minutes`` are derived from the
+    servers when the value is built.  ``seed_count`` is the number of seeds the client was
+    configured with (SDAM's *updateUnknownWithStandalone* needs it).
+    """
+
+    topology_type: TopologyType
+    servers: Mapping[Address, ServerDescription]
+    replica_set_name: Optional[str] = None
+    max_set_version: Optional[int] = None
+    max_election_id: Optional[ObjectId] = None
+    seed_count: int = 1
+    compatible: bool = field(init=False, default=True)
+    compatibility_error: Optional[str] = field(init=False, default=None)
+    logical_session_timeout_minutes: Optional[int] = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        compatible, err = _compatibility(self.servers.values())
+        object.__setattr__(self, "compatible", compatible)
+        object.__setattr__(self, "compatibility_error", err)
+        object.__setattr__(
+            self, "logical_session_timeout_minutes", _ls_timeout(self.servers.values())
+        )
+
+    # -- PyMongo-compatible accessors ---------------------------------------------------
+
+    @property
+    def topology_type_name(self) -> str:
+        """The topology type's name, e.g. ``"ReplicaSetWithPrimary"``."""
+        return self.topology_type.name
+
+    def server_descriptions(self) -> Dict[Address, ServerDescription]:
+        """A new dict of address to :class:`ServerDescription` (PyMongo's method)."""
+        return dict(self.servers)
+
+    def has_server(self, address: Address) -> bool:
+        return address in self.servers
+
+    def reset_server(self, address: Address, error: Optional[BaseException] = None) -> "TopologyDescription":
+        """A copy where *address* is a default Unknown server (SDAM rules not re-run)."""
+        servers = dict(self.servers)
+        servers[address] = ServerDescription.unknown(address, error)
+        return replace(self, servers=servers)
+
+    @property
+    def known_servers(self) -> List[ServerDescription]:
+        """Servers whose type is not Unknown."""
+        return [s for s in self.servers.values() if s.is_server_type_known]
+
+    @property
+    def has_known_servers(self) -> bool:
+        return any(s.is_server_type_known for s in self.servers.values())
+
+    @property
+    def readable_servers(self) -> List[ServerDescription]:
+        return [s for s in self.servers.values() if s.is_readable]
+
+    @property
+    def common_wire_version(self) -> Optional[int]:
+        """The lowest ``maxWireVersion`` among known servers (None if there are none)."""
+        known = self.known_servers
+        return min(s.max_wire_version for s in known) if known else None
+
+    @property
+    def primary(self) -> Optional[ServerDescription]:
+        for s in self.servers.values():
+            if s.server_type == ServerType.RSPrimary:
+                return s
+        return None
+
+    def check_compatible(self) -> None:
+        """Raise :class:`pymongo.errors.ConfigurationError` if a server is incompatible."""
+        if not self.compatible:
+            raise ConfigurationError(self.compatibility_error)
+
+    def apply_selector(
+        self,
+        selector: Any,
+        address: Optional[Address] = None,
+        custom_selector: Optional[Callable[[List[ServerDescription]], List[ServerDescription]]] = None,
+        *,
+        local_threshold_ms: float = 15,
+        heartbeat_frequency_ms: float = 10_000,
+    ) -> List[ServerDescription]:
+        """Servers suitable for *selector* (see :func:`amongo.topology.selection.select_servers`).
+
+        :param address: when given, only that server (if it is known) is returned.
+        :param custom_selector: a further filter applied before the latency window.
+        """
+        from amongo.topology.selection import select_servers
+
+        if address is not None:
+            sd = self.servers.get(address)
+            return [sd] if sd is not None and sd.is_server_type_known else []
+        return select_servers(
+            self,
+            selector,
+            local_threshold_ms,
+            heartbeat_frequency_ms=heartbeat_frequency_ms,
+            custom_selector=custom_selector,
+        )
+
+    def has_readable_server(self, read_preference: Any = None) -> bool:
+        """Whether a server matches *read_preference* (default: primary) right now."""
+        from pymongo.read_preferences import ReadPreference
+
+        if read_preference is None:
+            read_preference = ReadPreference.PRIMARY
+        return bool(self.apply_selector(read_preference))
+
+    def has_writable_server(self) -> bool:
+        """Whether a writable server is known right now."""
+        from amongo.topology.selection import WRITABLE
+
+        return bool(self.apply_selector(WRITABLE))
+
+    def __repr__(self) -> str:
+        servers = sorted(self.servers.values(), key=lambda s: s.address)
+        return (
+            f"<TopologyDescription id: ? topology_type: {self.topology_type_name}, "
+            f"servers: {servers!r}>"
+        )
+
+
+def _compatibility(servers: Iterable[ServerDescription]) -> Tuple[bool, Optional[str]]:
+    for s in servers:
+        if not s.is_server_type_known or s.server_type == ServerType.LoadBalancer:
+            continue
+        if s.min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
+            return False, (
+                f"Server at {format_address(s.address)} requires wire version "
+                f"{s.min_wire_version}, but this version of amongo only supports up to "
+                f"{MAX_SUPPORTED_WIRE_VERSION}."
+            )
+        if s.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
+            return False, (
+                f"Server at {format_address(s.address)} reports wire version "
+                f"{s.max_wire_version}, but this version of amongo requires at least "
+                f"{MIN_SUPPORTED_WIRE_VERSION} (MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
+            )
+    return True, None
+
+
+def _ls_timeout(servers: Iterable[ServerDescription]) -> Optional[int]:
+    values: List[Optional[int]] = [
+        s.logical_session_timeout_minutes
+        for s in servers
+        if s.is_data_bearing and s.server_type != ServerType.LoadBalancer
+    ]
+    if not values or any(v is None for v in values):
+        return None
+    return min(v for v in values if v is not None)
