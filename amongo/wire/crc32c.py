@@ -49,12 +49,12 @@ def crc32c(data: BytesLike, crc: int = 0) -> int:
     :returns: the checksum as an unsigned 32-bit int.
     """
     c = crc ^ 0xFFFFFFFF
+    if not isinstance(data, (bytes, bytearray)):
+        data = memoryview(data).cast("B")  # byte-wise view of any C-contiguous buffer
     n = len(data)
     i = 0
     if n >= 16:
         mv = memoryview(data)
-        if mv.ndim != 1 or mv.itemsize != 1:
-            mv = mv.cast("B")
         n8 = n & ~7
         t0, t1, t2, t3, t4, t5, t6, t7 = _T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7
         for lo, hi in _PAIRS.iter_unpack(mv[:n8]):
