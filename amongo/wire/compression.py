@@ -99,7 +99,13 @@ class Compressor:
 
     __slots__ = ("name", "compressor_id", "compress", "level")
 
-    def __init__(self, name: str, compressor_id: int, compress: Callable[[BytesLike], bytes], level: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        compressor_id: int,
+        compress: Callable[[BytesLike], bytes],
+        level: Optional[int] = None,
+    ) -> None:
         self.name = name
         self.compressor_id = compressor_id
         #: ``compress(data) -> bytes``
@@ -145,7 +151,9 @@ def make_compressor(name: str, zlib_level: int = -1) -> Compressor:
         return Compressor("zlib", ZLIB_ID, _zlib_compress, level)
     if name == "snappy":
         if _snappy is None:
-            raise ConfigurationError("The snappy compressor requires the python-snappy package: pip install python-snappy")
+            raise ConfigurationError(
+                "The snappy compressor requires the python-snappy package: pip install python-snappy"
+            )
         return Compressor("snappy", SNAPPY_ID, _snappy_compress)
     if name == "zstd":
         if _zstd is None:

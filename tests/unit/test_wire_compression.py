@@ -72,7 +72,9 @@ def test_noop_compressor_id_is_accepted():
 @SETTINGS
 @given(
     name=st.sampled_from(AVAILABLE),
-    body=st.dictionaries(st.text(max_size=5).filter(lambda k: "\x00" not in k), st.text(max_size=50), max_size=5).map(bson.encode),
+    body=st.dictionaries(
+        st.text(max_size=5).filter(lambda k: "\x00" not in k), st.text(max_size=50), max_size=5
+    ).map(bson.encode),
     docs=st.lists(st.binary(max_size=40).map(lambda b: bson.encode({"b": b})), max_size=6),
     checksum=st.booleans(),
     flags=st.sampled_from([0, m.MORE_TO_COME, m.EXHAUST_ALLOWED]),
