@@ -1,0 +1,1 @@
+"""amongo benchmark harness: ``python -m benchmarks --help``."""

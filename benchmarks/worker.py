@@ -1,0 +1,111 @@
+"""One measurement in a fresh process: ``python -m benchmarks.worker '<json spec>'``.
+
+Prints one line ``RESULT {json}`` on stdout. CPU time is this process's
+``time.process_time()`` over the measured runs only (set-up and connect excluded); peak RSS is
+``getrusage(RUSAGE_SELF).ru_maxrss`` at the end (it includes set-up).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import resource
+import statistics
+import sys
+import time
+import traceback
+from typing import Any, Dict, List
+
+
+async def measure(op: Any, concurrency: int, total_ops: int, max_seconds: float) -> Dict[str, float]:
+    """Run up to *total_ops* ops over *concurrency* tasks (stop starting new ones after
+    *max_seconds*, but every task runs at least one op). Returns the figures of this run."""
+    counter = itertools.count()
+    lat: List[float] = []
+    perf = time.perf_counter
+    deadline = perf() + max_seconds
+
+    async def task() -> None:
+        first = True
+        while True:
+            i = next(counter)
+            if i >= total_ops and not first:
+                return
+            first = False
+            t0 = perf()
+            await op(i)
+            t1 = perf()
+            lat.append(t1 - t0)
+            if t1 > deadline:
+                return
+
+    cpu0 = time.process_time()
+    t0 = perf()
+    await asyncio.gather(*[task() for _ in range(concurrency)])
+    wall = perf() - t0
+    cpu = time.process_time() - cpu0
+    lat.sort()
+    n = len(lat)
+    return {
+        "ops": n,
+        "ops_per_s": n / wall,
+        "cpu_us_per_op": cpu / n * 1e6,
+        "p50_ms": lat[n // 2] * 1e3,
+        "p99_ms": lat[min(n - 1, int(n * 0.99))] * 1e3,
+    }
+
+
+async def run(spec: Dict[str, Any]) -> Dict[str, Any]:
+    from .drivers import get_adapter
+    from .workloads import WORKLOADS
+
+    wl = WORKLOADS[spec["workload"]]
+    adapter = get_adapter(spec["driver"])
+    await adapter.connect(spec["uri"], spec.get("max_pool_size", 100))
+    try:
+        await wl.setup(adapter)
+        op = wl.make_op(adapter)
+        conc = spec["concurrency"]
+        await measure(op, conc, spec["warmup_ops"], spec["warmup_seconds"])
+        runs = [await measure(op, conc, spec["ops"], spec["seconds"]) for _ in range(spec["runs"])]
+    finally:
+        await adapter.close()
+    doc_bytes = wl.doc_bytes()
+    out: Dict[str, Any] = {k: statistics.median(r[k] for r in runs)
+                           for k in ("ops_per_s", "cpu_us_per_op", "p50_ms", "p99_ms")}
+    out["mb_per_s"] = out["ops_per_s"] * doc_bytes / 1e6
+    out["ops_measured"] = sum(r["ops"] for r in runs)
+    out["runs"] = len(runs)
+    return out
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    try:
+        if spec["loop"] == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        from .drivers import Unavailable
+
+        try:
+            result = loop.run_until_complete(run(spec))
+        except Unavailable as exc:
+            result = {"unavailable": str(exc)}
+        finally:
+            loop.close()
+        if "unavailable" not in result:
+            result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except ImportError as exc:
+        result = {"unavailable": repr(exc)}
+    except BaseException as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"[:300],
+                  "traceback": traceback.format_exc()[-2000:]}
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
