@@ -1,0 +1,400 @@
+"""Orchestration: servers, one worker subprocess per measurement, table, ratios, targets.
+
+Public API (used by ``python -m benchmarks`` and the smoke test)::
+
+    cfg = Config(drivers=["raw"], workloads=["find_one"], concurrency=[1], quick=True)
+    results = run(cfg)                  # list[dict]; one per driver x loop x server x workload x c
+    records = json_records(results)     # the --json records
+    measure_one(uri, "raw", "asyncio", "replay", "find_one", 1, params)   # one cell
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .drivers import DRIVERS
+from .servers import ROOT, ReplayProcess, SecantusServer
+from .workloads import WORKLOADS
+
+LOOPS = ("asyncio", "uvloop")
+SERVERS = ("secantus", "replay")
+DEFAULT_CONCURRENCY = (1, 100, 1000)
+QUICK_CONCURRENCY = (1, 1000)
+HEAVY_MAX_CONCURRENCY = 100  # non-cheap workloads never run at 1000 tasks
+DEFAULT_WORKLOADS = tuple(n for n, w in WORKLOADS.items() if not w.fixed_concurrency)
+JSON_FIELDS = ("driver", "loop", "server", "workload", "concurrency", "ops_per_s", "mb_per_s",
+               "cpu_us_per_op", "p50_ms", "p99_ms", "peak_rss_mb")
+
+
+def store_path() -> str:
+    from .data import cache_dir
+
+    return str(cache_dir() / "replay-store.bson")
+
+
+@dataclass
+class Params:
+    """How much to run per measurement (one ``measure`` call = one run)."""
+
+    ops: int
+    seconds: float
+    runs: int
+    warmup_ops: int
+    warmup_seconds: float
+
+
+def params_for(workload: str, concurrency: int, quick: bool, runs: Optional[int] = None) -> Params:
+    wl = WORKLOADS[workload]
+    if wl.fixed_concurrency:  # memory mode: every task does about one op
+        return Params(ops=concurrency, seconds=30.0, runs=runs or (1 if quick else 3),
+                      warmup_ops=min(concurrency, 1000), warmup_seconds=2.0)
+    if workload in ("find", "insert_many"):
+        ops, seconds = (4, 0.6) if quick else (40, 5.0)
+    elif wl.cheap:
+        ops, seconds = (3000, 0.4) if quick else (30000, 3.0)
+    else:
+        ops, seconds = (300, 0.4) if quick else (3000, 3.0)
+    ops = max(ops, concurrency)
+    return Params(ops=ops, seconds=seconds, runs=runs or (2 if quick else 5),
+                  warmup_ops=max(concurrency, ops // 10), warmup_seconds=seconds / 4)
+
+
+def concurrencies_for(workload: str, requested: Sequence[int]) -> List[int]:
+    wl = WORKLOADS[workload]
+    if wl.fixed_concurrency:
+        return list(wl.fixed_concurrency)
+    if wl.cheap:
+        return list(requested)
+    return [c for c in requested if c <= HEAVY_MAX_CONCURRENCY]
+
+
+@dataclass
+class Config:
+    drivers: List[str] = field(default_factory=lambda: list(DRIVERS))
+    loops: List[str] = field(default_factory=lambda: list(LOOPS))
+    servers: Optional[List[str]] = None  # default: both; --quick: replay only
+    workloads: List[str] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
+    concurrency: Optional[List[int]] = None
+    quick: bool = False
+    runs: Optional[int] = None
+    uri: Optional[str] = None  # a real deployment instead of SecantusDB (server name "uri")
+    rerecord: bool = False
+    synthetic: bool = False  # replay synthesized replies instead of a recording
+    timeout: float = 300.0
+    log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
+
+
+def measure_one(uri: str, driver: str, loop: str, server: str, workload: str, concurrency: int,
+                params: Params, timeout: float = 300.0) -> Dict[str, Any]:
+    """Run one measurement in a fresh subprocess; return a result row."""
+    spec = dict(driver=driver, loop=loop, uri=uri, workload=workload, concurrency=concurrency,
+                ops=params.ops, seconds=params.seconds, runs=params.runs,
+                warmup_ops=params.warmup_ops, warmup_seconds=params.warmup_seconds,
+                max_pool_size=100)
+    row: Dict[str, Any] = dict(driver=driver, loop=loop, server=server, workload=workload,
+                               concurrency=concurrency)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(spec)],
+                              cwd=str(ROOT), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        row["error"] = f"timed out after {timeout:.0f}s"
+        return row
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        row["error"] = f"worker exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        return row
+    row.update(json.loads(lines[-1][len("RESULT "):]))
+    return row
+
+
+def _ensure_store(cfg: Config, secantus_uri: Optional[str]) -> Optional[str]:
+    """Path of the recorded replay store, recording it first if needed (None: synthetic)."""
+    if cfg.synthetic:
+        return None
+    path = store_path()
+    if os.path.exists(path) and not cfg.rerecord:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    server = None
+    try:
+        uri = cfg.uri or secantus_uri
+        if uri is None:
+            cfg.log("recording replay replies: starting SecantusDB ...")
+            server = SecantusServer().start()
+            uri = server.uri
+        cfg.log(f"recording replay replies from {uri} -> {path}")
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.replay", "record", "--uri", uri,
+                               "--out", path], cwd=str(ROOT), capture_output=True, text=True,
+                              timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip()[-500:])
+        return path
+    except Exception as exc:
+        cfg.log(f"recording failed ({exc}); the replay server will synthesize replies")
+        return None
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(cfg: Config) -> List[Dict[str, Any]]:
+    servers = cfg.servers or (["replay"] if cfg.quick else list(SERVERS))
+    requested = cfg.concurrency or list(QUICK_CONCURRENCY if cfg.quick else DEFAULT_CONCURRENCY)
+    results: List[Dict[str, Any]] = []
+    secantus: Optional[SecantusServer] = None
+    try:
+        for server in servers:
+            if server == "secantus":
+                if cfg.uri:
+                    uri, name = cfg.uri, "uri"
+                else:
+                    cfg.log("starting SecantusDB ...")
+                    secantus = SecantusServer().start()
+                    uri, name = secantus.uri, "secantus"
+                results += _run_server(cfg, uri, name, requested)
+                if secantus is not None and "replay" in servers:
+                    pass  # kept for recording below, stopped in finally
+            elif server == "replay":
+                store = _ensure_store(cfg, secantus.uri if secantus else None)
+                if secantus is not None:
+                    secantus.stop()
+                    secantus = None
+                cfg.log(f"starting replay server ({'recorded' if store else 'synthetic'}) ...")
+                with ReplayProcess(store) as rp:
+                    results += _run_server(cfg, rp.uri, "replay", requested)
+            else:
+                raise ValueError(f"unknown server {server!r}")
+            if secantus is not None:
+                secantus.stop()
+                secantus = None
+    finally:
+        if secantus is not None:
+            secantus.stop()
+    return results
+
+
+def _run_server(cfg: Config, uri: str, server: str, requested: Sequence[int]) -> List[Dict[str, Any]]:
+    rows = []
+    unavailable: Dict[str, str] = {}
+    for workload in cfg.workloads:
+        for c in concurrencies_for(workload, requested):
+            params = params_for(workload, c, cfg.quick, cfg.runs)
+            for driver in cfg.drivers:
+                for loop in cfg.loops:
+                    key = driver
+                    if key in unavailable:
+                        rows.append(dict(driver=driver, loop=loop, server=server,
+                                         workload=workload, concurrency=c,
+                                         unavailable=unavailable[key]))
+                        continue
+                    row = measure_one(uri, driver, loop, server, workload, c, params, cfg.timeout)
+                    if "unavailable" in row:
+                        unavailable[key] = row["unavailable"]
+                    cfg.log(f"  {server:8} {workload:18} c={c:<5} {driver:7} {loop:7} "
+                            + (_short(row)))
+                    rows.append(row)
+    return rows
+
+
+def _short(row: Dict[str, Any]) -> str:
+    if "ops_per_s" in row:
+        return (f"{row['ops_per_s']:10.1f} ops/s {row['cpu_us_per_op']:9.1f} us/op "
+                f"{row['peak_rss_mb']:6.1f} MB")
+    return "unavailable: " + row["unavailable"] if "unavailable" in row else "ERROR: " + row.get(
+        "error", "?")
+
+
+def ok_rows(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [r for r in results if "ops_per_s" in r]
+
+
+def json_records(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The --json records: exactly :data:`JSON_FIELDS`, measured rows only."""
+    return [{k: r[k] for k in JSON_FIELDS} for r in ok_rows(results)]
+
+
+def write_json(results: Sequence[Dict[str, Any]], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(json_records(results), f, indent=1)
+        f.write("\n")
+
+
+# -------------------------------------------------------------------------------------------
+# Report
+# -------------------------------------------------------------------------------------------
+def _fmt(v: Optional[float], width: int, prec: int = 1) -> str:
+    if v is None:
+        return "-".rjust(width)
+    if v >= 100_000:
+        return f"{v:{width}.0f}"
+    return f"{v:{width}.{prec}f}"
+
+
+def format_table(results: Sequence[Dict[str, Any]]) -> str:
+    idx = _index(results)
+    head = (f"{'server':8} {'workload':18} {'c':>5} {'driver':7} {'loop':7} {'ops/s':>10} "
+            f"{'MB/s':>8} {'cpu_us/op':>10} {'p50_ms':>8} {'p99_ms':>8} {'rss_MB':>7} "
+            f"{'x_pymongo':>9} {'x_motor':>8} {'x_raw':>7}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        pre = f"{r['server']:8} {r['workload']:18} {r['concurrency']:>5} {r['driver']:7} {r['loop']:7} "
+        if "ops_per_s" not in r:
+            status = ("unavailable: " + r["unavailable"]) if "unavailable" in r else (
+                "ERROR: " + r.get("error", "?"))
+            lines.append(pre + status[:100])
+            continue
+        ratios = ""
+        if r["driver"] == "amongo":  # throughput ratios from the same run
+            for peer, w in (("pymongo", 9), ("motor", 8), ("raw", 7)):
+                p = idx.get((peer, r["loop"], r["server"], r["workload"], r["concurrency"]))
+                ratios += " " + (_fmt(r["ops_per_s"] / p["ops_per_s"], w, 2) if p else "-".rjust(w))
+        lines.append(pre + f"{_fmt(r['ops_per_s'], 10)} {_fmt(r['mb_per_s'], 8)} "
+                     f"{_fmt(r['cpu_us_per_op'], 10)} {_fmt(r['p50_ms'], 8, 2)} "
+                     f"{_fmt(r['p99_ms'], 8, 2)} {_fmt(r['peak_rss_mb'], 7)}" + ratios)
+    return "\n".join(lines)
+
+
+def _index(results: Sequence[Dict[str, Any]]) -> Dict[tuple, Dict[str, Any]]:
+    return {(r["driver"], r["loop"], r["server"], r["workload"], r["concurrency"]): r
+            for r in ok_rows(results)}
+
+
+def format_ratios(results: Sequence[Dict[str, Any]]) -> str:
+    """amongo/peer ratios of throughput and CPU per op, and amongo-uvloop/amongo-asyncio."""
+    idx = _index(results)
+    lines = ["ratios (same run): throughput amongo/peer (higher is better); "
+             "cpu/op amongo/peer (lower is better)"]
+    any_row = False
+    for (d, loop, server, wl, c), r in sorted(idx.items(), key=lambda kv: kv[0][1:]):
+        if d != "amongo":
+            continue
+        parts = []
+        for peer in ("pymongo", "motor", "raw"):
+            p = idx.get((peer, loop, server, wl, c))
+            if p:
+                parts.append(f"/{peer}: x{r['ops_per_s'] / p['ops_per_s']:.2f} thr, "
+                             f"x{r['cpu_us_per_op'] / p['cpu_us_per_op']:.2f} cpu")
+        if loop == "uvloop":
+            a = idx.get(("amongo", "asyncio", server, wl, c))
+            if a:
+                parts.append(f"uvloop/asyncio: x{r['ops_per_s'] / a['ops_per_s']:.2f} thr")
+        if parts:
+            any_row = True
+            lines.append(f"  {server:8} {wl:18} c={c:<5} {loop:7} " + "; ".join(parts))
+    if not any_row:
+        lines.append("  (no amongo rows measured)")
+    return "\n".join(lines)
+
+
+def _pick(idx: Dict[tuple, Dict[str, Any]], driver: str, loop: str, workload: str,
+          c: int) -> Optional[Dict[str, Any]]:
+    """Prefer the replay server (client-bound), then SecantusDB, then --uri."""
+    for server in ("replay", "secantus", "uri"):
+        r = idx.get((driver, loop, server, workload, c))
+        if r is not None:
+            return r
+    return None
+
+
+def evaluate_targets(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each target -> ``{"target", "status" (PASS|FAIL|n-a), "detail"}``; per loop measured."""
+    idx = _index(results)
+    loops = sorted({k[1] for k in idx}) or ["asyncio"]
+    out: List[Dict[str, Any]] = []
+
+    def check(name: str, a: Optional[Dict[str, Any]], b: Optional[Dict[str, Any]], fig: str,
+              op: str, bound: float, server_note: str = "") -> None:
+        if a is None or b is None:
+            missing = "amongo" if a is None else "peer"
+            out.append(dict(target=name, status="n-a", detail=f"no {missing} row"))
+            return
+        ratio = a[fig] / b[fig]
+        ok = ratio <= bound if op == "<=" else ratio >= bound
+        out.append(dict(target=name, status="PASS" if ok else "FAIL",
+                        detail=f"ratio {ratio:.2f} (need {op} {bound}) [{a['server']}]"))
+
+    for loop in loops:
+        am = _pick(idx, "amongo", loop, "find_one", 1)
+        for peer, bound in (("pymongo", 0.5), ("motor", 0.33), ("raw", 1.3)):
+            check(f"[{loop}] find_one c=1 cpu/op <= {bound}x {peer}", am,
+                  _pick(idx, peer, loop, "find_one", 1), "cpu_us_per_op", "<=", bound)
+        a = idx.get(("amongo", loop, "replay", "insert_one", 1000))
+        for peer, bound in (("pymongo", 2.0), ("motor", 3.0)):
+            check(f"[{loop}] insert_one c=1000 replay ops/s >= {bound}x {peer}", a,
+                  idx.get((peer, loop, "replay", "insert_one", 1000)), "ops_per_s", ">=", bound)
+        for wl in ("find", "insert_many"):
+            check(f"[{loop}] {wl} 10k c=1 MB/s >= 1.2x pymongo", _pick(idx, "amongo", loop, wl, 1),
+                  _pick(idx, "pymongo", loop, wl, 1), "mb_per_s", ">=", 1.2)
+        check(f"[{loop}] peak RSS 10k concurrent find_one <= 0.8x pymongo",
+              _pick(idx, "amongo", loop, "find_one_10k_tasks", 10_000),
+              _pick(idx, "pymongo", loop, "find_one_10k_tasks", 10_000), "peak_rss_mb", "<=", 0.8)
+    # uvloop vs asyncio: find_one at the highest concurrency measured on both loops.
+    cs = sorted({k[4] for k in idx if k[0] == "amongo" and k[3] == "find_one"}, reverse=True)
+    pair = None
+    for c in cs:
+        u, a = _pick(idx, "amongo", "uvloop", "find_one", c), _pick(idx, "amongo", "asyncio",
+                                                                    "find_one", c)
+        if u and a and u["server"] == a["server"]:
+            pair = (u, a, c)
+            break
+    if pair:
+        check(f"amongo uvloop >= 1.2x asyncio (find_one c={pair[2]} ops/s)", pair[0], pair[1],
+              "ops_per_s", ">=", 1.2)
+    else:
+        out.append(dict(target="amongo uvloop >= 1.2x asyncio (find_one ops/s)", status="n-a",
+                        detail="needs amongo find_one rows on both loops"))
+    return out
+
+
+def format_targets(results: Sequence[Dict[str, Any]]) -> str:
+    lines = ["targets"]
+    for t in evaluate_targets(results):
+        lines.append(f"  {t['status']:5} {t['target']:58} {t['detail']}")
+    return "\n".join(lines)
+
+
+def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
+    """Grouped bars of ops/s (log scale) per workload x concurrency, one bar per driver-loop."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = ok_rows(results)
+    if not rows:
+        raise ValueError("nothing to plot")
+    servers = sorted({r["server"] for r in rows})
+    cells = sorted({(r["workload"], r["concurrency"]) for r in rows},
+                   key=lambda wc: (list(WORKLOADS).index(wc[0]), wc[1]))
+    series = sorted({(r["driver"], r["loop"]) for r in rows})
+    fig, axes = plt.subplots(len(servers), 1, figsize=(max(8, 1.2 * len(cells) * len(series) / 3),
+                                                       4.5 * len(servers)), squeeze=False)
+    width = 0.8 / len(series)
+    idx = _index(rows)
+    for ax, server in zip(axes[:, 0], servers):
+        for k, (d, loop) in enumerate(series):
+            xs, ys = [], []
+            for i, (wl, c) in enumerate(cells):
+                r = idx.get((d, loop, server, wl, c))
+                if r:
+                    xs.append(i + k * width - 0.4 + width / 2)
+                    ys.append(r["ops_per_s"])
+            ax.bar(xs, ys, width, label=f"{d}/{loop}")
+        ax.set_xticks(range(len(cells)))
+        ax.set_xticklabels([f"{wl}\nc={c}" for wl, c in cells], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ops/s")
+        ax.set_title(f"server: {server}")
+        ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
