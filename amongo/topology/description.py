@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import enum
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -252,8 +253,6 @@ class ServerDescription:
         :param last_update_time: ``time.monotonic()`` of the check; defaults to now.
         """
         if last_update_time is None:
-            import time
-
             last_update_time = time.monotonic()
         ok = hello.get("ok", 0)
         if not ok or ok != 1:
@@ -465,6 +464,9 @@ class TopologyDescription:
             self, "logical_session_timeout_minutes", _ls_timeout(self.servers.values())
         )
 
+    def __hash__(self) -> int:
+        return id(self)
+
     # -- PyMongo-compatible accessors ---------------------------------------------------
 
     @property
@@ -560,7 +562,7 @@ class TopologyDescription:
     def __repr__(self) -> str:
         servers = sorted(self.servers.values(), key=lambda s: s.address)
         return (
-            f"<TopologyDescription id: ? topology_type: {self.topology_type_name}, "
+            f"<TopologyDescription topology_type: {self.topology_type_name}, "
             f"servers: {servers!r}>"
         )
 

@@ -9,7 +9,8 @@ Nothing here does I/O or touches asyncio.  The I/O side (``topology/topology.py`
 - :func:`error_handling_decision` when an application operation fails, then applies the
   returned :class:`ErrorDecision` (mark Unknown via :func:`updated_topology_description`, clear
   the pool, request an immediate check, cancel an in-progress check), all without awaiting;
-- :func:`check_failure_decision` when a monitor's own hello fails;
+- :func:`check_failure_decision` when a monitor's own hello fails (and
+  :func:`min_round_trip_time` for the RTT task);
 - :func:`topology_events`, :func:`opening_events`, :func:`closing_events` to get the pymongo
   SDAM event objects to publish for a description change.
 
@@ -45,6 +46,7 @@ __all__ = [
     "error_handling_decision",
     "check_failure_decision",
     "CheckFailureDecision",
+    "min_round_trip_time",
     "classify_state_change",
     "is_shutdown_code",
     "command_error_fields",
@@ -531,44 +533,46 @@ def error_handling_decision(
 
 @dataclass(frozen=True, slots=True)
 class CheckFailureDecision:
-    """What a monitor does after its hello failed (server-monitoring spec).
+    """What a monitor does after its own hello failed (server-monitoring spec pseudocode).
 
-    ``retry``: check again at once without changing anything (a network error on a server
-    that was known, not a timeout).  Otherwise mark the server Unknown (``mark_unknown``)
-    and clear its pool (``clear_pool``), interrupting in-use connections when
-    ``interrupt_connections`` is set (network timeouts).
+    Always: mark the server Unknown (``ServerDescription.unknown(address, error)`` through
+    :func:`updated_topology_description`), *then* clear its pool, interrupting in-use
+    connections when ``interrupt_connections`` is set (the failure was a network timeout).
+    ``check_immediately``: start the next check at once instead of waiting
+    ``heartbeatFrequencyMS`` (a network error that just turned a known server Unknown).
     """
 
-    retry: bool = False
-    mark_unknown: bool = False
-    clear_pool: bool = False
+    mark_unknown: bool = True
+    clear_pool: bool = True
     interrupt_connections: bool = False
+    check_immediately: bool = False
 
 
 def check_failure_decision(
     previous: ServerDescription,
     *,
-    is_timeout: bool,
-    awaited: bool = False,
-    already_retried: bool = False,
+    is_network_error: bool = True,
+    is_timeout: bool = False,
 ) -> CheckFailureDecision:
-    """Decide what to do after a monitor's check failed with a network error or timeout.
+    """Decide what to do after a monitor's check failed.
 
     :param previous: the server's description before the failed check.
+    :param is_network_error: the failure was a network error (timeouts included), not a
+        command error in the hello reply.
     :param is_timeout: the failure was a network timeout.
-    :param awaited: the failed check was a streaming (awaited) hello.
-    :param already_retried: this failure is the immediate retry's.
     """
-    if (
-        not already_retried
-        and not is_timeout
-        and previous.server_type != ServerType.Unknown
-        and not awaited
-    ):
-        return CheckFailureDecision(retry=True)
     return CheckFailureDecision(
-        mark_unknown=True, clear_pool=True, interrupt_connections=is_timeout
+        interrupt_connections=is_timeout,
+        check_immediately=is_network_error and previous.server_type != ServerType.Unknown,
     )
+
+
+def min_round_trip_time(samples: Sequence[float]) -> float:
+    """The minimum of the recent RTT samples (the monitor keeps the last 10), or 0 while
+    fewer than two samples exist (server-monitoring spec)."""
+    if len(samples) < 2:
+        return 0.0
+    return min(samples)
 
 
 # ---------------------------------------------------------------------------------------

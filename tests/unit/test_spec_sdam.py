@@ -100,9 +100,7 @@ class _Harness:
             return
         if not reply:
             # A failed check: the monitor marks the server Unknown and clears its pool.
-            decision = check_failure_decision(
-                self.td.servers[address], is_timeout=False, already_retried=True
-            )
+            decision = check_failure_decision(self.td.servers[address])
             if decision.clear_pool:
                 self.generations[address] += 1
             sd = ServerDescription.unknown(address, ConnectionError("hello failed"))
