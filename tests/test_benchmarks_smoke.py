@@ -1,0 +1,59 @@
+"""Smoke test of the benchmark harness: replay server + one tiny workload per driver."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from benchmarks import harness
+from benchmarks.servers import ReplayProcess
+
+TINY = harness.Params(ops=50, seconds=0.3, runs=1, warmup_ops=5, warmup_seconds=0.1)
+
+
+@pytest.fixture(scope="module")
+def replay():
+    # Synthetic replies: hermetic, no SecantusDB recording needed.
+    with ReplayProcess(None) as rp:
+        yield rp
+
+
+def _check(row, driver):
+    assert "error" not in row, row
+    assert "unavailable" not in row, row
+    rec = harness.json_records([row])
+    assert len(rec) == 1
+    rec = rec[0]
+    assert set(rec) == set(harness.JSON_FIELDS)
+    assert rec["driver"] == driver
+    assert (rec["loop"], rec["server"], rec["workload"], rec["concurrency"]) == (
+        "asyncio", "replay", "find_one", 1)
+    for k in ("ops_per_s", "mb_per_s", "cpu_us_per_op", "p50_ms", "p99_ms", "peak_rss_mb"):
+        assert isinstance(rec[k], float) and rec[k] > 0, (k, rec)
+    assert rec["p99_ms"] >= rec["p50_ms"]
+
+
+@pytest.mark.parametrize("driver", ["raw", "motor", "pymongo"])
+def test_find_one_on_replay(replay, driver):
+    if driver == "motor" and importlib.util.find_spec("motor") is None:
+        pytest.skip("motor is not installed (pip install -e .[bench])")
+    if driver == "pymongo":
+        try:
+            from pymongo import AsyncMongoClient  # noqa: F401
+        except ImportError:
+            pytest.skip("pymongo.AsyncMongoClient is not available (needs pymongo >= 4.9)")
+    row = harness.measure_one(replay.uri, driver, "asyncio", "replay", "find_one", 1, TINY,
+                              timeout=15)
+    _check(row, driver)
+
+
+def test_targets_and_table_render():
+    rows = [dict(driver=d, loop="asyncio", server="replay", workload="find_one", concurrency=1,
+                 ops_per_s=1000.0 * (i + 1), mb_per_s=1.0, cpu_us_per_op=100.0 / (i + 1),
+                 p50_ms=1.0, p99_ms=2.0, peak_rss_mb=30.0)
+            for i, d in enumerate(["pymongo", "motor", "raw", "amongo"])]
+    table = harness.format_table(rows)
+    assert "amongo" in table and "x_pymongo" in table
+    status = {t["target"]: t["status"] for t in harness.evaluate_targets(rows)}
+    assert status["[asyncio] find_one c=1 cpu/op <= 0.5x pymongo"] == "PASS"
+    assert status["[asyncio] find 10k c=1 MB/s >= 1.2x pymongo"] == "n-a"
