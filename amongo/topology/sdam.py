@@ -15,7 +15,8 @@ Nothing here does I/O or touches asyncio.  The I/O side (``topology/topology.py`
   SDAM event objects to publish for a description change.
 
 Also public: :func:`classify_state_change`, :func:`is_shutdown_code`,
-:func:`command_error_fields`, :class:`ErrorKind`, :class:`ErrorPhase`,
+:func:`command_error_fields`, :class:`ErrorKind`, :class:`ErrorPhase`, :class:`StateChange`,
+:data:`SYSTEM_OVERLOADED_LABEL`,
 :data:`RECOVERING_CODES`, :data:`NOT_WRITABLE_PRIMARY_CODES`, :data:`SHUTDOWN_CODES`.
 """
 from __future__ import annotations
@@ -48,6 +49,8 @@ __all__ = [
     "CheckFailureDecision",
     "min_round_trip_time",
     "classify_state_change",
+    "StateChange",
+    "SYSTEM_OVERLOADED_LABEL",
     "is_shutdown_code",
     "command_error_fields",
     "RECOVERING_CODES",
@@ -382,6 +385,8 @@ class ErrorPhase(enum.Enum):
 
 
 class StateChange(enum.Enum):
+    """The kind of state-change error (see :func:`classify_state_change`)."""
+
     NONE = 0
     NOT_WRITABLE_PRIMARY = 1
     RECOVERING = 2
