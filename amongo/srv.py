@@ -65,7 +65,7 @@ class DnsPythonResolver:
         self._lifetime = lifetime
         self._resolver = resolver
 
-    async def _query(self, name: str, rdtype: str) -> Any:
+    async def _query(self, name: str, rdtype: str, *, missing_ok: bool = True) -> Any:
         import dns.asyncresolver
         import dns.exception
         import dns.resolver
@@ -78,13 +78,17 @@ class DnsPythonResolver:
             kwargs["lifetime"] = self._lifetime
         try:
             return await resolver.resolve(name, rdtype, **kwargs)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        except dns.resolver.NXDOMAIN as exc:
+            if missing_ok:
+                return None
+            raise ConfigurationError(f"DNS {rdtype} query for {name!r} failed: {exc}") from exc
+        except dns.resolver.NoAnswer:
             return None
         except dns.exception.DNSException as exc:
             raise ConfigurationError(f"DNS {rdtype} query for {name!r} failed: {exc}") from exc
 
     async def srv(self, name: str) -> List[Tuple[str, int]]:
-        answer = await self._query(name, "SRV")
+        answer = await self._query(name, "SRV", missing_ok=False)
         if answer is None:
             return []
         return [(rr.target.to_text(omit_final_dot=True), int(rr.port)) for rr in answer]

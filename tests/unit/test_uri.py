@@ -462,7 +462,10 @@ async def test_dnspython_resolver_adapter() -> None:
     assert await r.srv("_mongodb._tcp.c.example.com") == [("h1.example.com", 27017)]
     assert await r.txt("c.example.com") == [[b"replicaSet=rs"]]
     assert fake.calls[0] == ("_mongodb._tcp.c.example.com", "SRV", {"lifetime": 2.0})
-    assert await DnsPythonResolver(resolver=_FakeDns(dns.resolver.NXDOMAIN())).srv("x") == []
+    with pytest.raises(ConfigurationError):
+        await DnsPythonResolver(resolver=_FakeDns(dns.resolver.NXDOMAIN())).srv("x")
+    assert await DnsPythonResolver(resolver=_FakeDns(dns.resolver.NXDOMAIN())).txt("x") == []
+    assert await DnsPythonResolver(resolver=_FakeDns(dns.resolver.NoAnswer())).srv("x") == []
     assert await DnsPythonResolver(resolver=_FakeDns(dns.resolver.NoAnswer())).txt("x") == []
     with pytest.raises(ConfigurationError):
         await DnsPythonResolver(resolver=_FakeDns(dns.exception.Timeout())).srv("x")
