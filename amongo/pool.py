@@ -254,7 +254,6 @@ class Pool:
         "_fill_task",
         "_fill_wakeup",
         "_populate_error_handler",
-        "_interrupt_generation",
     )
 
     def __init__(
@@ -300,7 +299,6 @@ class Pool:
         self._fill_task: Optional[asyncio.Task[Any]] = None
         self._fill_wakeup: Optional[asyncio.Future[Any]] = None
         self._populate_error_handler = populate_error_handler
-        self._interrupt_generation = -1
         if self._emit:
             _publish(self._cmap, "pool_created", PoolCreatedEvent(address, options.non_default_options))
         if self._state is _READY:
@@ -381,6 +379,8 @@ class Pool:
         started = _monotonic() if emit else 0.0
         if emit:
             _publish(self._cmap, "connection_check_out_started", ConnectionCheckOutStartedEvent(self.address))
+        if self._total < self._min_size and self._fill_task is None:
+            self._maybe_fill()
         # Fast path: ready, nobody queued ahead of us, an idle connection.
         if self._state is _READY and not self._waiters:
             idle = self._idle
@@ -521,7 +521,7 @@ class Pool:
             if self._state is _CLOSED:
                 self._discard(conn, _POOL_CLOSED)
                 return
-            reason = self._perished(conn)
+            reason = self._perished(conn) or (_ERROR if conn.pending_reply else None)
             if reason is not None:
                 self._discard(conn, reason)
                 self._after_discard()
@@ -644,7 +644,7 @@ class Pool:
         if self._state is _CLOSED:
             self._discard(conn, _POOL_CLOSED)
             return
-        reason = self._perished(conn)
+        reason = self._perished(conn) or (_ERROR if conn.pending_reply else None)
         if reason is not None:
             self._discard(conn, reason)
             self._after_discard()
@@ -816,13 +816,20 @@ class Pool:
 
     # ------------------------------------------------------------------ minPoolSize
     def _maybe_fill(self) -> None:
+        """Start the minPoolSize task if the pool is ready, below the minimum and it is not
+        running (outside a running loop, e.g. a pool made in a constructor, it starts at the
+        next check-out)."""
         if (
             self._min_size
             and self._state is _READY
             and self._fill_task is None
             and self._total < self._min_size
         ):
-            self._fill_task = asyncio.get_running_loop().create_task(self._fill())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._fill_task = loop.create_task(self._fill())
 
     async def _fill(self) -> None:
         """Open connections until ``minPoolSize``, at most ``maxConnecting`` at once."""
@@ -935,7 +942,6 @@ class Pool:
             self._fail_waiters(_CLEARED)
         self._close_stale_idle()
         if interrupt_connections:
-            self._interrupt_generation = self._generation - 1
             for conn in list(self._in_use.values()):
                 conn.close()
             for task, marked in list(self._connecting.items()):
