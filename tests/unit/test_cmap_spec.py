@@ -177,7 +177,17 @@ class Thread:
 
 
 class Runner:
-    def __init__(self, test: Dict[str, Any]) -> None:
+    """Runs one cmap-format test against a pool built with *connect* (the fake factory
+    by default; tests/integration passes a real ``connect(generation, conn_id)`` honouring
+    ``poolOptions.appName``, and SDAM's handler as *populate_error_handler*)."""
+
+    def __init__(
+        self,
+        test: Dict[str, Any],
+        connect: Any = None,
+        address: Any = ADDRESS,
+        populate_error_handler: Any = None,
+    ) -> None:
         self.test = test
         self.recorder = Recorder()
         kwargs: Dict[str, Any] = {}
@@ -186,11 +196,12 @@ class Runner:
                 continue
             kwargs[OPTION_NAMES[name]] = value
         self.pool = Pool(
-            ADDRESS,
+            address,
             PoolOptions(**kwargs),
-            fake_connect,
+            connect or fake_connect,
             EventListeners([self.recorder]),
             paused=True,
+            populate_error_handler=populate_error_handler,
         )
         self.threads: Dict[str, Thread] = {}
         self.labels: Dict[str, Any] = {}
