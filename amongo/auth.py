@@ -1,0 +1,214 @@
+"""Authentication conversations (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN) per the auth spec.
+
+The SCRAM arithmetic is pure (:class:`ScramConversation`); :func:`authenticate` drives it over a
+:class:`~amongo.connection.Connection` with ``saslStart`` / ``saslContinue``, using the
+``speculativeAuthenticate`` reply of the handshake when the server returned one.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import stringprep
+import unicodedata
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+from bson.binary import Binary
+from pymongo.errors import ConfigurationError, OperationFailure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.connection import Connection
+
+_SCRAM_CACHE: Dict[Tuple[str, str, bytes, int], Tuple[bytes, bytes, bytes]] = {}
+
+
+def saslprep(data: str, prohibit_unassigned_code_points: bool = True) -> str:
+    """RFC 4013 SASLprep (used for SCRAM-SHA-256 passwords)."""
+    if all(0x20 < ord(c) < 0x7F for c in data):
+        return data
+    in_table_c12 = stringprep.in_table_c12
+    in_table_b1 = stringprep.in_table_b1
+    data = "".join(" " if in_table_c12(c) else c for c in data if not in_table_b1(c))
+    data = unicodedata.ucd_3_2_0.normalize("NFKC", data)
+    in_d1 = stringprep.in_table_d1
+    in_d2 = stringprep.in_table_d2
+    prohibited = (
+        stringprep.in_table_c12,
+        stringprep.in_table_c21_c22,
+        stringprep.in_table_c3,
+        stringprep.in_table_c4,
+        stringprep.in_table_c5,
+        stringprep.in_table_c6,
+        stringprep.in_table_c7,
+        stringprep.in_table_c8,
+        stringprep.in_table_c9,
+    )
+    if prohibit_unassigned_code_points:
+        prohibited = prohibited + (stringprep.in_table_a1,)
+    if data and in_d1(data[0]):
+        if not in_d1(data[-1]):
+            raise ValueError("SASLprep: failed bidirectional check")
+        prohibited = prohibited + (in_d2,)
+    else:
+        prohibited = prohibited + (in_d1,)
+    for c in data:
+        if any(f(c) for f in prohibited):
+            raise ValueError("SASLprep: failed prohibited character check")
+    return data
+
+
+def _parse_scram(payload: bytes) -> Dict[bytes, bytes]:
+    return dict(item.split(b"=", 1) for item in payload.split(b","))
+
+
+class ScramConversation:
+    """The client side of a SCRAM exchange (pure: bytes in, bytes out)."""
+
+    def __init__(self, mechanism: str, username: str, password: str, nonce: Optional[bytes] = None) -> None:
+        if mechanism == "SCRAM-SHA-256":
+            self.digest = "sha256"
+            self.password = saslprep(password).encode()
+        elif mechanism == "SCRAM-SHA-1":
+            self.digest = "sha1"
+            self.password = hashlib.md5(f"{username}:mongo:{password}".encode()).hexdigest().encode()
+        else:  # pragma: no cover - guarded by the caller
+            raise ConfigurationError(f"Unsupported SCRAM mechanism {mechanism}")
+        self.mechanism = mechanism
+        self.username = username.replace("=", "=3D").replace(",", "=2C").encode()
+        self.nonce = nonce or base64.b64encode(os.urandom(32))
+        self.first_bare = b"n=" + self.username + b",r=" + self.nonce
+        self.server_signature = b""
+
+    def client_first(self) -> bytes:
+        return b"n,," + self.first_bare
+
+    def client_final(self, server_first: bytes) -> bytes:
+        parsed = _parse_scram(server_first)
+        iterations = int(parsed[b"i"])
+        if iterations < 4096:
+            raise OperationFailure("Server returned an invalid iteration count.")
+        salt = parsed[b"s"]
+        rnonce = parsed[b"r"]
+        if not rnonce.startswith(self.nonce):
+            raise OperationFailure("Server returned an invalid nonce.")
+        without_proof = b"c=biws,r=" + rnonce
+        key = (self.digest, self.password.decode(), salt, iterations)
+        cached = _SCRAM_CACHE.get(key)
+        if cached is None:
+            salted = hashlib.pbkdf2_hmac(self.digest, self.password, base64.b64decode(salt), iterations)
+            client_key = hmac.digest(salted, b"Client Key", self.digest)
+            server_key = hmac.digest(salted, b"Server Key", self.digest)
+            cached = (salted, client_key, server_key)
+            _SCRAM_CACHE[key] = cached
+        _salted, client_key, server_key = cached
+        stored_key = hashlib.new(self.digest, client_key).digest()
+        auth_msg = b",".join((self.first_bare, server_first, without_proof))
+        client_sig = hmac.digest(stored_key, auth_msg, self.digest)
+        proof = bytes(a ^ b for a, b in zip(client_key, client_sig))
+        self.server_signature = base64.b64encode(hmac.digest(server_key, auth_msg, self.digest))
+        return without_proof + b",p=" + base64.b64encode(proof)
+
+    def verify_server_final(self, server_final: bytes) -> None:
+        parsed = _parse_scram(server_final)
+        if not hmac.compare_digest(parsed.get(b"v", b""), self.server_signature):
+            raise OperationFailure("Server returned an invalid signature.")
+
+
+class _Speculative:
+    __slots__ = ("mechanism", "conversation", "command")
+
+    def __init__(self, mechanism: str, conversation: Any, command: Dict[str, Any]) -> None:
+        self.mechanism = mechanism
+        self.conversation = conversation
+        self.command = command
+
+
+def _resolve_mechanism(cred: Any, hello: Optional[Mapping[str, Any]]) -> str:
+    mech = cred.mechanism
+    if mech and mech != "DEFAULT":
+        return mech
+    if hello is not None:
+        supported = hello.get("saslSupportedMechs")
+        if supported is not None:
+            return "SCRAM-SHA-256" if "SCRAM-SHA-256" in supported else "SCRAM-SHA-1"
+    return "SCRAM-SHA-256"
+
+
+def speculative_start(cred: Any) -> Optional[_Speculative]:
+    """The ``speculativeAuthenticate`` document for the handshake, or None."""
+    mech = _resolve_mechanism(cred, None)
+    if mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+        conv = ScramConversation(mech, cred.username, cred.password or "")
+        cmd = {
+            "saslStart": 1,
+            "mechanism": mech,
+            "payload": Binary(conv.client_first()),
+            "autoAuthorize": 1,
+            "options": {"skipEmptyExchange": True},
+            "db": cred.source,
+        }
+        return _Speculative(mech, conv, cmd)
+    if mech == "MONGODB-X509":
+        cmd = {"authenticate": 1, "mechanism": "MONGODB-X509"}
+        if cred.username:
+            cmd["user"] = cred.username
+        return _Speculative(mech, None, cmd)
+    return None
+
+
+async def authenticate(
+    conn: "Connection", cred: Any, hello: Mapping[str, Any], speculative: Optional[_Speculative]
+) -> None:
+    """Authenticate *conn* with *cred* (raises OperationFailure on failure)."""
+    mech = _resolve_mechanism(cred, hello)
+    source = cred.source
+    spec_reply = hello.get("speculativeAuthenticate")
+    if mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+        if speculative is not None and speculative.mechanism == mech and spec_reply:
+            conv = speculative.conversation
+            reply: Mapping[str, Any] = spec_reply
+        else:
+            conv = ScramConversation(mech, cred.username, cred.password or "")
+            reply = await conn.command(
+                source,
+                {
+                    "saslStart": 1,
+                    "mechanism": mech,
+                    "payload": Binary(conv.client_first()),
+                    "autoAuthorize": 1,
+                    "options": {"skipEmptyExchange": True},
+                },
+                compress=False,
+            )
+        final = conv.client_final(bytes(reply["payload"]))
+        reply = await conn.command(
+            source,
+            {"saslContinue": 1, "conversationId": reply["conversationId"], "payload": Binary(final)},
+            compress=False,
+        )
+        conv.verify_server_final(bytes(reply["payload"]))
+        while not reply.get("done"):
+            reply = await conn.command(
+                source,
+                {"saslContinue": 1, "conversationId": reply["conversationId"], "payload": Binary(b"")},
+                compress=False,
+            )
+        return
+    if mech == "PLAIN":
+        payload = f"\x00{cred.username}\x00{cred.password}".encode()
+        await conn.command(
+            source,
+            {"saslStart": 1, "mechanism": "PLAIN", "payload": Binary(payload), "autoAuthorize": 1},
+            compress=False,
+        )
+        return
+    if mech == "MONGODB-X509":
+        if spec_reply:
+            return
+        cmd: Dict[str, Any] = {"authenticate": 1, "mechanism": "MONGODB-X509"}
+        if cred.username:
+            cmd["user"] = cred.username
+        await conn.command("$external", cmd, compress=False)
+        return
+    raise ConfigurationError(f"Authentication mechanism {mech!r} is not supported by amongo")

@@ -1,0 +1,218 @@
+"""Change streams (Motor's ``AsyncIOMotorChangeStream``).
+
+Returned by ``watch()`` without awaiting; the ``aggregate`` with ``$changeStream`` is sent on
+first use, and the stream resumes once after a resumable error (change-streams spec).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+from pymongo.errors import (
+    ConnectionFailure,
+    CursorNotFound,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+)
+
+from amongo.command_cursor import CommandCursor
+
+_RESUMABLE_CODES = frozenset(
+    {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436, 63, 150, 234, 133, 43}
+)
+
+
+def _is_resumable(exc: BaseException, max_wire: int = 17) -> bool:
+    if isinstance(exc, ConnectionFailure) and not isinstance(exc, OperationFailure):
+        return True
+    if isinstance(exc, CursorNotFound):
+        return True
+    if isinstance(exc, OperationFailure):
+        if exc.has_error_label("ResumableChangeStreamError"):
+            return True
+        if max_wire < 9:
+            return exc.code in _RESUMABLE_CODES
+    return False
+
+
+class ChangeStream:
+    """A change stream over a collection, database or deployment (Motor:
+    ``AsyncIOMotorChangeStream``)."""
+
+    def __init__(self, target: Any, pipeline: Any, full_document: Any, resume_after: Any,
+                 max_await_time_ms: Any, batch_size: Any, collation: Any, start_at_operation_time: Any,
+                 session: Any, start_after: Any, comment: Any = None,
+                 full_document_before_change: Any = None, show_expanded_events: Any = None) -> None:
+        from amongo.client import MongoClient
+        from amongo.collection import Collection
+        from amongo.database import Database
+
+        if pipeline is None:
+            pipeline = []
+        if not isinstance(pipeline, list):
+            raise TypeError("pipeline must be a list")
+        self._target = target
+        if isinstance(target, MongoClient):
+            self._coll = target["admin"]["$cmd.aggregate"]
+            self._aggregate_target: Any = 1
+            self._all_dbs = True
+        elif isinstance(target, Database):
+            self._coll = target["$cmd.aggregate"]
+            self._aggregate_target = 1
+            self._all_dbs = False
+        elif isinstance(target, Collection):
+            self._coll = target
+            self._aggregate_target = target.name
+            self._all_dbs = False
+        else:
+            raise TypeError("target must be a client, database or collection")
+        self._client = self._coll._client
+        self._pipeline = pipeline
+        self._full_document = full_document
+        self._full_document_before_change = full_document_before_change
+        self._resume_token: Optional[Mapping[str, Any]] = start_after or resume_after
+        self._uses_start_after = start_after is not None
+        self._uses_resume_after = resume_after is not None
+        self._start_at_operation_time = start_at_operation_time
+        self._max_await_time_ms = max_await_time_ms
+        self._batch_size = batch_size
+        self._collation = collation
+        self._session = session
+        self._comment = comment
+        self._show_expanded_events = show_expanded_events
+        self._cursor: Optional[CommandCursor] = None
+        self._closed = False
+
+    def _stage(self) -> Dict[str, Any]:
+        opts: Dict[str, Any] = {}
+        if self._full_document is not None:
+            opts["fullDocument"] = self._full_document
+        if self._full_document_before_change is not None:
+            opts["fullDocumentBeforeChange"] = self._full_document_before_change
+        if self._all_dbs:
+            opts["allChangesForCluster"] = True
+        if self._show_expanded_events:
+            opts["showExpandedEvents"] = True
+        if self._resume_token is not None:
+            if self._uses_start_after:
+                opts["startAfter"] = self._resume_token
+            else:
+                opts["resumeAfter"] = self._resume_token
+        elif self._start_at_operation_time is not None:
+            opts["startAtOperationTime"] = self._start_at_operation_time
+        return {"$changeStream": opts}
+
+    async def _open(self) -> CommandCursor:
+        from amongo import operations as _ops
+
+        cmd: Dict[str, Any] = {"aggregate": self._aggregate_target, "pipeline": [self._stage()] + list(self._pipeline), "cursor": {}}
+        if self._batch_size is not None:
+            cmd["cursor"] = {"batchSize": self._batch_size}
+        if self._collation is not None:
+            cmd["collation"] = _ops.collation_doc(self._collation)
+        if self._comment is not None:
+            cmd["comment"] = self._comment
+        dbname = self._coll.database.name
+        coll = self._coll
+        cursor = CommandCursor(
+            coll, cmd, session=self._session, max_await_time_ms=self._max_await_time_ms,
+            batch_size=self._batch_size or 0, retryable=True, parent=coll if self._aggregate_target != 1 else coll,
+        )
+        await cursor._ensure_started()
+        if (
+            self._resume_token is None
+            and self._start_at_operation_time is None
+            and not cursor._data
+            and cursor._post_batch_resume_token is None
+        ):
+            session = cursor._session or self._session
+            op_time = getattr(session, "operation_time", None) if session is not None else None
+            if op_time is not None:
+                self._start_at_operation_time = op_time
+        self._cursor = cursor
+        return cursor
+
+    @property
+    def alive(self) -> bool:
+        """Whether the stream can still return changes (Motor: ``alive``)."""
+        return not self._closed
+
+    @property
+    def resume_token(self) -> Optional[Mapping[str, Any]]:
+        """The token to resume after the last returned change (Motor: ``resume_token``)."""
+        return self._resume_token
+
+    def get_io_loop(self) -> Any:
+        return self._client.get_io_loop()
+
+    async def try_next(self) -> Optional[Dict[str, Any]]:
+        """The next change, or None if none is available now (Motor: ``try_next``)."""
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            cursor = self._cursor or await self._open()
+            doc = await cursor.try_next()
+        except PyMongoError as exc:
+            if not _is_resumable(exc) or self._closed:
+                await self.close()
+                raise
+            if self._cursor is not None:
+                await self._cursor.close()
+            self._cursor = None
+            cursor = await self._open()
+            doc = await cursor.try_next()
+        if doc is None:
+            pbrt = cursor._post_batch_resume_token
+            if pbrt is not None and not cursor._data:
+                self._resume_token = pbrt
+                self._uses_start_after = False
+            if cursor._killed and not cursor._data:
+                await self.close()
+            return None
+        token = doc.get("_id") if isinstance(doc, Mapping) else None
+        if token is None:
+            await self.close()
+            raise InvalidOperation("Cannot provide resume functionality when the resume token is missing.")
+        if not cursor._data and cursor._post_batch_resume_token is not None:
+            self._resume_token = cursor._post_batch_resume_token
+        else:
+            self._resume_token = token
+        self._uses_start_after = False
+        self._start_at_operation_time = None
+        return doc
+
+    async def next(self) -> Dict[str, Any]:
+        """The next change, waiting for one (Motor: ``next``)."""
+        while not self._closed:
+            doc = await self.try_next()
+            if doc is not None:
+                return doc
+        raise StopAsyncIteration
+
+    def __aiter__(self) -> "ChangeStream":
+        return self
+
+    async def __anext__(self) -> Dict[str, Any]:
+        return await self.next()
+
+    async def close(self) -> None:
+        """Close the stream and its cursor (Motor: ``close``)."""
+        self._closed = True
+        if self._cursor is not None:
+            await self._cursor.close()
+            self._cursor = None
+
+    async def __aenter__(self) -> "ChangeStream":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        await self.close()
+
+    def __enter__(self) -> None:
+        raise RuntimeError('Use a change stream in "async with", not "with"')
+
+    def __exit__(self, *args: Any) -> None:  # pragma: no cover
+        pass
+
+    def __class_getitem__(cls, key: Any) -> Any:
+        return cls

@@ -1,0 +1,548 @@
+"""The client: options, topology, sessions (Motor's ``AsyncIOMotorClient`` / ``MotorClient``).
+
+The class here carries the behaviour; :mod:`amongo.motor_asyncio` and
+:mod:`amongo.motor_tornado` give it Motor's names.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+import weakref
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.write_concern import WriteConcern
+
+from amongo import uri as _uri
+from amongo.connection import ConnectionOptions
+from amongo.credentials import credential_from_options
+from amongo.executor import Executor
+from amongo.monitoring import EventListeners
+from amongo.pool import PoolOptions
+from amongo.session import ClientSession, ServerSessionPool, SessionOptions
+from amongo.topology.topology import Topology, TopologySettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.command_cursor import CommandCursor
+    from amongo.database import Database
+
+Address = Tuple[str, int]
+
+
+def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Optional[float]:
+    """An option given in milliseconds, in seconds (None stays None)."""
+    v = options.get(name)
+    if v is None:
+        return default
+    return float(v) / 1000.0
+
+
+class MongoClient:
+    """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
+
+    Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
+    string, a ``mongodb://`` / ``mongodb+srv://`` URI, or a list of them; a port; and URI
+    options as keyword arguments (case-insensitive). ``io_loop`` is accepted as in Motor.
+    Nothing connects until the first operation.
+    """
+
+    _DEFAULT_HOST = "localhost"
+    _DEFAULT_PORT = 27017
+
+    def __init__(
+        self,
+        host: Optional[Union[str, Sequence[str]]] = None,
+        port: Optional[int] = None,
+        document_class: Optional[type] = None,
+        tz_aware: Optional[bool] = None,
+        connect: Optional[bool] = None,
+        type_registry: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self._io_loop = kwargs.pop("io_loop", None)
+        if host is None:
+            host = self._DEFAULT_HOST
+        if isinstance(host, str):
+            host = [host]
+        if port is None:
+            port = self._DEFAULT_PORT
+        if not isinstance(port, int):
+            raise TypeError("port must be an instance of int")
+
+        seeds: List[Address] = []
+        uri_opts: Dict[str, Any] = {}
+        username = password = None
+        dbase: Optional[str] = None
+        fqdn: Optional[str] = None
+        for entity in host:
+            if "://" in entity:
+                res = _uri.parse_uri(entity, port, warn=True)
+                seeds.extend(res.nodelist)
+                username = res.username or username
+                password = res.password or password
+                dbase = res.database or dbase
+                uri_opts.update(res.options)
+                if res.is_srv:
+                    fqdn = res.fqdn
+            else:
+                seeds.extend(_uri.parse_host(h.strip(), port) for h in entity.split(",") if h.strip())
+        if not seeds and fqdn is None:
+            raise ConfigurationError("need to specify at least one host")
+
+        kw = dict(kwargs)
+        if document_class is not None:
+            kw["document_class"] = document_class
+        if tz_aware is not None:
+            kw["tz_aware"] = tz_aware
+        if type_registry is not None:
+            kw["type_registry"] = type_registry
+        if connect is not None:
+            kw["connect"] = connect
+        kw_opts = _uri.validate_options(kw, warn=False)
+        opts = _uri.validate_options(uri_opts, warn=True) if uri_opts else _uri.validate_options({})
+        opts.update(kw_opts)
+        self._options = opts
+        self._seeds = seeds
+        self._default_database_name = dbase
+        username = opts.get("username", username)
+        password = opts.get("password", password)
+        self._credential = credential_from_options(username, password, dbase, opts)
+
+        self._codec_options: CodecOptions = _uri.codec_options_from(opts)
+        self._read_preference = _uri.read_preference_from(opts)
+        self._write_concern: WriteConcern = _uri.write_concern_from(opts)
+        self._read_concern: ReadConcern = _uri.read_concern_from(opts)
+        self._retry_writes = bool(opts.get("retryWrites", True))
+        self._retry_reads = bool(opts.get("retryReads", True))
+        self._timeout = _ms(opts, "timeoutMS", None)
+        if self._timeout == 0:
+            self._timeout = None
+        self._server_api = opts.get("server_api")
+        self._listeners = EventListeners(opts.get("event_listeners") or ())
+        self._cluster_time: Optional[Mapping[str, Any]] = None
+        self._server_session_pool = ServerSessionPool()
+        self._closed = False
+        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
+
+        direct = opts.get("directConnection")
+        load_balanced = bool(opts.get("loadBalanced", False))
+        replica_set = opts.get("replicaSet")
+        if direct and len(seeds) > 1:
+            raise ConfigurationError("Cannot specify multiple hosts with directConnection=true")
+        if load_balanced:
+            if len(seeds) > 1:
+                raise ConfigurationError("Cannot specify multiple hosts with loadBalanced=true")
+            if direct:
+                raise ConfigurationError("Cannot specify directConnection=true with loadBalanced=true")
+            if replica_set:
+                raise ConfigurationError("Cannot specify replicaSet with loadBalanced=true")
+
+        conn_opts = ConnectionOptions(
+            connect_timeout=_ms(opts, "connectTimeoutMS", 20.0) or None,
+            socket_timeout=_ms(opts, "socketTimeoutMS", None) or None,
+            ssl_context=self._make_ssl_context(opts),
+            tls_server_hostname_check=not (opts.get("tlsAllowInvalidHostnames") or opts.get("tlsInsecure")),
+            appname=opts.get("appname"),
+            driver_info=opts.get("driver"),
+            compressors=list(opts.get("compressors") or ()),
+            zlib_level=int(opts.get("zlibCompressionLevel", -1)),
+            server_api=self._server_api,
+            load_balanced=load_balanced,
+            credential=self._credential,
+        )
+        self._connection_options = conn_opts
+        max_pool = opts.get("maxPoolSize", 100)
+        pool_opts = PoolOptions(
+            max_pool_size=100 if max_pool is None else int(max_pool),
+            min_pool_size=int(opts.get("minPoolSize", 0)),
+            max_idle_time_ms=opts.get("maxIdleTimeMS"),
+            max_connecting=int(opts.get("maxConnecting", 2)),
+            wait_queue_timeout_ms=opts.get("waitQueueTimeoutMS"),
+        )
+        self._pool_options = pool_opts
+        self._topology_settings = TopologySettings(
+            seeds,
+            replica_set_name=replica_set,
+            direct_connection=direct,
+            load_balanced=load_balanced,
+            server_selection_timeout=_ms(opts, "serverSelectionTimeoutMS", 30.0) or 30.0,
+            local_threshold_ms=int(opts.get("localThresholdMS", 15)),
+            heartbeat_frequency=_ms(opts, "heartbeatFrequencyMS", 10.0) or 10.0,
+            pool_options=pool_opts,
+            connection_options=conn_opts,
+            listeners=self._listeners,
+            srv_fqdn=fqdn,
+            srv_service_name=opts.get("srvServiceName", "mongodb"),
+            srv_max_hosts=int(opts.get("srvMaxHosts", 0) or 0),
+        )
+        self._topology = Topology(self._topology_settings)
+        self._executor = Executor(self)
+
+    # -- construction helpers ---------------------------------------------------------------
+    @staticmethod
+    def _make_ssl_context(opts: Mapping[str, Any]) -> Optional[ssl.SSLContext]:
+        if not (opts.get("tls") or opts.get("ssl")):
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        insecure = bool(opts.get("tlsInsecure"))
+        allow_invalid_certs = insecure or bool(opts.get("tlsAllowInvalidCertificates"))
+        allow_invalid_hosts = insecure or bool(opts.get("tlsAllowInvalidHostnames"))
+        ctx.check_hostname = not allow_invalid_hosts and not allow_invalid_certs
+        if allow_invalid_certs:
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        ca = opts.get("tlsCAFile")
+        if ca:
+            ctx.load_verify_locations(ca)
+        elif not allow_invalid_certs:
+            ctx.load_default_certs()
+        certfile = opts.get("tlsCertificateKeyFile")
+        if certfile:
+            ctx.load_cert_chain(certfile, password=opts.get("tlsCertificateKeyFilePassword"))
+        crl = opts.get("tlsCRLFile")
+        if crl:
+            ctx.load_verify_locations(crl)
+            ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        return ctx
+
+    def _is_direct_single(self, server: Any) -> bool:
+        return bool(self._topology_settings.direct_connection)
+
+    def _session_timeout_minutes(self) -> Optional[int]:
+        return 30
+
+    def _implicit_session(self) -> ClientSession:
+        return ClientSession(self, None, SessionOptions(causal_consistency=False), implicit=True)
+
+    def _release_pinned(self, conn: Any) -> None:
+        pass
+
+    # -- Motor-compatible API ---------------------------------------------------------------
+    def get_io_loop(self) -> Any:
+        """The event loop (Motor: ``get_io_loop``)."""
+        if self._io_loop is not None:
+            return self._io_loop
+        return asyncio.get_event_loop()
+
+    @property
+    def io_loop(self) -> Any:
+        return self.get_io_loop()
+
+    def __getattr__(self, name: str) -> "Database":
+        if name.startswith("_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}. To access the {name} database, "
+                f"use client[{name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> "Database":
+        from amongo.database import Database
+
+        return Database(self, name)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, MongoClient):
+            return self._seeds == other._seeds and self._options == other._options
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._seeds))
+
+    def __repr__(self) -> str:
+        hosts = ",".join(f"{h}:{p}" for h, p in self._seeds)
+        return f"{type(self).__name__}(host=[{hosts!r}])"
+
+    def __class_getitem__(cls, key: Any) -> Any:
+        return cls
+
+    @property
+    def codec_options(self) -> CodecOptions:
+        return self._codec_options
+
+    @property
+    def read_preference(self) -> Any:
+        return self._read_preference
+
+    @property
+    def write_concern(self) -> WriteConcern:
+        return self._write_concern
+
+    @property
+    def read_concern(self) -> ReadConcern:
+        return self._read_concern
+
+    @property
+    def options(self) -> Any:
+        """The validated client options (a case-insensitive mapping)."""
+        return self._options
+
+    @property
+    def event_listeners(self) -> List[Any]:
+        return list(self._listeners.all)
+
+    @property
+    def topology_description(self) -> Any:
+        return self._topology.description
+
+    @property
+    def max_pool_size(self) -> int:
+        return self._pool_options.max_pool_size
+
+    @property
+    def min_pool_size(self) -> int:
+        return self._pool_options.min_pool_size
+
+    @property
+    def max_idle_time_ms(self) -> Optional[int]:
+        return self._pool_options.max_idle_time_ms
+
+    @property
+    def local_threshold_ms(self) -> int:
+        return self._topology_settings.local_threshold_ms
+
+    @property
+    def server_selection_timeout(self) -> float:
+        return self._topology_settings.server_selection_timeout
+
+    def get_database(
+        self,
+        name: Optional[str] = None,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+    ) -> "Database":
+        """Get a database, optionally with different options (Motor: ``get_database``)."""
+        from amongo.database import Database
+
+        if name is None:
+            if self._default_database_name is None:
+                raise ConfigurationError("No default database name defined or provided.")
+            name = self._default_database_name
+        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+
+    def get_default_database(
+        self,
+        default: Optional[str] = None,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+    ) -> "Database":
+        """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
+        from amongo.database import Database
+
+        name = self._default_database_name or default
+        if name is None:
+            raise ConfigurationError("No default database name defined or provided.")
+        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+
+    async def server_info(self, session: Optional[ClientSession] = None) -> Dict[str, Any]:
+        """The ``buildInfo`` command's reply (Motor: ``server_info``)."""
+        return await self.admin.command("buildinfo", read_preference=ReadPreference.PRIMARY, session=session)
+
+    async def list_databases(
+        self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
+    ) -> "CommandCursor":
+        """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
+        from amongo.command_cursor import CommandCursor
+
+        cmd: Dict[str, Any] = {"listDatabases": 1}
+        cmd.update(kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        admin = self._admin()
+        res = await self._executor.command(
+            "admin", cmd, session=session, read_preference=ReadPreference.PRIMARY,
+            codec_options=admin.codec_options, retryable_read=True,
+        )
+        batch = res.get("databases", [])
+        return CommandCursor.from_documents(admin["$cmd"], batch, session=session)
+
+    async def list_database_names(self, session: Optional[ClientSession] = None, comment: Any = None) -> List[str]:
+        """Names of all databases (Motor: ``list_database_names``)."""
+        cursor = await self.list_databases(session=session, nameOnly=True, comment=comment)
+        return [d["name"] async for d in cursor]
+
+    async def drop_database(
+        self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None
+    ) -> None:
+        """Drop a database (Motor: ``drop_database``)."""
+        from amongo.database import Database
+
+        name = name_or_database
+        if isinstance(name, Database):
+            name = name.name
+        if not isinstance(name, str):
+            raise TypeError("name_or_database must be an instance of str or a Database")
+        await self[name]._command_write({"dropDatabase": 1}, session=session, comment=comment)
+
+    async def start_session(
+        self,
+        causal_consistency: Optional[bool] = None,
+        default_transaction_options: Any = None,
+        snapshot: Optional[bool] = False,
+    ) -> ClientSession:
+        """Start a logical session; ``async with await client.start_session() as s`` (Motor:
+        ``start_session``, a coroutine)."""
+        if self._closed:
+            raise InvalidOperation("Cannot use MongoClient after close")
+        opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
+        return ClientSession(self, None, opts, implicit=False)
+
+    def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
+              max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
+              start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
+              comment: Any = None, full_document_before_change: Any = None,
+              show_expanded_events: Any = None) -> Any:
+        """A change stream on the whole deployment (Motor: ``watch``; returned without
+        awaiting)."""
+        from amongo.change_stream import ChangeStream
+
+        return ChangeStream(
+            self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
+            start_at_operation_time, session, start_after, comment, full_document_before_change,
+            show_expanded_events,
+        )
+
+    # -- topology properties (from the seed's MotorClient page) ------------------------------
+    @property
+    def address(self) -> Optional[Address]:
+        srv = self._topology._primary
+        return srv.address if srv is not None else None
+
+    @property
+    def primary(self) -> Optional[Address]:
+        srv = self._topology._primary
+        if srv is not None and srv.description.get("setName"):
+            return srv.address
+        return None
+
+    @property
+    def nodes(self) -> FrozenSet[Address]:
+        return frozenset(self._topology.servers)
+
+    @property
+    def secondaries(self) -> Set[Address]:
+        return set()
+
+    @property
+    def arbiters(self) -> Set[Address]:
+        return set()
+
+    @property
+    def is_primary(self) -> bool:
+        srv = self._topology._primary
+        return bool(srv is not None and srv.description.get("isWritablePrimary", srv.description.get("ismaster")))
+
+    @property
+    def is_mongos(self) -> bool:
+        srv = self._topology._primary
+        return bool(srv is not None and srv.description.get("msg") == "isdbgrid")
+
+    @property
+    def max_bson_size(self) -> int:
+        srv = self._topology._primary
+        return int(srv.description.get("maxBsonObjectSize", 16 * 1024 * 1024)) if srv else 16 * 1024 * 1024
+
+    @property
+    def max_message_size(self) -> int:
+        srv = self._topology._primary
+        return int(srv.description.get("maxMessageSizeBytes", 48_000_000)) if srv else 48_000_000
+
+    @property
+    def max_write_batch_size(self) -> int:
+        srv = self._topology._primary
+        return int(srv.description.get("maxWriteBatchSize", 100_000)) if srv else 100_000
+
+    @property
+    def HOST(self) -> str:
+        return self._seeds[0][0] if self._seeds else self._DEFAULT_HOST
+
+    @property
+    def PORT(self) -> int:
+        return self._seeds[0][1] if self._seeds else self._DEFAULT_PORT
+
+    # -- closing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close all pools and stop monitoring (Motor: ``close``, synchronous).
+
+        Idle connections are closed at once; server sessions are ended on a best-effort basis
+        when an event loop is running."""
+        if self._closed:
+            return
+        self._closed = True
+        topology = self._topology
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(self._aclose(topology))
+            self._kill_tasks.add(task)
+            task.add_done_callback(self._kill_tasks.discard)
+        else:
+            topology._closed = True
+            for srv in list(topology.servers.values()):
+                pool = srv.pool
+                for conn in list(getattr(pool, "_idle", ())):
+                    conn.close()
+
+    async def _aclose(self, topology: Topology) -> None:
+        ids = self._server_session_pool.pop_all_ids()
+        if ids:
+            try:
+                srv = topology._primary
+                if srv is not None:
+                    conn = await srv.pool.checkout(1.0)
+                    try:
+                        for i in range(0, len(ids), 10000):
+                            await conn.command("admin", {"endSessions": ids[i : i + 10000]}, check=False, timeout=1.0)
+                    finally:
+                        srv.pool.checkin(conn)
+            except Exception:
+                pass
+        await topology.close()
+
+    def _admin(self) -> "Database":
+        return self["admin"]
+
+    # internal: kill a cursor whose owner was garbage-collected
+    def _schedule_kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
+        if self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._kill_cursor(address, dbname, coll, cursor_id, session))
+        self._kill_tasks.add(task)
+        task.add_done_callback(self._kill_tasks.discard)
+
+    async def _kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
+        try:
+            await self._executor.command(
+                dbname, {"killCursors": coll, "cursors": [cursor_id]}, session=session,
+                address=address, check=False, implicit_session=True,
+            )
+        except Exception:
+            pass
+        finally:
+            if session is not None and getattr(session, "_implicit", False):
+                session._end_implicit()
+
+
+def validate_database_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an instance of str, not {type(name)}")
+    if not name:
+        raise InvalidName("database name cannot be the empty string")
+    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
+        if ch in name:
+            raise InvalidName(f"database names cannot contain the character {ch!r}")
+    return name

@@ -1,0 +1,778 @@
+"""A collection (Motor's ``AsyncIOMotorCollection``): CRUD, bulk writes, indexes."""
+from __future__ import annotations
+
+from collections import abc
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
+
+import bson
+from bson.codec_options import CodecOptions
+from bson.objectid import ObjectId
+from bson.raw_bson import RawBSONDocument
+from bson.son import SON
+from pymongo import ReturnDocument
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    DuplicateKeyError,
+    InvalidName,
+    InvalidOperation,
+    OperationFailure,
+    WriteError,
+)
+from pymongo.operations import (
+    DeleteMany,
+    DeleteOne,
+    IndexModel,
+    InsertOne,
+    ReplaceOne,
+    SearchIndexModel,
+    UpdateMany,
+    UpdateOne,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
+from pymongo.write_concern import WriteConcern
+
+from amongo import operations as _ops
+from amongo.database import Database, _BaseObject, _check_write_concern_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.command_cursor import CommandCursor
+    from amongo.cursor import Cursor
+    from amongo.session import ClientSession
+
+
+def validate_collection_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an instance of str, not {type(name)}")
+    if not name or ".." in name:
+        raise InvalidName("collection names cannot be empty")
+    if "$" in name and not (name.startswith("oplog.$main") or name.startswith("$cmd")):
+        raise InvalidName(f"collection names must not contain '$': {name!r}")
+    if name[0] == "." or name[-1] == ".":
+        raise InvalidName(f"collection names must not start or end with '.': {name!r}")
+    if "\x00" in name:
+        raise InvalidName("collection names must not contain the null character")
+    return name
+
+
+class Collection(_BaseObject):
+    """A MongoDB collection (Motor: ``AsyncIOMotorCollection``). Get one with ``db[name]``."""
+
+    __slots__ = ("_database", "_name", "_full_name", "_client")
+
+    def __init__(
+        self,
+        database: Database,
+        name: str,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+        **kwargs: Any,
+    ) -> None:
+        validate_collection_name(name)
+        super().__init__(
+            codec_options if codec_options is not None else database.codec_options,
+            read_preference if read_preference is not None else database.read_preference,
+            write_concern if write_concern is not None else database.write_concern,
+            read_concern if read_concern is not None else database.read_concern,
+        )
+        self._database = database
+        self._name = name
+        self._full_name = f"{database.name}.{name}"
+        self._client = database.client
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def full_name(self) -> str:
+        return self._full_name
+
+    @property
+    def database(self) -> Database:
+        return self._database
+
+    def get_io_loop(self) -> Any:
+        return self._client.get_io_loop()
+
+    def __getattr__(self, name: str) -> "Collection":
+        if name.startswith("_"):
+            full = f"{self._name}.{name}"
+            raise AttributeError(
+                f"Collection has no attribute {name!r}. To access the {full} collection, use database['{full}']."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> "Collection":
+        return Collection(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, Collection):
+            return self._database == other._database and self._name == other._name
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self._database.name, self._name))
+
+    def __bool__(self) -> bool:
+        raise NotImplementedError(
+            "Collection objects do not implement truth value testing or bool(). Please compare with None instead: collection is not None"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"'Collection' object is not callable. If you meant to call the '{self._name.split('.')[-1]}' method on a 'Collection' object it is failing because no such method exists."
+        )
+
+    def __repr__(self) -> str:
+        return f"Collection({self._database!r}, {self._name!r})"
+
+    def __class_getitem__(cls, key: Any) -> Any:
+        return cls
+
+    def with_options(
+        self,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+    ) -> "Collection":
+        """A copy with some options changed (Motor: ``with_options``)."""
+        return Collection(
+            self._database,
+            self._name,
+            codec_options if codec_options is not None else self._codec_options,
+            read_preference if read_preference is not None else self._read_preference,
+            write_concern if write_concern is not None else self._write_concern,
+            read_concern if read_concern is not None else self._read_concern,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _exec(self) -> Any:
+        return self._client._executor
+
+    def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
+        if session is not None and session.in_transaction:
+            return None
+        return write_concern if write_concern is not None else self._write_concern
+
+    def _rc_doc(self, session: Optional["ClientSession"]) -> Optional[Dict[str, Any]]:
+        if session is not None and session.in_transaction:
+            return None
+        doc = self._read_concern.document
+        return doc or None
+
+    async def _write_cmd(
+        self,
+        cmd: Dict[str, Any],
+        session: Optional["ClientSession"],
+        *,
+        retryable: bool,
+        write_concern: Optional[WriteConcern] = None,
+    ) -> Dict[str, Any]:
+        wc = self._wc(session, write_concern)
+        unack = wc is not None and not wc.acknowledged
+        if wc is not None and wc.document:
+            cmd["writeConcern"] = wc.document
+        return await self._exec().command(
+            self._database.name, cmd, session=session, codec_options=self._codec_options,
+            retryable_write=retryable, unacknowledged=unack,
+        )
+
+    async def _read_cmd(
+        self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
+        codec_options: Optional[CodecOptions] = None,
+    ) -> Dict[str, Any]:
+        rc = self._rc_doc(session)
+        if rc:
+            cmd["readConcern"] = rc
+        return await self._exec().command(
+            self._database.name, cmd, session=session,
+            read_preference=self._read_preference_for(session),
+            codec_options=codec_options if codec_options is not None else self._codec_options, retryable_read=retryable,
+        )
+
+    # -- inserts ----------------------------------------------------------------------------
+    async def insert_one(
+        self,
+        document: Any,
+        bypass_document_validation: Optional[bool] = None,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+    ) -> InsertOneResult:
+        """Insert one document (Motor: ``insert_one``)."""
+        _ops.validate_document(document, "document")
+        if not isinstance(document, RawBSONDocument) and "_id" not in document:
+            document["_id"] = ObjectId()
+        doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
+        wc = self._wc(session)
+        acknowledged = wc is None or wc.acknowledged
+        cmd: Dict[str, Any] = {"insert": self._name, "ordered": True}
+        if bypass_document_validation is not None:
+            cmd["bypassDocumentValidation"] = bypass_document_validation
+        if comment is not None:
+            cmd["comment"] = comment
+        encoded = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw
+        reply = await self._write_with_docs(cmd, "documents", [encoded], session, retryable=True)
+        if acknowledged:
+            _raise_single_write_errors(reply)
+        return InsertOneResult(doc_id, acknowledged)
+
+    async def _write_with_docs(
+        self,
+        cmd: Dict[str, Any],
+        field: str,
+        encoded: List[bytes],
+        session: Optional["ClientSession"],
+        *,
+        retryable: bool,
+        write_concern: Optional[WriteConcern] = None,
+    ) -> Dict[str, Any]:
+        wc = self._wc(session, write_concern)
+        unack = wc is not None and not wc.acknowledged
+        if wc is not None and wc.document:
+            cmd["writeConcern"] = wc.document
+        max_bson = self._client.max_bson_size
+        for d in encoded:
+            if len(d) > max_bson:
+                from pymongo.errors import DocumentTooLarge
+
+                raise DocumentTooLarge(
+                    f"BSON document too large ({len(d)} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
+                )
+        return await self._exec().command(
+            self._database.name, cmd, session=session, codec_options=self._codec_options,
+            retryable_write=retryable, unacknowledged=unack, sequences=[(field, encoded)],
+        )
+
+    async def insert_many(
+        self,
+        documents: Iterable[Any],
+        ordered: bool = True,
+        bypass_document_validation: Optional[bool] = None,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+    ) -> InsertManyResult:
+        """Insert documents (Motor: ``insert_many``); BulkWriteError on write errors."""
+        if isinstance(documents, abc.Mapping) or not isinstance(documents, abc.Iterable) or isinstance(documents, (str, bytes)):
+            raise TypeError("documents must be a non-empty list")
+        ids: List[Any] = []
+        requests: List[Any] = []
+        for doc in documents:
+            _ops.validate_document(doc, "document")
+            if not isinstance(doc, RawBSONDocument):
+                if "_id" not in doc:
+                    doc["_id"] = ObjectId()
+                ids.append(doc["_id"])
+            else:
+                ids.append(doc.get("_id"))
+            requests.append(("insert", doc))
+        if not requests:
+            raise TypeError("documents must be a non-empty list")
+        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
+        bulk.ops = requests
+        result, acknowledged = await bulk.execute(session)
+        return InsertManyResult(ids, acknowledged)
+
+    # -- updates / replaces / deletes ---------------------------------------------------------
+    async def _single_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        *,
+        multi: bool,
+        upsert: bool,
+        replace: bool,
+        bypass_document_validation: Optional[bool],
+        collation: Any,
+        array_filters: Any,
+        hint: Any,
+        session: Optional["ClientSession"],
+        let: Any,
+        comment: Any,
+        sort: Any = None,
+    ) -> UpdateResult:
+        _ops.validate_filter(filter)
+        if replace:
+            _ops.validate_replacement(update)
+        else:
+            _ops.validate_update(update)
+        stmt = _ops.update_statement(filter, update, multi=multi, upsert=upsert, collation=collation,
+                                     array_filters=array_filters, hint=hint, sort=sort)
+        cmd: Dict[str, Any] = {"update": self._name, "ordered": True}
+        if bypass_document_validation is not None:
+            cmd["bypassDocumentValidation"] = bypass_document_validation
+        if let is not None:
+            cmd["let"] = let
+        if comment is not None:
+            cmd["comment"] = comment
+        wc = self._wc(session)
+        acknowledged = wc is None or wc.acknowledged
+        if not acknowledged and (collation is not None or hint is not None or array_filters is not None):
+            raise ConfigurationError("Collation, hint and arrayFilters are unsupported for unacknowledged writes.")
+        reply = await self._write_with_docs(
+            cmd, "updates", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
+        )
+        if not acknowledged:
+            return UpdateResult(None, False)
+        _raise_single_write_errors(reply)
+        raw = dict(reply)
+        raw["updatedExisting"] = bool(reply.get("n", 0)) and not reply.get("upserted")
+        return UpdateResult(_update_raw_result(reply), True)
+
+    async def update_one(
+        self, filter: Mapping[str, Any], update: Any, upsert: bool = False,
+        bypass_document_validation: Optional[bool] = None, collation: Any = None,
+        array_filters: Optional[Sequence[Mapping[str, Any]]] = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        sort: Any = None, comment: Any = None,
+    ) -> UpdateResult:
+        """Update one document (Motor: ``update_one``)."""
+        return await self._single_update(filter, update, multi=False, upsert=upsert, replace=False,
+                                         bypass_document_validation=bypass_document_validation,
+                                         collation=collation, array_filters=array_filters, hint=hint,
+                                         session=session, let=let, comment=comment, sort=sort)
+
+    async def update_many(
+        self, filter: Mapping[str, Any], update: Any, upsert: bool = False,
+        array_filters: Optional[Sequence[Mapping[str, Any]]] = None,
+        bypass_document_validation: Optional[bool] = None, collation: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        comment: Any = None,
+    ) -> UpdateResult:
+        """Update all matching documents (Motor: ``update_many``)."""
+        return await self._single_update(filter, update, multi=True, upsert=upsert, replace=False,
+                                         bypass_document_validation=bypass_document_validation,
+                                         collation=collation, array_filters=array_filters, hint=hint,
+                                         session=session, let=let, comment=comment)
+
+    async def replace_one(
+        self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False,
+        bypass_document_validation: Optional[bool] = None, collation: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        sort: Any = None, comment: Any = None,
+    ) -> UpdateResult:
+        """Replace one document (Motor: ``replace_one``)."""
+        return await self._single_update(filter, replacement, multi=False, upsert=upsert, replace=True,
+                                         bypass_document_validation=bypass_document_validation,
+                                         collation=collation, array_filters=None, hint=hint,
+                                         session=session, let=let, comment=comment, sort=sort)
+
+    async def _single_delete(self, filter: Mapping[str, Any], *, multi: bool, collation: Any, hint: Any,
+                             session: Optional["ClientSession"], let: Any, comment: Any) -> DeleteResult:
+        _ops.validate_filter(filter)
+        stmt = _ops.delete_statement(filter, multi=multi, collation=collation, hint=hint)
+        cmd: Dict[str, Any] = {"delete": self._name, "ordered": True}
+        if let is not None:
+            cmd["let"] = let
+        if comment is not None:
+            cmd["comment"] = comment
+        wc = self._wc(session)
+        acknowledged = wc is None or wc.acknowledged
+        if not acknowledged and (collation is not None or hint is not None):
+            raise ConfigurationError("Collation and hint are unsupported for unacknowledged writes.")
+        reply = await self._write_with_docs(
+            cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
+        )
+        if not acknowledged:
+            return DeleteResult(None, False)
+        _raise_single_write_errors(reply)
+        return DeleteResult({"n": reply.get("n", 0), "ok": reply.get("ok", 1.0)}, True)
+
+    async def delete_one(
+        self, filter: Mapping[str, Any], collation: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        comment: Any = None,
+    ) -> DeleteResult:
+        """Delete one document (Motor: ``delete_one``)."""
+        return await self._single_delete(filter, multi=False, collation=collation, hint=hint,
+                                         session=session, let=let, comment=comment)
+
+    async def delete_many(
+        self, filter: Mapping[str, Any], collation: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        comment: Any = None,
+    ) -> DeleteResult:
+        """Delete all matching documents (Motor: ``delete_many``)."""
+        return await self._single_delete(filter, multi=True, collation=collation, hint=hint,
+                                         session=session, let=let, comment=comment)
+
+    async def bulk_write(
+        self,
+        requests: Sequence[Any],
+        ordered: bool = True,
+        bypass_document_validation: Optional[bool] = None,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+        let: Optional[Mapping[str, Any]] = None,
+    ) -> BulkWriteResult:
+        """Run a batch of pymongo.operations requests (Motor: ``bulk_write``)."""
+        if not isinstance(requests, abc.Iterable) or isinstance(requests, (str, bytes, abc.Mapping)):
+            raise TypeError("requests must be a list")
+        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment, let=let)
+        for req in requests:
+            bulk.add_request(req)
+        if not bulk.ops:
+            raise InvalidOperation("No operations to execute")
+        result, acknowledged = await bulk.execute(session)
+        return BulkWriteResult(result, acknowledged)
+
+    # -- reads ------------------------------------------------------------------------------
+    def find(self, *args: Any, **kwargs: Any) -> "Cursor":
+        """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
+        from amongo.cursor import Cursor
+
+        return Cursor(self, *args, **kwargs)
+
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> "Cursor":
+        """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
+        from amongo.cursor import RawBatchCursor
+
+        return RawBatchCursor(self, *args, **kwargs)
+
+    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[Any]:
+        """The first matching document or None (Motor: ``find_one``)."""
+        if filter is not None and not isinstance(filter, abc.Mapping):
+            filter = {"_id": filter}
+        kwargs["limit"] = -1
+        cursor = self.find(filter, *args, **kwargs)
+        async for doc in cursor:
+            return doc
+        return None
+
+    async def count_documents(
+        self, filter: Mapping[str, Any], session: Optional["ClientSession"] = None, comment: Any = None,
+        **kwargs: Any,
+    ) -> int:
+        """Count matching documents with an aggregation (Motor: ``count_documents``)."""
+        _ops.validate_filter(filter, allow_none=False)
+        pipeline: List[Dict[str, Any]] = [{"$match": filter}]
+        if "skip" in kwargs:
+            pipeline.append({"$skip": kwargs.pop("skip")})
+        if "limit" in kwargs:
+            pipeline.append({"$limit": kwargs.pop("limit")})
+        pipeline.append({"$group": {"_id": 1, "n": {"$sum": 1}}})
+        cmd: Dict[str, Any] = {"aggregate": self._name, "pipeline": pipeline, "cursor": {}}
+        if "hint" in kwargs:
+            h = kwargs.pop("hint")
+            cmd["hint"] = _ops.index_hint(h)
+        _ops.apply_common_kwargs(cmd, kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        reply = await self._read_cmd(cmd, session)
+        batch = reply["cursor"]["firstBatch"]
+        return int(batch[0]["n"]) if batch else 0
+
+    async def estimated_document_count(self, comment: Any = None, **kwargs: Any) -> int:
+        """Count from collection metadata (Motor: ``estimated_document_count``)."""
+        if "session" in kwargs:
+            raise ConfigurationError("estimated_document_count does not support sessions")
+        cmd: Dict[str, Any] = {"count": self._name}
+        _ops.apply_common_kwargs(cmd, kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        try:
+            reply = await self._read_cmd(cmd, None)
+        except OperationFailure as exc:
+            if exc.code == 26:
+                return 0
+            raise
+        return int(reply.get("n", 0))
+
+    async def distinct(
+        self, key: str, filter: Optional[Mapping[str, Any]] = None, session: Optional["ClientSession"] = None,
+        comment: Any = None, hint: Any = None, **kwargs: Any,
+    ) -> List[Any]:
+        """Distinct values of *key* (Motor: ``distinct``)."""
+        if not isinstance(key, str):
+            raise TypeError("key must be an instance of str")
+        cmd: Dict[str, Any] = {"distinct": self._name, "key": key}
+        if filter is not None:
+            cmd["query"] = filter
+        if hint is not None:
+            cmd["hint"] = _ops.index_hint(hint)
+        _ops.apply_common_kwargs(cmd, kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        reply = await self._read_cmd(cmd, session)
+        return list(reply.get("values", []))
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
+        """An aggregation cursor, returned without awaiting (Motor: ``aggregate``)."""
+        return self._aggregate_cursor(pipeline, db_level=False, *args, **kwargs)
+
+    def aggregate_raw_batches(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> "CommandCursor":
+        """Like :meth:`aggregate`, yielding raw BSON batches (Motor: ``aggregate_raw_batches``)."""
+        cursor = self._aggregate_cursor(pipeline, db_level=False, **kwargs)
+        cursor._raw_batches = True
+        return cursor
+
+    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, *args: Any, **kwargs: Any) -> "CommandCursor":
+        from amongo.command_cursor import CommandCursor
+
+        if not isinstance(pipeline, list):
+            if isinstance(pipeline, (tuple,)):
+                pipeline = list(pipeline)
+            else:
+                raise TypeError("pipeline must be a list")
+        session = kwargs.pop("session", None)
+        comment = kwargs.pop("comment", None)
+        let = kwargs.pop("let", None)
+        batch_size = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
+        max_await = kwargs.pop("maxAwaitTimeMS", kwargs.pop("max_await_time_ms", None))
+        cmd: Dict[str, Any] = {"aggregate": 1 if db_level else self._name, "pipeline": pipeline}
+        cursor_doc: Dict[str, Any] = {}
+        has_write = bool(pipeline) and any(("$out" in s or "$merge" in s) for s in pipeline[-1:])
+        if batch_size is not None and not has_write:
+            cursor_doc["batchSize"] = batch_size
+        cmd["cursor"] = cursor_doc
+        if "hint" in kwargs:
+            cmd["hint"] = _ops.index_hint(kwargs.pop("hint"))
+        if let is not None:
+            cmd["let"] = let
+        if comment is not None:
+            cmd["comment"] = comment
+        _ops.apply_common_kwargs(cmd, kwargs)
+        coll = self._database["$cmd"] if db_level else self
+        return CommandCursor(
+            coll, cmd, session=session, read_preference=None if has_write else None,
+            codec_options=self._codec_options, max_await_time_ms=max_await, batch_size=batch_size or 0,
+            retryable=not has_write, is_write=has_write, parent=self, latent=True,
+        )
+
+    # -- find-and-modify --------------------------------------------------------------------
+    async def _find_and_modify(
+        self, filter: Mapping[str, Any], projection: Any, sort: Any, upsert: Optional[bool],
+        return_document: bool, array_filters: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Any = None, comment: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        _ops.validate_filter(filter, allow_none=False)
+        if not isinstance(return_document, bool):
+            raise ValueError("return_document must be ReturnDocument.BEFORE or ReturnDocument.AFTER")
+        cmd: Dict[str, Any] = {"findAndModify": self._name, "query": filter}
+        for k in ("remove", "update"):
+            if k in kwargs:
+                cmd[k] = kwargs.pop(k)
+        cmd["new"] = return_document
+        if projection is not None:
+            cmd["fields"] = _ops.fields_doc(projection)
+        if sort is not None:
+            cmd["sort"] = _ops.index_document(sort)
+        if upsert is not None:
+            cmd["upsert"] = upsert
+        if array_filters is not None:
+            cmd["arrayFilters"] = list(array_filters)
+        if hint is not None:
+            cmd["hint"] = _ops.index_hint(hint)
+        if let is not None:
+            cmd["let"] = let
+        if comment is not None:
+            cmd["comment"] = comment
+        collation = kwargs.pop("collation", None)
+        if collation is not None:
+            cmd["collation"] = _ops.collation_doc(collation)
+        bdv = kwargs.pop("bypass_document_validation", None)
+        if bdv is not None:
+            cmd["bypassDocumentValidation"] = bdv
+        _ops.apply_common_kwargs(cmd, kwargs)
+        wc = self._wc(session)
+        if wc is not None and not wc.acknowledged and (hint is not None):
+            raise ConfigurationError("hint is unsupported for unacknowledged writes.")
+        reply = await self._write_cmd(cmd, session, retryable=True)
+        _check_write_concern_error(reply)
+        return reply.get("value")
+
+    async def find_one_and_delete(
+        self, filter: Mapping[str, Any], projection: Any = None, sort: Any = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> Any:
+        """Delete one document and return it (Motor: ``find_one_and_delete``)."""
+        kwargs["remove"] = True
+        return await self._find_and_modify(filter, projection, sort, None, False, hint=hint,
+                                           session=session, let=let, comment=comment, **kwargs)
+
+    async def find_one_and_replace(
+        self, filter: Mapping[str, Any], replacement: Mapping[str, Any], projection: Any = None,
+        sort: Any = None, upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
+        hint: Any = None, session: Optional["ClientSession"] = None,
+        let: Optional[Mapping[str, Any]] = None, comment: Any = None, **kwargs: Any,
+    ) -> Any:
+        """Replace one document and return it (Motor: ``find_one_and_replace``)."""
+        _ops.validate_replacement(replacement)
+        kwargs["update"] = replacement
+        return await self._find_and_modify(filter, projection, sort, upsert, return_document, hint=hint,
+                                           session=session, let=let, comment=comment, **kwargs)
+
+    async def find_one_and_update(
+        self, filter: Mapping[str, Any], update: Any, projection: Any = None, sort: Any = None,
+        upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
+        array_filters: Optional[Sequence[Mapping[str, Any]]] = None, hint: Any = None,
+        session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> Any:
+        """Update one document and return it (Motor: ``find_one_and_update``)."""
+        _ops.validate_update(update)
+        kwargs["update"] = update
+        return await self._find_and_modify(filter, projection, sort, upsert, return_document,
+                                           array_filters=array_filters, hint=hint, session=session,
+                                           let=let, comment=comment, **kwargs)
+
+    # -- indexes ----------------------------------------------------------------------------
+    async def create_indexes(
+        self, indexes: Sequence[IndexModel], session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> List[str]:
+        """Create indexes (Motor: ``create_indexes``)."""
+        if not isinstance(indexes, list):
+            raise TypeError("indexes must be a list")
+        docs = []
+        names = []
+        for model in indexes:
+            if not isinstance(model, IndexModel):
+                raise TypeError(f"{model!r} is not an instance of pymongo.operations.IndexModel")
+            doc = dict(model.document)
+            names.append(doc["name"])
+            docs.append(doc)
+        cmd: Dict[str, Any] = {"createIndexes": self._name, "indexes": docs}
+        if comment is not None:
+            cmd["comment"] = comment
+        mt = kwargs.pop("maxTimeMS", kwargs.pop("max_time_ms", None))
+        if mt is not None:
+            cmd["maxTimeMS"] = mt
+        cmd.update(kwargs)
+        reply = await self._write_cmd(cmd, session, retryable=False)
+        _check_write_concern_error(reply)
+        return names
+
+    async def create_index(
+        self, keys: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any
+    ) -> str:
+        """Create one index and return its name (Motor: ``create_index``)."""
+        cmd_opts: Dict[str, Any] = {}
+        for k in ("maxTimeMS", "max_time_ms", "commitQuorum"):
+            if k in kwargs:
+                cmd_opts["maxTimeMS" if k == "max_time_ms" else k] = kwargs.pop(k)
+        model = IndexModel(keys, **kwargs)
+        return (await self.create_indexes([model], session=session, comment=comment, **cmd_opts))[0]
+
+    async def drop_indexes(self, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any) -> None:
+        """Drop all indexes but _id's (Motor: ``drop_indexes``)."""
+        await self.drop_index("*", session=session, comment=comment, **kwargs)
+
+    async def drop_index(self, index_or_name: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any) -> None:
+        """Drop one index by name or key spec (Motor: ``drop_index``)."""
+        name = index_or_name
+        if isinstance(index_or_name, list):
+            name = _ops.gen_index_name(_ops.index_list(index_or_name))
+        if not isinstance(name, str):
+            raise TypeError("index_or_name must be an instance of str or list")
+        cmd: Dict[str, Any] = {"dropIndexes": self._name, "index": name}
+        if comment is not None:
+            cmd["comment"] = comment
+        cmd.update(kwargs)
+        reply = await self._write_cmd(cmd, session, retryable=False)
+        _check_write_concern_error(reply)
+
+    def list_indexes(self, session: Optional["ClientSession"] = None, **kwargs: Any) -> "CommandCursor":
+        """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
+        from amongo.command_cursor import CommandCursor
+
+        cmd: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
+        bs = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
+        if bs is not None:
+            cmd["cursor"] = {"batchSize": bs}
+        comment = kwargs.pop("comment", None)
+        if comment is not None:
+            cmd["comment"] = comment
+        cmd.update(kwargs)
+        return CommandCursor(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
+                             retryable=True, latent=True, missing_ns_ok=True, batch_size=bs or 0)
+
+    async def index_information(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
+        """A dict of index name → info (Motor: ``index_information``)."""
+        cursor = self.list_indexes(session=session, comment=comment)
+        info: Dict[str, Any] = {}
+        async for index in cursor:
+            index = dict(index)
+            index["key"] = list(index["key"].items())
+            name = index.pop("name")
+            info[name] = index
+        return info
+
+    async def options(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
+        """The collection's creation options (Motor: ``options``)."""
+        cursor = await self._database.list_collections(session=session, filter={"name": self._name}, comment=comment)
+        async for info in cursor:
+            opts = dict(info.get("options", {}))
+            opts.pop("create", None)
+            return opts
+        return {}
+
+    # -- collection-level commands ----------------------------------------------------------
+    async def drop(self, session: Optional["ClientSession"] = None, comment: Any = None, encrypted_fields: Any = None) -> None:
+        """Drop this collection (Motor: ``drop``)."""
+        await self._database.drop_collection(self._name, session=session, comment=comment)
+
+    async def rename(self, new_name: str, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any) -> Dict[str, Any]:
+        """Rename this collection (Motor: ``rename``)."""
+        if not isinstance(new_name, str):
+            raise TypeError("new_name must be an instance of str")
+        if not new_name or ".." in new_name:
+            raise InvalidName("collection names cannot be empty")
+        if new_name[0] == "." or new_name[-1] == ".":
+            raise InvalidName("collection names must not start or end with '.'")
+        if "$" in new_name and not new_name.startswith("oplog.$main"):
+            raise InvalidName("collection names must not contain '$'")
+        cmd: Dict[str, Any] = {"renameCollection": self._full_name, "to": f"{self._database.name}.{new_name}"}
+        cmd.update(kwargs)
+        return await self._client["admin"]._command_write(cmd, session=session, comment=comment,
+                                                          write_concern=self._wc(session))
+
+    def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
+              max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
+              start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
+              comment: Any = None, full_document_before_change: Any = None,
+              show_expanded_events: Any = None) -> Any:
+        """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
+        from amongo.change_stream import ChangeStream
+
+        return ChangeStream(
+            self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
+            start_at_operation_time, session, start_after, comment, full_document_before_change,
+            show_expanded_events,
+        )
+
+
+def _update_raw_result(reply: Mapping[str, Any]) -> Dict[str, Any]:
+    res: Dict[str, Any] = {"n": reply.get("n", 0), "nModified": reply.get("nModified", 0), "ok": reply.get("ok", 1.0)}
+    upserted = reply.get("upserted")
+    if upserted:
+        res["upserted"] = upserted[0]["_id"] if isinstance(upserted, list) else upserted
+    res["updatedExisting"] = bool(reply.get("n", 0)) and not upserted
+    return res
+
+
+def _raise_single_write_errors(reply: Mapping[str, Any]) -> None:
+    errors = reply.get("writeErrors")
+    if errors:
+        err = errors[-1]
+        code = err.get("code")
+        msg = err.get("errmsg", "")
+        details = dict(err)
+        if code in (11000, 11001, 12582):
+            raise DuplicateKeyError(msg, code, details)
+        raise WriteError(msg, code, details)
+    _check_write_concern_error(reply)

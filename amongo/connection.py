@@ -1,0 +1,530 @@
+"""One connection to one server: asyncio streams, the handshake, and command round trips.
+
+The framing is done by :mod:`amongo.wire`; this module only moves bytes. A request whose reply
+has not been read (cancellation, timeout) leaves :attr:`Connection.pending_reply` set, and the
+pool either drains that reply in the background or closes the connection: it is never handed
+out with an unread reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import socket
+import ssl as _ssl
+import sys
+import time
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+
+import bson
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    NetworkTimeout,
+    OperationFailure,
+    ProtocolError,
+)
+
+from amongo._version import __version__
+from amongo.wire import message as _msg
+from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
+
+try:  # compression is optional at this layer's level
+    from amongo.wire import compression as _compression
+except ImportError:  # pragma: no cover - the wire layer always ships it
+    _compression = None  # type: ignore[assignment]
+
+#: Oldest server amongo talks to: MongoDB 4.4 (wire version 9), as PyMongo 4.20.
+MIN_SUPPORTED_WIRE_VERSION = 9
+MIN_SUPPORTED_SERVER_VERSION = "4.4"
+
+_request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
+_HEADER_UNPACK = _msg.HEADER.unpack
+
+_timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+
+def next_request_id() -> int:
+    """A process-wide, wrapping 31-bit request id."""
+    return next(_request_ids) & 0x7FFFFFFF
+
+
+class ConnectionOptions:
+    """What a connection needs to know to open and handshake (derived from client options)."""
+
+    __slots__ = (
+        "connect_timeout",
+        "socket_timeout",
+        "ssl_context",
+        "tls_server_hostname_check",
+        "appname",
+        "driver_info",
+        "compressors",
+        "zlib_level",
+        "server_api",
+        "load_balanced",
+        "credential",
+        "metadata",
+    )
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: Optional[float] = 20.0,
+        socket_timeout: Optional[float] = None,
+        ssl_context: Optional[_ssl.SSLContext] = None,
+        tls_server_hostname_check: bool = True,
+        appname: Optional[str] = None,
+        driver_info: Any = None,
+        compressors: Sequence[str] = (),
+        zlib_level: int = -1,
+        server_api: Any = None,
+        load_balanced: bool = False,
+        credential: Any = None,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.socket_timeout = socket_timeout
+        self.ssl_context = ssl_context
+        self.tls_server_hostname_check = tls_server_hostname_check
+        self.appname = appname
+        self.driver_info = driver_info
+        self.compressors = list(compressors)
+        self.zlib_level = zlib_level
+        self.server_api = server_api
+        self.load_balanced = load_balanced
+        self.credential = credential
+        self.metadata = client_metadata(appname, driver_info)
+
+
+def client_metadata(appname: Optional[str], driver_info: Any = None) -> Dict[str, Any]:
+    """The ``client`` document of the handshake (handshake spec)."""
+    name, version = "amongo", __version__
+    plat = f"CPython {platform.python_version()}" if platform.python_implementation() == "CPython" else platform.python_implementation() + " " + platform.python_version()
+    if driver_info is not None:
+        if getattr(driver_info, "name", None):
+            name = f"{name}|{driver_info.name}"
+        if getattr(driver_info, "version", None):
+            version = f"{version}|{driver_info.version}"
+        if getattr(driver_info, "platform", None):
+            plat = f"{plat}|{driver_info.platform}"
+    md: Dict[str, Any] = {
+        "driver": {"name": name, "version": version},
+        "os": {
+            "type": platform.system() or "unknown",
+            "name": platform.system() or "unknown",
+            "architecture": platform.machine() or "unknown",
+            "version": platform.release() or "unknown",
+        },
+        "platform": plat,
+    }
+    if appname:
+        md["application"] = {"name": appname}
+    return md
+
+
+def _server_api_doc(server_api: Any) -> Dict[str, Any]:
+    doc: Dict[str, Any] = {"apiVersion": server_api.version}
+    if server_api.strict is not None:
+        doc["apiStrict"] = server_api.strict
+    if server_api.deprecation_errors is not None:
+        doc["apiDeprecationErrors"] = server_api.deprecation_errors
+    return doc
+
+
+_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058})
+_RECOVERING_CODES = frozenset({11600, 11602, 13436, 189, 91})
+
+
+class Connection:
+    """A handshaken connection to one server (no Motor equivalent; internal).
+
+    Attributes follow the contract in ARCHITECTURE.md.
+    """
+
+    __slots__ = (
+        "id",
+        "address",
+        "generation",
+        "service_id",
+        "hello",
+        "max_wire_version",
+        "max_bson_size",
+        "max_message_size",
+        "max_write_batch_size",
+        "closed",
+        "pending_reply",
+        "last_checkin",
+        "compressor",
+        "options",
+        "is_writable",
+        "is_mongos",
+        "supports_sessions",
+        "server_connection_id",
+        "_reader",
+        "_writer",
+        "_more_to_come",
+        "_pinned",
+        "close_reason",
+    )
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: Tuple[str, int],
+        options: ConnectionOptions,
+        conn_id: int = 0,
+        generation: int = 0,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.address = address
+        self.options = options
+        self.id = conn_id
+        self.generation = generation
+        self.service_id: Any = None
+        self.hello: Dict[str, Any] = {}
+        self.max_wire_version = 0
+        self.max_bson_size = 16 * 1024 * 1024
+        self.max_message_size = 48_000_000
+        self.max_write_batch_size = 100_000
+        self.closed = False
+        self.pending_reply = False
+        self.last_checkin = time.monotonic()
+        self.compressor: Any = None
+        self.is_writable = False
+        self.is_mongos = False
+        self.supports_sessions = False
+        self.server_connection_id: Optional[int] = None
+        self._more_to_come = False
+        self._pinned = False
+        self.close_reason: Optional[str] = None
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        address: Tuple[str, int],
+        options: ConnectionOptions,
+        conn_id: int = 0,
+        generation: int = 0,
+        *,
+        handshake: bool = True,
+        authenticate: bool = True,
+    ) -> "Connection":
+        """Open a TCP (or TLS / Unix-socket) connection and run the handshake."""
+        host, port = address
+        ssl_ctx = options.ssl_context
+        try:
+            if host.endswith(".sock"):
+                coro = asyncio.open_unix_connection(host, ssl=ssl_ctx)
+            else:
+                server_hostname = host if (ssl_ctx is not None and options.tls_server_hostname_check) else (host if ssl_ctx else None)
+                coro = asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
+            if options.connect_timeout:
+                reader, writer = await asyncio.wait_for(coro, options.connect_timeout)
+            else:
+                reader, writer = await coro
+        except asyncio.TimeoutError:
+            raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
+        except _ssl.SSLError as exc:
+            raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
+        except OSError as exc:
+            raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+        conn = cls(reader, writer, address, options, conn_id, generation)
+        if handshake:
+            try:
+                await conn.handshake(authenticate=authenticate)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def handshake_command(self) -> Dict[str, Any]:
+        opts = self.options
+        if opts.server_api is not None or opts.load_balanced:
+            cmd: Dict[str, Any] = {"hello": 1}
+        else:
+            cmd = {"isMaster": 1, "helloOk": True}
+        cmd["client"] = opts.metadata
+        if opts.compressors:
+            cmd["compression"] = list(opts.compressors)
+        if opts.load_balanced:
+            cmd["loadBalanced"] = True
+        return cmd
+
+    async def handshake(self, *, authenticate: bool = True) -> Dict[str, Any]:
+        """Run the initial hello (handshake spec) and authenticate when credentials are set."""
+        cmd = self.handshake_command()
+        cred = self.options.credential
+        speculative = None
+        if cred is not None and authenticate:
+            from amongo import auth as _auth
+
+            speculative = _auth.speculative_start(cred)
+            if speculative is not None:
+                cmd["speculativeAuthenticate"] = speculative.command
+            if cred.mechanism in (None, "DEFAULT") and cred.username:
+                cmd["saslSupportedMechs"] = f"{cred.source}.{cred.username}"
+        start = time.monotonic()
+        reply = await self.command("admin", cmd, check=True, compress=False)
+        self.set_hello(reply, time.monotonic() - start)
+        if cred is not None and authenticate:
+            from amongo import auth as _auth
+
+            await _auth.authenticate(self, cred, reply, speculative)
+        return reply
+
+    def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
+        self.hello = dict(reply)
+        self.max_wire_version = int(reply.get("maxWireVersion", 0))
+        if self.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
+            host, port = self.address
+            raise ConfigurationError(
+                f"Server at {host}:{port} reports wire version {self.max_wire_version}, but this "
+                f"version of amongo requires at least {MIN_SUPPORTED_WIRE_VERSION} "
+                f"(MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
+            )
+        self.max_bson_size = int(reply.get("maxBsonObjectSize", 16 * 1024 * 1024))
+        self.max_message_size = int(reply.get("maxMessageSizeBytes", 48_000_000))
+        self.max_write_batch_size = int(reply.get("maxWriteBatchSize", 100_000))
+        self.is_writable = bool(reply.get("isWritablePrimary") or reply.get("ismaster"))
+        self.is_mongos = reply.get("msg") == "isdbgrid"
+        self.supports_sessions = reply.get("logicalSessionTimeoutMinutes") is not None
+        self.server_connection_id = reply.get("connectionId")
+        if self.options.load_balanced:
+            self.service_id = reply.get("serviceId")
+            if self.service_id is None:
+                raise ConfigurationError(
+                    "Driver attempted to initialize in load balancing mode, but the server does not "
+                    "support this mode"
+                )
+        comp = reply.get("compression")
+        if comp and _compression is not None and self.options.compressors:
+            name = _compression.negotiate(self.options.compressors, list(comp))
+            if name:
+                self.compressor = _compression.make_compressor(name, self.options.zlib_level)
+
+    # -- I/O ---------------------------------------------------------------------------------
+    async def command(
+        self,
+        dbname: str,
+        spec: MutableMapping[str, Any],
+        *,
+        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
+        unacknowledged: bool = False,
+        check: bool = True,
+        compress: bool = True,
+        timeout: Optional[float] = None,
+        exhaust_allowed: bool = False,
+        request_id: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Send one command and return its decoded reply.
+
+        :param spec: the command document; ``$db`` is added here.
+        :param sequences: kind-1 document sequences (already BSON-encoded).
+        :param unacknowledged: send with moreToCome (w:0) and return ``{"ok": 1}`` at once.
+        :param check: raise :class:`~pymongo.errors.OperationFailure` for ``ok: 0``.
+        :param timeout: seconds for the whole round trip (None: socketTimeoutMS, if any).
+        """
+        spec["$db"] = dbname
+        body = bson.encode(spec, False, codec_options)
+        if request_id is None:
+            request_id = next_request_id()
+        frame = _msg.encode_op_msg(
+            request_id,
+            body,
+            flags=(MORE_TO_COME if unacknowledged else 0) | (_msg.EXHAUST_ALLOWED if exhaust_allowed else 0),
+            sequences=sequences,
+        )
+        if sequences:
+            limit = self.max_message_size
+            if len(frame) > limit + 16 * 1024:
+                from pymongo.errors import DocumentTooLarge
+
+                raise DocumentTooLarge(
+                    f"command document too large: message of {len(frame)} bytes exceeds the "
+                    f"server's maxMessageSizeBytes {limit}"
+                )
+        elif len(body) > self.max_bson_size + 16 * 1024:
+            from pymongo.errors import DocumentTooLarge
+
+            raise DocumentTooLarge(
+                f"command document too large: {len(body)} bytes exceeds the server's "
+                f"maxBsonObjectSize {self.max_bson_size}"
+            )
+        if compress and self.compressor is not None:
+            first = next(iter(spec))
+            if first.lower() not in _compression.UNCOMPRESSIBLE_COMMANDS and first not in _compression.UNCOMPRESSIBLE_COMMANDS:
+                frame = _compression.compress_frame(frame, self.compressor)
+        if timeout is None:
+            timeout = self.options.socket_timeout
+        if unacknowledged:
+            await self._send(frame, timeout)
+            return {"ok": 1}
+        if timeout is None or _timeout_ctx is None:
+            if timeout is not None:
+                return await asyncio.wait_for(
+                    self._round_trip(frame, codec_options, check), timeout
+                )
+            return await self._round_trip(frame, codec_options, check)
+        try:
+            async with _timeout_ctx(timeout):
+                return await self._round_trip(frame, codec_options, check)
+        except TimeoutError:
+            raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+
+    async def _send(self, frame: bytes, timeout: Optional[float]) -> None:
+        if self.closed:
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
+        try:
+            self._writer.write(frame)
+            if timeout is None:
+                await self._writer.drain()
+            else:
+                await asyncio.wait_for(self._writer.drain(), timeout)
+        except asyncio.TimeoutError:
+            self.close("error")
+            raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            self.close("error")
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
+
+    async def _round_trip(
+        self, frame: bytes, codec_options: CodecOptions, check: bool
+    ) -> Dict[str, Any]:
+        if self.closed:
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
+        writer = self._writer
+        self.pending_reply = True
+        try:
+            writer.write(frame)
+            # Avoid an extra await on the fast path: drain() only blocks above the high-water mark.
+            transport = writer.transport
+            if transport.get_write_buffer_size() > 65536:
+                await writer.drain()
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            self.close("error")
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
+        flags, doc = await self._read_reply()
+        self._more_to_come = bool(flags & MORE_TO_COME)
+        self.pending_reply = self._more_to_come
+        try:
+            reply = bson.decode(doc, codec_options)
+        except Exception as exc:  # bson.errors.InvalidBSON and friends
+            self.close("error")
+            raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
+        if check and reply.get("ok") != 1 and not reply.get("ok"):
+            raise command_error(reply, self.max_wire_version)
+        return reply
+
+    async def _read_reply(self) -> Tuple[int, bytes]:
+        reader = self._reader
+        try:
+            header = await reader.readexactly(HEADER_SIZE)
+            length, _rid, _resp_to, op_code = _HEADER_UNPACK(header)
+            if length <= HEADER_SIZE or length > max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + 16 * 1024 * 1024:
+                self.close("error")
+                _msg.parse_header(header, max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE))
+                raise ProtocolError(f"Bad message length {length}")
+            body = await reader.readexactly(length - HEADER_SIZE)
+        except asyncio.IncompleteReadError as exc:
+            self.close("error")
+            raise AutoReconnect(
+                f"{self.address[0]}:{self.address[1]}: connection closed by the server"
+            ) from exc
+        except (OSError, ConnectionError) as exc:
+            self.close("error")
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
+        except ProtocolError:
+            self.close("error")
+            raise
+        try:
+            if op_code == OP_COMPRESSED:
+                if _compression is None:
+                    raise ProtocolError("Server sent OP_COMPRESSED but compression is unavailable")
+                op_code, body = _compression.decompress_body(body)
+            if op_code == OP_MSG:
+                return _msg.decode_op_msg_body(body, header) if _DECODE_TAKES_HEADER else _msg.decode_op_msg_body(body)
+            return _msg.unpack_reply(op_code, header, body)
+        except ProtocolError:
+            self.close("error")
+            raise
+        except Exception as exc:
+            self.close("error")
+            raise ProtocolError(f"Malformed reply from server: {exc}") from exc
+
+    async def read_more(self, codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS) -> Dict[str, Any]:
+        """Read the next reply of an exhaust / moreToCome stream (streaming monitors)."""
+        flags, doc = await self._read_reply()
+        self._more_to_come = bool(flags & MORE_TO_COME)
+        self.pending_reply = self._more_to_come
+        return bson.decode(doc, codec_options)
+
+    async def drain(self) -> None:
+        """Read and discard the outstanding reply (or replies, while moreToCome is set)."""
+        while self.pending_reply:
+            flags, _doc = await self._read_reply()
+            self._more_to_come = bool(flags & MORE_TO_COME)
+            self.pending_reply = self._more_to_come
+
+    def close(self, reason: Optional[str] = None) -> None:
+        """Close the socket; idempotent and never raises."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        try:
+            self._writer.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<amongo Connection {self.address[0]}:{self.address[1]} id={self.id} gen={self.generation}>"
+
+
+def _decode_takes_header() -> bool:
+    import inspect
+
+    try:
+        return len(inspect.signature(_msg.decode_op_msg_body).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+_DECODE_TAKES_HEADER = _decode_takes_header()
+
+
+def command_error(reply: Mapping[str, Any], max_wire_version: Optional[int] = None) -> Exception:
+    """The pymongo exception a failed command reply (``ok: 0``) maps to."""
+    from pymongo.errors import (
+        CursorNotFound,
+        DuplicateKeyError,
+        ExecutionTimeout,
+        NotPrimaryError,
+    )
+
+    code = reply.get("code")
+    errmsg = reply.get("errmsg", reply.get("$err", "Unknown command error"))
+    if code in _NOT_PRIMARY_CODES or code in _RECOVERING_CODES or (
+        code is None and ("not master" in errmsg or "node is recovering" in errmsg)
+    ):
+        return NotPrimaryError(errmsg, reply)
+    if code == 50:
+        return ExecutionTimeout(errmsg, code, reply, max_wire_version)
+    if code == 43:
+        return CursorNotFound(errmsg, code, reply, max_wire_version)
+    if code in (11000, 11001, 12582):
+        return DuplicateKeyError(errmsg, code, reply, max_wire_version)
+    return OperationFailure(errmsg, code, reply, max_wire_version)

@@ -1,0 +1,370 @@
+"""The find cursor (Motor's ``AsyncIOMotorCursor``)."""
+from __future__ import annotations
+
+import asyncio
+from collections import abc
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
+
+from bson.code import Code
+from bson.son import SON
+from pymongo import CursorType
+from pymongo.errors import InvalidOperation, OperationFailure
+
+from amongo import operations as _ops
+from amongo.command_cursor import _CursorBase
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.collection import Collection
+    from amongo.session import ClientSession
+
+_TAILABLE = 2
+_OPLOG_REPLAY = 8
+_NO_TIMEOUT = 16
+_AWAIT_DATA = 32
+_EXHAUST = 64
+_PARTIAL = 128
+
+
+class Cursor(_CursorBase):
+    """A cursor over the results of ``find`` (Motor: ``AsyncIOMotorCursor``). The chaining
+    methods (``sort``, ``limit``, …) must be called before iteration starts."""
+
+    def __init__(
+        self,
+        collection: "Collection",
+        filter: Optional[Mapping[str, Any]] = None,
+        projection: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        no_cursor_timeout: bool = False,
+        cursor_type: int = CursorType.NON_TAILABLE,
+        sort: Any = None,
+        allow_partial_results: bool = False,
+        oplog_replay: bool = False,
+        batch_size: int = 0,
+        collation: Any = None,
+        hint: Any = None,
+        max_scan: Any = None,
+        max_time_ms: Optional[int] = None,
+        max: Any = None,
+        min: Any = None,
+        return_key: Optional[bool] = None,
+        show_record_id: Optional[bool] = None,
+        snapshot: Optional[bool] = None,
+        comment: Any = None,
+        session: Optional["ClientSession"] = None,
+        allow_disk_use: Optional[bool] = None,
+        let: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__(collection, session, None)
+        if filter is None:
+            filter = {}
+        _ops.validate_filter(filter)
+        if not isinstance(skip, int):
+            raise TypeError("skip must be an instance of int")
+        if not isinstance(limit, int):
+            raise TypeError("limit must be an instance of int")
+        if not isinstance(batch_size, int):
+            raise TypeError("batch_size must be an integer")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        if cursor_type not in (CursorType.NON_TAILABLE, CursorType.TAILABLE, CursorType.TAILABLE_AWAIT, CursorType.EXHAUST):
+            raise ValueError("not a valid value for cursor_type")
+        self._filter = filter
+        self._projection = _ops.fields_doc(projection)
+        self._skip = skip
+        self._limit_arg = limit
+        self._flags = cursor_type
+        if no_cursor_timeout:
+            self._flags |= _NO_TIMEOUT
+        if allow_partial_results:
+            self._flags |= _PARTIAL
+        if oplog_replay:
+            self._flags |= _OPLOG_REPLAY
+        self._sort = _ops.index_document(sort) if sort is not None else None
+        self._batch_size = batch_size
+        self._collation = _ops.collation_doc(collation)
+        self._hint = _ops.index_hint(hint)
+        self._max_time_ms = max_time_ms
+        self._max = max
+        self._min = min
+        self._return_key = return_key
+        self._show_record_id = show_record_id
+        self._comment = comment
+        self._allow_disk_use = allow_disk_use
+        self._let = let
+        self._where: Any = None
+        self._explain = False
+
+    # -- chaining (Motor: sync, returns self) -----------------------------------------------
+    def _check_okay_to_chain(self) -> None:
+        if self._started:
+            raise InvalidOperation("cannot set options after executing query")
+
+    def batch_size(self, batch_size: int) -> "Cursor":
+        if not isinstance(batch_size, int):
+            raise TypeError("batch_size must be an integer")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        self._check_okay_to_chain()
+        self._batch_size = batch_size
+        return self
+
+    def limit(self, limit: int) -> "Cursor":
+        if not isinstance(limit, int):
+            raise TypeError("limit must be an integer")
+        self._check_okay_to_chain()
+        self._limit_arg = limit
+        return self
+
+    def skip(self, skip: int) -> "Cursor":
+        if not isinstance(skip, int):
+            raise TypeError("skip must be an integer")
+        if skip < 0:
+            raise ValueError("skip must be >= 0")
+        self._check_okay_to_chain()
+        self._skip = skip
+        return self
+
+    def sort(self, key_or_list: Any, direction: Any = None) -> "Cursor":
+        self._check_okay_to_chain()
+        self._sort = _ops.index_document(_ops.index_list(key_or_list, direction))
+        return self
+
+    def hint(self, index: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        self._hint = _ops.index_hint(index)
+        return self
+
+    def max_time_ms(self, max_time_ms: Optional[int]) -> "Cursor":
+        if max_time_ms is not None and not isinstance(max_time_ms, int):
+            raise TypeError("max_time_ms must be an integer or None")
+        self._check_okay_to_chain()
+        self._max_time_ms = max_time_ms
+        return self
+
+    def max_await_time_ms(self, max_await_time_ms: Optional[int]) -> "Cursor":
+        if max_await_time_ms is not None and not isinstance(max_await_time_ms, int):
+            raise TypeError("max_await_time_ms must be an integer or None")
+        self._check_okay_to_chain()
+        if self._flags & _AWAIT_DATA:
+            self._max_await_time_ms = max_await_time_ms
+        return self
+
+    def max_scan(self, max_scan: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        return self
+
+    def max(self, spec: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        self._max = _ops.index_document(spec)
+        return self
+
+    def min(self, spec: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        self._min = _ops.index_document(spec)
+        return self
+
+    def collation(self, collation: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        self._collation = _ops.collation_doc(collation)
+        return self
+
+    def comment(self, comment: Any) -> "Cursor":
+        self._check_okay_to_chain()
+        self._comment = comment
+        return self
+
+    def where(self, code: Union[str, Code]) -> "Cursor":
+        self._check_okay_to_chain()
+        if not isinstance(code, Code):
+            code = Code(code)
+        self._where = code
+        return self
+
+    def allow_disk_use(self, allow_disk_use: bool) -> "Cursor":
+        if not isinstance(allow_disk_use, bool):
+            raise TypeError("allow_disk_use must be a bool")
+        self._check_okay_to_chain()
+        self._allow_disk_use = allow_disk_use
+        return self
+
+    def add_option(self, mask: int) -> "Cursor":
+        if not isinstance(mask, int):
+            raise TypeError("mask must be an int")
+        self._check_okay_to_chain()
+        self._flags |= mask
+        return self
+
+    def remove_option(self, mask: int) -> "Cursor":
+        if not isinstance(mask, int):
+            raise TypeError("mask must be an int")
+        self._check_okay_to_chain()
+        self._flags &= ~mask
+        return self
+
+    def clone(self) -> "Cursor":
+        """A fresh, unstarted copy of this cursor (Motor: ``clone``)."""
+        c = Cursor(self._collection, self._filter, session=self._explicit_session)
+        for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
+                     "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
+                     "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
+            setattr(c, attr, getattr(self, attr))
+        return c
+
+    def rewind(self) -> "Cursor":
+        """Reset to the unstarted state (Motor: ``rewind``, synchronous)."""
+        if self._id and not self._killed and self._address is not None:
+            self._client._schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
+        self._end_session()
+        self._data.clear()
+        self._id = None
+        self._address = None
+        self._killed = False
+        self._started = False
+        self._returned = 0
+        return self
+
+    # -- command ------------------------------------------------------------------------------
+    def _find_command(self) -> Dict[str, Any]:
+        coll = self._collection
+        filt = self._filter
+        if self._where is not None:
+            filt = dict(filt)
+            filt["$where"] = self._where
+        cmd: Dict[str, Any] = {"find": coll.name, "filter": filt}
+        if self._sort:
+            cmd["sort"] = self._sort
+        if self._projection is not None:
+            cmd["projection"] = self._projection
+        if self._hint is not None:
+            cmd["hint"] = self._hint
+        if self._skip:
+            cmd["skip"] = self._skip
+        limit = self._limit_arg
+        if limit:
+            cmd["limit"] = abs(limit)
+            if limit < 0:
+                cmd["singleBatch"] = True
+        self._limit = abs(limit) if limit > 0 else 0
+        if self._batch_size:
+            bs = self._batch_size
+            if limit > 0:
+                bs = min(bs, limit)
+            if bs == 1 and not limit:
+                bs = 2  # batchSize 1 on the server closes the cursor on some versions
+                bs = 1
+            cmd["batchSize"] = bs
+        if self._comment is not None:
+            cmd["comment"] = self._comment
+        if self._max_time_ms is not None:
+            cmd["maxTimeMS"] = self._max_time_ms
+        if self._max is not None:
+            cmd["max"] = self._max
+        if self._min is not None:
+            cmd["min"] = self._min
+        if self._return_key is not None:
+            cmd["returnKey"] = self._return_key
+        if self._show_record_id is not None:
+            cmd["showRecordId"] = self._show_record_id
+        flags = self._flags
+        if flags & _TAILABLE:
+            cmd["tailable"] = True
+        if flags & _AWAIT_DATA:
+            cmd["awaitData"] = True
+        if flags & _OPLOG_REPLAY:
+            cmd["oplogReplay"] = True
+        if flags & _NO_TIMEOUT:
+            cmd["noCursorTimeout"] = True
+        if flags & _PARTIAL:
+            cmd["allowPartialResults"] = True
+        if self._collation is not None:
+            cmd["collation"] = self._collation
+        if self._allow_disk_use is not None:
+            cmd["allowDiskUse"] = self._allow_disk_use
+        if self._let is not None:
+            cmd["let"] = self._let
+        rc = coll._rc_doc(self._explicit_session)
+        if rc:
+            cmd["readConcern"] = rc
+        return cmd
+
+    async def _initial(self) -> None:
+        coll = self._collection
+        cmd = self._find_command()
+        session = self._new_implicit_session()
+        self._session = session
+        addr: List[Any] = []
+        try:
+            reply = await self._client._executor.command(
+                coll.database.name, cmd, session=session,
+                read_preference=coll._read_preference_for(self._explicit_session),
+                codec_options=self._codec_options, retryable_read=True,
+                implicit_session=False, result_address=addr,
+            )
+        except BaseException:
+            self._killed = True
+            self._end_session()
+            raise
+        self._take_cursor(reply, addr[-1] if addr else None, first=True)
+        if cmd.get("singleBatch") and self._id:
+            await self.close()
+            self._killed = True
+
+    def _is_tailable_empty(self) -> bool:
+        return bool(self._flags & _TAILABLE) and not self._killed
+
+    async def _tailable_wait(self) -> Any:
+        # A tailable cursor with no new data: keep polling while alive (Motor's next()
+        # waits likewise with awaitData; without it, a short pause avoids a busy loop).
+        while not self._data and not self._killed:
+            if not self._flags & _AWAIT_DATA:
+                await asyncio.sleep(0.1)
+            await self._refresh()
+        if self._data:
+            return self._pop()
+        raise StopAsyncIteration
+
+    async def distinct(self, key: str) -> List[Any]:
+        """Distinct values of *key* among this cursor's matches (Motor: ``distinct``)."""
+        kwargs: Dict[str, Any] = {}
+        if self._max_time_ms is not None:
+            kwargs["maxTimeMS"] = self._max_time_ms
+        if self._comment is not None:
+            kwargs["comment"] = self._comment
+        if self._collation is not None:
+            kwargs["collation"] = self._collation
+        return await self._collection.distinct(key, self._filter, session=self._explicit_session, **kwargs)
+
+    async def explain(self) -> Dict[str, Any]:
+        """The server's explain output for this query (Motor: ``explain``)."""
+        cmd = self._find_command()
+        return await self._collection.database.command(
+            {"explain": cmd}, session=self._explicit_session,
+            read_preference=self._collection.read_preference,
+        )
+
+
+class RawBatchCursor(Cursor):
+    """A find cursor that yields raw BSON batches (Motor: ``AsyncIOMotorRawBatchCursor``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from bson.codec_options import CodecOptions
+        from bson.raw_bson import RawBSONDocument
+
+        self._raw_batches = True
+        self._codec_options = self._codec_options.with_options(document_class=RawBSONDocument)
+
+    def _take_cursor(self, reply: Mapping[str, Any], address: Any, first: bool) -> None:
+        cursor = reply["cursor"]
+        batch = cursor["firstBatch" if first else "nextBatch"]
+        raw = b"".join(d.raw for d in batch)
+        self._id = cursor["id"]
+        if address is not None:
+            self._address = address
+        if raw:
+            self._data.append(raw)
+        if not self._id:
+            self._killed = True
+            self._end_session()

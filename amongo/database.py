@@ -1,0 +1,401 @@
+"""A database (Motor's ``AsyncIOMotorDatabase``)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union
+
+from bson.codec_options import CodecOptions
+from bson.son import SON
+from pymongo.errors import InvalidName
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.write_concern import WriteConcern
+
+from amongo.client import validate_database_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.client import MongoClient
+    from amongo.collection import Collection
+    from amongo.command_cursor import CommandCursor
+    from amongo.session import ClientSession
+
+
+class _BaseObject:
+    """Options inherited client → database → collection."""
+
+    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern")
+
+    def __init__(self, codec_options: CodecOptions, read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
+        if not isinstance(codec_options, CodecOptions):
+            raise TypeError("codec_options must be an instance of bson.codec_options.CodecOptions")
+        if not isinstance(write_concern, WriteConcern):
+            raise TypeError("write_concern must be an instance of pymongo.write_concern.WriteConcern")
+        if not isinstance(read_concern, ReadConcern):
+            raise TypeError("read_concern must be an instance of pymongo.read_concern.ReadConcern")
+        self._codec_options = codec_options
+        self._read_preference = read_preference
+        self._write_concern = write_concern
+        self._read_concern = read_concern
+
+    @property
+    def codec_options(self) -> CodecOptions:
+        return self._codec_options
+
+    @property
+    def read_preference(self) -> Any:
+        return self._read_preference
+
+    @property
+    def write_concern(self) -> WriteConcern:
+        return self._write_concern
+
+    @property
+    def read_concern(self) -> ReadConcern:
+        return self._read_concern
+
+    def _write_concern_for(self, session: Optional["ClientSession"]) -> Optional[WriteConcern]:
+        if session is not None and session.in_transaction:
+            return None
+        return self._write_concern
+
+    def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
+        if session is not None and session.in_transaction and session.txn_options is not None:
+            return session.txn_options.read_preference if read_preference is not None else self._read_preference
+        return self._read_preference
+
+
+class Database(_BaseObject):
+    """A MongoDB database (Motor: ``AsyncIOMotorDatabase``). Get one with ``client[name]``."""
+
+    __slots__ = ("_client", "_name")
+
+    def __init__(
+        self,
+        client: "MongoClient",
+        name: str,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+        **kwargs: Any,
+    ) -> None:
+        validate_database_name(name)
+        super().__init__(
+            codec_options if codec_options is not None else client.codec_options,
+            read_preference if read_preference is not None else client.read_preference,
+            write_concern if write_concern is not None else client.write_concern,
+            read_concern if read_concern is not None else client.read_concern,
+        )
+        self._client = client
+        self._name = name
+
+    @property
+    def client(self) -> "MongoClient":
+        return self._client
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get_io_loop(self) -> Any:
+        return self._client.get_io_loop()
+
+    def __getattr__(self, name: str) -> "Collection":
+        if name.startswith("_"):
+            raise AttributeError(
+                f"Database has no attribute {name!r}. To access the {name} collection, use database[{name!r}]."
+            )
+        return self[name]
+
+    def __getitem__(self, name: str) -> "Collection":
+        from amongo.collection import Collection
+
+        return Collection(self, name)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, Database):
+            return self._client == other._client and self._name == other._name
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+    def __bool__(self) -> bool:
+        raise NotImplementedError(
+            "Database objects do not implement truth value testing or bool(). Please compare with None instead: database is not None"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"'Database' object is not callable. If you meant to call the '{self._name}' method on a 'Client' object it is failing because no such method exists.")
+
+    def __repr__(self) -> str:
+        return f"Database({self._client!r}, {self._name!r})"
+
+    def __class_getitem__(cls, key: Any) -> Any:
+        return cls
+
+    def get_collection(
+        self,
+        name: str,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+    ) -> "Collection":
+        """Get a collection with optional different options (Motor: ``get_collection``)."""
+        from amongo.collection import Collection
+
+        return Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+
+    def with_options(
+        self,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+    ) -> "Database":
+        """A copy with some options changed (Motor: ``with_options``)."""
+        return Database(
+            self._client,
+            self._name,
+            codec_options if codec_options is not None else self._codec_options,
+            read_preference if read_preference is not None else self._read_preference,
+            write_concern if write_concern is not None else self._write_concern,
+            read_concern if read_concern is not None else self._read_concern,
+        )
+
+    # -- commands ---------------------------------------------------------------------------
+    async def command(
+        self,
+        command: Union[str, MutableMapping[str, Any]],
+        value: Any = 1,
+        check: bool = True,
+        allowable_errors: Optional[Sequence[Union[str, int]]] = None,
+        read_preference: Any = None,
+        codec_options: Optional[CodecOptions] = None,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+        **kwargs: Any,
+    ) -> Dict[str, Any]:
+        """Run a database command (Motor: ``command``). ``read_preference`` defaults to primary,
+        as in Motor; the database's read preference is not used."""
+        if isinstance(command, str):
+            cmd: Dict[str, Any] = {command: value}
+        else:
+            cmd = dict(command)
+        cmd.update(kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        if read_preference is None:
+            read_preference = (
+                session.txn_options.read_preference
+                if session is not None and session.in_transaction and session.txn_options
+                else None
+            ) or ReadPreference.PRIMARY
+        try:
+            return await self._client._executor.command(
+                self._name, cmd, session=session, read_preference=read_preference,
+                codec_options=codec_options if codec_options is not None else self._codec_options, check=check and not allowable_errors,
+            )
+        finally:
+            pass
+
+    async def cursor_command(
+        self,
+        command: Union[str, MutableMapping[str, Any]],
+        value: Any = 1,
+        read_preference: Any = None,
+        codec_options: Optional[CodecOptions] = None,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+        max_await_time_ms: Optional[int] = None,
+        **kwargs: Any,
+    ) -> "CommandCursor":
+        """Run a command that returns a cursor (Motor: ``cursor_command``)."""
+        from amongo.command_cursor import CommandCursor
+
+        if isinstance(command, str):
+            cmd: Dict[str, Any] = {command: value}
+        else:
+            cmd = dict(command)
+        cmd.update(kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        cursor = CommandCursor(
+            self["$cmd"], cmd, session=session,
+            read_preference=read_preference or ReadPreference.PRIMARY,
+            codec_options=codec_options, max_await_time_ms=max_await_time_ms,
+        )
+        await cursor._ensure_started()
+        return cursor
+
+    async def _command_write(self, cmd: Dict[str, Any], *, session: Optional["ClientSession"] = None, comment: Any = None, write_concern: Optional[WriteConcern] = None, check: bool = True) -> Dict[str, Any]:
+        """Run a command that writes (and takes this database's write concern)."""
+        if comment is not None:
+            cmd["comment"] = comment
+        wc = write_concern if write_concern is not None else self._write_concern_for(session)
+        if wc is not None and wc.document:
+            cmd["writeConcern"] = wc.document
+        reply = await self._client._executor.command(
+            self._name, cmd, session=session, codec_options=self._codec_options, check=check,
+        )
+        _check_write_concern_error(reply)
+        return reply
+
+    async def create_collection(
+        self,
+        name: str,
+        codec_options: Optional[CodecOptions] = None,
+        read_preference: Any = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_concern: Optional[ReadConcern] = None,
+        session: Optional["ClientSession"] = None,
+        check_exists: Optional[bool] = True,
+        **kwargs: Any,
+    ) -> "Collection":
+        """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
+        from pymongo.errors import CollectionInvalid, OperationFailure
+
+        from amongo.collection import Collection
+
+        coll = Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+        if check_exists and not (session is not None and session.in_transaction):
+            names = await self.list_collection_names(filter={"name": name}, session=session)
+            if name in names:
+                raise CollectionInvalid(f"collection {name} already exists")
+        cmd: Dict[str, Any] = {"create": name}
+        comment = kwargs.pop("comment", None)
+        encrypted = kwargs.pop("encryptedFields", None)
+        if encrypted is not None:
+            cmd["encryptedFields"] = encrypted
+        if "size" in kwargs:
+            kwargs["size"] = float(kwargs["size"]) if isinstance(kwargs["size"], float) else kwargs["size"]
+        cmd.update(kwargs)
+        try:
+            await self._command_write(cmd, session=session, comment=comment, write_concern=coll.write_concern if write_concern else None)
+        except OperationFailure as exc:
+            if exc.code == 48:
+                raise CollectionInvalid(f"collection {name} already exists") from exc
+            raise
+        return coll
+
+    async def drop_collection(
+        self,
+        name_or_collection: Any,
+        session: Optional["ClientSession"] = None,
+        comment: Any = None,
+        encrypted_fields: Optional[Mapping[str, Any]] = None,
+    ) -> Dict[str, Any]:
+        """Drop a collection (Motor: ``drop_collection``); dropping a missing one is not an error."""
+        from pymongo.errors import OperationFailure
+
+        from amongo.collection import Collection
+
+        name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
+        if not isinstance(name, str):
+            raise TypeError("name_or_collection must be an instance of str or Collection")
+        try:
+            return await self._command_write({"drop": name}, session=session, comment=comment)
+        except OperationFailure as exc:
+            if exc.code == 26 or "ns not found" in str(exc):
+                return exc.details or {"ok": 0, "errmsg": "ns not found", "code": 26}
+            raise
+
+    async def list_collections(
+        self,
+        session: Optional["ClientSession"] = None,
+        filter: Optional[Mapping[str, Any]] = None,
+        comment: Any = None,
+        **kwargs: Any,
+    ) -> "CommandCursor":
+        """A command cursor over ``listCollections`` (Motor: ``list_collections``)."""
+        from amongo.command_cursor import CommandCursor
+
+        cmd: Dict[str, Any] = {"listCollections": 1, "cursor": {}}
+        if filter is not None:
+            cmd["filter"] = filter
+        if comment is not None:
+            cmd["comment"] = comment
+        batch_size = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
+        if batch_size is not None:
+            cmd["cursor"] = {"batchSize": batch_size}
+        cmd.update(kwargs)
+        rp = self._read_preference_for(session) if session is not None and session.in_transaction else ReadPreference.PRIMARY
+        cursor = CommandCursor(self["$cmd"], cmd, session=session, read_preference=rp, retryable=True,
+                               batch_size=batch_size or 0)
+        await cursor._ensure_started()
+        return cursor
+
+    async def list_collection_names(
+        self,
+        session: Optional["ClientSession"] = None,
+        filter: Optional[Mapping[str, Any]] = None,
+        comment: Any = None,
+        **kwargs: Any,
+    ) -> List[str]:
+        """Names of the collections (Motor: ``list_collection_names``)."""
+        if filter is None or (len(filter) == 1 and "name" in filter):
+            kwargs["nameOnly"] = True
+        if "authorizedCollections" not in kwargs:
+            pass
+        cursor = await self.list_collections(session=session, filter=filter, comment=comment, **kwargs)
+        return [d["name"] async for d in cursor]
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
+        """A database-level aggregation, returned without awaiting (Motor: ``aggregate``)."""
+        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, **kwargs)
+
+    def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
+              max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
+              start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
+              comment: Any = None, full_document_before_change: Any = None,
+              show_expanded_events: Any = None) -> Any:
+        """A change stream on this database (Motor: ``watch``; returned without awaiting)."""
+        from amongo.change_stream import ChangeStream
+
+        return ChangeStream(
+            self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
+            start_at_operation_time, session, start_after, comment, full_document_before_change,
+            show_expanded_events,
+        )
+
+    async def validate_collection(
+        self, name_or_collection: Any, scandata: bool = False, full: bool = False,
+        session: Optional["ClientSession"] = None, background: Optional[bool] = None, comment: Any = None,
+    ) -> Dict[str, Any]:
+        """Validate a collection (Motor: ``validate_collection``)."""
+        from pymongo.errors import CollectionInvalid
+
+        from amongo.collection import Collection
+
+        name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
+        if not isinstance(name, str):
+            raise TypeError("name_or_collection must be an instance of str or Collection")
+        cmd: Dict[str, Any] = {"validate": name, "scandata": scandata, "full": full}
+        if background is not None:
+            cmd["background"] = background
+        res = await self.command(cmd, session=session, comment=comment)
+        if not res.get("valid", True):
+            raise CollectionInvalid(f"{name} invalid: {res!r}")
+        return res
+
+    async def dereference(self, dbref: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any) -> Any:
+        """Resolve a DBRef (Motor: ``dereference``)."""
+        from bson.dbref import DBRef
+
+        if not isinstance(dbref, DBRef):
+            raise TypeError(f"cannot dereference a {type(dbref)}")
+        if dbref.database is not None and dbref.database != self._name:
+            raise ValueError(f"trying to dereference a DBRef that points to another database ({dbref.database!r} not {self._name!r})")
+        return await self[dbref.collection].find_one({"_id": dbref.id}, session=session, comment=comment, **kwargs)
+
+
+def _check_write_concern_error(reply: Mapping[str, Any]) -> None:
+    wce = reply.get("writeConcernError")
+    if wce:
+        from pymongo.errors import WriteConcernError
+
+        details = dict(wce)
+        labels = reply.get("errorLabels")
+        if labels:
+            details["errorLabels"] = labels
+        raise WriteConcernError(details.get("errmsg", "write concern error"), details.get("code"), details)

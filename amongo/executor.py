@@ -1,0 +1,501 @@
+"""The one executor: select → check out → stamp → send → classify → retry.
+
+Every command amongo sends goes through :meth:`Executor.command`. Nothing else selects a
+server, checks out a connection, stamps ``lsid``/``txnNumber``/``$clusterTime``/
+``$readPreference``/``readConcern``/API version, or retries. Operations (the facades) only build
+the command document and interpret the reply.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from pymongo import monitoring as _pm
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    InvalidOperation,
+    NetworkTimeout,
+    NotPrimaryError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.read_preferences import ReadPreference
+
+from amongo import _csot
+from amongo.connection import Connection, next_request_id
+from amongo.session import TXN_IN_PROGRESS, TXN_STARTING, ClientSession
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.client import MongoClient
+    from amongo.topology.topology import Server
+
+#: Server error codes after which reads and writes are retried (retryable-reads/writes specs).
+RETRYABLE_CODES = frozenset({11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262, 134})
+_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058, 11600, 11602, 13436, 189, 91})
+_SENSITIVE = frozenset(
+    {"authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser",
+     "copydbgetnonce", "copydbsaslstart", "copydb"}
+)
+_PRIMARY_MODE = 0
+_PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
+
+
+def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
+    lname = name.lower()
+    if lname in _SENSITIVE:
+        return True
+    if lname in ("hello", "ismaster") and "speculativeAuthenticate" in cmd:
+        return True
+    return False
+
+
+class Executor:
+    """Runs commands for one client (internal; no Motor equivalent)."""
+
+    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout")
+
+    def __init__(self, client: "MongoClient") -> None:
+        self._client = client
+        self.topology = client._topology
+        self.listeners = client._listeners
+        api = client._server_api
+        self._server_api_doc: Optional[Dict[str, Any]] = None
+        if api is not None:
+            doc: Dict[str, Any] = {"apiVersion": api.version}
+            if api.strict is not None:
+                doc["apiStrict"] = api.strict
+            if api.deprecation_errors is not None:
+                doc["apiDeprecationErrors"] = api.deprecation_errors
+            self._server_api_doc = doc
+        self._retry_writes = client._retry_writes
+        self._retry_reads = client._retry_reads
+        self._timeout = client._timeout
+
+    async def command(
+        self,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        *,
+        session: Optional[ClientSession] = None,
+        read_preference: Any = None,
+        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        retryable_read: bool = False,
+        retryable_write: bool = False,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
+        unacknowledged: bool = False,
+        address: Optional[Tuple[str, int]] = None,
+        check: bool = True,
+        is_txn_finish: bool = False,
+        is_write: Optional[bool] = None,
+        implicit_session: bool = True,
+        result_address: Optional[List[Any]] = None,
+    ) -> Dict[str, Any]:
+        """Run *cmd* on a suitable server and return the reply.
+
+        :param read_preference: None for commands that need a writable server.
+        :param address: run on this server (getMore / killCursors on the cursor's server).
+        :param result_address: if given, the selected server's address is appended to it.
+        """
+        if self._timeout is not None and _csot.get_timeout() is None:
+            with _csot._TimeoutContext(self._timeout):
+                return await self._command(
+                    dbname, cmd, session, read_preference, codec_options, retryable_read,
+                    retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
+                    is_write, implicit_session, result_address,
+                )
+        return await self._command(
+            dbname, cmd, session, read_preference, codec_options, retryable_read,
+            retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
+            is_write, implicit_session, result_address,
+        )
+
+    async def _command(
+        self,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        read_preference: Any,
+        codec_options: CodecOptions,
+        retryable_read: bool,
+        retryable_write: bool,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
+        unacknowledged: bool,
+        address: Optional[Tuple[str, int]],
+        check: bool,
+        is_txn_finish: bool,
+        is_write: Optional[bool],
+        implicit_session: bool,
+        result_address: Optional[List[Any]],
+    ) -> Dict[str, Any]:
+        client = self._client
+        topology = self.topology
+        implicit: Optional[ClientSession] = None
+        if session is not None:
+            if session._client is not client:
+                raise InvalidOperation("Can only use session with the MongoClient that started it")
+            session._check_ended()
+            if unacknowledged:
+                raise ConfigurationError_("Explicit sessions are incompatible with unacknowledged write concern")
+        in_txn = session is not None and session.in_transaction
+        if in_txn:
+            read_preference = session.txn_options.read_preference if session.txn_options else None  # type: ignore[union-attr]
+            if read_preference is not None and read_preference.mode != _PRIMARY_MODE and not is_txn_finish and is_write is not True:
+                raise InvalidOperation(
+                    f"read preference in a transaction must be primary, not: {read_preference!r}"
+                )
+            read_preference = None
+            retryable_read = False
+            if not is_txn_finish:
+                retryable_write = False
+            if session.pinned_address is not None:  # type: ignore[union-attr]
+                address = session.pinned_address  # type: ignore[union-attr]
+        if retryable_write and not self._retry_writes and not is_txn_finish:
+            retryable_write = False
+        if retryable_read and not self._retry_reads:
+            retryable_read = False
+        if unacknowledged:
+            retryable_write = False
+
+        txn_number_assigned = False
+        last_error: Optional[BaseException] = None
+        attempt = 0
+        deadline = None
+        timeout = _csot.get_timeout()
+        if timeout is not None:
+            deadline = _csot.get_deadline()
+        while True:
+            attempt += 1
+            try:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _timeout_error(last_error)
+                server = await topology.select_server(read_preference, deadline=deadline, address=address)
+            except ServerSelectionTimeoutError:
+                if last_error is not None:
+                    raise last_error
+                raise
+            pool = server.pool
+            checkout_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                conn: Connection = await pool.checkout(checkout_timeout)
+            except PyMongoError as exc:
+                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                    if retryable_write:
+                        exc._add_error_label("RetryableWriteError")
+                    last_error = exc
+                    continue
+                if in_txn:
+                    exc._add_error_label("TransientTransactionError")
+                raise
+            if result_address is not None:
+                result_address.append(server.address)
+            if session is None and implicit_session and not unacknowledged and conn.supports_sessions:
+                implicit = implicit or client._implicit_session()
+                use_session: Optional[ClientSession] = implicit
+            elif session is not None and session._implicit and not conn.supports_sessions:
+                use_session = None
+            else:
+                use_session = session
+            supports_retry = conn.supports_sessions and not (
+                conn.hello.get("msg") != "isdbgrid" and not conn.hello.get("setName") and not conn.options.load_balanced
+            )
+            do_retry_write = retryable_write and supports_retry and use_session is not None
+            try:
+                if do_retry_write and not in_txn and not txn_number_assigned:
+                    ss = use_session._materialize()  # type: ignore[union-attr]
+                    ss.txn_number += 1
+                    txn_number_assigned = True
+                reply = await self._send(
+                    conn, server, dbname, cmd, use_session, read_preference, codec_options,
+                    sequences, unacknowledged, check, is_txn_finish,
+                    do_retry_write and not in_txn, in_txn,
+                )
+            except PyMongoError as exc:
+                retry = self._handle_error(
+                    exc, server, conn, use_session, in_txn, attempt,
+                    do_retry_write or (is_txn_finish and attempt == 1),
+                    retryable_read and attempt == 1, is_txn_finish,
+                )
+                pool.checkin(conn)
+                if retry and (deadline is None or time.monotonic() < deadline or attempt == 1):
+                    last_error = exc
+                    if timeout is None and attempt >= 2:
+                        raise
+                    continue
+                if implicit is not None:
+                    implicit._end_implicit()
+                raise
+            except BaseException:
+                # Cancellation: the pool drains the unread reply or closes the connection.
+                pool.checkin(conn)
+                if implicit is not None:
+                    implicit._end_implicit()
+                raise
+            pool.checkin(conn)
+            if implicit is not None:
+                implicit._end_implicit()
+            return reply
+
+    async def _send(
+        self,
+        conn: Connection,
+        server: "Server",
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        read_preference: Any,
+        codec_options: CodecOptions,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
+        unacknowledged: bool,
+        check: bool,
+        is_txn_finish: bool,
+        retryable_write: bool,
+        in_txn: bool,
+    ) -> Dict[str, Any]:
+        client = self._client
+        # -- stamping -------------------------------------------------------------------------
+        if session is not None:
+            ss = session._materialize()
+            cmd["lsid"] = ss.session_id
+            ss.last_use = time.monotonic()
+            if in_txn:
+                cmd["txnNumber"] = ss.txn_number
+                if session.txn_state == TXN_STARTING and not is_txn_finish:
+                    cmd["startTransaction"] = True
+                    rc = session.txn_options.read_concern if session.txn_options else None
+                    rc_doc = dict(rc.document) if rc is not None else {}
+                    if session.options.causal_consistency and session.operation_time is not None:
+                        rc_doc["afterClusterTime"] = session.operation_time
+                    if rc_doc:
+                        cmd["readConcern"] = rc_doc
+                    else:
+                        cmd.pop("readConcern", None)
+                    session.txn_state = TXN_IN_PROGRESS
+                    if conn.is_mongos:
+                        session.pinned_address = server.address
+                elif not is_txn_finish:
+                    cmd.pop("readConcern", None)
+                cmd["autocommit"] = False
+                if not is_txn_finish:
+                    cmd.pop("writeConcern", None)
+            else:
+                if retryable_write:
+                    cmd["txnNumber"] = ss.txn_number
+                if session.options.snapshot:
+                    rc_doc = dict(cmd.get("readConcern") or {})
+                    rc_doc["level"] = "snapshot"
+                    if session._snapshot_time is not None:
+                        rc_doc["atClusterTime"] = session._snapshot_time
+                    cmd["readConcern"] = rc_doc
+                elif (
+                    session.options.causal_consistency
+                    and session.operation_time is not None
+                    and not session._implicit
+                    and _is_read_concern_command(cmd)
+                ):
+                    rc_doc = dict(cmd.get("readConcern") or {})
+                    rc_doc["afterClusterTime"] = session.operation_time
+                    cmd["readConcern"] = rc_doc
+        hello = conn.hello
+        if "$clusterTime" in hello or client._cluster_time is not None:
+            ct = client._cluster_time
+            if session is not None and session.cluster_time is not None:
+                if ct is None or session.cluster_time["clusterTime"] > ct["clusterTime"]:
+                    ct = session.cluster_time
+            if ct is not None:
+                cmd["$clusterTime"] = ct
+        if read_preference is not None:
+            # Server-selection spec, "Passing read preference": nothing for a standalone;
+            # primaryPreferred (at least) to a directly connected replica-set member;
+            # any non-primary mode to mongos, load balancers and replica-set members.
+            mode = read_preference.mode
+            if conn.is_mongos or conn.options.load_balanced:
+                if mode != _PRIMARY_MODE:
+                    cmd["$readPreference"] = read_preference.document
+            elif hello.get("setName"):
+                if client._is_direct_single(server):
+                    cmd["$readPreference"] = (
+                        _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
+                    )
+                elif mode != _PRIMARY_MODE:
+                    cmd["$readPreference"] = read_preference.document
+        api = self._server_api_doc
+        if api is not None and not (in_txn and "startTransaction" not in cmd and not is_txn_finish):
+            cmd.update(api)
+        if timeout_applies := (_csot.get_timeout() is not None):
+            remaining = _csot.remaining()
+            if remaining is not None:
+                if remaining <= 0:
+                    raise _timeout_error(None)
+                if "maxTimeMS" not in cmd and not unacknowledged:
+                    rtt = 0.0
+                    max_time = int((remaining - rtt) * 1000)
+                    if max_time > 0 and next(iter(cmd)) not in ("getMore",):
+                        cmd["maxTimeMS"] = max_time
+        # -- send ------------------------------------------------------------------------------
+        listeners = self.listeners
+        if listeners.enabled_for_commands:
+            return await self._send_monitored(
+                conn, dbname, cmd, session, codec_options, sequences, unacknowledged, check, timeout_applies
+            )
+        rt_timeout = _csot.remaining() if timeout_applies else None
+        reply = await conn.command(
+            dbname, cmd, codec_options=codec_options, sequences=sequences,
+            unacknowledged=unacknowledged, check=check, timeout=rt_timeout,
+        )
+        self._process_reply(reply, session, conn)
+        return reply
+
+    async def _send_monitored(
+        self,
+        conn: Connection,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        codec_options: CodecOptions,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
+        unacknowledged: bool,
+        check: bool,
+        timeout_applies: bool,
+    ) -> Dict[str, Any]:
+        import bson
+
+        listeners = self.listeners.command
+        name = next(iter(cmd))
+        request_id = next_request_id()
+        op_id = request_id
+        sensitive = _is_sensitive(name, cmd)
+        started_cmd: Dict[str, Any] = {}
+        if not sensitive:
+            started_cmd = dict(cmd)
+            started_cmd["$db"] = dbname
+            if sequences:
+                for ident, docs in sequences:
+                    started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
+        address = conn.address
+        start = time.perf_counter()
+        from amongo.monitoring import EventListeners
+
+        EventListeners.publish(
+            listeners,
+            "started",
+            _pm.CommandStartedEvent(
+                started_cmd, dbname, request_id, address, op_id,
+                service_id=conn.service_id, server_connection_id=conn.server_connection_id,
+            ),
+        )
+        try:
+            reply = await conn.command(
+                dbname, cmd, codec_options=codec_options, sequences=sequences,
+                unacknowledged=unacknowledged, check=check,
+                timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+            )
+        except PyMongoError as exc:
+            duration = time.perf_counter() - start
+            if isinstance(exc, OperationFailure):
+                failure: Any = {} if sensitive else (exc.details or {})
+            else:
+                failure = {"errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
+            EventListeners.publish(
+                listeners,
+                "failed",
+                _pm.CommandFailedEvent(
+                    duration, failure, name, request_id, address, op_id,
+                    service_id=conn.service_id, database_name=dbname,
+                    server_connection_id=conn.server_connection_id,
+                ),
+            )
+            raise
+        duration = time.perf_counter() - start
+        EventListeners.publish(
+            listeners,
+            "succeeded",
+            _pm.CommandSucceededEvent(
+                duration, {} if sensitive else reply, name, request_id, address, op_id,
+                service_id=conn.service_id, database_name=dbname,
+                server_connection_id=conn.server_connection_id,
+            ),
+        )
+        self._process_reply(reply, session, conn)
+        return reply
+
+    def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        ct = reply.get("$clusterTime")
+        if ct is not None:
+            client = self._client
+            cur = client._cluster_time
+            if cur is None or ct["clusterTime"] > cur["clusterTime"]:
+                client._cluster_time = ct
+        if session is not None:
+            session._advance(reply)
+            if session.in_transaction and "recoveryToken" in reply:
+                session.recovery_token = reply["recoveryToken"]
+            if session.options.snapshot and session._snapshot_time is None:
+                cursor = reply.get("cursor")
+                at = (cursor or {}).get("atClusterTime") or reply.get("atClusterTime")
+                if at is not None:
+                    session._snapshot_time = at
+
+    def _handle_error(
+        self,
+        exc: PyMongoError,
+        server: "Server",
+        conn: Connection,
+        session: Optional[ClientSession],
+        in_txn: bool,
+        attempt: int,
+        retryable_write: bool,
+        retryable_read: bool,
+        is_txn_finish: bool,
+    ) -> bool:
+        """Classify *exc*: update the topology, add error labels; return whether to retry."""
+        topology = self.topology
+        details = getattr(exc, "details", None) or {}
+        if isinstance(exc, ConnectionFailure) and not isinstance(exc, NotPrimaryError):
+            if session is not None:
+                session.mark_dirty()
+            if not isinstance(exc, NetworkTimeout) or not _csot.get_timeout():
+                topology.handle_error(server, exc, conn.generation)
+            if in_txn and not is_txn_finish:
+                exc._add_error_label("TransientTransactionError")
+            if retryable_write:
+                exc._add_error_label("RetryableWriteError")
+            if isinstance(exc, NetworkTimeout) and _csot.get_timeout() is not None:
+                return False
+            return (retryable_write or retryable_read) and attempt == 1
+        code = getattr(exc, "code", None)
+        if isinstance(exc, NotPrimaryError) or code in _NOT_PRIMARY_CODES:
+            topology.handle_error(server, exc, conn.generation)
+        if isinstance(exc, OperationFailure):
+            if in_txn and session is not None and code == 251 and False:
+                pass
+            labels = details.get("errorLabels") or []
+            if retryable_write:
+                if "RetryableWriteError" in labels:
+                    return attempt == 1
+                if conn.max_wire_version < 9 and code in RETRYABLE_CODES:
+                    exc._add_error_label("RetryableWriteError")
+                    return attempt == 1
+                return False
+            if retryable_read and code in RETRYABLE_CODES:
+                return attempt == 1
+        return False
+
+
+def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:
+    name = next(iter(cmd))
+    return name in ("find", "aggregate", "distinct", "count", "listCollections", "listIndexes") or "readConcern" in cmd
+
+
+def _timeout_error(last: Optional[BaseException]) -> PyMongoError:
+    from pymongo.errors import ExecutionTimeout
+
+    return ExecutionTimeout("operation timed out", 50, {"ok": 0, "errmsg": "operation timed out", "code": 50})
+
+
+def ConfigurationError_(msg: str) -> PyMongoError:
+    from pymongo.errors import ConfigurationError
+
+    return ConfigurationError(msg)

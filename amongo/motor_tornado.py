@@ -1,0 +1,28 @@
+"""Motor's Tornado names (``motor.motor_tornado``) over amongo's classes.
+
+Tornado (5+) runs on the asyncio loop, so the same classes serve; ``io_loop`` is accepted.
+"""
+from __future__ import annotations
+
+from amongo.change_stream import ChangeStream as MotorChangeStream
+from amongo.client import MongoClient as _MongoClient
+from amongo.collection import Collection as MotorCollection
+from amongo.command_cursor import CommandCursor as MotorCommandCursor
+from amongo.command_cursor import LatentCommandCursor as MotorLatentCommandCursor
+from amongo.cursor import Cursor as MotorCursor
+from amongo.database import Database as MotorDatabase
+from amongo.session import ClientSession as MotorClientSession
+
+__all__ = [
+    "MotorClient",
+    "MotorClientSession",
+    "MotorDatabase",
+    "MotorCollection",
+    "MotorCursor",
+    "MotorCommandCursor",
+    "MotorChangeStream",
+]
+
+
+class MotorClient(_MongoClient):
+    """A client for Tornado applications (Motor: ``motor.motor_tornado.MotorClient``)."""

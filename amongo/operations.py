@@ -1,0 +1,333 @@
+"""Command building and reply handling for CRUD (pure: no asyncio here but :class:`Bulk`'s
+single ``execute`` coroutine, which hands every batch to the executor).
+
+Validation mirrors PyMongo's messages so errors read the same as Motor's.
+"""
+from __future__ import annotations
+
+from collections import abc
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from bson.son import SON
+from pymongo.collation import Collation
+from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation
+from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+
+from amongo.wire.batching import split_batches
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.collection import Collection
+    from amongo.session import ClientSession
+
+ASCENDING = 1
+
+
+def validate_document(doc: Any, name: str) -> None:
+    if not isinstance(doc, (abc.MutableMapping, RawBSONDocument)):
+        raise TypeError(
+            f"{name} must be an instance of dict, bson.son.SON, bson.raw_bson.RawBSONDocument, or a type that inherits from collections.MutableMapping"
+        )
+
+
+def validate_filter(f: Any, allow_none: bool = True) -> None:
+    if f is None and allow_none:
+        return
+    if not isinstance(f, abc.Mapping):
+        raise TypeError("filter must be an instance of dict, bson.son.SON, or any other type that inherits from collections.Mapping")
+
+
+def validate_replacement(doc: Any) -> None:
+    if not isinstance(doc, (abc.Mapping, RawBSONDocument)):
+        raise TypeError("replacement must be an instance of dict, bson.son.SON, bson.raw_bson.RawBSONDocument, or any other type that inherits from collections.Mapping")
+    if not isinstance(doc, RawBSONDocument) and doc:
+        first = next(iter(doc))
+        if first.startswith("$"):
+            raise ValueError("replacement can not include $ operators")
+
+
+def validate_update(update: Any) -> None:
+    if isinstance(update, list):
+        if not update:
+            raise ValueError("update cannot be an empty list")
+        return
+    if not isinstance(update, abc.Mapping):
+        raise TypeError("update must be an instance of dict, bson.son.SON, or any other type that inherits from collections.Mapping, or a list")
+    if not update:
+        raise ValueError("update cannot be empty")
+    first = next(iter(update))
+    if not first.startswith("$"):
+        raise ValueError("update only works with $ operators")
+
+
+def collation_doc(c: Any) -> Any:
+    if c is None:
+        return None
+    if isinstance(c, Collation):
+        return c.document
+    if isinstance(c, abc.Mapping):
+        return dict(c)
+    raise TypeError("collation must be a dict or an instance of pymongo.collation.Collation")
+
+
+def index_list(key_or_list: Any, direction: Any = None) -> List[Tuple[str, Any]]:
+    """Normalise a sort / index spec to a list of (key, direction)."""
+    if direction is not None:
+        if not isinstance(key_or_list, str):
+            raise TypeError("Expected a string and a direction")
+        return [(key_or_list, direction)]
+    if isinstance(key_or_list, str):
+        return [(key_or_list, ASCENDING)]
+    if isinstance(key_or_list, abc.ItemsView):
+        return list(key_or_list)
+    if isinstance(key_or_list, abc.Mapping):
+        return list(key_or_list.items())
+    if not isinstance(key_or_list, (list, tuple)):
+        raise TypeError("if no direction is specified, key_or_list must be an instance of list")
+    values: List[Tuple[str, Any]] = []
+    for item in key_or_list:
+        if isinstance(item, str):
+            values.append((item, ASCENDING))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            values.append((item[0], item[1]))
+        else:
+            raise TypeError("key_or_list must be a list of (key, direction) pairs")
+    return values
+
+
+def index_document(spec: Any) -> Dict[str, Any]:
+    if isinstance(spec, abc.Mapping):
+        return dict(spec)
+    pairs = index_list(spec)
+    if not pairs:
+        raise ValueError("key_or_list must not be empty")
+    doc: Dict[str, Any] = {}
+    for key, value in pairs:
+        if not isinstance(key, str):
+            raise TypeError("first item in each key pair must be an instance of str")
+        if not isinstance(value, (str, int, abc.Mapping)):
+            raise TypeError("second item in each key pair must be 1, -1, '2d', 'text', or another valid MongoDB index specifier.")
+        doc[key] = value
+    return doc
+
+
+def index_hint(hint: Any) -> Any:
+    if hint is None or isinstance(hint, str):
+        return hint
+    return index_document(hint)
+
+
+def gen_index_name(keys: Sequence[Tuple[str, Any]]) -> str:
+    return "_".join(f"{k}_{v}" for k, v in keys)
+
+
+def fields_doc(projection: Any) -> Any:
+    if projection is None or isinstance(projection, abc.Mapping):
+        return projection
+    if isinstance(projection, (list, tuple, set, frozenset)):
+        if not projection:
+            return {"_id": 1}
+        return {f: 1 for f in projection}
+    raise TypeError("projection must be a mapping or a list of field names")
+
+
+def apply_common_kwargs(cmd: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
+    """Fold PyMongo-style keyword options into a command (maxTimeMS, collation, …)."""
+    for py, wire in (("max_time_ms", "maxTimeMS"), ("batch_size", "batchSize"), ("allow_disk_use", "allowDiskUse")):
+        if py in kwargs:
+            v = kwargs.pop(py)
+            if v is not None:
+                cmd[wire] = v
+    if "collation" in kwargs:
+        c = kwargs.pop("collation")
+        if c is not None:
+            cmd["collation"] = collation_doc(c)
+    cmd.update(kwargs)
+
+
+def update_statement(filter: Any, update: Any, *, multi: bool, upsert: bool, collation: Any = None,
+                     array_filters: Any = None, hint: Any = None, sort: Any = None) -> Dict[str, Any]:
+    stmt: Dict[str, Any] = {"q": filter, "u": update}
+    if multi:
+        stmt["multi"] = True
+    if upsert:
+        stmt["upsert"] = True
+    if collation is not None:
+        stmt["collation"] = collation_doc(collation)
+    if array_filters is not None:
+        stmt["arrayFilters"] = list(array_filters)
+    if hint is not None:
+        stmt["hint"] = index_hint(hint)
+    if sort is not None:
+        stmt["sort"] = index_document(sort)
+    return stmt
+
+
+def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: Any = None) -> Dict[str, Any]:
+    stmt: Dict[str, Any] = {"q": filter, "limit": 0 if multi else 1}
+    if collation is not None:
+        stmt["collation"] = collation_doc(collation)
+    if hint is not None:
+        stmt["hint"] = index_hint(hint)
+    return stmt
+
+
+_KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
+class Bulk:
+    """An ordered or unordered batch of writes, split by the server's limits and merged into
+    one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
+
+    def __init__(self, collection: "Collection", ordered: bool, bypass_document_validation: Optional[bool],
+                 comment: Any = None, let: Any = None) -> None:
+        self.collection = collection
+        self.ordered = ordered
+        self.bypass = bypass_document_validation
+        self.comment = comment
+        self.let = let
+        self.ops: List[Tuple[str, Any]] = []  # (kind, document or statement)
+        self.uses_collation = False
+        self.uses_hint = False
+        self.uses_array_filters = False
+
+    def add_request(self, req: Any) -> None:
+        if isinstance(req, InsertOne):
+            doc = req._doc
+            validate_document(doc, "document")
+            if not isinstance(doc, RawBSONDocument) and "_id" not in doc:
+                from bson.objectid import ObjectId
+
+                doc["_id"] = ObjectId()
+            self.ops.append(("insert", doc))
+        elif isinstance(req, (UpdateOne, UpdateMany, ReplaceOne)):
+            multi = isinstance(req, UpdateMany)
+            if isinstance(req, ReplaceOne):
+                validate_replacement(req._doc)
+            else:
+                validate_update(req._doc)
+            validate_filter(req._filter, allow_none=False)
+            if req._collation is not None:
+                self.uses_collation = True
+            if req._hint is not None:
+                self.uses_hint = True
+            af = getattr(req, "_array_filters", None)
+            if af is not None:
+                self.uses_array_filters = True
+            stmt = update_statement(req._filter, req._doc, multi=multi, upsert=bool(req._upsert),
+                                    collation=req._collation, array_filters=af, hint=req._hint,
+                                    sort=getattr(req, "_sort", None))
+            self.ops.append(("update", stmt))
+        elif isinstance(req, (DeleteOne, DeleteMany)):
+            validate_filter(req._filter, allow_none=False)
+            if req._collation is not None:
+                self.uses_collation = True
+            if req._hint is not None:
+                self.uses_hint = True
+            stmt = delete_statement(req._filter, multi=isinstance(req, DeleteMany),
+                                    collation=req._collation, hint=req._hint)
+            self.ops.append(("delete", stmt))
+        else:
+            raise TypeError(f"{req!r} is not a valid request")
+
+    def _runs(self) -> List[Tuple[str, List[int]]]:
+        """Group operation indexes into runs of one kind (consecutive if ordered)."""
+        if self.ordered:
+            runs: List[Tuple[str, List[int]]] = []
+            for i, (kind, _) in enumerate(self.ops):
+                if runs and runs[-1][0] == kind:
+                    runs[-1][1].append(i)
+                else:
+                    runs.append((kind, [i]))
+            return runs
+        groups: Dict[str, List[int]] = {}
+        for i, (kind, _) in enumerate(self.ops):
+            groups.setdefault(kind, []).append(i)
+        return [(k, groups[k]) for k in ("insert", "update", "delete") if k in groups]
+
+    async def execute(self, session: Optional["ClientSession"]) -> Tuple[Dict[str, Any], bool]:
+        coll = self.collection
+        client = coll._client
+        wc = coll._wc(session)
+        acknowledged = wc is None or wc.acknowledged
+        if not acknowledged:
+            if self.uses_collation or self.uses_hint or self.uses_array_filters:
+                raise ConfigurationError("Collation, hint and arrayFilters are unsupported for unacknowledged writes.")
+            if self.bypass and False:
+                pass
+        codec = coll._codec_options
+        result: Dict[str, Any] = {
+            "writeErrors": [], "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0,
+            "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
+        }
+        executor = client._executor
+        dbname = coll._database.name
+        max_bson = client.max_bson_size
+        max_msg = client.max_message_size
+        max_batch = client.max_write_batch_size
+        stop = False
+        for kind, indexes in self._runs():
+            if stop:
+                break
+            field = _KIND_FIELD[kind]
+            encoded = [
+                self.ops[i][1].raw if isinstance(self.ops[i][1], RawBSONDocument) else bson.encode(self.ops[i][1], False, codec)
+                for i in indexes
+            ]
+            cmd_base: Dict[str, Any] = {kind: coll._name, "ordered": self.ordered}
+            if self.bypass is not None and kind != "delete":
+                cmd_base["bypassDocumentValidation"] = self.bypass
+            if self.let is not None and kind != "insert":
+                cmd_base["let"] = self.let
+            if self.comment is not None:
+                cmd_base["comment"] = self.comment
+            if wc is not None and wc.document:
+                cmd_base["writeConcern"] = wc.document
+            base_size = len(bson.encode(cmd_base)) + 200
+            batches = split_batches(base_size, field, encoded, max_bson_size=max_bson,
+                                    max_message_size=max_msg, max_write_batch_size=max_batch)
+            for start, end in batches:
+                cmd = dict(cmd_base)
+                retryable = kind == "insert" or all(
+                    not self.ops[indexes[j]][1].get("multi") and self.ops[indexes[j]][1].get("limit", 1) != 0
+                    for j in range(start, end)
+                )
+                reply = await executor.command(
+                    dbname, cmd, session=session, codec_options=codec, retryable_write=retryable,
+                    unacknowledged=not acknowledged, sequences=[(field, encoded[start:end])],
+                )
+                if not acknowledged:
+                    continue
+                self._merge(kind, reply, indexes, start, result)
+                if self.ordered and reply.get("writeErrors"):
+                    stop = True
+                    break
+        if acknowledged and (result["writeErrors"] or result["writeConcernErrors"]):
+            if result["writeErrors"]:
+                result["writeErrors"].sort(key=lambda e: e["index"])
+            raise BulkWriteError(result)
+        return result, acknowledged
+
+    def _merge(self, kind: str, reply: Mapping[str, Any], indexes: List[int], offset: int, result: Dict[str, Any]) -> None:
+        n = reply.get("n", 0)
+        if kind == "insert":
+            result["nInserted"] += n
+        elif kind == "update":
+            upserted = reply.get("upserted") or []
+            result["nUpserted"] += len(upserted)
+            result["nMatched"] += n - len(upserted)
+            result["nModified"] += reply.get("nModified", 0)
+            for u in upserted:
+                result["upserted"].append({"index": indexes[offset + u["index"]], "_id": u["_id"]})
+        else:
+            result["nRemoved"] += n
+        for err in reply.get("writeErrors") or []:
+            e = dict(err)
+            idx = indexes[offset + e["index"]]
+            e["index"] = idx
+            e["op"] = self.ops[idx][1]
+            result["writeErrors"].append(e)
+        wce = reply.get("writeConcernError")
+        if wce:
+            result["writeConcernErrors"].append(dict(wce))
