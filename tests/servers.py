@@ -421,7 +421,9 @@ class Server:
         self.proc = subprocess.Popen(
             argv, cwd=self.tmpdir, stdin=subprocess.DEVNULL, stdout=self._log_file,
             stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=_preexec if sys.platform.startswith("linux") else None,
+            # The parent-death signal fires when the spawning *thread* exits: main thread only.
+            preexec_fn=_preexec if (sys.platform.startswith("linux")
+                                    and threading.current_thread() is threading.main_thread()) else None,
         )
         with _LIVE_LOCK:
             _LIVE.add(self)
@@ -571,14 +573,15 @@ atexit.register(stop_all)
 
 
 def _install_sigterm_handler() -> None:
-    """Turn SIGTERM of the test process into SystemExit so atexit/fixture teardown run."""
+    """Turn SIGTERM of the test process into KeyboardInterrupt: pytest ends the session and
+    runs fixture teardown (a plain script runs atexit)."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
             def _on_term(signum: int, frame: Any) -> None:
                 stop_all()
-                raise SystemExit(128 + signum)
+                raise KeyboardInterrupt(f"signal {signum}")
 
             signal.signal(signal.SIGTERM, _on_term)
     except (ValueError, OSError):
@@ -651,6 +654,11 @@ KIND_LACKS: dict[str, dict[str, str]] = {
 }
 
 
+_SERVER_ATTRS = frozenset({"username", "password", "auth_source", "users", "tls_ca_file", "tls_client_pem",
+                           "tls_method", "log_path", "tmpdir", "hello", "is_replica_set", "uri_no_auth",
+                           "address_str", "proc"})
+
+
 class Deployment:
     """What a fixture yields: a started :class:`Server` or the ``MONGODB_URI`` deployment.
 
@@ -686,7 +694,9 @@ class Deployment:
         srv = self.__dict__.get("server")
         if srv is not None:
             return getattr(srv, item)
-        return None
+        if item in _SERVER_ATTRS:
+            return None  # the MONGODB_URI deployment: unknown
+        raise AttributeError(item)
 
     @property
     def address(self) -> tuple[str, int]:
