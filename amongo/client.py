@@ -472,42 +472,37 @@ class MongoClient:
     def close(self) -> None:
         """Close all pools and stop monitoring (Motor: ``close``, synchronous).
 
-        Idle connections are closed at once; server sessions are ended on a best-effort basis
-        when an event loop is running."""
+        Pooled server sessions are ended with one unacknowledged ``endSessions`` written to an
+        idle connection; idle connections are closed at once, in-use ones when checked in."""
         if self._closed:
             return
         self._closed = True
         topology = self._topology
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            task = loop.create_task(self._aclose(topology))
-            self._kill_tasks.add(task)
-            task.add_done_callback(self._kill_tasks.discard)
-        else:
-            topology._closed = True
-            for srv in list(topology.servers.values()):
-                pool = srv.pool
-                for conn in list(getattr(pool, "_idle", ())):
-                    conn.close()
-
-    async def _aclose(self, topology: Topology) -> None:
         ids = self._server_session_pool.pop_all_ids()
         if ids:
+            self._end_sessions_nowait(ids)
+        close_nowait = getattr(topology, "close_nowait", None)
+        if close_nowait is not None:
+            close_nowait()
+        else:  # pragma: no cover - every Topology has close_nowait
+            topology._closed = True
+            for srv in list(topology.servers.values()):
+                srv.pool.close_nowait()
+
+    def _end_sessions_nowait(self, ids: List[Any]) -> None:
+        for srv in list(self._topology.servers.values()):
+            idle = getattr(srv.pool, "_idle", None)
+            if not idle:
+                continue
+            conn = idle[-1]
+            if conn.closed or not conn.supports_sessions:
+                continue
             try:
-                srv = topology._primary
-                if srv is not None:
-                    conn = await srv.pool.checkout(1.0)
-                    try:
-                        for i in range(0, len(ids), 10000):
-                            await conn.command("admin", {"endSessions": ids[i : i + 10000]}, check=False, timeout=1.0)
-                    finally:
-                        srv.pool.checkin(conn)
+                for i in range(0, len(ids), 10000):
+                    conn.send_nowait("admin", {"endSessions": ids[i : i + 10000]})
             except Exception:
                 pass
-        await topology.close()
+            return
 
     def _admin(self) -> "Database":
         return self["admin"]

@@ -45,6 +45,9 @@ _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
 _HEADER_UNPACK = _msg.HEADER.unpack
 
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
+# StreamReader buffer limit: reading pauses the transport above 2x this. The default (64 KiB)
+# pauses and resumes reading every 128 KiB of a large reply; replies run to 48 MB.
+_STREAM_LIMIT = 8 * 1024 * 1024
 
 
 def next_request_id() -> int:
@@ -220,10 +223,12 @@ class Connection:
         ssl_ctx = options.ssl_context
         try:
             if host.endswith(".sock"):
-                coro = asyncio.open_unix_connection(host, ssl=ssl_ctx)
+                coro = asyncio.open_unix_connection(host, ssl=ssl_ctx, limit=_STREAM_LIMIT)
             else:
                 server_hostname = host if (ssl_ctx is not None and options.tls_server_hostname_check) else (host if ssl_ctx else None)
-                coro = asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
+                coro = asyncio.open_connection(
+                    host, port, ssl=ssl_ctx, server_hostname=server_hostname, limit=_STREAM_LIMIT
+                )
             if options.connect_timeout:
                 reader, writer = await asyncio.wait_for(coro, options.connect_timeout)
             else:
@@ -384,6 +389,15 @@ class Connection:
                 return await self._round_trip(frame, codec_options, check)
         except TimeoutError:
             raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+
+    def send_nowait(self, dbname: str, spec: MutableMapping[str, Any]) -> None:
+        """Write an unacknowledged (moreToCome) command without waiting: used for the
+        best-effort ``endSessions`` of the synchronous ``client.close()``."""
+        if self.closed or self.pending_reply:
+            return
+        spec["$db"] = dbname
+        frame = _msg.encode_op_msg(next_request_id(), bson.encode(spec), flags=MORE_TO_COME)
+        self._writer.write(frame)
 
     async def _send(self, frame: bytes, timeout: Optional[float]) -> None:
         if self.closed:

@@ -976,8 +976,16 @@ class Pool:
         """Close the pool: close idle connections, fail queued check-outs with
         :class:`PoolClosedError`, cancel background work. In-use connections are closed
         when checked in."""
+        tasks = self.close_nowait()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close_nowait(self) -> List["asyncio.Task[Any]"]:
+        """Synchronous part of :meth:`close` (used by the client's synchronous ``close()``,
+        as Motor's is): everything but waiting for the cancelled background tasks, which are
+        returned."""
         if self._state is _CLOSED:
-            return
+            return []
         self._state = _CLOSED
         idle = self._idle
         while idle:
@@ -998,5 +1006,4 @@ class Pool:
                 task.cancel()
         for t in tasks:
             t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        return [t for t in tasks if not t.done()]

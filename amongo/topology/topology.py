@@ -192,6 +192,7 @@ class Topology:
         if isinstance(error, (AutoReconnect, ConnectionFailure)):
             if generation == server.pool.generation:
                 server.pool.clear()
+                server.pool.ready()  # placeholder topology: no monitor to mark it ready again
             if self._primary is server:
                 self._primary = None
 
