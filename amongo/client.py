@@ -344,7 +344,7 @@ class MongoClient:
 
     async def server_info(self, session: Optional[ClientSession] = None) -> Dict[str, Any]:
         """The ``buildInfo`` command's reply (Motor: ``server_info``)."""
-        return await self.admin.command("buildinfo", read_preference=ReadPreference.PRIMARY, session=session)
+        return await self.admin.command("buildInfo", read_preference=ReadPreference.PRIMARY, session=session)
 
     async def list_databases(
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
