@@ -241,19 +241,21 @@ class _CursorBase:
         """Kill the server-side cursor, if any (Motor: ``close``)."""
         if not self._killed:
             self._killed = True
-            cid = self._id
-            if cid and self._address is not None:
-                try:
-                    await self._client._executor.command(
-                        self._ns_db, {"killCursors": self._ns_coll, "cursors": [cid]},
-                        session=self._session, address=self._address, check=False,
-                        implicit_session=False,
-                    )
-                except Exception:
-                    pass
+            await self._kill_server_cursor(self._id)
             self._id = 0
         self._data.clear()
         self._end_session()
+
+    async def _kill_server_cursor(self, cid: Optional[int]) -> None:
+        if cid and self._address is not None:
+            try:
+                await self._client._executor.command(
+                    self._ns_db, {"killCursors": self._ns_coll, "cursors": [cid]},
+                    session=self._session, address=self._address, check=False,
+                    implicit_session=False,
+                )
+            except Exception:
+                pass
 
     async def __aenter__(self) -> "_CursorBase":
         return self

@@ -308,8 +308,11 @@ class Cursor(_CursorBase):
             raise
         self._take_cursor(reply, addr[-1] if addr else None, first=True)
         if cmd.get("singleBatch") and self._id:
-            await self.close()
+            # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
+            cid, self._id = self._id, 0
             self._killed = True
+            await self._kill_server_cursor(cid)
+            self._end_session()
 
     def _is_tailable_empty(self) -> bool:
         return bool(self._flags & _TAILABLE) and not self._killed
