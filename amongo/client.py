@@ -395,6 +395,40 @@ class MongoClient:
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
         return ClientSession(self, None, opts, implicit=False)
 
+    @property
+    def retry_reads(self) -> bool:
+        """Whether supported reads are retried once (Motor: ``retry_reads``)."""
+        return self._retry_reads
+
+    @property
+    def retry_writes(self) -> bool:
+        """Whether supported writes are retried once (Motor: ``retry_writes``)."""
+        return self._retry_writes
+
+    def wrap(self, obj: Any) -> Any:
+        """Motor wraps PyMongo objects in Motor classes; amongo's objects are already the
+        Motor-facing ones, so this returns *obj* unchanged (Motor: ``wrap``)."""
+        return obj
+
+    async def fsync(self, **kwargs: Any) -> Dict[str, Any]:
+        """DEPRECATED: flush pending writes to disk (Motor 2: ``fsync``); run
+        ``await client.admin.command("fsync", ...)`` instead. ``session=`` is accepted."""
+        import warnings
+
+        warnings.warn("fsync is deprecated. Use client.admin.command('fsync') instead.",
+                      DeprecationWarning, stacklevel=2)
+        session = kwargs.pop("session", None)
+        return await self.admin.command("fsync", read_preference=ReadPreference.PRIMARY, session=session, **kwargs)
+
+    async def unlock(self, session: Optional[ClientSession] = None) -> None:
+        """DEPRECATED: unlock a server locked by ``fsync(lock=True)`` (Motor 2: ``unlock``); run
+        ``await client.admin.command("fsyncUnlock")`` instead."""
+        import warnings
+
+        warnings.warn("unlock is deprecated. Use client.admin.command('fsyncUnlock') instead.",
+                      DeprecationWarning, stacklevel=2)
+        await self.admin.command("fsyncUnlock", read_preference=ReadPreference.PRIMARY, session=session)
+
     def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,

@@ -99,6 +99,11 @@ class Database(_BaseObject):
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
 
+    def wrap(self, obj: Any) -> Any:
+        """Motor wraps PyMongo objects in Motor classes; amongo's objects already are the
+        Motor-facing ones, so *obj* is returned unchanged (Motor: ``wrap``)."""
+        return obj
+
     def __getattr__(self, name: str) -> "Collection":
         if name.startswith("_"):
             raise AttributeError(
