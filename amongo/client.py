@@ -23,6 +23,7 @@ from amongo.executor import Executor
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
+from amongo.topology.description import ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,10 +211,12 @@ class MongoClient:
         return ctx
 
     def _is_direct_single(self, server: Any) -> bool:
-        return bool(self._topology_settings.direct_connection)
+        """True when the topology type is Single (a direct connection)."""
+        return self._topology.description.topology_type == TopologyType.Single
 
     def _session_timeout_minutes(self) -> Optional[int]:
-        return 30
+        """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
+        return self._topology.description.logical_session_timeout_minutes
 
     def _implicit_session(self) -> ClientSession:
         return ClientSession(self, None, SessionOptions(causal_consistency=False), implicit=True)
@@ -287,6 +290,8 @@ class MongoClient:
 
     @property
     def topology_description(self) -> Any:
+        """The current :class:`~amongo.topology.description.TopologyDescription` (Motor:
+        ``topology_description``)."""
         return self._topology.description
 
     @property
@@ -445,54 +450,92 @@ class MongoClient:
         )
 
     # -- topology properties (from the seed's MotorClient page) ------------------------------
+    # Motor/PyMongo's versions of these wait for server selection; amongo's are synchronous
+    # properties and report what the *current* topology description says: None, an empty
+    # set or the defaults while the deployment is not (yet) known.  Run an operation (or
+    # ``await client.admin.command("ping")``) first to make sure discovery has happened.
+    def _writable_description(self) -> Any:
+        for sd in self._topology.description.servers.values():
+            if sd.is_writable:
+                return sd
+        return None
+
     @property
     def address(self) -> Optional[Address]:
-        srv = self._topology._primary
-        return srv.address if srv is not None else None
+        """The address of the writable server (primary, standalone, the mongos, the load
+        balancer), or None if none is known yet (Motor: ``address``).
+
+        :raises InvalidOperation: when connected to several mongoses."""
+        td = self._topology.description
+        if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
+            raise InvalidOperation(
+                'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
+            )
+        sd = self._writable_description()
+        return sd.address if sd is not None else None
 
     @property
     def primary(self) -> Optional[Address]:
-        srv = self._topology._primary
-        if srv is not None and srv.description.get("setName"):
-            return srv.address
+        """The replica set primary's address, or None (Motor: ``primary``)."""
+        td = self._topology.description
+        if td.topology_type != TopologyType.ReplicaSetWithPrimary:
+            return None
+        for sd in td.servers.values():
+            if sd.server_type == ServerType.RSPrimary:
+                return sd.address
         return None
 
     @property
     def nodes(self) -> FrozenSet[Address]:
-        return frozenset(self._topology.servers)
+        """Addresses of the known servers (Motor: ``nodes``)."""
+        return frozenset(sd.address for sd in self._topology.description.known_servers)
 
     @property
     def secondaries(self) -> Set[Address]:
-        return set()
+        """Addresses of the replica set's secondaries (Motor: ``secondaries``)."""
+        return {
+            sd.address
+            for sd in self._topology.description.servers.values()
+            if sd.server_type == ServerType.RSSecondary
+        }
 
     @property
     def arbiters(self) -> Set[Address]:
-        return set()
+        """Addresses of the replica set's arbiters (Motor: ``arbiters``)."""
+        return {
+            sd.address
+            for sd in self._topology.description.servers.values()
+            if sd.server_type == ServerType.RSArbiter
+        }
 
     @property
     def is_primary(self) -> bool:
-        srv = self._topology._primary
-        return bool(srv is not None and srv.description.get("isWritablePrimary", srv.description.get("ismaster")))
+        """Whether a writable server is known (Motor: ``is_primary``)."""
+        return self._writable_description() is not None
 
     @property
     def is_mongos(self) -> bool:
-        srv = self._topology._primary
-        return bool(srv is not None and srv.description.get("msg") == "isdbgrid")
+        """Whether the writable server is a mongos (Motor: ``is_mongos``)."""
+        sd = self._writable_description()
+        return sd is not None and sd.server_type == ServerType.Mongos
 
     @property
     def max_bson_size(self) -> int:
-        srv = self._topology._primary
-        return int(srv.description.get("maxBsonObjectSize", 16 * 1024 * 1024)) if srv else 16 * 1024 * 1024
+        """The writable server's maxBsonObjectSize (16 MiB until known)."""
+        sd = self._writable_description()
+        return sd.max_bson_size if sd is not None else 16 * 1024 * 1024
 
     @property
     def max_message_size(self) -> int:
-        srv = self._topology._primary
-        return int(srv.description.get("maxMessageSizeBytes", 48_000_000)) if srv else 48_000_000
+        """The writable server's maxMessageSizeBytes (48 MB until known)."""
+        sd = self._writable_description()
+        return sd.max_message_size if sd is not None else 48_000_000
 
     @property
     def max_write_batch_size(self) -> int:
-        srv = self._topology._primary
-        return int(srv.description.get("maxWriteBatchSize", 100_000)) if srv else 100_000
+        """The writable server's maxWriteBatchSize (100,000 until known)."""
+        sd = self._writable_description()
+        return sd.max_write_batch_size if sd is not None else 100_000
 
     @property
     def HOST(self) -> str:

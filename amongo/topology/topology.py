@@ -1,14 +1,44 @@
-"""The topology owner (I/O side).
+"""The topology owner (I/O side of SDAM and server selection).
 
-Placeholder for the walking skeleton: it discovers the seeds with one ``hello`` each and
-selects the primary (or the single server). The SDAM implementation (monitors, pure
-description updates, server selection) replaces the internals and keeps this interface:
+:class:`Topology` owns the current immutable
+:class:`~amongo.topology.description.TopologyDescription` and replaces it with
+:func:`~amongo.topology.sdam.updated_topology_description` whenever a monitor reports a
+check or an application error marks a server Unknown.  On every change it, synchronously:
 
-- ``Topology(settings)``; ``await topology.open()``; ``await topology.close()``
-- ``await topology.select_server(read_preference=None, *, deadline=None, address=None) -> Server``
-  (``read_preference=None`` selects a writable server)
-- ``topology.handle_error(server, error, connection_generation)``
-- ``Server.address``, ``Server.pool``, ``Server.description`` (hello fields)
+- creates a :class:`Server` (a paused :class:`~amongo.pool.Pool` and a
+  :class:`~amongo.topology.monitor.Monitor`) for each new address, and closes the pool and
+  monitor of each removed one;
+- marks pools ready once their server is known, clears a pool when its server turns
+  Unknown (SDAM "Connection Pool Management");
+- publishes the SDAM events (:func:`~amongo.topology.sdam.topology_events`) to
+  ``settings.listeners``;
+- drops the selection cache and wakes selection waiters (one :class:`asyncio.Event` per
+  change, no polling).
+
+Interface used by the executor and the client:
+
+- ``Topology(settings)``; ``await open()`` (also done lazily by the first selection);
+  ``await close()`` / ``close_nowait()``.
+- ``await select_server(read_preference=None, *, deadline=None, address=None) -> Server``;
+  ``None`` selects a writable server.  The candidates for a selector are cached until the
+  description changes, so the common case is a dict lookup.
+- ``handle_error(server, error, connection_generation, *, service_id=None)``
+  (SDAM "Error handling", via :func:`~amongo.topology.sdam.error_handling_decision`).
+  Errors while *opening* a pooled connection are handled here too (the pool's connect
+  factory reports them with the "before handshake" phase).
+- ``description`` (the current TopologyDescription), ``servers`` (address -> Server),
+  ``Server.address/.pool/.description/.operation_count``.
+
+``mongodb+srv``: when ``settings.srv_fqdn`` is set (and no seeds are given) :meth:`open`
+resolves SRV and TXT records with :func:`amongo.srv.resolve_srv` (resolver injectable as
+``settings.srv_resolver``) before any selection succeeds.  TXT ``replicaSet`` and
+``loadBalanced`` are applied here (unless the client already set them); all TXT options
+are exposed as :attr:`Topology.srv_txt_options` (``authSource`` cannot be applied by the
+topology: credentials are the client's).  Sharded and Unknown topologies then poll SRV
+every ``settings.srv_rescan_interval`` seconds (60 s, the spec's minimum: the resolver
+interface reports no TTLs; tests lower it) and apply :func:`amongo.srv.updated_srv_hosts`.
+
+Load-balanced mode: one LoadBalancer server, no monitor, selection returns it at once.
 """
 from __future__ import annotations
 
@@ -16,13 +46,32 @@ import asyncio
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from bson.objectid import ObjectId
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    InvalidOperation,
+    NetworkTimeout,
+    NotPrimaryError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from amongo.connection import Connection, ConnectionOptions
 from amongo.monitoring import EventListeners
 from amongo.pool import Pool, PoolOptions
+from amongo.topology import sdam
+from amongo.topology.description import (
+    Address,
+    ServerDescription,
+    ServerType,
+    TopologyDescription,
+    TopologyType,
+)
+from amongo.topology.monitor import Monitor, monitor_connection_options
+from amongo.topology.selection import WRITABLE, address_selector, choose_in_window, select_servers
 
-Address = Tuple[str, int]
+__all__ = ["Topology", "TopologySettings", "Server"]
 
 
 class TopologySettings:
@@ -34,12 +83,16 @@ class TopologySettings:
         "server_selection_timeout",
         "local_threshold_ms",
         "heartbeat_frequency",
+        "min_heartbeat_frequency",
+        "server_monitoring_mode",
         "pool_options",
         "connection_options",
         "listeners",
         "srv_fqdn",
         "srv_service_name",
         "srv_max_hosts",
+        "srv_resolver",
+        "srv_rescan_interval",
     )
 
     def __init__(
@@ -52,12 +105,16 @@ class TopologySettings:
         server_selection_timeout: float = 30.0,
         local_threshold_ms: int = 15,
         heartbeat_frequency: float = 10.0,
+        min_heartbeat_frequency: float = 0.5,
+        server_monitoring_mode: str = "auto",
         pool_options: Optional[PoolOptions] = None,
         connection_options: Optional[ConnectionOptions] = None,
         listeners: Optional[EventListeners] = None,
         srv_fqdn: Optional[str] = None,
         srv_service_name: str = "mongodb",
         srv_max_hosts: int = 0,
+        srv_resolver: Any = None,
+        srv_rescan_interval: float = 60.0,
     ) -> None:
         self.seeds = list(seeds)
         self.replica_set_name = replica_set_name
@@ -66,95 +123,524 @@ class TopologySettings:
         self.server_selection_timeout = server_selection_timeout
         self.local_threshold_ms = local_threshold_ms
         self.heartbeat_frequency = heartbeat_frequency
+        self.min_heartbeat_frequency = min_heartbeat_frequency
+        self.server_monitoring_mode = server_monitoring_mode
         self.pool_options = pool_options or PoolOptions()
         self.connection_options = connection_options or ConnectionOptions()
         self.listeners = listeners or EventListeners()
         self.srv_fqdn = srv_fqdn
         self.srv_service_name = srv_service_name
         self.srv_max_hosts = srv_max_hosts
+        self.srv_resolver = srv_resolver
+        self.srv_rescan_interval = srv_rescan_interval
 
 
 class Server:
-    __slots__ = ("address", "pool", "description", "operation_count", "_topology")
+    """One server of the topology: its address, pool and monitor (internal).
 
-    def __init__(self, address: Address, pool: Pool, topology: "Topology") -> None:
+    ``description`` is the server's current :class:`ServerDescription` (read from the
+    topology's current description).  ``operation_count`` is the number of operations
+    using or waiting for one of its connections (used by the selection's "power of two
+    choices").
+    """
+
+    __slots__ = ("address", "pool", "monitor", "_topology", "_removed")
+
+    def __init__(self, address: Address, pool: Pool, topology: "Topology", monitor: Optional[Monitor]) -> None:
         self.address = address
         self.pool = pool
-        self.description: Dict[str, Any] = {}
-        self.operation_count = 0
+        self.monitor = monitor
         self._topology = topology
+        self._removed = False
+
+    @property
+    def description(self) -> ServerDescription:
+        sd = self._topology._td.servers.get(self.address)
+        return sd if sd is not None else ServerDescription.unknown(self.address)
+
+    @property
+    def operation_count(self) -> int:
+        pool = self.pool
+        return pool.in_use_connections + pool.waiting
+
+    def request_check(self) -> None:
+        if self.monitor is not None:
+            self.monitor.request_check()
+
+    def __repr__(self) -> str:
+        return f"<Server {self.address[0]}:{self.address[1]} {self.description.server_type_name}>"
+
+
+def _event_method(event: Any) -> Tuple[str, str]:
+    name = type(event).__name__
+    kind = "server" if name.startswith("Server") else "topology"
+    if name.endswith("OpeningEvent") or name.endswith("OpenedEvent"):
+        return kind, "opened"
+    if name.endswith("ClosedEvent"):
+        return kind, "closed"
+    return kind, "description_changed"
+
+
+def _check_compatible(td: TopologyDescription) -> None:
+    # ``TopologyDescription.compatible`` also judges PossiblePrimary servers (never checked
+    # yet, wire versions 0); ignore those.
+    from amongo.topology import description as _d
+
+    ok, err = _d._compatibility(
+        [s for s in td.servers.values() if s.server_type != ServerType.PossiblePrimary]
+    )
+    if not ok:
+        raise ConfigurationError(err)
+
+
+_READY_TYPES = frozenset(
+    t for t in ServerType if t not in (ServerType.Unknown, ServerType.PossiblePrimary)
+)
+
+
+def _fmt_seconds(value: float) -> str:
+    return f"{value:g}"
 
 
 class Topology:
+    """The deployment as the client sees it (internal)."""
+
     def __init__(self, settings: TopologySettings) -> None:
         self.settings = settings
         self.servers: Dict[Address, Server] = {}
-        self._primary: Optional[Server] = None
+        self._topology_id = ObjectId()
+        self._listeners = settings.listeners
+        self._monitor_options = monitor_connection_options(settings.connection_options)
+        self._pool_options = settings.pool_options
+        self._connection_options = settings.connection_options
+        self._selection_cache: Dict[Any, Tuple[Any, List[Server]]] = {}
+        self._changed: Optional[asyncio.Event] = None
         self._opened = False
-        self._lock: Optional[asyncio.Lock] = None
-        self._last_error: Optional[BaseException] = None
         self._closed = False
+        self._srv_task: Optional["asyncio.Task[Any]"] = None
+        self._srv_error: Optional[BaseException] = None
+        self._srv_hosts: List[Address] = []
+        #: The options of the SRV name's TXT record (empty unless mongodb+srv).
+        self.srv_txt_options: Dict[str, str] = {}
+        self._td = self._initial_description(settings.seeds)
 
+    # -- construction ----------------------------------------------------------------------
+    def _initial_description(self, seeds: Sequence[Address]) -> TopologyDescription:
+        s = self.settings
+        if not seeds:
+            return TopologyDescription(topology_type=TopologyType.Unknown, servers={})
+        return sdam.initial_topology_description(
+            seeds,
+            replica_set_name=s.replica_set_name,
+            direct_connection=s.direct_connection,
+            load_balanced=s.load_balanced,
+        )
+
+    @property
+    def description(self) -> TopologyDescription:
+        """The current :class:`TopologyDescription` (Motor: ``topology_description``)."""
+        return self._td
+
+    @property
+    def _primary(self) -> Optional[Server]:
+        """The writable server of the current description, if any (compatibility helper for
+        callers that want "the" server without selecting)."""
+        for sd in self._td.servers.values():
+            if sd.is_writable:
+                return self.servers.get(sd.address)
+        return None
+
+    def _server_description(self, address: Address) -> ServerDescription:
+        sd = self._td.servers.get(address)
+        return sd if sd is not None else ServerDescription.unknown(address)
+
+    def _publish(self, events: List[Any]) -> None:
+        listeners = self._listeners
+        if not (listeners.enabled_for_server or listeners.enabled_for_topology):
+            return
+        for event in events:
+            kind, method = _event_method(event)
+            if kind == "server":
+                if listeners.enabled_for_server:
+                    listeners.publish(listeners.server, method, event)
+            elif listeners.enabled_for_topology:
+                listeners.publish(listeners.topology, method, event)
+
+    # -- opening / closing -----------------------------------------------------------------
     async def open(self) -> None:
-        self._opened = True
+        """Start monitoring (and, for ``mongodb+srv``, resolve the seeds)."""
+        self._open_sync()
+        if self._srv_task is not None and not self._srv_task.done() and not self._td.servers:
+            # Let the resolution finish (selection would wait for it anyway).
+            await asyncio.wait([self._srv_task], timeout=self.settings.server_selection_timeout)
 
-    def _server(self, address: Address) -> Server:
+    def _open_sync(self) -> None:
+        if self._opened or self._closed:
+            return
+        self._opened = True
+        self._changed = asyncio.Event()
+        s = self.settings
+        if s.srv_fqdn and not s.seeds:
+            self._publish(sdam.opening_events(self._td, self._topology_id)[:1])
+            self._srv_task = asyncio.get_running_loop().create_task(self._srv_init())
+            return
+        self._publish(sdam.opening_events(self._td, self._topology_id))
+        self._sync_servers(None, self._td)
+
+    async def _srv_init(self) -> None:
+        s = self.settings
+        from amongo import srv as _srv
+
+        try:
+            hosts, txt = await _srv.resolve_srv(
+                s.srv_fqdn,  # type: ignore[arg-type]
+                srv_service_name=s.srv_service_name,
+                srv_max_hosts=s.srv_max_hosts,
+                resolver=s.srv_resolver,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported by select_server
+            self._srv_error = exc
+            self._notify()
+            return
+        if self._closed:
+            return
+        self.srv_txt_options = dict(txt)
+        lowered = {k.lower(): v for k, v in txt.items()}
+        if s.replica_set_name is None and lowered.get("replicaset"):
+            s.replica_set_name = lowered["replicaset"]
+        if not s.load_balanced and str(lowered.get("loadbalanced", "")).lower() == "true":
+            s.load_balanced = True
+            opts = self._connection_options
+            if not opts.load_balanced:
+                lb = object.__new__(ConnectionOptions)
+                for name in ConnectionOptions.__slots__:
+                    object.__setattr__(lb, name, getattr(opts, name, None))
+                lb.load_balanced = True
+                self._connection_options = lb
+        self._srv_hosts = list(hosts)
+        try:
+            new = self._initial_description(hosts)
+        except ConfigurationError as exc:
+            self._srv_error = exc
+            self._notify()
+            return
+        old = self._td
+        self._td = new
+        events = sdam.opening_events(new, self._topology_id)[1:]
+        self._publish(events)
+        self._sync_servers(old, new)
+        self._notify()
+        await self._srv_poll()
+
+    async def _srv_poll(self) -> None:
+        from amongo import srv as _srv
+
+        s = self.settings
+        while not self._closed:
+            await asyncio.sleep(max(s.srv_rescan_interval, 0.01))
+            if self._td.topology_type not in (TopologyType.Sharded, TopologyType.Unknown):
+                return
+            try:
+                answer = await _srv.resolve_srv_hosts(
+                    s.srv_fqdn,  # type: ignore[arg-type]
+                    srv_service_name=s.srv_service_name,
+                    resolver=s.srv_resolver,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the current hosts, retry later
+                continue
+            td = self._td
+            current = list(td.servers)
+            hosts = _srv.updated_srv_hosts(current, answer, s.srv_max_hosts)
+            if set(hosts) == set(current):
+                continue
+            servers = {a: td.servers.get(a) or ServerDescription.unknown(a) for a in hosts}
+            new = TopologyDescription(
+                topology_type=td.topology_type,
+                servers=servers,
+                replica_set_name=td.replica_set_name,
+                max_set_version=td.max_set_version,
+                max_election_id=td.max_election_id,
+                seed_count=td.seed_count,
+            )
+            self._set_description(new)
+
+    def close_nowait(self) -> List["asyncio.Task[Any]"]:
+        """Synchronous part of :meth:`close`: stop monitors and SRV polling, close the
+        pools' idle connections, publish the closing events, wake selection waiters.
+        Returns the cancelled tasks (await them to finish cleanly)."""
+        if self._closed:
+            return []
+        self._closed = True
+        tasks: List[asyncio.Task[Any]] = []
+        if self._srv_task is not None and not self._srv_task.done():
+            self._srv_task.cancel()
+            tasks.append(self._srv_task)
+        for srv in self.servers.values():
+            if srv.monitor is not None:
+                tasks.extend(srv.monitor.close_nowait())
+            tasks.extend(srv.pool.close_nowait())
+        if self._opened:
+            self._publish(sdam.closing_events(self._td, self._topology_id))
+        self._notify()
+        return tasks
+
+    async def close(self) -> None:
+        """Stop monitoring and close every pool."""
+        tasks = self.close_nowait()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.servers.clear()
+
+    # -- description changes -----------------------------------------------------------------
+    def _notify(self) -> None:
+        self._selection_cache.clear()
+        ev = self._changed
+        if ev is not None:
+            ev.set()
+            self._changed = asyncio.Event()
+
+    def _set_description(
+        self,
+        new: TopologyDescription,
+        *,
+        address: Optional[Address] = None,
+        clear_pool: bool = False,
+        interrupt: bool = False,
+    ) -> None:
+        old = self._td
+        if new is old:
+            if clear_pool and address is not None:
+                srv = self.servers.get(address)
+                if srv is not None:
+                    srv.pool.clear(interrupt_connections=interrupt)
+            return
+        self._td = new
+        self._sync_servers(old, new, cleared=address if clear_pool else None, interrupt=interrupt)
+        self._publish(sdam.topology_events(old, new, self._topology_id, address=address))
+        self._notify()
+
+    def _apply(self, sd: ServerDescription, *, clear_pool: bool = False, interrupt: bool = False) -> None:
+        if self._closed:
+            return
+        self._set_description(
+            sdam.updated_topology_description(self._td, sd),
+            address=sd.address,
+            clear_pool=clear_pool,
+            interrupt=interrupt,
+        )
+
+    def _sync_servers(
+        self,
+        old: Optional[TopologyDescription],
+        new: TopologyDescription,
+        *,
+        cleared: Optional[Address] = None,
+        interrupt: bool = False,
+    ) -> None:
+        """Create/remove Servers and set pool states for the change *old* -> *new*."""
+        servers = self.servers
+        for address, sd in new.servers.items():
+            srv = servers.get(address)
+            if srv is None:
+                srv = servers[address] = self._make_server(address)
+                if srv.monitor is not None and self._opened and not self._closed:
+                    srv.monitor.start()
+            prev = old.servers.get(address) if old is not None else None
+            pool = srv.pool
+            if sd.server_type in _READY_TYPES:
+                if address == cleared:
+                    pool.clear(interrupt_connections=interrupt)
+                if pool.paused:
+                    pool.ready()
+            elif address == cleared or (prev is not None and prev.server_type in _READY_TYPES):
+                pool.clear(interrupt_connections=interrupt and address == cleared)
+        if old is not None:
+            for address in old.servers:
+                if address not in new.servers:
+                    srv = servers.pop(address, None)
+                    if srv is not None:
+                        srv._removed = True
+                        if srv.monitor is not None:
+                            srv.monitor.close_nowait()
+                        srv.pool.close_nowait()
+
+    def _make_server(self, address: Address) -> Server:
+        settings = self.settings
+        lb = settings.load_balanced
+        pool_opts = self._pool_options
+        if lb and not pool_opts.load_balanced:
+            copy = object.__new__(PoolOptions)
+            for name in PoolOptions.__slots__:
+                object.__setattr__(copy, name, getattr(pool_opts, name))
+            copy.load_balanced = True
+            pool_opts = self._pool_options = copy
+        topology = self
+
+        async def connect(generation: int, conn_id: int = 0) -> Connection:
+            try:
+                return await Connection.open(address, topology._connection_options, conn_id, generation)
+            except (ConnectionFailure, OperationFailure) as exc:
+                topology._handle_connect_error(address, exc, generation)
+                raise
+
+        pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb)
+        monitor = None if lb else Monitor(self, address)
+        return Server(address, pool, self, monitor)
+
+    # -- monitor callbacks -------------------------------------------------------------------
+    def _on_check_success(self, sd: ServerDescription) -> None:
+        self._apply(sd)
+
+    def _on_check_failure(
+        self,
+        address: Address,
+        previous: ServerDescription,
+        error: BaseException,
+        *,
+        is_network: bool,
+        is_timeout: bool,
+    ) -> bool:
+        """Apply a failed monitor check; returns whether to check again at once."""
+        decision = sdam.check_failure_decision(
+            previous, is_network_error=is_network, is_timeout=is_timeout
+        )
+        self._apply(
+            ServerDescription.unknown(address, error),
+            clear_pool=decision.clear_pool,
+            interrupt=decision.interrupt_connections,
+        )
+        return decision.check_immediately
+
+    # -- application errors ------------------------------------------------------------------
+    def handle_error(
+        self,
+        server: Server,
+        error: BaseException,
+        connection_generation: Optional[int],
+        *,
+        service_id: Any = None,
+        max_wire_version: Optional[int] = None,
+    ) -> None:
+        """Update SDAM state after *error* on a connection of *server* (SDAM "Error
+        handling"): ignore stale errors, mark the server Unknown, clear its pool, request
+        or cancel a monitor check, as :func:`sdam.error_handling_decision` says."""
+        self._handle(server.address, error, connection_generation, sdam.ErrorPhase.AFTER_HANDSHAKE,
+                     service_id=service_id, max_wire_version=max_wire_version)
+
+    def _handle_connect_error(self, address: Address, error: BaseException, generation: int) -> None:
+        self._handle(address, error, generation, sdam.ErrorPhase.BEFORE_HANDSHAKE)
+
+    def _handle(
+        self,
+        address: Address,
+        error: BaseException,
+        generation: Optional[int],
+        phase: "sdam.ErrorPhase",
+        *,
+        service_id: Any = None,
+        max_wire_version: Optional[int] = None,
+    ) -> None:
+        if self._closed:
+            return
         srv = self.servers.get(address)
         if srv is None:
-            settings = self.settings
-
-            async def connect(generation: int, conn_id: int = 0) -> Connection:
-                return await Connection.open(address, settings.connection_options, conn_id, generation)
-
-            pool = Pool(address, settings.pool_options, connect, settings.listeners)
-            srv = Server(address, pool, self)
-            self.servers[address] = srv
-        return srv
-
-    async def _discover(self, deadline: float) -> Server:
-        settings = self.settings
-        opts = settings.connection_options
-        tried: List[Address] = list(settings.seeds)
-        seen = set()
-        while tried:
-            address = tried.pop(0)
-            if address in seen:
-                continue
-            seen.add(address)
-            try:
-                remaining = max(0.01, deadline - time.monotonic())
-                conn = await asyncio.wait_for(
-                    Connection.open(address, opts, 0, 0, authenticate=False), remaining
-                )
-            except (ConnectionFailure, OSError, asyncio.TimeoutError) as exc:
-                self._last_error = exc
-                continue
-            hello = conn.hello
-            conn.close()
-            if settings.direct_connection or settings.load_balanced or (
-                len(settings.seeds) == 1 and not settings.replica_set_name and not hello.get("setName")
-            ):
-                srv = self._server(address)
-                srv.description = hello
-                return srv
-            if hello.get("msg") == "isdbgrid" or not hello.get("setName"):
-                srv = self._server(address)
-                srv.description = hello
-                return srv
-            if hello.get("isWritablePrimary") or hello.get("ismaster"):
-                srv = self._server(address)
-                srv.description = hello
-                return srv
-            primary = hello.get("primary")
-            if primary:
-                host, _, port = primary.rpartition(":")
-                tried.insert(0, (host, int(port)))
-            for h in hello.get("hosts", []):
-                host, _, port = h.rpartition(":")
-                tried.append((host, int(port)))
-        raise ServerSelectionTimeoutError(
-            f"No suitable server found: {self._last_error or 'no primary'}"
+            return
+        td = self._td
+        current = td.servers.get(address)
+        if current is None:
+            return
+        code = message = topology_version = None
+        if isinstance(error, (OperationFailure, NotPrimaryError)):
+            kind = sdam.ErrorKind.COMMAND
+            details = getattr(error, "details", None) or {}
+            fields = sdam.command_error_fields(details) if details else None
+            if fields is not None:
+                code, message, topology_version = fields
+            else:
+                code = getattr(error, "code", None)
+                message = str(error)
+        elif isinstance(error, NetworkTimeout):
+            kind = sdam.ErrorKind.TIMEOUT
+        elif isinstance(error, ConnectionFailure):
+            kind = sdam.ErrorKind.NETWORK
+        else:
+            return
+        pool = srv.pool
+        if td.topology_type == TopologyType.LoadBalanced and service_id is not None:
+            pool_generation = pool.generation_for(service_id)
+        else:
+            pool_generation = pool.generation
+        labels = getattr(error, "_error_labels", None) or ()
+        decision = sdam.error_handling_decision(
+            td,
+            address,
+            kind,
+            code=code,
+            message=message,
+            topology_version=topology_version,
+            connection_generation=generation,
+            pool_generation=pool_generation,
+            max_wire_version=max_wire_version if max_wire_version is not None else current.max_wire_version,
+            phase=phase,
+            labels=labels,
+            service_id=service_id,
         )
+        if decision.ignored:
+            return
+        if decision.mark_unknown:
+            self._apply(
+                ServerDescription.unknown(address, error, topology_version=decision.topology_version),
+                clear_pool=decision.clear_pool,
+            )
+        elif decision.clear_pool:
+            pool.clear(service_id=decision.service_id)
+        monitor = srv.monitor
+        if monitor is not None:
+            if decision.cancel_check:
+                monitor.cancel_check()
+            if decision.request_check:
+                monitor.request_check()
+
+    # -- server selection ----------------------------------------------------------------------
+    def _request_checks(self) -> None:
+        for srv in self.servers.values():
+            if srv.monitor is not None:
+                srv.monitor.request_check()
+
+    def _candidates(self, read_preference: Any, address: Optional[Address]) -> List[Server]:
+        """The servers in the latency window for a selector (cached per description)."""
+        key = address if address is not None else id(read_preference)
+        cached = self._selection_cache.get(key)
+        if cached is not None and (address is not None or cached[0] is read_preference):
+            return cached[1]
+        td = self._td
+        if not td.compatible:
+            _check_compatible(td)
+        if address is not None:
+            sd = td.servers.get(address)
+            if sd is not None and (sd.is_server_type_known or td.topology_type == TopologyType.LoadBalanced):
+                sds = [sd]
+            else:
+                sds = []
+        else:
+            selector = WRITABLE if read_preference is None else read_preference
+            sds = select_servers(
+                td,
+                selector,
+                self.settings.local_threshold_ms,
+                heartbeat_frequency_ms=self.settings.heartbeat_frequency * 1000,
+            )
+        servers = self.servers
+        result = [servers[sd.address] for sd in sds if sd.address in servers]
+        cache = self._selection_cache
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = (read_preference, result)
+        return result
 
     async def select_server(
         self,
@@ -163,46 +649,86 @@ class Topology:
         deadline: Optional[float] = None,
         address: Optional[Address] = None,
     ) -> Server:
+        """A server for *read_preference* (None: a writable server), or the server at
+        *address*; waits for the topology to change until *deadline* (``time.monotonic()``)
+        or ``serverSelectionTimeoutMS``.
+
+        :raises ServerSelectionTimeoutError: no suitable server in time (the message ends
+            with the topology description, as PyMongo's does).
+        :raises ConfigurationError: incompatible wire versions, or SRV resolution failed.
+        """
         if self._closed:
-            from pymongo.errors import InvalidOperation
-
             raise InvalidOperation("Cannot use MongoClient after close")
+        if not self._opened:
+            self._open_sync()
+        candidates = self._candidates(read_preference, address)
+        if candidates:
+            if len(candidates) == 1:
+                return candidates[0]
+            return self._choose(candidates)
+        return await self._select_slow(read_preference, deadline, address)
+
+    def _choose(self, candidates: List[Server]) -> Server:
+        sds = [s.description for s in candidates]
+        counts = {s.address: s.operation_count for s in candidates}
+        chosen = choose_in_window(sds, counts)
+        return self.servers.get(chosen.address) or candidates[0]
+
+    async def _select_slow(
+        self, read_preference: Any, deadline: Optional[float], address: Optional[Address]
+    ) -> Server:
+        timeout = self.settings.server_selection_timeout
+        now = time.monotonic()
+        if deadline is None or deadline > now + timeout:
+            deadline = now + timeout
+            shown = timeout
+        else:
+            shown = max(0.0, deadline - now)
+        while True:
+            if self._closed:
+                raise InvalidOperation("Cannot use MongoClient after close")
+            if self._srv_error is not None:
+                raise self._srv_error
+            candidates = self._candidates(read_preference, address)
+            if candidates:
+                return candidates[0] if len(candidates) == 1 else self._choose(candidates)
+            self._request_checks()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServerSelectionTimeoutError(
+                    f"{self._error_message(read_preference, address)}, Timeout: {_fmt_seconds(shown)}s, "
+                    f"Topology Description: {self._td!r}"
+                )
+            event = self._changed
+            assert event is not None
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    def _error_message(self, read_preference: Any, address: Optional[Address]) -> str:
+        td = self._td
+        errors: List[str] = []
+        for sd in td.servers.values():
+            if sd.error is not None:
+                text = str(sd.error)
+                if not text.startswith(f"{sd.address[0]}:"):
+                    text = f"{sd.address[0]}:{sd.address[1]}: {text}"
+                if text not in errors:
+                    errors.append(text)
+        if errors:
+            return ", ".join(errors)
+        if not td.servers:
+            return "No servers found yet"
         if address is not None:
-            return self._server(address)
-        primary = self._primary
-        if primary is not None:
-            return primary
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._primary is not None:
-                return self._primary
-            if deadline is None:
-                deadline = time.monotonic() + self.settings.server_selection_timeout
-            while True:
-                try:
-                    self._primary = await self._discover(deadline)
-                    return self._primary
-                except ServerSelectionTimeoutError:
-                    if time.monotonic() >= deadline:
-                        raise
-                    await asyncio.sleep(0.2)
-
-    def handle_error(self, server: Server, error: BaseException, generation: int) -> None:
-        if isinstance(error, (AutoReconnect, ConnectionFailure)):
-            if generation == server.pool.generation:
-                server.pool.clear()
-                server.pool.ready()  # placeholder topology: no monitor to mark it ready again
-            if self._primary is server:
-                self._primary = None
-
-    @property
-    def description(self) -> Any:
-        return None
-
-    async def close(self) -> None:
-        self._closed = True
-        for srv in list(self.servers.values()):
-            await srv.pool.close()
-        self.servers.clear()
-        self._primary = None
+            return f"No server available at {address[0]}:{address[1]}"
+        ttype = td.topology_type
+        if read_preference is None:
+            if ttype == TopologyType.Sharded:
+                return "No mongoses available for writes"
+            if ttype in (TopologyType.ReplicaSetNoPrimary, TopologyType.ReplicaSetWithPrimary):
+                return "No primary available for writes"
+            return "No servers available for writes"
+        if ttype in (TopologyType.ReplicaSetNoPrimary, TopologyType.ReplicaSetWithPrimary):
+            return f'No replica set members match selector "{read_preference}"'
+        return f'No servers match selector "{read_preference}"'
