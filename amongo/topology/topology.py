@@ -8,8 +8,9 @@ check or an application error marks a server Unknown.  On every change it, synch
 - creates a :class:`Server` (a paused :class:`~amongo.pool.Pool` and a
   :class:`~amongo.topology.monitor.Monitor`) for each new address, and closes the pool and
   monitor of each removed one;
-- marks pools ready once their server is known, clears a pool when its server turns
-  Unknown (SDAM "Connection Pool Management");
+- marks pools ready once their server is known and clears a pool (after publishing the
+  SDAM events) when the monitor's check failed or the application error's decision says so (SDAM
+  "Connection Pool Management");
 - publishes the SDAM events (:func:`~amongo.topology.sdam.topology_events`) to
   ``settings.listeners``;
 - drops the selection cache and wakes selection waiters (one :class:`asyncio.Event` per
@@ -419,8 +420,9 @@ class Topology:
                     srv.pool.clear(interrupt_connections=interrupt)
             return
         self._td = new
-        self._sync_servers(old, new, cleared=address if clear_pool else None, interrupt=interrupt)
+        # SDAM events first (ServerDescriptionChanged to Unknown precedes PoolCleared).
         self._publish(sdam.topology_events(old, new, self._topology_id, address=address))
+        self._sync_servers(old, new, cleared=address if clear_pool else None, interrupt=interrupt)
         self._notify()
 
     def _apply(self, sd: ServerDescription, *, clear_pool: bool = False, interrupt: bool = False) -> None:
@@ -449,15 +451,16 @@ class Topology:
                 srv = servers[address] = self._make_server(address)
                 if srv.monitor is not None and self._opened and not self._closed:
                     srv.monitor.start()
-            prev = old.servers.get(address) if old is not None else None
             pool = srv.pool
             if sd.server_type in _READY_TYPES:
                 if address == cleared:
                     pool.clear(interrupt_connections=interrupt)
                 if pool.paused:
                     pool.ready()
-            elif address == cleared or (prev is not None and prev.server_type in _READY_TYPES):
-                pool.clear(interrupt_connections=interrupt and address == cleared)
+            elif address == cleared:
+                # Only the errors that say so clear a pool (a NotWritablePrimary reply from
+                # a 4.2+ server marks it Unknown but keeps its connections).
+                pool.clear(interrupt_connections=interrupt)
         if old is not None:
             for address in old.servers:
                 if address not in new.servers:
