@@ -8,6 +8,7 @@ the command document and interpret the reply.
 from __future__ import annotations
 
 import time
+from datetime import timedelta as _timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
@@ -393,7 +394,7 @@ class Executor:
                 timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
             )
         except PyMongoError as exc:
-            duration = time.perf_counter() - start
+            duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
                 failure: Any = {} if sensitive else (exc.details or {})
             else:
@@ -408,7 +409,7 @@ class Executor:
                 ),
             )
             raise
-        duration = time.perf_counter() - start
+        duration = _timedelta(seconds=time.perf_counter() - start)
         EventListeners.publish(
             listeners,
             "succeeded",

@@ -782,8 +782,14 @@ class Pool:
             self._after_discard()
             return
         if conn.pending_reply:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # checked in from a finalizer after the loop stopped
+                self._discard(conn, _ERROR)
+                self._after_discard()
+                return
             self._draining += 1
-            task = asyncio.get_running_loop().create_task(self._drain(conn))
+            task = loop.create_task(self._drain(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return

@@ -64,26 +64,6 @@ def is_standalone(server: Any) -> bool:
     return not server.supports("replica_set")
 
 
-# --------------------------------------------------------------------------------------------
-# Test-side shim for an executor bug (see test_crud_cursors.py::test_command_events_duration_is_timedelta):
-# amongo/executor.py passes a float duration to CommandSucceededEvent/CommandFailedEvent, whose
-# pymongo 4.20 constructor calls ``duration.total_seconds()``, so any operation with a command
-# listener raises AttributeError. The shim lets these tests observe commands meanwhile; it is a
-# no-op for a correct (timedelta) duration.
-import datetime as _dt
-
-_ORIG_TO_MICROS = monitoring._to_micros
-
-
-def _tolerant_to_micros(dur: Any) -> int:
-    if isinstance(dur, (int, float)):
-        dur = _dt.timedelta(seconds=dur)
-    return _ORIG_TO_MICROS(dur)
-
-
-monitoring._to_micros = _tolerant_to_micros
-
-
 def nx_quirk(server: Any, what: str) -> bool:
     """True on nx-27017 for a documented server deviation *what* (the assertion is skipped)."""
     return getattr(server, "name", None) == "nx"

@@ -233,32 +233,13 @@ async def test_command_cursor_getmore_and_batch_size(server):
         client.close()
 
 
-def test_command_events_duration_is_timedelta(server):
-    """Regression (executor): CommandSucceededEvent needs a timedelta duration with pymongo 4.20."""
-    import _pytest.outcomes  # noqa: F401
-
-    from . import _crud_helpers
-
-    async def main():
-        client, listener = make_client(server)
-        try:
-            await client.admin.command("ping")
-            return listener.succeeded_events[-1].duration_micros
-        finally:
-            client.close()
-
-    saved = monitoring._to_micros
-    monitoring._to_micros = _crud_helpers._ORIG_TO_MICROS
+async def test_command_events_duration_is_timedelta(server):
+    """Regression (executor): command events carry a timedelta duration (pymongo 4.20 calls
+    ``duration.total_seconds()``), and listeners see ``duration_micros``."""
+    client, listener = make_client(server)
     try:
-        micros = asyncio.run(main())
+        await client.admin.command("ping")
+        micros = listener.succeeded_events[-1].duration_micros
     finally:
-        monitoring._to_micros = saved
+        client.close()
     assert isinstance(micros, int) and micros >= 0
-
-
-test_command_events_duration_is_timedelta = pytest.mark.xfail(
-    strict=True,
-    reason="amongo/executor.py _send_monitored passes float seconds (time.perf_counter() delta) as "
-    "CommandSucceededEvent/CommandFailedEvent duration; pymongo 4.20 calls duration.total_seconds() -> "
-    "AttributeError on every monitored command. Fix: datetime.timedelta(seconds=...)",
-)(test_command_events_duration_is_timedelta)
