@@ -105,6 +105,8 @@ class MongoClient:
         kw_opts = _uri.validate_options(kw, warn=False)
         opts = _uri.validate_options(uri_opts, warn=True) if uri_opts else _uri.validate_options({})
         opts.update(kw_opts)
+        if fqdn is not None and "tls" not in opts:
+            opts["tls"] = True  # mongodb+srv implies TLS unless the URI or kwargs say otherwise
         self._options = opts
         self._seeds = seeds
         self._default_database_name = dbase
@@ -162,6 +164,7 @@ class MongoClient:
             max_idle_time_ms=opts.get("maxIdleTimeMS"),
             max_connecting=int(opts.get("maxConnecting", 2)),
             wait_queue_timeout_ms=opts.get("waitQueueTimeoutMS"),
+            load_balanced=load_balanced,
         )
         self._pool_options = pool_opts
         self._topology_settings = TopologySettings(
@@ -178,6 +181,7 @@ class MongoClient:
             srv_fqdn=fqdn,
             srv_service_name=opts.get("srvServiceName", "mongodb"),
             srv_max_hosts=int(opts.get("srvMaxHosts", 0) or 0),
+            server_monitoring_mode=opts.get("serverMonitoringMode", "auto"),
         )
         self._topology = Topology(self._topology_settings)
         self._executor = Executor(self)

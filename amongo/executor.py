@@ -458,7 +458,10 @@ class Executor:
             if session is not None:
                 session.mark_dirty()
             if not isinstance(exc, NetworkTimeout) or not _csot.get_timeout():
-                topology.handle_error(server, exc, conn.generation)
+                topology.handle_error(
+                    server, exc, conn.generation,
+                    service_id=conn.service_id, max_wire_version=conn.max_wire_version,
+                )
             if in_txn and not is_txn_finish:
                 exc._add_error_label("TransientTransactionError")
             if retryable_write:
@@ -468,7 +471,10 @@ class Executor:
             return (retryable_write or retryable_read) and attempt == 1
         code = getattr(exc, "code", None)
         if isinstance(exc, NotPrimaryError) or code in _NOT_PRIMARY_CODES:
-            topology.handle_error(server, exc, conn.generation)
+            topology.handle_error(
+                server, exc, conn.generation,
+                service_id=conn.service_id, max_wire_version=conn.max_wire_version,
+            )
         if isinstance(exc, OperationFailure):
             if in_txn and session is not None and code == 251 and False:
                 pass

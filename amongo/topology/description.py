@@ -569,7 +569,10 @@ class TopologyDescription:
 
 def _compatibility(servers: Iterable[ServerDescription]) -> Tuple[bool, Optional[str]]:
     for s in servers:
-        if not s.is_server_type_known or s.server_type == ServerType.LoadBalancer:
+        if (
+            not s.is_server_type_known
+            or s.server_type in (ServerType.LoadBalancer, ServerType.PossiblePrimary)
+        ):
             continue
         if s.min_wire_version > MAX_SUPPORTED_WIRE_VERSION:
             return False, (
