@@ -25,7 +25,11 @@ from amongo.pool import Pool, PoolClearedError, PoolClosedError, PoolOptions
 from tests._specs import load, spec_files
 
 SPEC_PARTS = ("connection-monitoring-and-pooling", "cmap-format")
-INTEGRATION_SKIP_REASON = "needs a client with failCommand; runs in tests/integration"
+INTEGRATION_SKIP_REASON = (
+    "NOT RUN YET (issue 5 open): integration-style CMAP files need the live failCommand runner "
+    "(a real connect() plus a failPoint client); the Runner accepts connect=/address=, the wiring "
+    "to SecantusDB is not written"
+)
 
 
 def _files_by_style() -> Dict[str, List[Path]]:
