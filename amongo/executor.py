@@ -8,6 +8,7 @@ the command document and interpret the reply.
 from __future__ import annotations
 
 import time
+from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
@@ -26,6 +27,9 @@ from pymongo.errors import (
 from pymongo.read_preferences import ReadPreference
 
 from amongo import _csot
+from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
+from amongo._logging import debug as _log_debug
+from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
 from amongo.session import TXN_IN_PROGRESS, TXN_STARTING, ClientSession
 
@@ -161,6 +165,8 @@ class Executor:
             retryable_write = False
 
         txn_number_assigned = False
+        # One operationId for all attempts of this operation (command monitoring spec).
+        op_id = next_request_id() if (self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)) else 0
         last_error: Optional[BaseException] = None
         attempt = 0
         deadline = None
@@ -211,7 +217,7 @@ class Executor:
                 reply = await self._send(
                     conn, server, dbname, cmd, use_session, read_preference, codec_options,
                     sequences, unacknowledged, check, is_txn_finish,
-                    do_retry_write and not in_txn, in_txn,
+                    do_retry_write and not in_txn, in_txn, op_id,
                 )
             except PyMongoError as exc:
                 retry = self._handle_error(
@@ -254,6 +260,7 @@ class Executor:
         is_txn_finish: bool,
         retryable_write: bool,
         in_txn: bool,
+        op_id: int = 0,
     ) -> Dict[str, Any]:
         client = self._client
         # -- stamping -------------------------------------------------------------------------
@@ -337,9 +344,10 @@ class Executor:
                         cmd["maxTimeMS"] = max_time
         # -- send ------------------------------------------------------------------------------
         listeners = self.listeners
-        if listeners.enabled_for_commands:
+        if listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG):
             return await self._send_monitored(
-                conn, dbname, cmd, session, codec_options, sequences, unacknowledged, check, timeout_applies
+                conn, dbname, cmd, session, codec_options, sequences, unacknowledged, check,
+                timeout_applies, op_id,
             )
         rt_timeout = _csot.remaining() if timeout_applies else None
         reply = await conn.command(
@@ -360,13 +368,14 @@ class Executor:
         unacknowledged: bool,
         check: bool,
         timeout_applies: bool,
+        op_id: int = 0,
     ) -> Dict[str, Any]:
         import bson
 
         listeners = self.listeners.command
         name = next(iter(cmd))
         request_id = next_request_id()
-        op_id = request_id
+        op_id = op_id or request_id
         sensitive = _is_sensitive(name, cmd)
         started_cmd: Dict[str, Any] = {}
         if not sensitive:
@@ -376,17 +385,31 @@ class Executor:
                 for ident, docs in sequences:
                     started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         address = conn.address
+        log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        common: Dict[str, Any] = {}
+        if log:
+            common = {
+                "commandName": name, "databaseName": dbname, "requestId": request_id,
+                "operationId": op_id, "driverConnectionId": conn.id,
+                "serverHost": address[0], "serverPort": address[1],
+            }
+            if conn.server_connection_id is not None:
+                common["serverConnectionId"] = conn.server_connection_id
+            if conn.service_id is not None:
+                common["serviceId"] = str(conn.service_id)
+            _log_debug(_COMMAND_LOGGER, message="Command started", command=_document_json(started_cmd), **common)
         start = time.perf_counter()
         from amongo.monitoring import EventListeners
 
-        EventListeners.publish(
-            listeners,
-            "started",
-            _pm.CommandStartedEvent(
-                started_cmd, dbname, request_id, address, op_id,
-                service_id=conn.service_id, server_connection_id=conn.server_connection_id,
-            ),
-        )
+        if listeners:
+            EventListeners.publish(
+                listeners,
+                "started",
+                _pm.CommandStartedEvent(
+                    started_cmd, dbname, request_id, address, op_id,
+                    service_id=conn.service_id, server_connection_id=conn.server_connection_id,
+                ),
+            )
         try:
             reply = await conn.command(
                 dbname, cmd, codec_options=codec_options, sequences=sequences,
@@ -399,6 +422,13 @@ class Executor:
                 failure: Any = {} if sensitive else (exc.details or {})
             else:
                 failure = {"errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
+            if log:
+                _log_debug(
+                    _COMMAND_LOGGER, message="Command failed",
+                    durationMS=duration.total_seconds() * 1000.0,
+                    failure=_document_json(failure) if isinstance(exc, OperationFailure) else str(exc),
+                    **common,
+                )
             EventListeners.publish(
                 listeners,
                 "failed",
@@ -410,6 +440,12 @@ class Executor:
             )
             raise
         duration = _timedelta(seconds=time.perf_counter() - start)
+        if log:
+            _log_debug(
+                _COMMAND_LOGGER, message="Command succeeded",
+                durationMS=duration.total_seconds() * 1000.0,
+                reply=_document_json({} if sensitive else reply), **common,
+            )
         EventListeners.publish(
             listeners,
             "succeeded",
