@@ -113,6 +113,7 @@ class MongoClient:
         username = opts.get("username", username)
         password = opts.get("password", password)
         self._credential = credential_from_options(username, password, dbase, opts)
+        self._credential_inputs = (username, password, dbase)
 
         self._codec_options: CodecOptions = _uri.codec_options_from(opts)
         self._read_preference = _uri.read_preference_from(opts)
@@ -184,9 +185,25 @@ class MongoClient:
             server_monitoring_mode=opts.get("serverMonitoringMode", "auto"),
         )
         self._topology = Topology(self._topology_settings)
+        if fqdn is not None:
+            self._topology.srv_txt_hook = self._credential_from_txt
         self._executor = Executor(self)
 
     # -- construction helpers ---------------------------------------------------------------
+    def _credential_from_txt(self, txt: Mapping[str, str]) -> Any:
+        """SRV TXT hook: a TXT ``authSource`` applies when the URI/keywords set none;
+        returns the new credential (None: keep the current one)."""
+        source = next((v for k, v in txt.items() if k.lower() == "authsource"), None)
+        if source is None or "authSource" in self._options:
+            return None
+        opts = dict(self._options)
+        opts["authSource"] = source
+        credential = credential_from_options(*self._credential_inputs, opts)
+        if credential is None or credential == self._credential:
+            return None
+        self._credential = credential
+        return credential
+
     @staticmethod
     def _make_ssl_context(opts: Mapping[str, Any]) -> Optional[ssl.SSLContext]:
         if not (opts.get("tls") or opts.get("ssl")):
@@ -454,34 +471,52 @@ class MongoClient:
         )
 
     # -- topology properties (from the seed's MotorClient page) ------------------------------
-    # Motor/PyMongo's versions of these wait for server selection; amongo's are synchronous
-    # properties and report what the *current* topology description says: None, an empty
-    # set or the defaults while the deployment is not (yet) known.  Run an operation (or
-    # ``await client.admin.command("ping")``) first to make sure discovery has happened.
+    # As in Motor (which proxies PyMongo 4's synchronous client): ``address``, ``is_primary``
+    # and ``is_mongos`` select a writable server, and wait for one; ``primary``,
+    # ``secondaries``, ``arbiters`` and ``nodes`` report the current description without
+    # waiting (None / empty until discovered).  A property cannot await, so the waiting ones
+    # answer from the current description when it already knows a writable server (after
+    # any operation, or once the monitors have run) and otherwise run a *blocking* discovery
+    # (Topology.select_server_sync), which, like Motor's, blocks the event loop for up to
+    # serverSelectionTimeoutMS.
     def _writable_description(self) -> Any:
         for sd in self._topology.description.servers.values():
             if sd.is_writable:
                 return sd
         return None
 
+    def _select_writable_sync(self) -> Any:
+        """The description of a writable server, waiting (blocking) for one (PyMongo's
+        ``_server_property``)."""
+        return self._topology.select_server_sync(None).description
+
     @property
     def address(self) -> Optional[Address]:
-        """The address of the writable server (primary, standalone, the mongos, the load
-        balancer), or None if none is known yet (Motor: ``address``).
+        """(host, port) of the current standalone, primary, mongos or load balancer (Motor:
+        ``address``).
 
-        :raises InvalidOperation: when connected to several mongoses."""
+        If no such server is known yet this **blocks** (the event loop too, as Motor's does)
+        until one is discovered, or raises :exc:`~pymongo.errors.ServerSelectionTimeoutError`
+        after ``serverSelectionTimeoutMS``.  Run an operation first to avoid blocking.
+
+        :raises InvalidOperation: when the client is load balancing among several mongoses
+            (checked, as in PyMongo, against the description before waiting); use
+            :attr:`nodes` instead."""
         td = self._topology.description
         if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
             raise InvalidOperation(
                 'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
             )
-        sd = self._writable_description()
-        return sd.address if sd is not None else None
+        return self._select_writable_sync().address
 
     @property
     def primary(self) -> Optional[Address]:
-        """The replica set primary's address, or None (Motor: ``primary``)."""
-        td = self._topology.description
+        """The replica set primary's address, or None if the client is not connected to a
+        replica set, there is no primary, or it is not known yet (Motor: ``primary``; does
+        not wait, as in Motor)."""
+        topology = self._topology
+        topology.open_nowait()
+        td = topology.description
         if td.topology_type != TopologyType.ReplicaSetWithPrimary:
             return None
         for sd in td.servers.values():
@@ -491,37 +526,46 @@ class MongoClient:
 
     @property
     def nodes(self) -> FrozenSet[Address]:
-        """Addresses of the known servers (Motor: ``nodes``)."""
+        """Addresses of the currently known servers; empty before discovery (Motor:
+        ``nodes``; does not wait, as in Motor)."""
         return frozenset(sd.address for sd in self._topology.description.known_servers)
+
+    def _replica_set_members(self, server_type: ServerType) -> Set[Address]:
+        topology = self._topology
+        topology.open_nowait()
+        td = topology.description
+        if td.topology_type not in (TopologyType.ReplicaSetWithPrimary, TopologyType.ReplicaSetNoPrimary):
+            return set()
+        return {sd.address for sd in td.servers.values() if sd.server_type == server_type}
 
     @property
     def secondaries(self) -> Set[Address]:
-        """Addresses of the replica set's secondaries (Motor: ``secondaries``)."""
-        return {
-            sd.address
-            for sd in self._topology.description.servers.values()
-            if sd.server_type == ServerType.RSSecondary
-        }
+        """Addresses of the replica set's known secondaries; empty if not connected to a
+        replica set or not known yet (Motor: ``secondaries``; does not wait)."""
+        return self._replica_set_members(ServerType.RSSecondary)
 
     @property
     def arbiters(self) -> Set[Address]:
-        """Addresses of the replica set's arbiters (Motor: ``arbiters``)."""
-        return {
-            sd.address
-            for sd in self._topology.description.servers.values()
-            if sd.server_type == ServerType.RSArbiter
-        }
+        """Addresses of the replica set's known arbiters; empty if not connected to a replica
+        set or not known yet (Motor: ``arbiters``; does not wait)."""
+        return self._replica_set_members(ServerType.RSArbiter)
 
     @property
     def is_primary(self) -> bool:
-        """Whether a writable server is known (Motor: ``is_primary``)."""
-        return self._writable_description() is not None
+        """Whether the client is connected to a server that accepts writes (standalone,
+        mongos, primary) (Motor: ``is_primary``).
+
+        Like :attr:`address`, this **blocks** until a writable server is discovered, or
+        raises :exc:`~pymongo.errors.ServerSelectionTimeoutError`."""
+        return self._select_writable_sync().is_writable
 
     @property
     def is_mongos(self) -> bool:
-        """Whether the writable server is a mongos (Motor: ``is_mongos``)."""
-        sd = self._writable_description()
-        return sd is not None and sd.server_type == ServerType.Mongos
+        """Whether the client is connected to mongos (Motor: ``is_mongos``).
+
+        Like :attr:`address`, this **blocks** until a writable server is discovered, or
+        raises :exc:`~pymongo.errors.ServerSelectionTimeoutError`."""
+        return self._select_writable_sync().server_type == ServerType.Mongos
 
     @property
     def max_bson_size(self) -> int:

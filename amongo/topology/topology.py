@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
 from pymongo.errors import (
@@ -223,6 +223,11 @@ class Topology:
         self._srv_hosts: List[Address] = []
         #: The options of the SRV name's TXT record (empty unless mongodb+srv).
         self.srv_txt_options: Dict[str, str] = {}
+        #: Called with the TXT options once SRV is resolved (``mongodb+srv``); returns a new
+        #: credential for the connections (the client's TXT ``authSource`` hook) or None.
+        self.srv_txt_hook: Optional[Callable[[Dict[str, str]], Any]] = None
+        self._srv_resolved = False
+        self._opening_published = False
         self._td = self._initial_description(settings.seeds)
 
     # -- construction ----------------------------------------------------------------------
@@ -281,32 +286,68 @@ class Topology:
         self._opened = True
         self._changed = asyncio.Event()
         s = self.settings
+        self._publish_opening()
         if s.srv_fqdn and not s.seeds:
-            self._publish(sdam.opening_events(self._td, self._topology_id)[:1])
+            # Resolve (unless a topology property already did, synchronously), then poll.
             self._srv_task = asyncio.get_running_loop().create_task(self._srv_init())
-            return
-        self._publish(sdam.opening_events(self._td, self._topology_id))
+            if not self._srv_resolved:
+                return
         self._sync_servers(None, self._td)
+        # Servers created before opening (by a topology property outside a running loop)
+        # get their monitors now.
+        for srv in self.servers.values():
+            if srv.monitor is not None:
+                srv.monitor.start()
+
+    def _publish_opening(self) -> None:
+        """TopologyOpening (+ ServerOpening for the seeds, once known), once."""
+        if self._opening_published:
+            return
+        self._opening_published = True
+        s = self.settings
+        events = sdam.opening_events(self._td, self._topology_id)
+        if s.srv_fqdn and not s.seeds and not self._srv_resolved:
+            events = events[:1]  # the seeds' events follow the SRV resolution
+        self._publish(events)
 
     async def _srv_init(self) -> None:
         s = self.settings
         from amongo import srv as _srv
 
-        try:
-            hosts, txt = await _srv.resolve_srv(
-                s.srv_fqdn,  # type: ignore[arg-type]
-                srv_service_name=s.srv_service_name,
-                srv_max_hosts=s.srv_max_hosts,
-                resolver=s.srv_resolver,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported by select_server
-            self._srv_error = exc
-            self._notify()
-            return
-        if self._closed:
-            return
+        if not self._srv_resolved:
+            try:
+                hosts, txt = await _srv.resolve_srv(
+                    s.srv_fqdn,  # type: ignore[arg-type]
+                    srv_service_name=s.srv_service_name,
+                    srv_max_hosts=s.srv_max_hosts,
+                    resolver=s.srv_resolver,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported by select_server
+                if not self._srv_resolved:
+                    self._srv_error = exc
+                    self._notify()
+                    return
+            else:
+                if self._closed:
+                    return
+                if not self._srv_resolved:  # a topology property may have resolved meanwhile
+                    try:
+                        self._apply_srv_result(hosts, txt)
+                    except ConfigurationError as exc:
+                        self._srv_error = exc
+                        self._notify()
+                        return
+        await self._srv_poll()
+
+    def _apply_srv_result(self, hosts: Sequence[Address], txt: Dict[str, str]) -> None:
+        """Seed the topology from an SRV answer and apply the TXT options (both the async
+        resolution and a topology property's synchronous one end here).
+
+        :raises ConfigurationError: invalid seeds for the settings.
+        """
+        s = self.settings
         self.srv_txt_options = dict(txt)
         lowered = {k.lower(): v for k, v in txt.items()}
         if s.replica_set_name is None and lowered.get("replicaset"):
@@ -320,20 +361,29 @@ class Topology:
                     object.__setattr__(lb, name, getattr(opts, name, None))
                 lb.load_balanced = True
                 self._connection_options = lb
+        hook = self.srv_txt_hook
+        if hook is not None and txt:
+            credential = hook(dict(txt))
+            if credential is not None:
+                self._replace_credential(credential)
         self._srv_hosts = list(hosts)
-        try:
-            new = self._initial_description(hosts)
-        except ConfigurationError as exc:
-            self._srv_error = exc
-            self._notify()
-            return
+        new = self._initial_description(hosts)
+        self._srv_resolved = True
         old = self._td
         self._td = new
         events = sdam.opening_events(new, self._topology_id)[1:]
         self._publish(events)
         self._sync_servers(old, new)
         self._notify()
-        await self._srv_poll()
+
+    def _replace_credential(self, credential: Any) -> None:
+        """Use *credential* for the connections opened from now on (TXT ``authSource``)."""
+        opts = self._connection_options
+        copy = object.__new__(ConnectionOptions)
+        for name in ConnectionOptions.__slots__:
+            object.__setattr__(copy, name, getattr(opts, name, None))
+        copy.credential = credential
+        self._connection_options = copy
 
     async def _srv_poll(self) -> None:
         from amongo import srv as _srv
@@ -698,16 +748,146 @@ class Topology:
             self._request_checks()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ServerSelectionTimeoutError(
-                    f"{self._error_message(read_preference, address)}, Timeout: {_fmt_seconds(shown)}s, "
-                    f"Topology Description: {self._td!r}"
-                )
+                raise self._timeout_error(read_preference, address, shown)
             event = self._changed
             assert event is not None
             try:
                 await asyncio.wait_for(event.wait(), remaining)
             except asyncio.TimeoutError:
                 pass
+
+    def _timeout_error(
+        self, read_preference: Any, address: Optional[Address], shown: float
+    ) -> ServerSelectionTimeoutError:
+        return ServerSelectionTimeoutError(
+            f"{self._error_message(read_preference, address)}, Timeout: {_fmt_seconds(shown)}s, "
+            f"Topology Description: {self._td!r}"
+        )
+
+    # -- synchronous selection (the client's topology properties) ------------------------------
+    def open_nowait(self) -> None:
+        """Start monitoring if an event loop is running (PyMongo's ``_get_topology()``, as
+        the non-waiting topology properties do); otherwise nothing happens yet."""
+        if self._opened or self._closed:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._open_sync()
+
+    def _prepare_sync(self) -> None:
+        if self._opened:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # No loop: publish the opening events and create the Servers (paused pools,
+            # monitors not started); :meth:`open` starts the monitors later.
+            self._publish_opening()
+            s = self.settings
+            if not (s.srv_fqdn and not s.seeds) or self._srv_resolved:
+                self._sync_servers(None, self._td)
+            return
+        self._open_sync()
+
+    def _resolve_srv_sync(self, deadline: float) -> None:
+        """``mongodb+srv``: resolve SRV/TXT now, blocking (dnspython's :mod:`dns.resolver`;
+        an injected resolver must answer without suspending), unless already resolved."""
+        s = self.settings
+        if not (s.srv_fqdn and not s.seeds) or self._srv_resolved:
+            return
+        from amongo import srv as _srv
+        from amongo.topology import sync_probe
+
+        if s.srv_resolver is None:
+            hosts, txt = sync_probe.resolve_srv_sync(
+                s.srv_fqdn,
+                srv_service_name=s.srv_service_name,
+                srv_max_hosts=s.srv_max_hosts,
+                lifetime=max(deadline - time.monotonic(), 0.001),
+            )
+        else:
+            hosts, txt = sync_probe.run_coroutine_sync(
+                _srv.resolve_srv(
+                    s.srv_fqdn,
+                    srv_service_name=s.srv_service_name,
+                    srv_max_hosts=s.srv_max_hosts,
+                    resolver=s.srv_resolver,
+                )
+            )
+        if self._srv_resolved or self._closed:
+            return
+        self._publish_opening()
+        self._apply_srv_result(hosts, txt)
+
+    def apply_description_sync(self, sd: ServerDescription) -> None:
+        """Apply a successful check made outside the monitors (the blocking discovery of
+        :meth:`select_server_sync`): the monitors' code path, minus awaiting."""
+        self._on_check_success(sd)
+
+    def apply_check_failure_sync(self, address: Address, previous: ServerDescription, error: BaseException) -> None:
+        """Apply a failed check made outside the monitors (see :meth:`apply_description_sync`)."""
+        self._on_check_failure(
+            address,
+            previous,
+            error,
+            is_network=not isinstance(error, (OperationFailure, ConfigurationError)),
+            is_timeout=isinstance(error, NetworkTimeout),
+        )
+
+    def select_server_sync(self, read_preference: Any = None) -> Server:
+        """:meth:`select_server` for synchronous callers (the client's ``address``,
+        ``is_primary`` and ``is_mongos``, which wait like Motor's).
+
+        Answers from the current description when it can (no I/O).  Otherwise it runs a
+        **blocking** discovery bounded by ``serverSelectionTimeoutMS``
+        (:func:`amongo.topology.sync_probe.run_discovery`: blocking sockets, and for
+        ``mongodb+srv`` a blocking DNS lookup), applying each result as a monitor's would;
+        the event loop does not run meanwhile, as with Motor, whose properties block the
+        loop's thread in PyMongo's server selection.
+
+        :raises ServerSelectionTimeoutError: no suitable server in time (PyMongo's message,
+            ending with the topology description).
+        :raises ConfigurationError: incompatible wire versions, or SRV resolution failed.
+        :raises InvalidOperation: the topology is closed.
+        """
+        if self._closed:
+            raise InvalidOperation("Cannot use MongoClient after close")
+        self._prepare_sync()
+        candidates = self._candidates(read_preference, None)
+        if candidates:
+            return candidates[0] if len(candidates) == 1 else self._choose(candidates)
+        if self._srv_error is not None:
+            raise self._srv_error
+        timeout = self.settings.server_selection_timeout
+        deadline = time.monotonic() + timeout
+        self._resolve_srv_sync(deadline)
+        from amongo.topology import sync_probe
+
+        found: List[Server] = []
+
+        def done() -> bool:
+            if self._closed:
+                raise InvalidOperation("Cannot use MongoClient after close")
+            result = self._candidates(read_preference, None)
+            if result:
+                found[:] = result
+                return True
+            return False
+
+        sync_probe.run_discovery(
+            description=lambda: self._td,
+            done=done,
+            on_success=self.apply_description_sync,
+            on_failure=self.apply_check_failure_sync,
+            options=sync_probe.ProbeOptions.from_connection_options(self._connection_options),
+            deadline=deadline,
+            recheck_interval=min(self.settings.min_heartbeat_frequency, self.settings.heartbeat_frequency),
+        )
+        if found:
+            return found[0] if len(found) == 1 else self._choose(found)
+        raise self._timeout_error(read_preference, None, timeout)
 
     def _error_message(self, read_preference: Any, address: Optional[Address]) -> str:
         td = self._td
