@@ -254,6 +254,7 @@ class Pool:
         "_fill_task",
         "_fill_wakeup",
         "_populate_error_handler",
+        "_fill_pending",
     )
 
     def __init__(
@@ -299,6 +300,7 @@ class Pool:
         self._fill_task: Optional[asyncio.Task[Any]] = None
         self._fill_wakeup: Optional[asyncio.Future[Any]] = None
         self._populate_error_handler = populate_error_handler
+        self._fill_pending = 0  # connections the minPoolSize task is opening (unclaimed)
         if self._emit:
             _publish(self._cmap, "pool_created", PoolCreatedEvent(address, options.non_default_options))
         if self._state is _READY:
@@ -726,6 +728,11 @@ class Pool:
                 waiters.popleft()
                 fut.set_result(conn)
                 continue
+            if self._fill_pending >= len(waiters):
+                # Connections the minPoolSize task is opening will serve the queue: a
+                # check-out blocked by maxConnecting takes one of those rather than opening
+                # yet another (CMAP, pool-checkout-minPoolSize-connection-maxConnecting).
+                break
             if self._has_slot():
                 waiters.popleft()
                 self._total += 1
@@ -851,6 +858,7 @@ class Pool:
                     continue
                 self._total += 1
                 self._pending += 1
+                self._fill_pending += 1  # released by _populate_one
                 t = loop.create_task(self._populate_one())
                 running.add(t)
                 t.add_done_callback(running.discard)
@@ -876,10 +884,16 @@ class Pool:
         try:
             conn = await self._open_reserved()
         except asyncio.CancelledError:
+            self._fill_pending -= 1
+            self._wake()
             raise
         except (PoolClearedError, PoolClosedError):
+            self._fill_pending -= 1
+            self._wake()
             return False  # interrupted by clear()/close(): not a server error
         except Exception as exc:  # noqa: BLE001 - handed to SDAM
+            self._fill_pending -= 1
+            self._wake()
             handler = self._populate_error_handler
             if handler is not None:
                 try:
@@ -887,7 +901,9 @@ class Pool:
                 except Exception:  # noqa: BLE001
                     pass
             return False
+        self._fill_pending -= 1
         self._offer(conn)
+        self._wake()
         return True
 
     # ------------------------------------------------------------------ state changes
