@@ -16,6 +16,7 @@ from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
     AutoReconnect,
+    ConfigurationError,
     ConnectionFailure,
     InvalidOperation,
     NetworkTimeout,
@@ -143,7 +144,7 @@ class Executor:
                 raise InvalidOperation("Can only use session with the MongoClient that started it")
             session._check_ended()
             if unacknowledged:
-                raise ConfigurationError_("Explicit sessions are incompatible with unacknowledged write concern")
+                raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
         in_txn = session is not None and session.in_transaction
         if in_txn:
             read_preference = session.txn_options.read_preference if session.txn_options else None  # type: ignore[union-attr]
@@ -228,11 +229,17 @@ class Executor:
                 pool.checkin(conn)
                 if retry and (deadline is None or time.monotonic() < deadline or attempt == 1):
                     last_error = exc
-                    if timeout is None and attempt >= 2:
-                        raise
                     continue
                 if implicit is not None:
                     implicit._end_implicit()
+                if (
+                    last_error is not None
+                    and isinstance(exc, PyMongoError)
+                    and exc.has_error_label("NoWritesPerformed")
+                ):
+                    # The retry wrote nothing: the first attempt's error is the informative one
+                    # (retryable-writes spec).
+                    raise last_error from None
                 raise
             except BaseException:
                 # Cancellation: the pool drains the unread reply or closes the connection.
@@ -241,6 +248,19 @@ class Executor:
                     implicit._end_implicit()
                 raise
             pool.checkin(conn)
+            if (
+                do_retry_write
+                and attempt == 1
+                and "writeConcernError" in reply
+                and "RetryableWriteError" in (reply.get("errorLabels") or ())
+            ):
+                # A retryable write-concern error (retryable-writes spec): retry once.
+                from pymongo.errors import WriteConcernError
+
+                wce = dict(reply["writeConcernError"])
+                wce["errorLabels"] = list(reply["errorLabels"])
+                last_error = WriteConcernError(wce.get("errmsg", ""), wce.get("code"), wce)
+                continue
             if implicit is not None:
                 implicit._end_implicit()
             return reply
@@ -337,11 +357,9 @@ class Executor:
             if remaining is not None:
                 if remaining <= 0:
                     raise _timeout_error(None)
-                if "maxTimeMS" not in cmd and not unacknowledged:
-                    rtt = 0.0
-                    max_time = int((remaining - rtt) * 1000)
-                    if max_time > 0 and next(iter(cmd)) not in ("getMore",):
-                        cmd["maxTimeMS"] = max_time
+                if not unacknowledged and next(iter(cmd)) != "getMore":
+                    # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
+                    _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
         # -- send ------------------------------------------------------------------------------
         listeners = self.listeners
         if listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG):
@@ -506,14 +524,14 @@ class Executor:
                 return False
             return (retryable_write or retryable_read) and attempt == 1
         code = getattr(exc, "code", None)
+        if code is None and isinstance(details, Mapping):
+            code = details.get("code")
         if isinstance(exc, NotPrimaryError) or code in _NOT_PRIMARY_CODES:
             topology.handle_error(
                 server, exc, conn.generation,
                 service_id=conn.service_id, max_wire_version=conn.max_wire_version,
             )
-        if isinstance(exc, OperationFailure):
-            if in_txn and session is not None and code == 251 and False:
-                pass
+        if isinstance(exc, (OperationFailure, NotPrimaryError)):
             labels = details.get("errorLabels") or []
             if retryable_write:
                 if "RetryableWriteError" in labels:
@@ -522,7 +540,7 @@ class Executor:
                     exc._add_error_label("RetryableWriteError")
                     return attempt == 1
                 return False
-            if retryable_read and code in RETRYABLE_CODES:
+            if retryable_read and (code in RETRYABLE_CODES or isinstance(exc, NotPrimaryError)):
                 return attempt == 1
         return False
 
@@ -533,12 +551,5 @@ def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:
 
 
 def _timeout_error(last: Optional[BaseException]) -> PyMongoError:
-    from pymongo.errors import ExecutionTimeout
+    return _csot.expired_error(last)  # type: ignore[return-value]
 
-    return ExecutionTimeout("operation timed out", 50, {"ok": 0, "errmsg": "operation timed out", "code": 50})
-
-
-def ConfigurationError_(msg: str) -> PyMongoError:
-    from pymongo.errors import ConfigurationError
-
-    return ConfigurationError(msg)
