@@ -884,6 +884,7 @@ class Topology:
             options=sync_probe.ProbeOptions.from_connection_options(self._connection_options),
             deadline=deadline,
             recheck_interval=min(self.settings.min_heartbeat_frequency, self.settings.heartbeat_frequency),
+            check=sync_probe.check_server,
         )
         if found:
             return found[0] if len(found) == 1 else self._choose(found)
