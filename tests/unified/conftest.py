@@ -1,0 +1,37 @@
+"""Server fixtures for the unified-format spec tests (tests/servers.py starts the servers).
+
+``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+
+from servers import Deployment, Server, external_deployment
+
+
+def _serve(kind: str, env: str) -> Iterator[Deployment]:
+    uri = os.environ.get(env)
+    if uri:
+        yield external_deployment(uri)
+        return
+    srv = Server(kind)
+    try:
+        srv.start()
+        yield Deployment.from_server(srv)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def unified_secantus() -> Iterator[Deployment]:
+    """SecantusDB one-node replica set ``secantus`` (or ``MONGODB_URI``)."""
+    yield from _serve("secantus", "MONGODB_URI")
+
+
+@pytest.fixture(scope="session")
+def unified_nx() -> Iterator[Deployment]:
+    """nx-27017, a standalone (or ``AMONGO_UNIFIED_NX_URI``)."""
+    yield from _serve("nx", "AMONGO_UNIFIED_NX_URI")

@@ -1,0 +1,107 @@
+"""One pytest test per unified-format spec test, run against SecantusDB.
+
+``AMONGO_UNIFIED_DRIVER=motor`` runs the suites with Motor (to validate the runner); the default
+runs them with ``amongo.motor_asyncio``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from _specs import load, spec_files, specs_dir
+
+from . import skips
+from .runner import Skip, load_extended, UnifiedRunner, driver_module, driver_name, server_info
+from .schema import validate
+
+SUITES: Tuple[str, ...] = (
+    "unified-test-format/valid-pass",
+    "crud",
+    "collection-management",
+    "index-management",
+    "run-command",
+    "command-logging-and-monitoring",
+    "versioned-api",
+    "sessions",
+    "transactions",
+    "change-streams",
+    "retryable-reads",
+    "retryable-writes",
+)
+
+_IMPORT_ERROR = None
+try:
+    driver_module()
+except ImportError as exc:  # pragma: no cover - transitional
+    _IMPORT_ERROR = exc
+
+if _IMPORT_ERROR is not None and driver_name() == "amongo":
+    # Transitional (until amongo.motor_asyncio exists); to be removed.
+    pytestmark = pytest.mark.skip(reason="amongo.motor_asyncio not importable yet")
+
+
+def _cases(suites: Tuple[str, ...]) -> List[Any]:
+    out = []
+    root = specs_dir()
+    for suite in suites:
+        for path in spec_files(*suite.split("/")):
+            spec = load(path)
+            rel = path.relative_to(root).as_posix()
+            for test in spec["tests"]:
+                out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
+    return out
+
+
+_FILES: Dict[Any, Dict[str, Any]] = {}
+_INFO: Dict[str, Any] = {}
+
+
+def _spec(path: Any) -> Dict[str, Any]:
+    if path not in _FILES:
+        raw = load(path)
+        validate(raw)
+        _FILES[path] = load_extended(raw)
+    return _FILES[path]
+
+
+async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any) -> None:
+    test_id = request.node.callspec.id
+    reason = skips.skip_reason(test_id, table)
+    if reason:
+        pytest.skip(reason)
+    if driver_name() == "motor":
+        deviation = skips.skip_reason(test_id, skips.MOTOR_DEVIATIONS)
+        if deviation:
+            request.applymarker(pytest.mark.xfail(reason=f"Motor deviation: {deviation}", strict=False))
+    spec = _spec(path)
+    test = next(t for t in spec["tests"] if t["description"] == description)
+    if uri not in _INFO:
+        client = driver_module().AsyncIOMotorClient(uri)
+        try:
+            _INFO[uri] = await server_info(client, uri)
+        finally:
+            client.close()
+    try:
+        await UnifiedRunner(uri, spec, test, _INFO[uri]).run()
+    except Skip as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(SUITES))
+async def test_unified(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
+    await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(("unified-test-format/valid-fail",)))
+async def test_valid_fail(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
+    """Runner self-test: each of these must be reported as a failure."""
+    try:
+        await _run(path, description, unified_secantus.uri, {}, request)
+    except (AssertionError, Exception) as exc:
+        if isinstance(exc, pytest.skip.Exception):
+            raise
+        return
+    pytest.fail("the runner did not report this valid-fail test as failing")
