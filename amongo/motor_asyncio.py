@@ -13,6 +13,10 @@ from amongo.command_cursor import LatentCommandCursor as AsyncIOMotorLatentComma
 from amongo.cursor import Cursor as AsyncIOMotorCursor
 from amongo.cursor import RawBatchCursor as AsyncIOMotorRawBatchCursor
 from amongo.database import Database as AsyncIOMotorDatabase
+from amongo.gridfs import GridFSBucket as AsyncIOMotorGridFSBucket
+from amongo.gridfs import GridIn as AsyncIOMotorGridIn
+from amongo.gridfs import GridOut as AsyncIOMotorGridOut
+from amongo.gridfs import GridOutCursor as AsyncIOMotorGridOutCursor
 from amongo.session import ClientSession as AsyncIOMotorClientSession
 
 __all__ = [
@@ -25,6 +29,10 @@ __all__ = [
     "AsyncIOMotorLatentCommandCursor",
     "AsyncIOMotorRawBatchCursor",
     "AsyncIOMotorChangeStream",
+    "AsyncIOMotorGridFSBucket",
+    "AsyncIOMotorGridIn",
+    "AsyncIOMotorGridOut",
+    "AsyncIOMotorGridOutCursor",
 ]
 
 

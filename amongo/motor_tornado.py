@@ -11,6 +11,10 @@ from amongo.command_cursor import CommandCursor as MotorCommandCursor
 from amongo.command_cursor import LatentCommandCursor as MotorLatentCommandCursor
 from amongo.cursor import Cursor as MotorCursor
 from amongo.database import Database as MotorDatabase
+from amongo.gridfs import GridFSBucket as MotorGridFSBucket
+from amongo.gridfs import GridIn as MotorGridIn
+from amongo.gridfs import GridOut as MotorGridOut
+from amongo.gridfs import GridOutCursor as MotorGridOutCursor
 from amongo.session import ClientSession as MotorClientSession
 
 __all__ = [
@@ -21,6 +25,10 @@ __all__ = [
     "MotorCursor",
     "MotorCommandCursor",
     "MotorChangeStream",
+    "MotorGridFSBucket",
+    "MotorGridIn",
+    "MotorGridOut",
+    "MotorGridOutCursor",
 ]
 
 
