@@ -219,7 +219,7 @@ class Collection(_BaseObject):
         """Insert one document (Motor: ``insert_one``)."""
         _ops.validate_document(document, "document")
         if not isinstance(document, RawBSONDocument) and "_id" not in document:
-            document["_id"] = ObjectId()
+            document["_id"] = _ops.new_object_id()
         doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
@@ -274,19 +274,34 @@ class Collection(_BaseObject):
             raise TypeError("documents must be a non-empty list")
         ids: List[Any] = []
         requests: List[Any] = []
+        encoded: List[bytes] = []
+        # One pass: validate, assign _id, encode (the hot loop of a 10k-document insert).
+        new_ids = _ops.object_ids()
+        encode = bson.encode
+        codec = self._codec_options
+        add_id, add_req, add_enc = ids.append, requests.append, encoded.append
         for doc in documents:
-            _ops.validate_document(doc, "document")
-            if not isinstance(doc, RawBSONDocument):
+            if type(doc) is dict:
                 if "_id" not in doc:
-                    doc["_id"] = ObjectId()
-                ids.append(doc["_id"])
+                    doc["_id"] = next(new_ids)
+                add_id(doc["_id"])
+                add_enc(encode(doc, False, codec))
             else:
-                ids.append(doc.get("_id"))
-            requests.append(("insert", doc))
+                _ops.validate_document(doc, "document")
+                if isinstance(doc, RawBSONDocument):
+                    add_id(doc.get("_id"))
+                    add_enc(doc.raw)
+                else:
+                    if "_id" not in doc:
+                        doc["_id"] = next(new_ids)
+                    add_id(doc["_id"])
+                    add_enc(encode(doc, False, codec))
+            add_req(("insert", doc))
         if not requests:
             raise TypeError("documents must be a non-empty list")
         bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
         bulk.ops = requests
+        bulk.encoded_inserts = encoded
         result, acknowledged = await bulk.execute(session)
         return InsertManyResult(ids, acknowledged)
 
@@ -450,11 +465,44 @@ class Collection(_BaseObject):
         """The first matching document or None (Motor: ``find_one``)."""
         if filter is not None and not isinstance(filter, abc.Mapping):
             filter = {"_id": filter}
+        if not args and not kwargs:
+            return await self._find_one_plain({} if filter is None else filter)
         kwargs["limit"] = -1
         cursor = self.find(filter, *args, **kwargs)
         async for doc in cursor:
             return doc
         return None
+
+    async def _find_one_plain(self, filter: Mapping[str, Any]) -> Optional[Any]:
+        """``find_one(filter)`` with no other option: the command a ``find(filter, limit=-1)``
+        cursor sends, run directly, without building a cursor (the find_one hot path)."""
+        cmd: Dict[str, Any] = {"find": self._name, "filter": filter, "limit": 1, "singleBatch": True}
+        rc = self._read_concern.document
+        if rc:
+            cmd["readConcern"] = rc
+        client = self._client
+        session = client._implicit_session()
+        addr: List[Any] = []
+        try:
+            reply = await client._executor.command(
+                self._database._name, cmd, session=session, read_preference=self._read_preference,
+                codec_options=self._codec_options, retryable_read=True,
+                implicit_session=False, result_address=addr,
+            )
+            cursor = reply["cursor"]
+            if cursor["id"] and addr:
+                # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
+                try:
+                    await client._executor.command(
+                        self._database._name, {"killCursors": self._name, "cursors": [cursor["id"]]},
+                        session=session, address=addr[-1], check=False, implicit_session=False,
+                    )
+                except Exception:
+                    pass
+        finally:
+            session._end_implicit()
+        batch = cursor["firstBatch"]
+        return batch[0] if batch else None
 
     async def count_documents(
         self, filter: Mapping[str, Any], session: Optional["ClientSession"] = None, comment: Any = None,

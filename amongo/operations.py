@@ -5,10 +5,14 @@ Validation mirrors PyMongo's messages so errors read the same as Motor's.
 """
 from __future__ import annotations
 
+import os
+import struct
+import time
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
+from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 from pymongo.collation import Collation
@@ -24,8 +28,43 @@ if TYPE_CHECKING:  # pragma: no cover
 ASCENDING = 1
 
 
+# -- ObjectId generation ------------------------------------------------------------------------
+# ObjectId() costs ~1.4 us (a lock, getpid, struct packing, validation); inserting 10k documents
+# spent 14 ms on it. These build the same 12 bytes (4-byte timestamp, 5-byte per-process random
+# value, 3-byte counter) with a per-process random value and counter of amongo's own, so they
+# never collide with bson's (different random value) nor with each other.
+_TS = struct.Struct(">I")
+_oid_state: List[Any] = [0, b"", 0]  # pid, 5 random bytes, counter
+
+
+def _oid_random() -> bytes:
+    st = _oid_state
+    pid = os.getpid()
+    if st[0] != pid:  # first use, or a forked child: new random value and counter
+        st[0], st[1], st[2] = pid, os.urandom(5), int.from_bytes(os.urandom(3), "big")
+    return st[1]
+
+
+def new_object_id() -> ObjectId:
+    """A fresh :class:`~bson.objectid.ObjectId` (what ``ObjectId()`` returns, faster)."""
+    prefix = _TS.pack(int(time.time()) & 0xFFFFFFFF) + _oid_random()
+    st = _oid_state
+    c = st[2] = (st[2] + 1) & 0xFFFFFF
+    return ObjectId(prefix + c.to_bytes(3, "big"))
+
+
+def object_ids() -> Iterator[ObjectId]:
+    """Fresh ObjectIds for one batch of inserts (the timestamp is re-read every 1024 ids)."""
+    st = _oid_state
+    while True:
+        prefix = _TS.pack(int(time.time()) & 0xFFFFFFFF) + _oid_random()
+        for _ in range(1024):
+            c = st[2] = (st[2] + 1) & 0xFFFFFF
+            yield ObjectId(prefix + c.to_bytes(3, "big"))
+
+
 def validate_document(doc: Any, name: str) -> None:
-    if not isinstance(doc, (abc.MutableMapping, RawBSONDocument)):
+    if type(doc) is not dict and not isinstance(doc, (abc.MutableMapping, RawBSONDocument)):
         raise TypeError(
             f"{name} must be an instance of dict, bson.son.SON, bson.raw_bson.RawBSONDocument, or a type that inherits from collections.MutableMapping"
         )
@@ -191,6 +230,8 @@ class Bulk:
         self.uses_collation = False
         self.uses_hint = False
         self.uses_array_filters = False
+        #: The BSON of every operation when all are inserts (insert_many encodes as it validates).
+        self.encoded_inserts: Optional[List[bytes]] = None
 
     def add_request(self, req: Any) -> None:
         if isinstance(req, InsertOne):
@@ -233,6 +274,8 @@ class Bulk:
 
     def _runs(self) -> List[Tuple[str, List[int]]]:
         """Group operation indexes into runs of one kind (consecutive if ordered)."""
+        if self.encoded_inserts is not None:
+            return [("insert", list(range(len(self.ops))))]
         if self.ordered:
             runs: List[Tuple[str, List[int]]] = []
             for i, (kind, _) in enumerate(self.ops):
@@ -271,10 +314,14 @@ class Bulk:
             if stop:
                 break
             field = _KIND_FIELD[kind]
-            encoded = [
-                self.ops[i][1].raw if isinstance(self.ops[i][1], RawBSONDocument) else bson.encode(self.ops[i][1], False, codec)
-                for i in indexes
-            ]
+            if self.encoded_inserts is not None:
+                encoded = self.encoded_inserts
+            else:
+                ops = self.ops
+                encoded = [
+                    ops[i][1].raw if isinstance(ops[i][1], RawBSONDocument) else bson.encode(ops[i][1], False, codec)
+                    for i in indexes
+                ]
             cmd_base: Dict[str, Any] = {kind: coll._name, "ordered": self.ordered}
             if self.bypass is not None and kind != "delete":
                 cmd_base["bypassDocumentValidation"] = self.bypass
