@@ -7,7 +7,7 @@ The deadline set by :func:`pymongo.timeout` lives in a ContextVar, so it flows t
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, MutableMapping, Optional
 
 from pymongo import _csot as _pm_csot
 
@@ -22,3 +22,52 @@ def deadline_from(timeout: Optional[float]) -> Optional[float]:
     if timeout is None:
         return None
     return time.monotonic() + timeout
+
+
+def is_timeout_error(exc: Optional[BaseException]) -> bool:
+    """Whether *exc* is a PyMongo timeout error (``PyMongoError.timeout``)."""
+    return exc is not None and bool(getattr(exc, "timeout", False))
+
+
+def expired_error(last: Optional[BaseException]) -> Exception:
+    """The error for an operation whose deadline passed between attempts: the last
+    attempt's error when it was itself a timeout (a ``WaitQueueTimeoutError``,
+    ``NetworkTimeout``, ``ServerSelectionTimeoutError``..., as PyMongo raises it), else an
+    :class:`~pymongo.errors.ExecutionTimeout` (code 50)."""
+    if is_timeout_error(last):
+        return last  # type: ignore[return-value]
+    from pymongo.errors import ExecutionTimeout
+
+    msg = "operation timed out"
+    return ExecutionTimeout(msg, 50, {"ok": 0, "errmsg": msg, "code": 50})
+
+
+def apply_max_time(cmd: MutableMapping[str, Any], remaining_s: float, min_rtt: Optional[float]) -> None:
+    """CSOT "Command Execution": set ``maxTimeMS`` to the remaining time minus the selected
+    server's minimum RTT (a smaller explicit ``maxTimeMS`` is kept), or raise
+    :class:`~pymongo.errors.ExecutionTimeout` without sending when the remaining time does not
+    exceed the RTT. ``wtimeout`` is dropped from the write concern (timeoutMS replaces it)."""
+    rtt = min_rtt or 0.0
+    budget = remaining_s - rtt
+    if budget <= 0:
+        from pymongo.errors import ExecutionTimeout
+
+        msg = (
+            f"operation would exceed time limit, remaining timeout:{remaining_s:.5f} <= "
+            f"network round trip time:{rtt:.5f}"
+        )
+        raise ExecutionTimeout(msg, 50, {"ok": 0, "errmsg": msg, "code": 50})
+    max_time = int(budget * 1000)
+    if max_time <= 0:
+        max_time = 1
+    current = cmd.get("maxTimeMS")
+    if not current or current > max_time:
+        cmd["maxTimeMS"] = max_time
+    wc = cmd.get("writeConcern")
+    if wc and "wtimeout" in wc:
+        wc = dict(wc)
+        del wc["wtimeout"]
+        if wc:
+            cmd["writeConcern"] = wc
+        else:
+            del cmd["writeConcern"]
