@@ -84,7 +84,9 @@ async def test_timeouts_mid_reply_are_safe(secantus_rs) -> None:
                 with pytest.raises(PyMongoError) as info:
                     with pymongo.timeout(0.1):
                         await coll.find_one({"_id": i})
-                assert isinstance(info.value, (NetworkTimeout, pymongo.errors.ExecutionTimeout)) or "timed out" in str(info.value)
+                # a socket timeout, or (once both connections are draining a delayed reply)
+                # a check-out timeout: either way a PyMongo timeout error
+                assert info.value.timeout, repr(info.value)
             for i in range(20):
                 doc = await coll.find_one({"_id": i})
                 assert doc is not None and doc["_id"] == i
