@@ -29,13 +29,23 @@ Interface used by the executor and the client:
   factory reports them with the "before handshake" phase).
 - ``description`` (the current TopologyDescription), ``servers`` (address -> Server),
   ``Server.address/.pool/.description/.operation_count``.
+- For the client's synchronous topology properties: ``select_server_sync(read_preference)``
+  answers from the description when it can, else runs a **blocking** discovery
+  (:mod:`amongo.topology.sync_probe`, bounded by ``serverSelectionTimeoutMS``; it blocks the
+  event loop, as Motor's properties do) whose results go through
+  ``apply_description_sync(sd)`` / ``apply_check_failure_sync(...)``, the monitors' code
+  path minus awaiting; ``open_nowait()`` starts monitoring when a loop is running.  Used
+  outside a running loop, the Servers are created (paused pools) and their monitors start
+  at :meth:`open`.
 
 ``mongodb+srv``: when ``settings.srv_fqdn`` is set (and no seeds are given) :meth:`open`
 resolves SRV and TXT records with :func:`amongo.srv.resolve_srv` (resolver injectable as
 ``settings.srv_resolver``) before any selection succeeds.  TXT ``replicaSet`` and
 ``loadBalanced`` are applied here (unless the client already set them); all TXT options
-are exposed as :attr:`Topology.srv_txt_options` (``authSource`` cannot be applied by the
-topology: credentials are the client's).  Sharded and Unknown topologies then poll SRV
+are exposed as :attr:`Topology.srv_txt_options`; ``authSource`` goes to the client's
+``srv_txt_hook``, whose credential then replaces the one in the connection options the
+pools use.  A waiting topology property resolves SRV synchronously
+(:func:`amongo.topology.sync_probe.resolve_srv_sync`) when that has not happened yet.  Sharded and Unknown topologies then poll SRV
 every ``settings.srv_rescan_interval`` seconds (60 s, the spec's minimum: the resolver
 interface reports no TTLs; tests lower it) and apply :func:`amongo.srv.updated_srv_hosts`.
 
