@@ -13,6 +13,7 @@ import os
 import platform
 import socket
 import ssl as _ssl
+import struct
 import sys
 import time
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
@@ -43,6 +44,10 @@ MIN_SUPPORTED_SERVER_VERSION = "4.4"
 
 _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
 _HEADER_UNPACK = _msg.HEADER.unpack
+_INT32_UNPACK = struct.Struct("<i").unpack_from
+_UINT32_UNPACK = struct.Struct("<I").unpack_from
+#: Replies above this size skip the copy of the section-0 document (see ``_read_reply``).
+_BIG_REPLY = 64 * 1024
 
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
 # StreamReader buffer limit: reading pauses the transport above 2x this. The default (64 KiB)
@@ -346,13 +351,11 @@ class Connection:
         spec["$db"] = dbname
         body = bson.encode(spec, False, codec_options)
         if request_id is None:
-            request_id = next_request_id()
-        frame = _msg.encode_op_msg(
-            request_id,
-            body,
-            flags=(MORE_TO_COME if unacknowledged else 0) | (_msg.EXHAUST_ALLOWED if exhaust_allowed else 0),
-            sequences=sequences,
-        )
+            request_id = next(_request_ids) & 0x7FFFFFFF
+        flags = MORE_TO_COME if unacknowledged else 0
+        if exhaust_allowed:
+            flags |= _msg.EXHAUST_ALLOWED
+        frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
         if sequences:
             limit = self.max_message_size
             if len(frame) > limit + 16 * 1024:
@@ -470,6 +473,11 @@ class Connection:
                     raise ProtocolError("Server sent OP_COMPRESSED but compression is unavailable")
                 op_code, body = _compression.decompress_body(body)
             if op_code == OP_MSG:
+                n = len(body)
+                if n > _BIG_REPLY and body[4] == 0 and body[0] == 0 and body[1] == 0 and _INT32_UNPACK(body, 5)[0] == n - 5:
+                    # A large reply (a cursor batch) with one kind-0 section and no checksum:
+                    # decode it in place rather than copying megabytes out of the body first.
+                    return _UINT32_UNPACK(body, 0)[0], memoryview(body)[5:]
                 return _msg.decode_op_msg_body(body, header) if _DECODE_TAKES_HEADER else _msg.decode_op_msg_body(body)
             return _msg.unpack_reply(op_code, header, body)
         except ProtocolError:
