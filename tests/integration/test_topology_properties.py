@@ -151,6 +151,8 @@ async def test_load_balanced_address_without_io() -> None:
         try:
             assert client.address == d.address(d.hosts[0])
             assert sum(d.served.values()) == 0
+            await client.db.c.insert_one({"x": 1})  # (also lets mockupdb's accept thread start)
+            assert client.address == d.address(d.hosts[0])
         finally:
             client.close()
     finally:
