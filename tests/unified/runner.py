@@ -726,6 +726,8 @@ class UnifiedRunner:
             raise
         except Exception as exc:  # noqa: BLE001 - any error is checked against expectError
             if op.get("ignoreResultAndError"):
+                if isinstance(exc, (KeyError, TypeError)):
+                    raise  # a malformed operation (missing/unknown argument) still fails the test
                 return None
             if "expectError" not in op:
                 raise
@@ -964,6 +966,8 @@ class UnifiedRunner:
             models = [_write_model(r) for r in a.pop("requests")]
             return await coll.bulk_write(models, **self._kw(a))
         if name in ("find", "createFindCursor"):
+            if "filter" not in a:
+                raise ValueError(f"{name} requires a filter")
             kw = self._find_kw(a)
             cursor = coll.find(**kw)
             if name == "createFindCursor":
@@ -975,8 +979,9 @@ class UnifiedRunner:
             filt = a.pop("filter")
             if "returnDocument" in a:
                 from pymongo import ReturnDocument
-                a["returnDocument"] = (ReturnDocument.AFTER if a["returnDocument"].lower() == "after"
-                                       else ReturnDocument.BEFORE)
+                if a["returnDocument"] not in ("Before", "After"):
+                    raise ValueError(f"invalid returnDocument {a['returnDocument']!r}")
+                a["returnDocument"] = ReturnDocument.AFTER if a["returnDocument"] == "After" else ReturnDocument.BEFORE
             kw = self._kw(a, {"bypassDocumentValidation": "bypassDocumentValidation"})
             if name == "findOneAndDelete":
                 return await coll.find_one_and_delete(filt, **kw)

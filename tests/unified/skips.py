@@ -11,13 +11,28 @@ from typing import Dict, Optional
 _NO_SECONDARY = "SecantusDB is a one-node replica set: no secondary to select (server selection times out)"
 _SNAPSHOT = "SecantusDB ignores readConcern.atClusterTime on snapshot reads (returns the latest data)"
 
+_PRIMARY_TXN_WRITE = "SecantusDB accepts the onPrimaryTransactionalWrite fail point but ignores it"
+_RETRY_HISTORY = ("SecantusDB answers a retried write (same txnNumber) from its retry history without consulting "
+                  "failCommand, so the fail point's second 'times' never fires")
+
 SECANTUS: Dict[str, str] = {
     "unified-test-format/valid-pass/poc-retryable-writes.json::FindOneAndUpdate is never committed":
-        "SecantusDB accepts the onPrimaryTransactionalWrite fail point but ignores it",
+        _PRIMARY_TXN_WRITE,
     "unified-test-format/valid-pass/poc-retryable-writes.json::InsertOne fails after multiple retryable "
-    "writeConcernErrors":
-        "SecantusDB answers a retried write (same txnNumber) from its retry history without consulting "
-        "failCommand, so the fail point's second 'times' never fires",
+    "writeConcernErrors": _RETRY_HISTORY,
+    "retryable-writes/unified/insertOne-errorLabels.json::InsertOne fails after multiple retryable "
+    "writeConcernErrors": _RETRY_HISTORY,
+    "retryable-writes/unified/client-bulkWrite-serverErrors.json::client bulkWrite with no multi: true "
+    "operations succeeds after retryable writeConcernError":
+        "SecantusDB's bulkWrite command keeps no retryable-write history: the retry re-executes the insert "
+        "(duplicate key)",
+    "retryable-writes/unified/bulkWrite.json::First command is retried": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/bulkWrite.json::BulkWrite with unordered execution": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/*.json::* is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/*.json::* is never committed": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/insertMany.json::InsertMany succeeds after one network error": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/insertMany.json::InsertMany with unordered execution": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/insertMany.json::InsertMany fails after multiple network errors": _PRIMARY_TXN_WRITE,
     "sessions/snapshot-sessions.json::Find operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Distinct operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Aggregate operation with snapshot": _SNAPSHOT,

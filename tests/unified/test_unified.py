@@ -94,6 +94,25 @@ async def test_unified(path: Any, description: str, unified_secantus: Any, reque
     await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
 
 
+#: Suites that also run against nx-27017, a standalone (tests needing a replica set skip
+#: themselves through runOnRequirements).
+NX_SUITES: Tuple[str, ...] = (
+    "unified-test-format/valid-pass",
+    "crud",
+    "collection-management",
+    "index-management",
+    "run-command",
+    "command-logging-and-monitoring",
+    "versioned-api",
+)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(NX_SUITES))
+async def test_unified_nx(path: Any, description: str, unified_nx: Any, request: Any) -> None:
+    await _run(path, description, unified_nx.uri, skips.NX, request)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path, description", _cases(("unified-test-format/valid-fail",)))
 async def test_valid_fail(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
