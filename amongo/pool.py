@@ -427,7 +427,7 @@ class Pool:
                         if timeout is None:
                             timeout = self._wait_queue_timeout
                     deadline = None if timeout is None else _monotonic() + timeout
-                result = await self._wait(deadline, started)
+                result = await self._wait(deadline, started, timeout)
             if result is _CREATE:
                 try:
                     conn = await self._open_reserved()
@@ -464,14 +464,14 @@ class Pool:
                 )
             return conn
 
-    async def _wait(self, deadline: Optional[float], started: float) -> Any:
+    async def _wait(self, deadline: Optional[float], started: float, timeout: Optional[float] = None) -> Any:
         """Queue as a waiter; return a connection or :data:`_CREATE`, or raise."""
         loop = asyncio.get_running_loop()
         handle = None
         if deadline is not None:
             delay = deadline - _monotonic()
             if delay <= 0:
-                raise self._timeout_error(started)
+                raise self._timeout_error(started, timeout)
         fut: asyncio.Future[Any] = loop.create_future()
         self._waiters.append(fut)
         if deadline is not None:
@@ -493,7 +493,7 @@ class Pool:
             if handle is not None:
                 handle.cancel()
         if result is _TIMEOUT:
-            raise self._timeout_error(started)
+            raise self._timeout_error(started, timeout)
         if result is _CLEARED:
             if self._emit:
                 self._emit_checkout_failed(_CONN_ERROR, started)
@@ -539,13 +539,12 @@ class Pool:
             self._emit_checkout_failed(_CONN_ERROR, started)
         return PoolClearedError(f"{self._addr_str()}: connection pool paused")
 
-    def _timeout_error(self, started: float) -> WaitQueueTimeoutError:
+    def _timeout_error(self, started: float, timeout: Optional[float]) -> WaitQueueTimeoutError:
         if self._emit:
             self._emit_checkout_failed(_TIMEOUT_REASON, started)
-        waited = _monotonic() - started
         return WaitQueueTimeoutError(
             "Timed out while checking out a connection from connection pool. "
-            f"maxPoolSize: {self._max_size or 0}, timeout: {waited:.3f}s, "
+            f"maxPoolSize: {self._max_size or 0}, timeout: {timeout if timeout is not None else 0:.3f}s, "
             f"in use: {len(self._in_use)}, opening: {self._pending}, draining: {self._draining}"
         )
 
