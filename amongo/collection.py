@@ -339,8 +339,13 @@ class Collection(_BaseObject):
             cmd["comment"] = comment
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
-        if not acknowledged and (collation is not None or hint is not None or array_filters is not None):
-            raise ConfigurationError("Collation, hint and arrayFilters are unsupported for unacknowledged writes.")
+        if not acknowledged:
+            # Hints are sent with w:0 (servers >= 4.4, amongo's minimum); collation and
+            # arrayFilters are refused client-side, as PyMongo does.
+            if collation is not None:
+                raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
+            if array_filters is not None:
+                raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
         reply = await self._write_with_docs(
             cmd, "updates", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
         )
@@ -400,8 +405,8 @@ class Collection(_BaseObject):
             cmd["comment"] = comment
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
-        if not acknowledged and (collation is not None or hint is not None):
-            raise ConfigurationError("Collation and hint are unsupported for unacknowledged writes.")
+        if not acknowledged and collation is not None:
+            raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
         reply = await self._write_with_docs(
             cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
         )
@@ -641,8 +646,8 @@ class Collection(_BaseObject):
             cmd["bypassDocumentValidation"] = bdv
         _ops.apply_common_kwargs(cmd, kwargs)
         wc = self._wc(session)
-        if wc is not None and not wc.acknowledged and (hint is not None):
-            raise ConfigurationError("hint is unsupported for unacknowledged writes.")
+        if wc is not None and not wc.acknowledged and array_filters is not None:
+            raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
         reply = await self._write_cmd(cmd, session, retryable=True)
         _check_write_concern_error(reply)
         return reply.get("value")
@@ -753,6 +758,78 @@ class Collection(_BaseObject):
         cmd.update(kwargs)
         return CommandCursor(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
                              retryable=True, latent=True, missing_ns_ok=True, batch_size=bs or 0)
+
+    # -- Atlas Search indexes (sent as-is: no read/write concern, primary) --------------------
+    def list_search_indexes(
+        self, name: Optional[str] = None, session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> "CommandCursor":
+        """A cursor over this collection's search indexes (a ``$listSearchIndexes``
+        aggregation), returned without awaiting (Motor: ``list_search_indexes``)."""
+        stage: Dict[str, Any] = {} if name is None else {"name": name}
+        coll = self.with_options(
+            codec_options=CodecOptions(), read_preference=ReadPreference.PRIMARY,
+            write_concern=WriteConcern(), read_concern=ReadConcern(),
+        )
+        return coll._aggregate_cursor([{"$listSearchIndexes": stage}], session=session, comment=comment, **kwargs)
+
+    async def _search_index_cmd(self, cmd: Dict[str, Any], session: Optional["ClientSession"],
+                                ns_not_found_ok: bool) -> Dict[str, Any]:
+        try:
+            return await self._exec().command(
+                self._database.name, cmd, session=session,
+                codec_options=CodecOptions(unicode_decode_error_handler="replace"),
+            )
+        except OperationFailure as exc:
+            if ns_not_found_ok and (exc.code == 26 or "ns not found" in str(exc)):
+                return {"ok": 1.0}
+            raise
+
+    async def create_search_index(
+        self, model: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any
+    ) -> str:
+        """Create one search index and return its name (Motor: ``create_search_index``)."""
+        if not isinstance(model, SearchIndexModel):
+            model = SearchIndexModel(**model)
+        return (await self.create_search_indexes([model], session=session, comment=comment, **kwargs))[0]
+
+    async def create_search_indexes(
+        self, models: List[SearchIndexModel], session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> List[str]:
+        """Create search indexes and return their names (Motor: ``create_search_indexes``)."""
+        if comment is not None:
+            kwargs["comment"] = comment
+        docs = []
+        for model in models:
+            if not isinstance(model, SearchIndexModel):
+                raise TypeError(f"{model!r} is not an instance of pymongo.operations.SearchIndexModel")
+            docs.append(model.document)
+        cmd: Dict[str, Any] = {"createSearchIndexes": self._name, "indexes": docs}
+        cmd.update(kwargs)
+        reply = await self._search_index_cmd(cmd, session, ns_not_found_ok=False)
+        return [index["name"] for index in reply["indexesCreated"]]
+
+    async def drop_search_index(
+        self, name: str, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any
+    ) -> None:
+        """Drop a search index by name (Motor: ``drop_search_index``)."""
+        cmd: Dict[str, Any] = {"dropSearchIndex": self._name, "name": name}
+        cmd.update(kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        await self._search_index_cmd(cmd, session, ns_not_found_ok=True)
+
+    async def update_search_index(
+        self, name: str, definition: Mapping[str, Any], session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> None:
+        """Replace a search index's definition (Motor: ``update_search_index``)."""
+        cmd: Dict[str, Any] = {"updateSearchIndex": self._name, "name": name, "definition": definition}
+        cmd.update(kwargs)
+        if comment is not None:
+            cmd["comment"] = comment
+        await self._search_index_cmd(cmd, session, ns_not_found_ok=True)
 
     async def index_information(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
         """A dict of index name → info (Motor: ``index_information``)."""

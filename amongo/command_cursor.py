@@ -336,6 +336,7 @@ class CommandCursor(_CursorBase):
         parent: Any = None,
         latent: bool = False,
         missing_ns_ok: bool = False,
+        require_cursor: bool = False,
     ) -> None:
         super().__init__(collection, session, codec_options)
         self._command = command
@@ -346,6 +347,7 @@ class CommandCursor(_CursorBase):
         self._is_write = is_write
         self._parent = parent if parent is not None else collection
         self._missing_ns_ok = missing_ns_ok
+        self._require_cursor = require_cursor
         self._comment = command.get("comment") if command else None
 
     @classmethod
@@ -377,6 +379,8 @@ class CommandCursor(_CursorBase):
         rp = self._read_preference
         if rp is None and not self._is_write and isinstance(parent, Collection):
             rp = parent._read_preference_for(self._explicit_session)
+        if rp is None and self._is_write and isinstance(parent, Collection):
+            rp = await self._write_read_preference(parent)
         if isinstance(parent, Collection) and "readConcern" not in cmd and not self._is_write:
             rc = parent._rc_doc(self._explicit_session)
             if rc and next(iter(cmd)) == "aggregate":
@@ -406,13 +410,31 @@ class CommandCursor(_CursorBase):
             self._killed = True
             self._end_session()
             raise
-        if "cursor" not in reply:  # e.g. $out on old servers
+        if not reply.get("cursor"):  # e.g. $out on old servers
+            if self._require_cursor:
+                self._killed = True
+                self._end_session()
+                raise InvalidOperation("Command does not return a cursor.")
             self._killed = True
             self._id = 0
             self._end_session()
             return
         self._take_cursor(reply, addr[-1] if addr else None, first=True)
 
+    async def _write_read_preference(self, parent: "Collection") -> Any:
+        """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec): the
+        collection's when every known server is 5.0+ (wire version 13), else primary (None)."""
+        rp = parent._read_preference_for(self._explicit_session)
+        if rp is None or rp.mode == 0:
+            return None
+        topology = self._client._topology
+        common = topology.description.common_wire_version
+        if common is None:  # nothing discovered yet: wait for a writable server first
+            await topology.select_server(None)
+            common = topology.description.common_wire_version
+        if common is None or common < 13:
+            return None
+        return rp
 
 # Motor's name for the cursor aggregate() returns before it is started
 LatentCommandCursor = CommandCursor

@@ -249,11 +249,10 @@ class Cursor(_CursorBase):
         self._limit = abs(limit) if limit > 0 else 0
         if self._batch_size:
             bs = self._batch_size
-            if limit > 0:
-                bs = min(bs, limit)
-            if bs == 1 and not limit:
-                bs = 2  # batchSize 1 on the server closes the cursor on some versions
-                bs = 1
+            if limit == bs:
+                # As PyMongo (CRUD spec): batchSize == limit would leave an open cursor and
+                # cost a getMore that returns nothing; one more lets the server close it.
+                bs += 1
             cmd["batchSize"] = bs
         if self._comment is not None:
             cmd["comment"] = self._comment

@@ -59,7 +59,8 @@ class _BaseObject:
 
     def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
         if session is not None and session.in_transaction and session.txn_options is not None:
-            return session.txn_options.read_preference if read_preference is not None else self._read_preference
+            rp = session.txn_options.read_preference
+            return rp if rp is not None else self._read_preference
         return self._read_preference
 
 
@@ -223,13 +224,14 @@ class Database(_BaseObject):
         else:
             cmd = dict(command)
         cmd.update(kwargs)
-        if comment is not None:
-            cmd["comment"] = comment
         cursor = CommandCursor(
             self["$cmd"], cmd, session=session,
             read_preference=read_preference or ReadPreference.PRIMARY,
             codec_options=codec_options, max_await_time_ms=max_await_time_ms,
+            require_cursor=True,
         )
+        # As PyMongo: *comment* goes on the getMores only; the command keeps its own.
+        cursor._comment = comment
         await cursor._ensure_started()
         return cursor
 

@@ -295,10 +295,11 @@ class Bulk:
         wc = coll._wc(session)
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged:
-            if self.uses_collation or self.uses_hint or self.uses_array_filters:
-                raise ConfigurationError("Collation, hint and arrayFilters are unsupported for unacknowledged writes.")
-            if self.bypass and False:
-                pass
+            # Hints are sent with w:0 (servers >= 4.4, amongo's minimum).
+            if self.uses_collation:
+                raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
+            if self.uses_array_filters:
+                raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
         codec = coll._codec_options
         result: Dict[str, Any] = {
             "writeErrors": [], "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0,

@@ -32,11 +32,6 @@ CLASSES = {
 #: (Motor class, member) -> why amongo does not have it (yet). Keep this list short.
 MISSING: Dict[Tuple[str, str], str] = {
     ("AsyncIOMotorClient", "bulk_write"): "client-level bulkWrite (MongoDB 8 'bulkWrite' command) not implemented",
-    ("AsyncIOMotorCollection", "create_search_index"): "Atlas Search index helpers need Atlas",
-    ("AsyncIOMotorCollection", "create_search_indexes"): "Atlas Search index helpers need Atlas",
-    ("AsyncIOMotorCollection", "drop_search_index"): "Atlas Search index helpers need Atlas",
-    ("AsyncIOMotorCollection", "list_search_indexes"): "Atlas Search index helpers need Atlas",
-    ("AsyncIOMotorCollection", "update_search_index"): "Atlas Search index helpers need Atlas",
 }
 
 #: sync methods that return a cursor / change stream: must NOT be coroutine functions
