@@ -395,6 +395,28 @@ class MongoClient:
         cursor = await self.list_databases(session=session, nameOnly=True, comment=comment)
         return [d["name"] async for d in cursor]
 
+    async def bulk_write(
+        self,
+        models: Any,
+        session: Optional[ClientSession] = None,
+        ordered: bool = True,
+        verbose_results: bool = False,
+        bypass_document_validation: Optional[bool] = None,
+        comment: Any = None,
+        let: Optional[Mapping[str, Any]] = None,
+        write_concern: Optional[WriteConcern] = None,
+    ) -> Any:
+        """Insert/update/replace/delete across namespaces with MongoDB 8.0's ``bulkWrite``
+        command (Motor: ``bulk_write``); returns a ``ClientBulkWriteResult``, raises
+        ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
+        from amongo.client_bulk import client_bulk_write
+
+        return await client_bulk_write(
+            self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+            bypass_document_validation=bypass_document_validation, comment=comment, let=let,
+            write_concern=write_concern,
+        )
+
     async def drop_database(
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None
     ) -> None:

@@ -31,7 +31,6 @@ CLASSES = {
 
 #: (Motor class, member) -> why amongo does not have it (yet). Keep this list short.
 MISSING: Dict[Tuple[str, str], str] = {
-    ("AsyncIOMotorClient", "bulk_write"): "client-level bulkWrite (MongoDB 8 'bulkWrite' command) not implemented",
 }
 
 #: sync methods that return a cursor / change stream: must NOT be coroutine functions
