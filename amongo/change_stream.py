@@ -203,6 +203,13 @@ class ChangeStream:
             self._cursor = None
 
     async def __aenter__(self) -> "ChangeStream":
+        # Entering opens the stream (the aggregate is sent), so errors surface here.
+        if self._cursor is None and not self._closed:
+            try:
+                await self._open()
+            except BaseException:
+                await self.close()
+                raise
         return self
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:

@@ -271,6 +271,7 @@ class Connection:
             cmd["compression"] = list(opts.compressors)
         if opts.load_balanced:
             cmd["loadBalanced"] = True
+        cmd["backpressure"] = True  # client-backpressure spec: we retry overload errors with backoff
         return cmd
 
     async def handshake(self, *, authenticate: bool = True) -> Dict[str, Any]:

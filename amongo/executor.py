@@ -7,6 +7,8 @@ the command document and interpret the reply.
 """
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
@@ -32,7 +34,7 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
-from amongo.session import TXN_IN_PROGRESS, TXN_STARTING, ClientSession
+from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -46,6 +48,35 @@ _SENSITIVE = frozenset(
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
+# client-backpressure spec
+_MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
+_BASE_BACKOFF = 0.1
+_MAX_BACKOFF = 10.0
+_RETRY_TOKEN_RETURN_RATE = 0.1
+
+
+class TokenBucket:
+    """The per-client retry budget of the client-backpressure spec (no lock needed: one loop)."""
+
+    __slots__ = ("capacity", "tokens")
+
+    def __init__(self, capacity: float = 1000.0) -> None:
+        self.capacity = capacity
+        self.tokens = capacity
+
+    def consume(self, n: float) -> bool:
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+    def deposit(self, n: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + n)
+# Errors raised before anything is written to the socket.
+from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402
+from pymongo.errors import DocumentTooLarge as _DocumentTooLarge  # noqa: E402
+
+_CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueError)
 _PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
 
 
@@ -61,7 +92,7 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
 class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
-    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout")
+    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
 
     def __init__(self, client: "MongoClient") -> None:
         self._client = client
@@ -79,6 +110,7 @@ class Executor:
         self._retry_writes = client._retry_writes
         self._retry_reads = client._retry_reads
         self._timeout = client._timeout
+        self._tokens = TokenBucket()
 
     async def command(
         self,
@@ -145,14 +177,24 @@ class Executor:
             session._check_ended()
             if unacknowledged:
                 raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
-        in_txn = session is not None and session.in_transaction
+        # commit/abort (also a re-commit after the state became COMMITTED) belong to the transaction
+        in_txn = session is not None and (session.in_transaction or is_txn_finish)
+        if session is not None and not in_txn and session.txn_state != TXN_NONE:
+            # The first operation after a finished transaction resets the session's state.
+            session.txn_state = TXN_NONE
+            session._unpin()
         if in_txn:
-            read_preference = session.txn_options.read_preference if session.txn_options else None  # type: ignore[union-attr]
-            if read_preference is not None and read_preference.mode != _PRIMARY_MODE and not is_txn_finish and is_write is not True:
-                raise InvalidOperation(
-                    f"read preference in a transaction must be primary, not: {read_preference!r}"
-                )
-            read_preference = None
+            if read_preference is not None and not is_txn_finish:
+                # Reads in a transaction use the transaction's read preference, which must be
+                # primary (transactions spec).
+                txn_opts = session.txn_options  # type: ignore[union-attr]
+                read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
+                if read_preference.mode != _PRIMARY_MODE:
+                    raise InvalidOperation(
+                        f"read preference in a transaction must be primary, not: {read_preference!r}"
+                    )
+            else:
+                read_preference = None
             retryable_read = False
             if not is_txn_finish:
                 retryable_write = False
@@ -169,6 +211,7 @@ class Executor:
         # One operationId for all attempts of this operation (command monitoring spec).
         op_id = next_request_id() if (self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)) else 0
         last_error: Optional[BaseException] = None
+        overloaded = False
         attempt = 0
         deadline = None
         timeout = _csot.get_timeout()
@@ -215,19 +258,60 @@ class Executor:
                     ss = use_session._materialize()  # type: ignore[union-attr]
                     ss.txn_number += 1
                     txn_number_assigned = True
-                reply = await self._send(
-                    conn, server, dbname, cmd, use_session, read_preference, codec_options,
-                    sequences, unacknowledged, check, is_txn_finish,
-                    do_retry_write and not in_txn, in_txn, op_id,
-                )
+                if (
+                    is_txn_finish
+                    and attempt > 1
+                    and "commitTransaction" in cmd
+                    and not (isinstance(last_error, PyMongoError) and last_error.has_error_label("SystemOverloadedError"))
+                ):
+                    # A retried commit uses w:majority (transactions spec).
+                    wc_doc = dict(cmd.get("writeConcern") or {})
+                    wc_doc["w"] = "majority"
+                    wc_doc.setdefault("wtimeout", 10000)
+                    cmd["writeConcern"] = wc_doc
+                starting = in_txn and not is_txn_finish and use_session.txn_state == TXN_STARTING  # type: ignore[union-attr]
+                try:
+                    reply = await self._send(
+                        conn, server, dbname, cmd, use_session, read_preference, codec_options,
+                        sequences, unacknowledged, check, is_txn_finish,
+                        do_retry_write and not in_txn, in_txn, op_id,
+                    )
+                except _CLIENT_SIDE_ERRORS:
+                    raise  # never sent: the transaction has not started on the server
+                except BaseException as exc:
+                    if starting and not (
+                        isinstance(exc, PyMongoError) and exc.has_error_label("SystemOverloadedError")
+                    ):
+                        # (an overload rejection happened at the server's front door: the
+                        # transaction did not start, so the retry starts it again)
+                        use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
+                    raise
+                if starting:
+                    use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
             except PyMongoError as exc:
+                # Classify as if first attempt; how many retries are allowed is decided here.
                 retry = self._handle_error(
-                    exc, server, conn, use_session, in_txn, attempt,
-                    do_retry_write or (is_txn_finish and attempt == 1),
-                    retryable_read and attempt == 1, is_txn_finish,
+                    exc, server, conn, use_session, in_txn, 1,
+                    do_retry_write or is_txn_finish, retryable_read, is_txn_finish,
                 )
                 pool.checkin(conn)
-                if retry and (deadline is None or time.monotonic() < deadline or attempt == 1):
+                overload = exc.has_error_label("SystemOverloadedError")
+                if overload:
+                    overloaded = True
+                    retry = retry or exc.has_error_label("RetryableError")
+                elif attempt > 1:
+                    self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
+                # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
+                # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
+                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
+                if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
+                    if overload:
+                        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
+                        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
+                            if implicit is not None:
+                                implicit._end_implicit()
+                            raise
+                        await asyncio.sleep(backoff)
                     last_error = exc
                     continue
                 if implicit is not None:
@@ -261,6 +345,9 @@ class Executor:
                 wce["errorLabels"] = list(reply["errorLabels"])
                 last_error = WriteConcernError(wce.get("errmsg", ""), wce.get("code"), wce)
                 continue
+            tokens = self._tokens
+            if tokens.tokens < tokens.capacity:
+                tokens.deposit(_RETRY_TOKEN_RETURN_RATE + (1.0 if attempt > 1 else 0.0))
             if implicit is not None:
                 implicit._end_implicit()
             return reply
@@ -300,7 +387,6 @@ class Executor:
                         cmd["readConcern"] = rc_doc
                     else:
                         cmd.pop("readConcern", None)
-                    session.txn_state = TXN_IN_PROGRESS
                     if conn.is_mongos:
                         session.pinned_address = server.address
                 elif not is_txn_finish:
@@ -545,9 +631,16 @@ class Executor:
         return False
 
 
+# Commands that carry the collection's read concern, and so a causally consistent session's
+# afterClusterTime (as PyMongo: every CRUD command built from a collection, writes included).
+_CAUSAL_COMMANDS = frozenset(
+    {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
+     "insert", "update", "delete", "findAndModify"}
+)
+
+
 def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:
-    name = next(iter(cmd))
-    return name in ("find", "aggregate", "distinct", "count", "listCollections", "listIndexes") or "readConcern" in cmd
+    return next(iter(cmd)) in _CAUSAL_COMMANDS or "readConcern" in cmd
 
 
 def _timeout_error(last: Optional[BaseException]) -> PyMongoError:

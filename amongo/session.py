@@ -32,6 +32,8 @@ TXN_ABORTED = 5
 
 _WITH_TXN_TIMEOUT = 120.0
 _UNKNOWN_COMMIT_CODES = frozenset({64, 50, 91, 189, 262, 6, 7, 89, 9001, 10107, 11600, 11602, 13435, 13436})
+# UnsatisfiableWriteConcern, UnknownReplWriteConcern: the commit certainly did not happen
+_NOT_UNKNOWN_COMMIT_CODES = frozenset({100, 79})
 
 
 class TransactionOptions:
@@ -340,19 +342,17 @@ class ClientSession:
         retry = state == TXN_COMMITTED
         try:
             await self._finish("commitTransaction", retry)
-        except OperationFailure as exc:
-            if exc.code not in _UNKNOWN_COMMIT_CODES and not exc.has_error_label("RetryableWriteError"):
-                self.txn_state = TXN_COMMITTED
-                raise
-            exc._add_error_label("UnknownTransactionCommitResult")
-            self.txn_state = TXN_COMMITTED
-            raise
         except PyMongoError as exc:
-            from pymongo.errors import ConnectionFailure
+            from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
 
-            if isinstance(exc, ConnectionFailure):
-                exc._add_error_label("UnknownTransactionCommitResult")
             self.txn_state = TXN_COMMITTED
+            code = getattr(exc, "code", None)
+            unknown = isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError)) or (
+                isinstance(exc, OperationFailure)
+                and (code in _UNKNOWN_COMMIT_CODES or exc.has_error_label("RetryableWriteError"))
+            )
+            if unknown and code not in _NOT_UNKNOWN_COMMIT_CODES:
+                exc._add_error_label("UnknownTransactionCommitResult")
             raise
         self.txn_state = TXN_COMMITTED
 
@@ -393,9 +393,12 @@ class ClientSession:
             cmd["writeConcern"] = wc.document
         if self.recovery_token is not None:
             cmd["recoveryToken"] = self.recovery_token
-        await self._client._executor.command(
+        reply = await self._client._executor.command(
             "admin", cmd, session=self, retryable_write=True, is_txn_finish=True
         )
+        from amongo.database import _check_write_concern_error
+
+        _check_write_concern_error(reply)
 
     async def with_transaction(
         self,

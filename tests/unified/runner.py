@@ -1140,9 +1140,20 @@ class UnifiedRunner:
             raise AssertionError("session is pinned")
 
     async def _tr_assertSessionTransactionState(self, session: str, state: str) -> None:
-        txn = _session_internal(self.entities[session], "_transaction")
-        names = {1: "none", 2: "starting", 3: "in_progress", 4: "committed", 5: "committed", 6: "aborted"}
-        actual = names.get(getattr(txn, "state", None), getattr(txn, "state", None))
+        sess = self.entities[session]
+        if hasattr(sess, "txn_state"):  # amongo: amongo.session.TXN_* constants
+            from amongo import session as _amongo_session
+
+            names = {
+                _amongo_session.TXN_NONE: "none", _amongo_session.TXN_STARTING: "starting",
+                _amongo_session.TXN_IN_PROGRESS: "in_progress", _amongo_session.TXN_COMMITTED: "committed",
+                _amongo_session.TXN_COMMITTED_EMPTY: "committed", _amongo_session.TXN_ABORTED: "aborted",
+            }
+            actual = names.get(sess.txn_state, sess.txn_state)
+        else:  # Motor: PyMongo's private _transaction.state
+            txn = _session_internal(sess, "_transaction")
+            names = {1: "none", 2: "starting", 3: "in_progress", 4: "committed", 5: "committed", 6: "aborted"}
+            actual = names.get(getattr(txn, "state", None), getattr(txn, "state", None))
         if actual != state:
             raise AssertionError(f"transaction state {actual} != {state}")
 
