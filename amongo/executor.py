@@ -481,13 +481,13 @@ class Executor:
         request_id = next_request_id()
         op_id = op_id or request_id
         sensitive = _is_sensitive(name, cmd)
-        started_cmd: Dict[str, Any] = {}
-        if not sensitive:
-            started_cmd = dict(cmd)
-            started_cmd["$db"] = dbname
-            if sequences:
-                for ident, docs in sequences:
-                    started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
+        # pymongo's event classes redact sensitive commands and replies themselves (and reject
+        # an empty command), so events get the real documents; log messages are redacted here.
+        started_cmd: Dict[str, Any] = dict(cmd)
+        started_cmd["$db"] = dbname
+        if sequences:
+            for ident, docs in sequences:
+                started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -501,7 +501,10 @@ class Executor:
                 common["serverConnectionId"] = conn.server_connection_id
             if conn.service_id is not None:
                 common["serviceId"] = str(conn.service_id)
-            _log_debug(_COMMAND_LOGGER, message="Command started", command=_document_json(started_cmd), **common)
+            _log_debug(
+                _COMMAND_LOGGER, message="Command started",
+                command=_document_json({} if sensitive else started_cmd), **common,
+            )
         start = time.perf_counter()
         from amongo.monitoring import EventListeners
 
@@ -530,7 +533,7 @@ class Executor:
                 _log_debug(
                     _COMMAND_LOGGER, message="Command failed",
                     durationMS=duration.total_seconds() * 1000.0,
-                    failure=_document_json(failure) if isinstance(exc, OperationFailure) else str(exc),
+                    failure=(_document_json(failure) if isinstance(exc, OperationFailure) else str(exc)),
                     **common,
                 )
             EventListeners.publish(
