@@ -119,6 +119,12 @@ class ChangeStream:
             batch_size=self._batch_size or 0, retryable=True, parent=coll if self._aggregate_target != 1 else coll,
         )
         await cursor._ensure_started()
+        pbrt = cursor._post_batch_resume_token
+        if not cursor._data and pbrt is not None:
+            # Cache the postBatchResumeToken of an empty first batch (change-streams spec), so a
+            # resume before the first change starts where this stream started.
+            self._resume_token = pbrt
+            self._uses_start_after = False
         if (
             self._resume_token is None
             and self._start_at_operation_time is None
@@ -150,17 +156,27 @@ class ChangeStream:
         if self._closed:
             raise StopAsyncIteration
         try:
-            cursor = self._cursor or await self._open()
-            doc = await cursor.try_next()
+            if self._cursor is None:
+                cursor = await self._open()
+                doc = cursor._pop() if cursor._data else None  # no getMore right after opening
+            else:
+                cursor = self._cursor
+                doc = await cursor.try_next()
         except PyMongoError as exc:
             if not _is_resumable(exc) or self._closed:
                 await self.close()
                 raise
+            # Resume once for this error (change-streams spec): a fresh aggregate from the
+            # resume token; a later getMore error gets its own resume.
             if self._cursor is not None:
                 await self._cursor.close()
             self._cursor = None
-            cursor = await self._open()
-            doc = await cursor.try_next()
+            try:
+                cursor = await self._open()
+            except BaseException:
+                await self.close()
+                raise
+            doc = cursor._pop() if cursor._data else None
         if doc is None:
             pbrt = cursor._post_batch_resume_token
             if pbrt is not None and not cursor._data:
