@@ -62,7 +62,7 @@ import time
 from collections import deque
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from pymongo.errors import AutoReconnect, WaitQueueTimeoutError
+from pymongo.errors import AutoReconnect, NetworkTimeout, WaitQueueTimeoutError
 from pymongo.monitoring import (
     ConnectionCheckedInEvent,
     ConnectionCheckedOutEvent,
@@ -584,8 +584,29 @@ class Pool:
         created = _monotonic()
         task = asyncio.get_running_loop().create_task(self._connect(gen, conn_id))
         self._connecting[task] = None
+        remaining = _csot.remaining()
         try:
-            conn = await task
+            if remaining is None:
+                conn = await task
+            else:
+                # CSOT bounds check-out, connection establishment included: on expiry the
+                # opening goes on in the background and its connection joins the pool.
+                try:
+                    conn = await asyncio.wait_for(asyncio.shield(task), max(remaining, 0.0))
+                except asyncio.TimeoutError:
+                    if task.done():
+                        raise
+                    task.add_done_callback(
+                        lambda t: self._finish_background_open(t, conn_id, created)
+                    )
+                    raise NetworkTimeout(
+                        f"{self._addr_str()}: timed out while opening a connection "
+                        f"(timeoutMS expired after {remaining * 1000:.0f} ms)"
+                    ) from None
+        except NetworkTimeout as exc:
+            if task in self._connecting and not task.done():
+                raise  # handed to the background (above)
+            return await self._open_failed(task, exc, conn_id, emit)
         except BaseException as exc:
             interrupted = self._connecting.pop(task, None)
             if task.done() and not task.cancelled() and task.exception() is None:
@@ -612,6 +633,31 @@ class Pool:
         self._opened(conn, conn_id, created)
         self._pending_dropped()
         return conn
+
+    async def _open_failed(self, task: Any, exc: BaseException, conn_id: int, emit: bool) -> Any:
+        # (a NetworkTimeout raised by the factory itself: same accounting as any failure)
+        self._connecting.pop(task, None)
+        self._pending -= 1
+        self._total -= 1
+        if emit:
+            _publish(self._cmap, "connection_closed", ConnectionClosedEvent(self.address, conn_id, _ERROR))
+        self._pending_dropped()
+        raise exc
+
+    def _finish_background_open(self, task: Any, conn_id: int, created: float) -> None:
+        """Completion of an opening whose check-out gave up (CSOT): pool the connection."""
+        self._connecting.pop(task, None)
+        if task.cancelled() or task.exception() is not None:
+            self._pending -= 1
+            self._total -= 1
+            if self._emit:
+                _publish(self._cmap, "connection_closed", ConnectionClosedEvent(self.address, conn_id, _ERROR))
+            self._pending_dropped()
+            return
+        conn = task.result()
+        self._opened(conn, conn_id, created)
+        self._offer(conn)
+        self._pending_dropped()
 
     def _opened(self, conn: Any, conn_id: int, created: float) -> None:
         """Accounting once the factory returned *conn*."""

@@ -148,3 +148,32 @@ async def test_cancelled_cursor_iteration_then_reuse(server) -> None:
         assert all(d["v"] == f"value-{d['_id']}" for d in docs)
     finally:
         client.close()
+
+
+@pytest.mark.timeout(120)
+async def test_csot_bounds_connection_establishment(secantus_rs) -> None:
+    """With a deadline, a check-out that has to open a connection gives up when the deadline
+    passes (the opening goes on in the background and its connection joins the pool)."""
+    import time
+
+    async with Proxy(secantus_rs.host, secantus_rs.port) as p:
+        client = AsyncIOMotorClient(p.uri(directConnection="true"), maxPoolSize=5)
+        coll = client.amongo_test.csot_open
+        try:
+            await coll.find_one({})  # monitor and one pooled connection are established
+            srv = next(iter(client._topology.servers.values()))
+            srv.pool.clear()  # the next operation must open a new connection...
+            srv.pool.ready()
+            # ...whose handshake (a hello carrying client metadata) the proxy delays
+            p.fail_next(command="isMaster", action="delay", delay=1.5, predicate=lambda d: "client" in d)
+            start = time.monotonic()
+            with pytest.raises(NetworkTimeout):
+                with pymongo.timeout(0.3):
+                    await coll.find_one({})
+            assert time.monotonic() - start < 1.2
+            await asyncio.sleep(1.6)  # the background opening finishes and is pooled
+            assert srv.pool.available_connections == 1 and srv.pool.pending_connections == 0
+            await coll.find_one({})  # and serves the next operation
+            assert srv.pool.total_connections == 1
+        finally:
+            client.close()
