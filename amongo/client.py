@@ -47,7 +47,8 @@ class MongoClient:
     Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
     string, a ``mongodb://`` / ``mongodb+srv://`` URI, or a list of them; a port; and URI
     options as keyword arguments (case-insensitive). ``io_loop`` is accepted as in Motor.
-    Nothing connects until the first operation.
+    Monitoring starts at construction inside a running event loop (``connect=False`` defers
+    it to the first operation, which is also when a client built outside a loop connects).
     """
 
     _DEFAULT_HOST = "localhost"
@@ -188,6 +189,15 @@ class MongoClient:
         if fqdn is not None:
             self._topology.srv_txt_hook = self._credential_from_txt
         self._executor = Executor(self)
+        if connect is not False:
+            # Start monitoring at once when constructed inside a running loop (as PyMongo's
+            # connect=True); otherwise the first operation opens the topology.
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                self._topology._open_sync()
 
     # -- construction helpers ---------------------------------------------------------------
     def _credential_from_txt(self, txt: Mapping[str, str]) -> Any:

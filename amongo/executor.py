@@ -436,7 +436,7 @@ class Executor:
                 elif mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
         api = self._server_api_doc
-        if api is not None and not (in_txn and "startTransaction" not in cmd and not is_txn_finish):
+        if api is not None:  # every command declares the API version (versioned-api spec)
             cmd.update(api)
         if timeout_applies := (_csot.get_timeout() is not None):
             remaining = _csot.remaining()
