@@ -42,10 +42,12 @@ def document_json(doc: Mapping[str, Any]) -> str:
 class LogMessage:
     """One structured log message: ``fields`` is the data, ``str()`` its JSON."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("fields", "client_id")
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, client_id: int = 0, **fields: Any) -> None:
         self.fields: Dict[str, Any] = fields
+        #: ``id()`` of the client that logged (lets a test harness attribute messages)
+        self.client_id = client_id
 
     def __str__(self) -> str:
         return json.dumps(self.fields, default=str)
@@ -53,6 +55,6 @@ class LogMessage:
     __repr__ = __str__
 
 
-def debug(logger: logging.Logger, **fields: Any) -> None:
+def debug(logger: logging.Logger, client_id: int = 0, **fields: Any) -> None:
     """Emit a DEBUG structured message (callers have checked ``isEnabledFor``)."""
-    logger.debug(LogMessage(**fields))
+    logger.debug(LogMessage(client_id, **fields))

@@ -502,7 +502,7 @@ class Executor:
             if conn.service_id is not None:
                 common["serviceId"] = str(conn.service_id)
             _log_debug(
-                _COMMAND_LOGGER, message="Command started",
+                _COMMAND_LOGGER, id(self._client), message="Command started",
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
         start = time.perf_counter()
@@ -531,7 +531,7 @@ class Executor:
                 failure = {"errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
             if log:
                 _log_debug(
-                    _COMMAND_LOGGER, message="Command failed",
+                    _COMMAND_LOGGER, id(self._client), message="Command failed",
                     durationMS=duration.total_seconds() * 1000.0,
                     failure=(_document_json(failure) if isinstance(exc, OperationFailure) else str(exc)),
                     **common,
@@ -549,7 +549,7 @@ class Executor:
         duration = _timedelta(seconds=time.perf_counter() - start)
         if log:
             _log_debug(
-                _COMMAND_LOGGER, message="Command succeeded",
+                _COMMAND_LOGGER, id(self._client), message="Command succeeded",
                 durationMS=duration.total_seconds() * 1000.0,
                 reply=_document_json({} if sensitive else reply), **common,
             )

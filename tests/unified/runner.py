@@ -9,6 +9,7 @@ Spec: github.com/mongodb/specifications source/unified-test-format/unified-test-
 from __future__ import annotations
 
 import asyncio
+import logging
 import copy
 import json
 import importlib
@@ -484,6 +485,8 @@ class UnifiedRunner:
         self.sessions: List[Any] = []
         self.failpoints: List[Tuple[Any, str]] = []
         self.matcher = Matcher(self.entities, self.lsids)
+        self.log_clients: Dict[str, Dict[str, str]] = {}  # client id -> {component: level}
+        self.log_capture = _LogCapture()
         self.internal: Any = None
 
     # -- lifecycle --
@@ -495,9 +498,10 @@ class UnifiedRunner:
             self.test.get("runOnRequirements"), self.info)
         if why:
             raise Skip(why)
-        for key in ("expectLogMessages", "expectTracingMessages"):
-            if key in self.test:
-                raise Skip(f"{key}: the Motor API has no log/tracing hooks for the runner")
+        if "expectTracingMessages" in self.test:
+            raise Skip("expectTracingMessages: tracing is not part of the Motor 3.7.1 API")
+        if "expectLogMessages" in self.test and not _AMONGO_LOGS(self.motor):
+            raise Skip("expectLogMessages: Motor has no per-client log hooks for the runner")
         self.internal = self.motor.AsyncIOMotorClient(self.uri, retryWrites=False)
         try:
             await self._kill_sessions()
@@ -506,6 +510,7 @@ class UnifiedRunner:
             for op in self.test["operations"]:
                 await self.run_operation(op)
             await self._check_events()
+            self._check_log_messages()
             await self._check_outcome()
         finally:
             await self._teardown()
@@ -517,6 +522,7 @@ class UnifiedRunner:
             pass
 
     async def _teardown(self) -> None:
+        self.log_capture.close()
         for session in self.sessions:
             try:
                 await session.end_session()
@@ -576,6 +582,46 @@ class UnifiedRunner:
                     match_event(name, exp_spec, event, self.matcher)
                 except MatchError as e:
                     raise AssertionError(f"event {i} ({name}): {e}\nactual: {self._describe(actual)}") from None
+
+    def _check_log_messages(self) -> None:
+        for spec in self.test.get("expectLogMessages", []):
+            client = self.entities[spec["client"]]
+            wanted = self.log_clients.get(spec["client"], {})
+            actual = [m for m in self.log_capture.messages(id(client)) if m[1] in wanted]
+            ignore = spec.get("ignoreMessages", [])
+            actual = [m for m in actual if not any(self._log_matches(i, m) for i in ignore)]
+            expected = spec["messages"]
+            if spec.get("ignoreExtraMessages"):
+                actual = actual[: len(expected)]
+            if len(actual) != len(expected):
+                raise AssertionError(
+                    f"expected {len(expected)} log messages, got {len(actual)}: "
+                    f"{[m[2].get('message') for m in actual]}"
+                )
+            for i, (exp, act) in enumerate(zip(expected, actual)):
+                level, component, data = act
+                if exp.get("component") != component or exp.get("level") != level:
+                    raise AssertionError(f"log message {i}: expected {exp.get('component')}/{exp.get('level')}, "
+                                         f"got {component}/{level}")
+                try:
+                    self.matcher.match(exp.get("data", {}), data)
+                except MatchError as e:
+                    raise AssertionError(f"log message {i}: {e}\nactual: {data}") from None
+                if exp.get("failureIsRedacted") is not None and "failure" in data:
+                    redacted = data["failure"] in ("{}", "")
+                    if bool(exp["failureIsRedacted"]) != redacted:
+                        raise AssertionError(f"log message {i}: failureIsRedacted={exp['failureIsRedacted']} "
+                                             f"but failure is {data['failure']!r}")
+
+    def _log_matches(self, expected: Dict[str, Any], actual: Tuple[str, str, Dict[str, Any]]) -> bool:
+        level, component, data = actual
+        if expected.get("component") not in (None, component) or expected.get("level") not in (None, level):
+            return False
+        try:
+            self.matcher.match(expected.get("data", {}), data)
+        except MatchError:
+            return False
+        return True
 
     @staticmethod
     def _describe(events: List[Tuple[str, Any]]) -> str:
@@ -694,7 +740,9 @@ class UnifiedRunner:
             kw["server_api"] = ServerApi(api["version"], strict=api.get("strict"),
                                          deprecation_errors=api.get("deprecationErrors"))
         if "observeLogMessages" in spec:
-            raise Skip("observeLogMessages: the Motor API has no log hooks for the runner")
+            if not _AMONGO_LOGS(self.motor):
+                raise Skip("observeLogMessages: Motor has no per-client log hooks for the runner")
+            self.log_clients[spec["id"]] = {k: v for k, v in spec["observeLogMessages"].items()}
         if "observeTracingMessages" in spec:
             raise Skip("observeTracingMessages is not part of the Motor 3.7.1 API")
         if "autoEncryptOpts" in spec:
@@ -1265,3 +1313,43 @@ def _session_internal(session: Any, attr: str) -> Any:
         if value is not sentinel:
             return value
     return None
+
+
+def _AMONGO_LOGS(driver: Any) -> bool:
+    """Whether the driver under test is amongo (whose log records name their client)."""
+    return getattr(driver, "__name__", "").startswith("amongo")
+
+
+class _LogCapture(logging.Handler):
+    """Collects amongo's structured log records (``amongo.<component>`` loggers) at DEBUG."""
+
+    COMPONENTS = {"amongo.command": "command", "amongo.topology": "topology", "amongo.pool": "connection",
+                  "amongo.serverSelection": "serverSelection"}
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: List[Tuple[int, str, str, Dict[str, Any]]] = []
+        self._saved: List[Tuple[logging.Logger, int]] = []
+        for name in self.COMPONENTS:
+            logger = logging.getLogger(name)
+            self._saved.append((logger, logger.level))
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.msg
+        fields = getattr(msg, "fields", None)
+        if fields is None:
+            return
+        component = self.COMPONENTS.get(record.name, record.name)
+        self.records.append((getattr(msg, "client_id", 0), record.levelname.lower(), component, dict(fields)))
+
+    def messages(self, client_id: int) -> List[Tuple[str, str, Dict[str, Any]]]:
+        return [(lvl, comp, data) for cid, lvl, comp, data in self.records if cid == client_id]
+
+    def close(self) -> None:
+        for logger, level in self._saved:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+        self._saved = []
+        super().close()
