@@ -22,6 +22,7 @@ from amongo.credentials import credential_from_options
 from amongo.executor import Executor
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
+from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
 from amongo.topology.description import ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
@@ -250,7 +251,7 @@ class MongoClient:
         return self._topology.description.logical_session_timeout_minutes
 
     def _implicit_session(self) -> ClientSession:
-        return ClientSession(self, None, SessionOptions(causal_consistency=False), implicit=True)
+        return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
 
     def _release_pinned(self, conn: Any) -> None:
         pass

@@ -87,6 +87,10 @@ class SessionOptions:
         self.snapshot = snapshot
 
 
+#: The options every implicit session shares (immutable in practice).
+IMPLICIT_OPTIONS: "SessionOptions"
+
+
 class ServerSession:
     __slots__ = ("session_id", "last_use", "txn_number", "dirty", "generation")
 
@@ -114,19 +118,27 @@ class ServerSessionPool:
 
     def get(self, timeout_minutes: Optional[int]) -> ServerSession:
         pool = self._pool
-        while pool:
-            s = pool.popleft()
-            if not s.timed_out(timeout_minutes):
-                return s
+        if pool:
+            # (one clock read per call: this runs for every operation's implicit session)
+            limit = None if timeout_minutes is None else time.monotonic() - (timeout_minutes - 1) * 60
+            while pool:
+                s = pool.popleft()
+                if limit is None or s.last_use >= limit:
+                    return s
         return ServerSession(self.generation)
 
     def put(self, s: ServerSession, timeout_minutes: Optional[int]) -> None:
         pool = self._pool
-        while pool and pool[-1].timed_out(timeout_minutes):
-            pool.pop()
-        if s.dirty or s.generation != self.generation or s.timed_out(timeout_minutes):
+        now = time.monotonic()
+        if timeout_minutes is not None:
+            limit = now - (timeout_minutes - 1) * 60
+            while pool and pool[-1].last_use < limit:
+                pool.pop()
+            if s.last_use < limit:
+                return
+        if s.dirty or s.generation != self.generation:
             return
-        s.last_use = time.monotonic()
+        s.last_use = now
         pool.appendleft(s)
 
     def pop_all_ids(self) -> list:
@@ -137,6 +149,9 @@ class ServerSessionPool:
     def reset(self) -> None:
         self.generation += 1
         self._pool.clear()
+
+
+IMPLICIT_OPTIONS = SessionOptions(causal_consistency=False)
 
 
 class _TransactionContext:
@@ -161,6 +176,12 @@ class _TransactionContext:
 
 class ClientSession:
     """A logical session (Motor's ``AsyncIOMotorClientSession``)."""
+
+    __slots__ = (
+        "_client", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
+        "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
+    )
 
     def __init__(self, client: "MongoClient", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
         self._client = client
