@@ -17,6 +17,7 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from amongo import uri as _uri
+from amongo._common import _BaseObject
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.executor import Executor
@@ -42,7 +43,7 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     return float(v) / 1000.0
 
 
-class MongoClient:
+class MongoClient(_BaseObject):
     """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
 
     Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
@@ -294,22 +295,6 @@ class MongoClient:
 
     def __class_getitem__(cls, key: Any) -> Any:
         return cls
-
-    @property
-    def codec_options(self) -> CodecOptions:
-        return self._codec_options
-
-    @property
-    def read_preference(self) -> Any:
-        return self._read_preference
-
-    @property
-    def write_concern(self) -> WriteConcern:
-        return self._write_concern
-
-    @property
-    def read_concern(self) -> ReadConcern:
-        return self._read_concern
 
     @property
     def options(self) -> Any:

@@ -10,6 +10,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo._common import _BaseObject
 from amongo.client import validate_database_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,51 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from amongo.collection import Collection
     from amongo.command_cursor import CommandCursor
     from amongo.session import ClientSession
-
-
-class _BaseObject:
-    """Options inherited client → database → collection."""
-
-    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern")
-
-    def __init__(self, codec_options: CodecOptions, read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
-        if not isinstance(codec_options, CodecOptions):
-            raise TypeError("codec_options must be an instance of bson.codec_options.CodecOptions")
-        if not isinstance(write_concern, WriteConcern):
-            raise TypeError("write_concern must be an instance of pymongo.write_concern.WriteConcern")
-        if not isinstance(read_concern, ReadConcern):
-            raise TypeError("read_concern must be an instance of pymongo.read_concern.ReadConcern")
-        self._codec_options = codec_options
-        self._read_preference = read_preference
-        self._write_concern = write_concern
-        self._read_concern = read_concern
-
-    @property
-    def codec_options(self) -> CodecOptions:
-        return self._codec_options
-
-    @property
-    def read_preference(self) -> Any:
-        return self._read_preference
-
-    @property
-    def write_concern(self) -> WriteConcern:
-        return self._write_concern
-
-    @property
-    def read_concern(self) -> ReadConcern:
-        return self._read_concern
-
-    def _write_concern_for(self, session: Optional["ClientSession"]) -> Optional[WriteConcern]:
-        if session is not None and session.in_transaction:
-            return None
-        return self._write_concern
-
-    def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
-        if session is not None and session.in_transaction and session.txn_options is not None:
-            rp = session.txn_options.read_preference
-            return rp if rp is not None else self._read_preference
-        return self._read_preference
 
 
 class Database(_BaseObject):
