@@ -28,6 +28,23 @@ class _BaseObject:
         self._write_concern = write_concern
         self._read_concern = read_concern
 
+    def _inherit(
+        self,
+        parent: Any,
+        codec_options: Optional[CodecOptions],
+        read_preference: Any,
+        write_concern: Optional[WriteConcern],
+        read_concern: Optional[ReadConcern],
+    ) -> None:
+        """Initialise from *parent*'s options, each overridden when given (not None)."""
+        _BaseObject.__init__(
+            self,
+            codec_options if codec_options is not None else parent.codec_options,
+            read_preference if read_preference is not None else parent.read_preference,
+            write_concern if write_concern is not None else parent.write_concern,
+            read_concern if read_concern is not None else parent.read_concern,
+        )
+
     @property
     def codec_options(self) -> CodecOptions:
         return self._codec_options

@@ -79,12 +79,7 @@ class Collection(_BaseObject):
         **kwargs: Any,
     ) -> None:
         validate_collection_name(name)
-        super().__init__(
-            codec_options if codec_options is not None else database.codec_options,
-            read_preference if read_preference is not None else database.read_preference,
-            write_concern if write_concern is not None else database.write_concern,
-            read_concern if read_concern is not None else database.read_concern,
-        )
+        self._inherit(database, codec_options, read_preference, write_concern, read_concern)
         self._database = database
         self._name = name
         self._full_name = f"{database.name}.{name}"
@@ -154,14 +149,9 @@ class Collection(_BaseObject):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection":
         """A copy with some options changed (Motor: ``with_options``)."""
-        return Collection(
-            self._database,
-            self._name,
-            codec_options if codec_options is not None else self._codec_options,
-            read_preference if read_preference is not None else self._read_preference,
-            write_concern if write_concern is not None else self._write_concern,
-            read_concern if read_concern is not None else self._read_concern,
-        )
+        copy = Collection(self._database, self._name)
+        copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
+        return copy
 
     # -- helpers ----------------------------------------------------------------------------
     def _exec(self) -> Any:

@@ -36,12 +36,7 @@ class Database(_BaseObject):
         **kwargs: Any,
     ) -> None:
         validate_database_name(name)
-        super().__init__(
-            codec_options if codec_options is not None else client.codec_options,
-            read_preference if read_preference is not None else client.read_preference,
-            write_concern if write_concern is not None else client.write_concern,
-            read_concern if read_concern is not None else client.read_concern,
-        )
+        self._inherit(client, codec_options, read_preference, write_concern, read_concern)
         self._client = client
         self._name = name
 
@@ -116,14 +111,9 @@ class Database(_BaseObject):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database":
         """A copy with some options changed (Motor: ``with_options``)."""
-        return Database(
-            self._client,
-            self._name,
-            codec_options if codec_options is not None else self._codec_options,
-            read_preference if read_preference is not None else self._read_preference,
-            write_concern if write_concern is not None else self._write_concern,
-            read_concern if read_concern is not None else self._read_concern,
-        )
+        copy = Database(self._client, self._name)
+        copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
+        return copy
 
     # -- commands ---------------------------------------------------------------------------
     async def command(

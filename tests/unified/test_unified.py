@@ -30,15 +30,8 @@ SUITES: Tuple[str, ...] = (
     "retryable-writes",
 )
 
-_IMPORT_ERROR = None
-try:
-    driver_module()
-except ImportError as exc:  # pragma: no cover - transitional
-    _IMPORT_ERROR = exc
-
-if _IMPORT_ERROR is not None and driver_name() == "amongo":
-    # Transitional (until amongo.motor_asyncio exists); to be removed.
-    pytestmark = pytest.mark.skip(reason="amongo.motor_asyncio not importable yet")
+# The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
+driver_module()
 
 
 def _cases(suites: Tuple[str, ...]) -> List[Any]:
