@@ -1,6 +1,8 @@
-"""One connection to one server: asyncio streams, the handshake, and command round trips.
+"""One connection to one server: the handshake and command round trips.
 
-The framing is done by :mod:`amongo.wire`; this module only moves bytes. A request whose reply
+The framing is done by :mod:`amongo.wire`, the socket side by :class:`amongo.protocol.FrameProtocol`
+(an asyncio ``BufferedProtocol`` that cuts whole frames); this module encodes commands and
+decodes replies. A request whose reply
 has not been read (cancellation, timeout) leaves :attr:`Connection.pending_reply` set, and the
 pool either drains that reply in the background or closes the connection: it is never handed
 out with an unread reply.
@@ -30,6 +32,7 @@ from pymongo.errors import (
 )
 
 from amongo._version import __version__
+from amongo.protocol import ConnectionClosed, FrameProtocol
 from amongo.wire import message as _msg
 from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
 
@@ -50,9 +53,9 @@ _UINT32_UNPACK = struct.Struct("<I").unpack_from
 _BIG_REPLY = 64 * 1024
 
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
-# StreamReader buffer limit: reading pauses the transport above 2x this. The default (64 KiB)
-# pauses and resumes reading every 128 KiB of a large reply; replies run to 48 MB.
-_STREAM_LIMIT = 8 * 1024 * 1024
+#: Frames whose declared length exceeds the server's maxMessageSizeBytes by more than this
+#: are a protocol error (the frame header's length is all a reader can trust).
+_LENGTH_SLACK = 16 * 1024 * 1024
 
 
 def next_request_id() -> int:
@@ -171,8 +174,8 @@ class Connection:
         "is_mongos",
         "supports_sessions",
         "server_connection_id",
-        "_reader",
-        "_writer",
+        "_protocol",
+        "_transport",
         "_more_to_come",
         "_pinned",
         "close_reason",
@@ -180,15 +183,14 @@ class Connection:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        protocol: FrameProtocol,
         address: Tuple[str, int],
         options: ConnectionOptions,
         conn_id: int = 0,
         generation: int = 0,
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._protocol = protocol
+        self._transport = protocol.transport
         self.address = address
         self.options = options
         self.id = conn_id
@@ -226,32 +228,38 @@ class Connection:
         """Open a TCP (or TLS / Unix-socket) connection and run the handshake."""
         host, port = address
         ssl_ctx = options.ssl_context
+        loop = asyncio.get_running_loop()
+        max_frame = _msg.DEFAULT_MAX_MESSAGE_SIZE + _LENGTH_SLACK
+
+        def factory() -> FrameProtocol:
+            return FrameProtocol(loop, max_frame)
+
         try:
             if host.endswith(".sock"):
-                coro = asyncio.open_unix_connection(host, ssl=ssl_ctx, limit=_STREAM_LIMIT)
+                coro = loop.create_unix_connection(factory, host, ssl=ssl_ctx, server_hostname=host if ssl_ctx else None)
             else:
-                server_hostname = host if (ssl_ctx is not None and options.tls_server_hostname_check) else (host if ssl_ctx else None)
-                coro = asyncio.open_connection(
-                    host, port, ssl=ssl_ctx, server_hostname=server_hostname, limit=_STREAM_LIMIT
+                server_hostname = host if ssl_ctx is not None else None
+                coro = loop.create_connection(
+                    factory, host, port, ssl=ssl_ctx, server_hostname=server_hostname
                 )
             if options.connect_timeout:
-                reader, writer = await asyncio.wait_for(coro, options.connect_timeout)
+                transport, protocol = await asyncio.wait_for(coro, options.connect_timeout)
             else:
-                reader, writer = await coro
+                transport, protocol = await coro
         except asyncio.TimeoutError:
             raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
         except _ssl.SSLError as exc:
             raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
         except OSError as exc:
             raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
-        sock = writer.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
                 pass
-        conn = cls(reader, writer, address, options, conn_id, generation)
+        conn = cls(protocol, address, options, conn_id, generation)
         if handshake:
             try:
                 await conn.handshake(authenticate=authenticate)
@@ -308,6 +316,7 @@ class Connection:
             )
         self.max_bson_size = int(reply.get("maxBsonObjectSize", 16 * 1024 * 1024))
         self.max_message_size = int(reply.get("maxMessageSizeBytes", 48_000_000))
+        self._protocol.max_message_size = max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + _LENGTH_SLACK
         self.max_write_batch_size = int(reply.get("maxWriteBatchSize", 100_000))
         self.is_writable = bool(reply.get("isWritablePrimary") or reply.get("ismaster"))
         self.is_mongos = reply.get("msg") == "isdbgrid"
@@ -401,17 +410,17 @@ class Connection:
             return
         spec["$db"] = dbname
         frame = _msg.encode_op_msg(next_request_id(), bson.encode(spec), flags=MORE_TO_COME)
-        self._writer.write(frame)
+        self._transport.write(frame)
 
     async def _send(self, frame: bytes, timeout: Optional[float]) -> None:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
         try:
-            self._writer.write(frame)
+            self._transport.write(frame)
             if timeout is None:
-                await self._writer.drain()
+                await self._protocol.drain()
             else:
-                await asyncio.wait_for(self._writer.drain(), timeout)
+                await asyncio.wait_for(self._protocol.drain(), timeout)
         except asyncio.TimeoutError:
             self.close("error")
             raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
@@ -424,14 +433,11 @@ class Connection:
     ) -> Dict[str, Any]:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
-        writer = self._writer
         self.pending_reply = True
         try:
-            writer.write(frame)
-            # Avoid an extra await on the fast path: drain() only blocks above the high-water mark.
-            transport = writer.transport
-            if transport.get_write_buffer_size() > 65536:
-                await writer.drain()
+            # No drain(): the reply is read while a large request is still being written
+            # (the server answers only after the whole request), which bounds the buffer.
+            self._transport.write(frame)
         except (OSError, ConnectionError, RuntimeError) as exc:
             self.close("error")
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
@@ -448,26 +454,15 @@ class Connection:
         return reply
 
     async def _read_reply(self) -> Tuple[int, bytes]:
-        reader = self._reader
         try:
-            header = await reader.readexactly(HEADER_SIZE)
-            length, _rid, _resp_to, op_code = _HEADER_UNPACK(header)
-            if length <= HEADER_SIZE or length > max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + 16 * 1024 * 1024:
-                self.close("error")
-                _msg.parse_header(header, max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE))
-                raise ProtocolError(f"Bad message length {length}")
-            body = await reader.readexactly(length - HEADER_SIZE)
-        except asyncio.IncompleteReadError as exc:
+            header, body = await self._protocol.read_frame()
+        except ConnectionClosed as exc:
             self.close("error")
-            raise AutoReconnect(
-                f"{self.address[0]}:{self.address[1]}: connection closed by the server"
-            ) from exc
-        except (OSError, ConnectionError) as exc:
-            self.close("error")
-            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
+            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc.__cause__
         except ProtocolError:
             self.close("error")
             raise
+        op_code = _HEADER_UNPACK(header)[3]
         try:
             if op_code == OP_COMPRESSED:
                 if _compression is None:
@@ -509,7 +504,7 @@ class Connection:
         self.closed = True
         self.close_reason = reason
         try:
-            self._writer.close()
+            self._transport.close()
         except Exception:
             pass
 
