@@ -33,6 +33,7 @@ from pymongo.errors import (
 
 from amongo._version import __version__
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.wire.batching import EncodedArray
 from amongo.wire import message as _msg
 from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
 
@@ -349,6 +350,7 @@ class Connection:
         timeout: Optional[float] = None,
         exhaust_allowed: bool = False,
         request_id: Optional[int] = None,
+        array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
         """Send one command and return its decoded reply.
 
@@ -357,9 +359,12 @@ class Connection:
         :param unacknowledged: send with moreToCome (w:0) and return ``{"ok": 1}`` at once.
         :param check: raise :class:`~pymongo.errors.OperationFailure` for ``ok: 0``.
         :param timeout: seconds for the whole round trip (None: socketTimeoutMS, if any).
+        :param array: pre-encoded documents appended to the command as its last field.
         """
         spec["$db"] = dbname
         body = bson.encode(spec, False, codec_options)
+        if array is not None:
+            body = array.append_to(body)
         if request_id is None:
             request_id = next(_request_ids) & 0x7FFFFFFF
         flags = MORE_TO_COME if unacknowledged else 0

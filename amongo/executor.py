@@ -35,6 +35,7 @@ from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
+from amongo.wire.batching import EncodedArray
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -130,24 +131,26 @@ class Executor:
         is_write: Optional[bool] = None,
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
+        array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
         """Run *cmd* on a suitable server and return the reply.
 
         :param read_preference: None for commands that need a writable server.
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
+        :param array: documents pre-encoded as one array field appended to *cmd* when sent.
         """
         if self._timeout is not None and _csot.get_timeout() is None:
             with _csot._TimeoutContext(self._timeout):
                 return await self._command(
                     dbname, cmd, session, read_preference, codec_options, retryable_read,
                     retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-                    is_write, implicit_session, result_address,
+                    is_write, implicit_session, result_address, array,
                 )
         return await self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address,
+            is_write, implicit_session, result_address, array,
         )
 
     async def _command(
@@ -167,6 +170,7 @@ class Executor:
         is_write: Optional[bool],
         implicit_session: bool,
         result_address: Optional[List[Any]],
+        array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
@@ -274,7 +278,7 @@ class Executor:
                     reply = await self._send(
                         conn, server, dbname, cmd, use_session, read_preference, codec_options,
                         sequences, unacknowledged, check, is_txn_finish,
-                        do_retry_write and not in_txn, in_txn, op_id,
+                        do_retry_write and not in_txn, in_txn, op_id, array,
                     )
                 except _CLIENT_SIDE_ERRORS:
                     raise  # never sent: the transaction has not started on the server
@@ -368,6 +372,7 @@ class Executor:
         retryable_write: bool,
         in_txn: bool,
         op_id: int = 0,
+        array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
         client = self._client
         # -- stamping -------------------------------------------------------------------------
@@ -451,12 +456,12 @@ class Executor:
         if listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG):
             return await self._send_monitored(
                 conn, dbname, cmd, session, codec_options, sequences, unacknowledged, check,
-                timeout_applies, op_id,
+                timeout_applies, op_id, array,
             )
         rt_timeout = _csot.remaining() if timeout_applies else None
         reply = await conn.command(
             dbname, cmd, codec_options=codec_options, sequences=sequences,
-            unacknowledged=unacknowledged, check=check, timeout=rt_timeout,
+            unacknowledged=unacknowledged, check=check, timeout=rt_timeout, array=array,
         )
         self._process_reply(reply, session, conn)
         return reply
@@ -473,6 +478,7 @@ class Executor:
         check: bool,
         timeout_applies: bool,
         op_id: int = 0,
+        array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
         import bson
 
@@ -488,6 +494,8 @@ class Executor:
         if sequences:
             for ident, docs in sequences:
                 started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
+        if array is not None:
+            started_cmd[array.name] = list(array.docs)
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -522,6 +530,7 @@ class Executor:
                 dbname, cmd, codec_options=codec_options, sequences=sequences,
                 unacknowledged=unacknowledged, check=check,
                 timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+                array=array,
             )
         except PyMongoError as exc:
             duration = _timedelta(seconds=time.perf_counter() - start)

@@ -9,9 +9,10 @@ import os
 import struct
 import time
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
+from bson.codec_options import CodecOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
@@ -19,7 +20,7 @@ from pymongo.collation import Collation
 from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
-from amongo.wire.batching import split_batches
+from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.collection import Collection
@@ -45,22 +46,49 @@ def _oid_random() -> bytes:
     return st[1]
 
 
+def _oid_from_bytes() -> Callable[[bytes], ObjectId]:
+    """``ObjectId(twelve_bytes)`` without the Python ``__init__`` (type checks of an argument
+    built right here): allocate and fill the ``__id`` slot. Falls back to the constructor if
+    this bson's ObjectId is not laid out like that."""
+    try:
+        new = object.__new__
+        set_id = ObjectId._ObjectId__id.__set__  # type: ignore[attr-defined]
+        probe = os.urandom(12)
+        oid = new(ObjectId)
+        set_id(oid, probe)
+        if oid != ObjectId(probe) or oid.binary != probe or hash(oid) != hash(ObjectId(probe)):
+            raise ValueError("unexpected ObjectId layout")
+    except Exception:  # pragma: no cover - depends on the installed bson
+        return ObjectId
+
+    def from_bytes(b: bytes) -> ObjectId:
+        oid = new(ObjectId)
+        set_id(oid, b)
+        return oid
+
+    return from_bytes
+
+
+_oid_from = _oid_from_bytes()
+
+
 def new_object_id() -> ObjectId:
     """A fresh :class:`~bson.objectid.ObjectId` (what ``ObjectId()`` returns, faster)."""
     prefix = _TS.pack(int(time.time()) & 0xFFFFFFFF) + _oid_random()
     st = _oid_state
     c = st[2] = (st[2] + 1) & 0xFFFFFF
-    return ObjectId(prefix + c.to_bytes(3, "big"))
+    return _oid_from(prefix + c.to_bytes(3, "big"))
 
 
 def object_ids() -> Iterator[ObjectId]:
     """Fresh ObjectIds for one batch of inserts (the timestamp is re-read every 1024 ids)."""
     st = _oid_state
+    make = _oid_from
     while True:
         prefix = _TS.pack(int(time.time()) & 0xFFFFFFFF) + _oid_random()
         for _ in range(1024):
             c = st[2] = (st[2] + 1) & 0xFFFFFF
-            yield ObjectId(prefix + c.to_bytes(3, "big"))
+            yield make(prefix + c.to_bytes(3, "big"))
 
 
 def validate_document(doc: Any, name: str) -> None:
@@ -215,6 +243,26 @@ def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: A
 _KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
+def _one_array(docs: List[Any], codec: CodecOptions, base_size: int, max_bson: int,
+               max_batch: int) -> Optional[EncodedArray]:
+    """*docs* encoded as one ``documents`` array if they fit one command document, else None
+    (then they go as kind-1 sequences, split by the server's limits).
+
+    The command document may exceed ``maxBsonObjectSize`` by 16 KiB, but no inserted document
+    may: an array of at most ``maxBsonObjectSize`` bytes guarantees both."""
+    n = len(docs)
+    if not n or n > max_batch:
+        return None
+    first = docs[0]
+    one = len(first.raw) if isinstance(first, RawBSONDocument) else len(bson.encode(first, False, codec))
+    if one * n > max_bson:  # a cheap estimate: do not encode twice what will not fit
+        return None
+    array = EncodedArray("documents", docs, codec)
+    if len(array) > max_bson or base_size + len(array) > max_bson + STATEMENT_OVERHEAD:
+        return None
+    return array
+
+
 class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
@@ -230,8 +278,8 @@ class Bulk:
         self.uses_collation = False
         self.uses_hint = False
         self.uses_array_filters = False
-        #: The BSON of every operation when all are inserts (insert_many encodes as it validates).
-        self.encoded_inserts: Optional[List[bytes]] = None
+        #: insert_many's documents (``_id`` already set), used instead of :attr:`ops`.
+        self.insert_docs: Optional[List[Any]] = None
 
     def add_request(self, req: Any) -> None:
         if isinstance(req, InsertOne):
@@ -274,8 +322,8 @@ class Bulk:
 
     def _runs(self) -> List[Tuple[str, List[int]]]:
         """Group operation indexes into runs of one kind (consecutive if ordered)."""
-        if self.encoded_inserts is not None:
-            return [("insert", list(range(len(self.ops))))]
+        if self.insert_docs is not None:
+            return [("insert", list(range(len(self.insert_docs))))]
         if self.ordered:
             runs: List[Tuple[str, List[int]]] = []
             for i, (kind, _) in enumerate(self.ops):
@@ -315,14 +363,6 @@ class Bulk:
             if stop:
                 break
             field = _KIND_FIELD[kind]
-            if self.encoded_inserts is not None:
-                encoded = self.encoded_inserts
-            else:
-                ops = self.ops
-                encoded = [
-                    ops[i][1].raw if isinstance(ops[i][1], RawBSONDocument) else bson.encode(ops[i][1], False, codec)
-                    for i in indexes
-                ]
             cmd_base: Dict[str, Any] = {kind: coll._name, "ordered": self.ordered}
             if self.bypass is not None and kind != "delete":
                 cmd_base["bypassDocumentValidation"] = self.bypass
@@ -333,6 +373,20 @@ class Bulk:
             if wc is not None and wc.document:
                 cmd_base["writeConcern"] = wc.document
             base_size = len(bson.encode(cmd_base)) + 200
+            if self.insert_docs is not None:
+                array = _one_array(self.insert_docs, codec, base_size, max_bson, max_batch)
+                if array is not None:  # all documents in one command, one encode call
+                    reply = await executor.command(
+                        dbname, dict(cmd_base), session=session, codec_options=codec,
+                        retryable_write=True, unacknowledged=not acknowledged, array=array,
+                    )
+                    if acknowledged:
+                        self._merge(kind, reply, indexes, 0, result)
+                    break
+            docs = self.insert_docs or [self.ops[i][1] for i in indexes]
+            encoded = [
+                d.raw if isinstance(d, RawBSONDocument) else bson.encode(d, False, codec) for d in docs
+            ]
             batches = split_batches(base_size, field, encoded, max_bson_size=max_bson,
                                     max_message_size=max_msg, max_write_batch_size=max_batch)
             for start, end in batches:
@@ -374,7 +428,7 @@ class Bulk:
             e = dict(err)
             idx = indexes[offset + e["index"]]
             e["index"] = idx
-            e["op"] = self.ops[idx][1]
+            e["op"] = self.insert_docs[idx] if self.insert_docs is not None else self.ops[idx][1]
             result["writeErrors"].append(e)
         wce = reply.get("writeConcernError")
         if wce:

@@ -40,7 +40,8 @@ from bson import ObjectId, Timestamp
 from bson.int64 import Int64
 
 from .wire import (HEADER, INT32, INT64, MORE_TO_COME, MSG_PREFIX, OP_MSG, OP_QUERY, OP_REPLY,
-                   REPLY_PREFIX, command_key, count_docs, first_key, msg_body, query_body)
+                   REPLY_PREFIX, command_key, count_array, count_docs, first_key, msg_body,
+                   query_body)
 
 HELLO_NAMES = frozenset({"hello", "isMaster", "ismaster"})
 _SENTINEL = 0x7A7A7A7A7A7A7A7A
@@ -227,7 +228,7 @@ class ReplayServer:
         if entry is None:
             return self.fallback(name, coll, body, seqs), 0.0
         if name == "insert" and entry.n is not None:
-            n = count_docs(seqs[0][1]) if seqs else len(bson.decode(body).get("documents", []))
+            n = count_docs(seqs[0][1]) if seqs else count_array(body, "documents")
             return entry.with_n(n), 0.0
         if entry.offsets[0] is not None:
             return self._cursor_reply(entry, 0, next(self.cursor_ids)), 0.0
@@ -248,7 +249,7 @@ class ReplayServer:
                 n = count_docs(seqs[0][1])
             else:
                 field = {"insert": "documents", "update": "updates", "delete": "deletes"}[name]
-                n = len(bson.decode(body).get(field, []))
+                n = count_array(body, field)
             extra = {"nModified": n} if name == "update" else {}
             return self._const((name, n), _ok(n=n, **extra))
         if name in ("find", "aggregate", "listCollections", "listIndexes"):

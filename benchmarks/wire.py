@@ -97,3 +97,23 @@ def count_docs(seq: memoryview) -> int:
         pos += INT32.unpack_from(seq, pos)[0]
         n += 1
     return n
+
+
+def count_array(body: bytes, field: str) -> int:
+    """Number of embedded documents in the top-level array *field* of a command body, without
+    decoding it (a write command may carry its documents in the body instead of a sequence).
+    0 when the field is absent."""
+    tag = b"\x04" + field.encode() + b"\x00"
+    at = body.find(tag, 4)
+    if at < 0:
+        return 0
+    pos = at + len(tag)
+    end = pos + INT32.unpack_from(body, pos)[0] - 1  # the array document's terminating 0
+    pos += 4
+    n = 0
+    find, unpack = body.find, INT32.unpack_from
+    while pos < end:
+        key_end = find(b"\x00", pos + 1)
+        pos = key_end + 1 + unpack(body, key_end + 1)[0]
+        n += 1
+    return n

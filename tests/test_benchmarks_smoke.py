@@ -57,3 +57,18 @@ def test_targets_and_table_render():
     status = {t["target"]: t["status"] for t in harness.evaluate_targets(rows)}
     assert status["[asyncio] find_one c=1 cpu/op <= 0.5x pymongo"] == "PASS"
     assert status["[asyncio] find 10k c=1 MB/s >= 1.2x pymongo"] == "n-a"
+
+
+def test_replay_counts_documents_in_a_body_array_and_a_sequence():
+    """The replay server answers inserts with the right ``n`` whether the documents come as a
+    kind-1 sequence or as an array in the command body (amongo's insert_many), without decoding."""
+    import bson
+
+    from benchmarks.wire import count_array, count_docs
+
+    for docs in ([], [{}], [{"a": 1}] * 3, [{"s": "y" * 50, "n": {"k": [1, 2]}}] * 1234):
+        body = bson.encode({"insert": "c", "ordered": True, "documents": docs, "lsid": {"id": 1}})
+        assert count_array(body, "documents") == len(docs)
+        seq = memoryview(b"".join(bson.encode(d) for d in docs))
+        assert count_docs(seq) == len(docs)
+    assert count_array(bson.encode({"insert": "c"}), "documents") == 0
