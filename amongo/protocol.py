@@ -80,6 +80,12 @@ class FrameProtocol(asyncio.BufferedProtocol):
         return self._view[self._end:]
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._error is not None:
+            # After a bad frame nothing that follows can be trusted (a TLS transport hands over
+            # what it already decrypted while closing): discard it.
+            self._start = self._end = 0
+            self._big = self._big_view = None
+            return
         if self._big is not None:
             self._big_pos += nbytes
             if self._big_pos == len(self._big):
