@@ -452,19 +452,18 @@ class Collection(_BaseObject):
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[Any]:
         """The first matching document or None (Motor: ``find_one``)."""
-        if filter is not None and not isinstance(filter, abc.Mapping):
+        if filter is None:
+            filter = {}
+        elif type(filter) is not dict and not isinstance(filter, abc.Mapping):
             filter = {"_id": filter}
-        if not args and not kwargs:
-            return await self._find_one_plain({} if filter is None else filter)
-        kwargs["limit"] = -1
-        cursor = self.find(filter, *args, **kwargs)
-        async for doc in cursor:
-            return doc
-        return None
-
-    async def _find_one_plain(self, filter: Mapping[str, Any]) -> Optional[Any]:
-        """``find_one(filter)`` with no other option: the command a ``find(filter, limit=-1)``
-        cursor sends, run directly, without building a cursor (the find_one hot path)."""
+        if args or kwargs:
+            kwargs["limit"] = -1
+            cursor = self.find(filter, *args, **kwargs)
+            async for doc in cursor:
+                return doc
+            return None
+        # No other option: the command a find(filter, limit=-1) cursor sends, run directly,
+        # without building a cursor (the find_one hot path).
         cmd: Dict[str, Any] = {"find": self._name, "filter": filter, "limit": 1, "singleBatch": True}
         rc = self._read_concern.document
         if rc:
@@ -478,19 +477,19 @@ class Collection(_BaseObject):
                 codec_options=self._codec_options, retryable_read=True,
                 implicit_session=False, result_address=addr,
             )
-            cursor = reply["cursor"]
-            if cursor["id"] and addr:
+            cursor_doc = reply["cursor"]
+            if cursor_doc["id"] and addr:
                 # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
                 try:
                     await client._executor.command(
-                        self._database._name, {"killCursors": self._name, "cursors": [cursor["id"]]},
+                        self._database._name, {"killCursors": self._name, "cursors": [cursor_doc["id"]]},
                         session=session, address=addr[-1], check=False, implicit_session=False,
                     )
                 except Exception:
                     pass
         finally:
             session._end_implicit()
-        batch = cursor["firstBatch"]
+        batch = cursor_doc["firstBatch"]
         return batch[0] if batch else None
 
     async def count_documents(

@@ -18,7 +18,7 @@ import ssl as _ssl
 import struct
 import sys
 import time
-from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
@@ -174,6 +174,7 @@ class Connection:
         "is_writable",
         "is_mongos",
         "supports_sessions",
+        "supports_retry",
         "server_connection_id",
         "_protocol",
         "_transport",
@@ -209,6 +210,7 @@ class Connection:
         self.is_writable = False
         self.is_mongos = False
         self.supports_sessions = False
+        self.supports_retry = False
         self.server_connection_id: Optional[int] = None
         self._more_to_come = False
         self._pinned = False
@@ -322,6 +324,10 @@ class Connection:
         self.is_writable = bool(reply.get("isWritablePrimary") or reply.get("ismaster"))
         self.is_mongos = reply.get("msg") == "isdbgrid"
         self.supports_sessions = reply.get("logicalSessionTimeoutMinutes") is not None
+        # Retryable writes: sessions on a replica set, mongos or load balancer (not standalone).
+        self.supports_retry = self.supports_sessions and bool(
+            self.is_mongos or reply.get("setName") or self.options.load_balanced
+        )
         self.server_connection_id = reply.get("connectionId")
         if self.options.load_balanced:
             self.service_id = reply.get("serviceId")
@@ -337,7 +343,7 @@ class Connection:
                 self.compressor = _compression.make_compressor(name, self.options.zlib_level)
 
     # -- I/O ---------------------------------------------------------------------------------
-    async def command(
+    def command(
         self,
         dbname: str,
         spec: MutableMapping[str, Any],
@@ -351,8 +357,12 @@ class Connection:
         exhaust_allowed: bool = False,
         request_id: Optional[int] = None,
         array: Optional[EncodedArray] = None,
-    ) -> Dict[str, Any]:
-        """Send one command and return its decoded reply.
+    ) -> Awaitable[Dict[str, Any]]:
+        """Send one command; await the result for its decoded reply.
+
+        The command is encoded (and too-large documents refused) right away; the returned
+        awaitable does the I/O. (Not a coroutine function itself: one frame less on the
+        await chain that every operation's reply wakes up.)
 
         :param spec: the command document; ``$db`` is added here.
         :param sequences: kind-1 document sequences (already BSON-encoded).
@@ -394,18 +404,24 @@ class Connection:
         if timeout is None:
             timeout = self.options.socket_timeout
         if unacknowledged:
-            await self._send(frame, timeout)
-            return {"ok": 1}
-        if timeout is None or _timeout_ctx is None:
-            if timeout is not None:
-                return await asyncio.wait_for(
-                    self._round_trip(frame, codec_options, check), timeout
-                )
-            return await self._round_trip(frame, codec_options, check)
+            return self._send_unacknowledged(frame, timeout)
+        if timeout is None:
+            return self._round_trip(frame, codec_options, check)
+        return self._round_trip_within(frame, codec_options, check, timeout)
+
+    async def _send_unacknowledged(self, frame: bytes, timeout: Optional[float]) -> Dict[str, Any]:
+        await self._send(frame, timeout)
+        return {"ok": 1}
+
+    async def _round_trip_within(
+        self, frame: bytes, codec_options: CodecOptions, check: bool, timeout: float
+    ) -> Dict[str, Any]:
         try:
+            if _timeout_ctx is None:  # Python < 3.11
+                return await asyncio.wait_for(self._round_trip(frame, codec_options, check), timeout)
             async with _timeout_ctx(timeout):
                 return await self._round_trip(frame, codec_options, check)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
 
     def send_nowait(self, dbname: str, spec: MutableMapping[str, Any]) -> None:
@@ -446,7 +462,11 @@ class Connection:
         except (OSError, ConnectionError, RuntimeError) as exc:
             self.close("error")
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
-        flags, doc = await self._read_reply()
+        try:
+            header, body = await self._protocol.read_frame()
+        except (ConnectionClosed, ProtocolError) as exc:
+            raise self._read_failed(exc)
+        flags, doc = self._unpack(header, body)
         self._more_to_come = bool(flags & MORE_TO_COME)
         self.pending_reply = self._more_to_come
         try:
@@ -458,15 +478,25 @@ class Connection:
             raise command_error(reply, self.max_wire_version)
         return reply
 
-    async def _read_reply(self) -> Tuple[int, bytes]:
+    async def _read_reply(self) -> Tuple[int, Any]:
         try:
             header, body = await self._protocol.read_frame()
-        except ConnectionClosed as exc:
-            self.close("error")
-            raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc.__cause__
-        except ProtocolError:
-            self.close("error")
-            raise
+        except (ConnectionClosed, ProtocolError) as exc:
+            raise self._read_failed(exc)
+        return self._unpack(header, body)
+
+    def _read_failed(self, exc: BaseException) -> BaseException:
+        """Close the connection; the exception to raise for a failed read."""
+        self.close("error")
+        if isinstance(exc, ConnectionClosed):
+            err = AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}")
+            err.__cause__ = exc.__cause__  # the transport's error, if any
+            err.__suppress_context__ = True
+            return err
+        return exc
+
+    def _unpack(self, header: bytes, body: Any) -> Tuple[int, Any]:
+        """``(flagBits, section-0 BSON)`` of a reply frame (OP_MSG, OP_REPLY, OP_COMPRESSED)."""
         op_code = _HEADER_UNPACK(header)[3]
         try:
             if op_code == OP_COMPRESSED:

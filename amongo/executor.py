@@ -12,7 +12,7 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo import monitoring as _pm
@@ -36,6 +36,7 @@ from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
+from amongo._common import ts_newer
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -113,7 +114,7 @@ class Executor:
         self._timeout = client._timeout
         self._tokens = TokenBucket()
 
-    async def command(
+    def command(
         self,
         dbname: str,
         cmd: MutableMapping[str, Any],
@@ -132,26 +133,30 @@ class Executor:
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
-    ) -> Dict[str, Any]:
-        """Run *cmd* on a suitable server and return the reply.
+    ) -> Awaitable[Dict[str, Any]]:
+        """Run *cmd* on a suitable server; await the result for the reply.
+
+        (A plain function returning the coroutine: one frame less on every operation's
+        await chain.)
 
         :param read_preference: None for commands that need a writable server.
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
         :param array: documents pre-encoded as one array field appended to *cmd* when sent.
         """
-        if self._timeout is not None and _csot.get_timeout() is None:
-            with _csot._TimeoutContext(self._timeout):
-                return await self._command(
-                    dbname, cmd, session, read_preference, codec_options, retryable_read,
-                    retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-                    is_write, implicit_session, result_address, array,
-                )
-        return await self._command(
+        coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
             is_write, implicit_session, result_address, array,
         )
+        if self._timeout is not None and _csot.get_timeout() is None:
+            return self._within_client_timeout(coro)
+        return coro
+
+    async def _within_client_timeout(self, coro: Awaitable[Dict[str, Any]]) -> Dict[str, Any]:
+        """Run *coro* under the client's ``timeoutMS`` (CSOT) deadline."""
+        with _csot._TimeoutContext(self._timeout):
+            return await coro
 
     async def _command(
         self,
@@ -213,7 +218,8 @@ class Executor:
 
         txn_number_assigned = False
         # One operationId for all attempts of this operation (command monitoring spec).
-        op_id = next_request_id() if (self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)) else 0
+        monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        op_id = next_request_id() if monitored else 0
         last_error: Optional[BaseException] = None
         overloaded = False
         attempt = 0
@@ -226,7 +232,9 @@ class Executor:
             try:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise _timeout_error(last_error)
-                server = await topology.select_server(read_preference, deadline=deadline, address=address)
+                server = topology.select_now(read_preference, address) or await topology.select_server(
+                    read_preference, deadline=deadline, address=address
+                )
             except ServerSelectionTimeoutError:
                 if last_error is not None:
                     raise last_error
@@ -234,7 +242,7 @@ class Executor:
             pool = server.pool
             checkout_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                conn: Connection = await pool.checkout(checkout_timeout)
+                conn: Connection = pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
                 if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
                     if retryable_write:
@@ -253,10 +261,7 @@ class Executor:
                 use_session = None
             else:
                 use_session = session
-            supports_retry = conn.supports_sessions and not (
-                conn.hello.get("msg") != "isdbgrid" and not conn.hello.get("setName") and not conn.options.load_balanced
-            )
-            do_retry_write = retryable_write and supports_retry and use_session is not None
+            do_retry_write = retryable_write and use_session is not None and conn.supports_retry
             try:
                 if do_retry_write and not in_txn and not txn_number_assigned:
                     ss = use_session._materialize()  # type: ignore[union-attr]
@@ -275,11 +280,22 @@ class Executor:
                     cmd["writeConcern"] = wc_doc
                 starting = in_txn and not is_txn_finish and use_session.txn_state == TXN_STARTING  # type: ignore[union-attr]
                 try:
-                    reply = await self._send(
-                        conn, server, dbname, cmd, use_session, read_preference, codec_options,
-                        sequences, unacknowledged, check, is_txn_finish,
-                        do_retry_write and not in_txn, in_txn, op_id, array,
+                    timeout_applies = self._stamp(
+                        conn, server, cmd, use_session, read_preference, unacknowledged,
+                        is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
                     )
+                    if monitored:  # command monitoring or logging
+                        reply = await self._send_monitored(
+                            conn, dbname, cmd, use_session, codec_options, sequences,
+                            unacknowledged, check, timeout_applies, op_id, array,
+                        )
+                    else:
+                        reply = await conn.command(
+                            dbname, cmd, codec_options=codec_options, sequences=sequences,
+                            unacknowledged=unacknowledged, check=check,
+                            timeout=_csot.remaining() if timeout_applies else None, array=array,
+                        )
+                        self._process_reply(reply, use_session, conn)
                 except _CLIENT_SIDE_ERRORS:
                     raise  # never sent: the transaction has not started on the server
                 except BaseException as exc:
@@ -356,26 +372,24 @@ class Executor:
                 implicit._end_implicit()
             return reply
 
-    async def _send(
+    def _stamp(
         self,
         conn: Connection,
         server: "Server",
-        dbname: str,
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
         read_preference: Any,
-        codec_options: CodecOptions,
-        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
         unacknowledged: bool,
-        check: bool,
         is_txn_finish: bool,
         retryable_write: bool,
         in_txn: bool,
-        op_id: int = 0,
-        array: Optional[EncodedArray] = None,
-    ) -> Dict[str, Any]:
+        has_timeout: bool,
+    ) -> bool:
+        """Add what the connection, session, client and deadline say to *cmd*: lsid,
+        txnNumber and the transaction fields, read concern for causal and snapshot reads,
+        $clusterTime, $readPreference, the API version, maxTimeMS. Returns whether a CSOT
+        deadline applies to the round trip."""
         client = self._client
-        # -- stamping -------------------------------------------------------------------------
         if session is not None:
             ss = session._materialize()
             cmd["lsid"] = ss.session_id
@@ -399,6 +413,9 @@ class Executor:
                 cmd["autocommit"] = False
                 if not is_txn_finish:
                     cmd.pop("writeConcern", None)
+            elif session._implicit:  # (never snapshot nor causally consistent)
+                if retryable_write:
+                    cmd["txnNumber"] = ss.txn_number
             else:
                 if retryable_write:
                     cmd["txnNumber"] = ss.txn_number
@@ -411,18 +428,19 @@ class Executor:
                 elif (
                     session.options.causal_consistency
                     and session.operation_time is not None
-                    and not session._implicit
                     and _is_read_concern_command(cmd)
                 ):
                     rc_doc = dict(cmd.get("readConcern") or {})
                     rc_doc["afterClusterTime"] = session.operation_time
                     cmd["readConcern"] = rc_doc
         hello = conn.hello
-        if "$clusterTime" in hello or client._cluster_time is not None:
-            ct = client._cluster_time
-            if session is not None and session.cluster_time is not None:
-                if ct is None or session.cluster_time["clusterTime"] > ct["clusterTime"]:
-                    ct = session.cluster_time
+        ct = client._cluster_time
+        if ct is not None or "$clusterTime" in hello:
+            if session is not None and not session._implicit:
+                # (an implicit session only ever saw replies that advanced the client's too)
+                sct = session._cluster_time
+                if sct is not None and (ct is None or ts_newer(sct["clusterTime"], ct["clusterTime"])):
+                    ct = sct
             if ct is not None:
                 cmd["$clusterTime"] = ct
         if read_preference is not None:
@@ -443,7 +461,7 @@ class Executor:
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
             cmd.update(api)
-        if timeout_applies := (_csot.get_timeout() is not None):
+        if has_timeout and _csot.get_timeout() is not None:
             remaining = _csot.remaining()
             if remaining is not None:
                 if remaining <= 0:
@@ -451,20 +469,8 @@ class Executor:
                 if not unacknowledged and next(iter(cmd)) != "getMore":
                     # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
                     _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
-        # -- send ------------------------------------------------------------------------------
-        listeners = self.listeners
-        if listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG):
-            return await self._send_monitored(
-                conn, dbname, cmd, session, codec_options, sequences, unacknowledged, check,
-                timeout_applies, op_id, array,
-            )
-        rt_timeout = _csot.remaining() if timeout_applies else None
-        reply = await conn.command(
-            dbname, cmd, codec_options=codec_options, sequences=sequences,
-            unacknowledged=unacknowledged, check=check, timeout=rt_timeout, array=array,
-        )
-        self._process_reply(reply, session, conn)
-        return reply
+            return True
+        return False
 
     async def _send_monitored(
         self,
@@ -579,7 +585,7 @@ class Executor:
         if ct is not None:
             client = self._client
             cur = client._cluster_time
-            if cur is None or ct["clusterTime"] > cur["clusterTime"]:
+            if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
                 client._cluster_time = ct
         if session is not None:
             session._advance(reply)

@@ -366,6 +366,28 @@ class Pool:
         )
 
     # ------------------------------------------------------------------ check-out
+    def checkout_now(self) -> Any:
+        """An idle connection if :meth:`checkout` would return one without waiting and with
+        nothing to report (no CMAP event listener, nobody queued, no idle-time pruning or
+        minPoolSize filling due), else None: then await :meth:`checkout`."""
+        if (
+            self._emit
+            or self._state is not _READY
+            or self._waiters
+            or self._max_idle is not None
+            or (self._total < self._min_size and self._fill_task is None)
+        ):
+            return None
+        idle = self._idle
+        if not idle:
+            return None
+        conn = idle[-1]
+        if self._perished(conn) is not None:
+            return None
+        idle.pop()
+        self._in_use[conn.id] = conn
+        return conn
+
     async def checkout(self, timeout: Optional[float] = None) -> Any:
         """Check out a connection (CMAP ``checkOut``).
 

@@ -249,12 +249,18 @@ class ClientSession:
             raise InvalidOperation("Cannot use ended session")
 
     def _advance(self, reply: Mapping[str, Any]) -> None:
+        """Gossip a server reply's ``$clusterTime`` and ``operationTime`` into the session
+        (what the public ``advance_*`` methods do, without re-validating server values)."""
         ct = reply.get("$clusterTime")
         if ct is not None:
-            self.advance_cluster_time(ct)
+            cur = self._cluster_time
+            if cur is None or ct["clusterTime"] > cur["clusterTime"]:
+                self._cluster_time = ct
         ot = reply.get("operationTime")
         if ot is not None:
-            self.advance_operation_time(ot)
+            cur_ot = self._operation_time
+            if cur_ot is None or ot > cur_ot:
+                self._operation_time = ot
 
     def mark_dirty(self) -> None:
         if self._server_session is not None:

@@ -705,6 +705,16 @@ class Topology:
         cache[key] = (read_preference, result)
         return result
 
+    def select_now(self, read_preference: Any = None, address: Optional[Address] = None) -> Optional[Server]:
+        """:meth:`select_server`'s answer when it needs no waiting (the topology is open and
+        a server is suitable now), else None: then await :meth:`select_server`."""
+        if self._closed or not self._opened or self._srv_error is not None:
+            return None
+        candidates = self._candidates(read_preference, address)
+        if not candidates:
+            return None
+        return candidates[0] if len(candidates) == 1 else self._choose(candidates)
+
     async def select_server(
         self,
         read_preference: Any = None,
