@@ -245,11 +245,11 @@ class MongoClient(_BaseObject):
 
     def _is_direct_single(self, server: Any) -> bool:
         """True when the topology type is Single (a direct connection)."""
-        return self._topology.description.topology_type == TopologyType.Single
+        return self._topology._td.topology_type == TopologyType.Single
 
     def _session_timeout_minutes(self) -> Optional[int]:
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
-        return self._topology.description.logical_session_timeout_minutes
+        return self._topology._td.logical_session_timeout_minutes
 
     def _implicit_session(self) -> ClientSession:
         return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)

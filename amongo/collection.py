@@ -66,7 +66,7 @@ def validate_collection_name(name: Any) -> str:
 class Collection(_BaseObject):
     """A MongoDB collection (Motor: ``AsyncIOMotorCollection``). Get one with ``db[name]``."""
 
-    __slots__ = ("_database", "_name", "_full_name", "_client")
+    __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
 
     def __init__(
         self,
@@ -84,6 +84,9 @@ class Collection(_BaseObject):
         self._name = name
         self._full_name = f"{database.name}.{name}"
         self._client = database.client
+        self._db_name = database.name
+        #: the read concern's document, built once (``ReadConcern.document`` builds a dict)
+        self._rc_document = self._read_concern.document
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -465,15 +468,15 @@ class Collection(_BaseObject):
         # No other option: the command a find(filter, limit=-1) cursor sends, run directly,
         # without building a cursor (the find_one hot path).
         cmd: Dict[str, Any] = {"find": self._name, "filter": filter, "limit": 1, "singleBatch": True}
-        rc = self._read_concern.document
+        rc = self._rc_document
         if rc:
-            cmd["readConcern"] = rc
+            cmd["readConcern"] = dict(rc)
         client = self._client
         session = client._implicit_session()
         addr: List[Any] = []
         try:
             reply = await client._executor.command(
-                self._database._name, cmd, session=session, read_preference=self._read_preference,
+                self._db_name, cmd, session=session, read_preference=self._read_preference,
                 codec_options=self._codec_options, retryable_read=True,
                 implicit_session=False, result_address=addr,
             )

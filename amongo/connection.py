@@ -52,8 +52,15 @@ _INT32_UNPACK = struct.Struct("<i").unpack_from
 _UINT32_UNPACK = struct.Struct("<I").unpack_from
 #: Replies above this size skip the copy of the section-0 document (see ``_read_reply``).
 _BIG_REPLY = 64 * 1024
+_OP_MSG_CODE = struct.pack("<i", OP_MSG)
+_MSG_PREFIX = struct.Struct("<iiiiIB").pack  # header, flagBits, section kind 0
 
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
+# bson.encode / bson.decode minus their Python wrappers (a codec-options type check and a
+# typing.cast call): the C functions themselves, when bson has them. Codec options reaching
+# here are always CodecOptions (validated where users pass them).
+_encode = getattr(bson, "_dict_to_bson", None) or bson.encode
+_decode = getattr(bson, "_bson_to_dict", None) or bson.decode
 #: Frames whose declared length exceeds the server's maxMessageSizeBytes by more than this
 #: are a protocol error (the frame header's length is all a reader can trust).
 _LENGTH_SLACK = 16 * 1024 * 1024
@@ -372,7 +379,7 @@ class Connection:
         :param array: pre-encoded documents appended to the command as its last field.
         """
         spec["$db"] = dbname
-        body = bson.encode(spec, False, codec_options)
+        body = _encode(spec, False, codec_options)
         if array is not None:
             body = array.append_to(body)
         if request_id is None:
@@ -380,7 +387,10 @@ class Connection:
         flags = MORE_TO_COME if unacknowledged else 0
         if exhaust_allowed:
             flags |= _msg.EXHAUST_ALLOWED
-        frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
+        if sequences:
+            frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
+        else:  # (encode_op_msg's plain case, inline)
+            frame = _MSG_PREFIX(21 + len(body), request_id, 0, OP_MSG, flags, 0) + body
         if sequences:
             limit = self.max_message_size
             if len(frame) > limit + 16 * 1024:
@@ -466,11 +476,22 @@ class Connection:
             header, body = await self._protocol.read_frame()
         except (ConnectionClosed, ProtocolError) as exc:
             raise self._read_failed(exc)
-        flags, doc = self._unpack(header, body)
-        self._more_to_come = bool(flags & MORE_TO_COME)
-        self.pending_reply = self._more_to_come
+        if (
+            header[12:16] == _OP_MSG_CODE
+            and len(body) >= 10
+            and not body[0] and not body[1] and not body[4]
+            and _INT32_UNPACK(body, 5)[0] == len(body) - 5
+        ):
+            # The common reply: OP_MSG, no flag bits (so no checksum, no moreToCome), one
+            # kind-0 section; decode it in place.
+            doc: Any = memoryview(body)[5:]
+            self._more_to_come = self.pending_reply = False
+        else:
+            flags, doc = self._unpack(header, body)
+            self._more_to_come = bool(flags & MORE_TO_COME)
+            self.pending_reply = self._more_to_come
         try:
-            reply = bson.decode(doc, codec_options)
+            reply = _decode(doc, codec_options)
         except Exception as exc:  # bson.errors.InvalidBSON and friends
             self.close("error")
             raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc

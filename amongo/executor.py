@@ -37,6 +37,7 @@ from amongo.connection import Connection, next_request_id
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
 from amongo._common import ts_newer
+from amongo.topology.description import TopologyType
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -50,6 +51,7 @@ _SENSITIVE = frozenset(
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
+_SINGLE = TopologyType.Single
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
 _BASE_BACKOFF = 0.1
@@ -180,18 +182,27 @@ class Executor:
         client = self._client
         topology = self.topology
         implicit: Optional[ClientSession] = None
-        if session is not None:
+        if session is not None and session._implicit:
+            # An implicit session made by the caller (find_one, cursors): only its lsid and
+            # times matter (it never has a transaction; the caller ends it).
+            if unacknowledged:
+                session = None
+            in_txn = False
+        elif session is not None:
             if session._client is not client:
                 raise InvalidOperation("Can only use session with the MongoClient that started it")
             session._check_ended()
             if unacknowledged:
                 raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
-        # commit/abort (also a re-commit after the state became COMMITTED) belong to the transaction
-        in_txn = session is not None and (session.in_transaction or is_txn_finish)
-        if session is not None and not in_txn and session.txn_state != TXN_NONE:
-            # The first operation after a finished transaction resets the session's state.
-            session.txn_state = TXN_NONE
-            session._unpin()
+            # commit/abort (also a re-commit after the state became COMMITTED) belong to the
+            # transaction
+            in_txn = session.in_transaction or is_txn_finish
+            if not in_txn and session.txn_state != TXN_NONE:
+                # The first operation after a finished transaction resets the session's state.
+                session.txn_state = TXN_NONE
+                session._unpin()
+        else:
+            in_txn = False
         if in_txn:
             if read_preference is not None and not is_txn_finish:
                 # Reads in a transaction use the transaction's read preference, which must be
@@ -452,7 +463,7 @@ class Executor:
                 if mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
             elif hello.get("setName"):
-                if client._is_direct_single(server):
+                if client._topology._td.topology_type == _SINGLE:  # a direct connection
                     cmd["$readPreference"] = (
                         _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
                     )
@@ -589,6 +600,8 @@ class Executor:
                 client._cluster_time = ct
         if session is not None:
             session._advance(reply)
+            if session._implicit:
+                return
             if session.in_transaction and "recoveryToken" in reply:
                 session.recovery_token = reply["recoveryToken"]
             if session.options.snapshot and session._snapshot_time is None:

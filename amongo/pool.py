@@ -382,8 +382,8 @@ class Pool:
         if not idle:
             return None
         conn = idle[-1]
-        if self._perished(conn) is not None:
-            return None
+        if conn.closed or conn.generation != self._generation or self.options.load_balanced:
+            return None  # (the slow path discards it, or picks the service's generation)
         idle.pop()
         self._in_use[conn.id] = conn
         return conn
@@ -845,7 +845,8 @@ class Pool:
             self._discard(conn, _POOL_CLOSED)
             return
         # Not maxIdleTimeMS: it was just in use.
-        if conn.generation != self.generation_for(getattr(conn, "service_id", None)):
+        if conn.generation != (self._generation if conn.service_id is None else
+                               self.generation_for(conn.service_id)):
             reason: Optional[str] = _STALE
         elif conn.closed:
             reason = _ERROR
@@ -868,7 +869,10 @@ class Pool:
             task.add_done_callback(self._tasks.discard)
             return
         conn.last_checkin = _monotonic()
-        self._make_available(conn)
+        if self._waiters:
+            self._make_available(conn)
+        else:
+            self._idle.append(conn)
 
     async def _drain(self, conn: Any) -> None:
         """Read and discard *conn*'s outstanding reply, then offer it to the pool."""

@@ -92,6 +92,22 @@ class FrameProtocol(asyncio.BufferedProtocol):
                 self._deliver(self._big_header, self._big)
                 self._big = self._big_view = None
             return
+        if self._end == 0 and nbytes > HEADER_SIZE:
+            # The common case, one whole reply received alone: hand it over directly.
+            view = self._view
+            length = _LENGTH(view, 0)[0]
+            if length == nbytes and length <= self.max_message_size:
+                frames = self._frames
+                frames.append((bytes(view[:HEADER_SIZE]), bytes(view[HEADER_SIZE:nbytes])))
+                waiter = self._waiter
+                if waiter is not None:
+                    self._waiter = None
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if len(frames) >= _MAX_QUEUED and not self._read_paused and not self._closed:
+                    self._read_paused = True
+                    self.transport.pause_reading()
+                return
         self._end += nbytes
         self._cut_frames()
 

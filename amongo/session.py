@@ -12,6 +12,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, TypeVar
 
 from bson.binary import Binary
+
+from amongo._common import ts_newer
 from bson.timestamp import Timestamp
 from pymongo.errors import ConfigurationError, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -241,7 +243,9 @@ class ClientSession:
     # -- internals --------------------------------------------------------------------------
     def _materialize(self) -> ServerSession:
         if self._server_session is None:
-            self._server_session = self._client._server_session_pool.get(self._client._session_timeout_minutes())
+            client = self._client
+            self._server_session = client._server_session_pool.get(
+                client._topology._td.logical_session_timeout_minutes)
         return self._server_session
 
     def _check_ended(self) -> None:
@@ -254,12 +258,12 @@ class ClientSession:
         ct = reply.get("$clusterTime")
         if ct is not None:
             cur = self._cluster_time
-            if cur is None or ct["clusterTime"] > cur["clusterTime"]:
+            if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
                 self._cluster_time = ct
         ot = reply.get("operationTime")
         if ot is not None:
             cur_ot = self._operation_time
-            if cur_ot is None or ot > cur_ot:
+            if cur_ot is None or ts_newer(ot, cur_ot):
                 self._operation_time = ot
 
     def mark_dirty(self) -> None:
@@ -305,7 +309,9 @@ class ClientSession:
         if not self._ended:
             self._ended = True
             if self._server_session is not None:
-                self._client._server_session_pool.put(self._server_session, self._client._session_timeout_minutes())
+                client = self._client
+                client._server_session_pool.put(
+                    self._server_session, client._topology._td.logical_session_timeout_minutes)
                 self._server_session = None
 
     async def __aenter__(self) -> "ClientSession":

@@ -14,8 +14,9 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .drivers import DRIVERS
 from .servers import ROOT, ReplayProcess, SecantusServer
@@ -60,7 +61,7 @@ def params_for(workload: str, concurrency: int, quick: bool, runs: Optional[int]
     else:
         ops, seconds = (300, 0.4) if quick else (3000, 3.0)
     ops = max(ops, concurrency)
-    return Params(ops=ops, seconds=seconds, runs=runs or (2 if quick else 5),
+    return Params(ops=ops, seconds=seconds, runs=runs or (3 if quick else 7),
                   warmup_ops=max(concurrency, ops // 10), warmup_seconds=seconds / 4)
 
 
@@ -110,6 +111,131 @@ def measure_one(uri: str, driver: str, loop: str, server: str, workload: str, co
         return row
     row.update(json.loads(lines[-1][len("RESULT "):]))
     return row
+
+
+class _Worker:
+    """A ``benchmarks.worker --serve`` process: one driver on one loop, set up and warm,
+    doing one run per :meth:`run` call."""
+
+    def __init__(self, spec: Dict[str, Any], timeout: float) -> None:
+        self.timeout = timeout
+        self._buf = b""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", "--serve", json.dumps(spec)],
+            cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            bufsize=0)
+        self.failure: Optional[Dict[str, Any]] = None  # {"unavailable"|"error": ...}
+
+    def _line(self) -> Optional[str]:
+        """The next stdout line, or None on EOF / timeout (the worker is then killed)."""
+        import selectors
+
+        deadline = time.monotonic() + self.timeout
+        out = self.proc.stdout
+        assert out is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(out, selectors.EVENT_READ)
+            while b"\n" not in self._buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.proc.kill()
+                    self.failure = {"error": f"timed out after {self.timeout:.0f}s"}
+                    return None
+                chunk = os.read(out.fileno(), 65536)
+                if not chunk:
+                    return None
+                self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode()
+
+    def _expect(self, prefix: str) -> Optional[Dict[str, Any]]:
+        while True:
+            line = self._line()
+            if line is None:
+                if self.failure is None:
+                    err = (self.proc.stderr.read() or b"").decode()[-300:] if self.proc.stderr else ""
+                    self.failure = {"error": f"worker exited {self.proc.wait()}: {err.strip()}"}
+                return None
+            if line.startswith("RESULT "):  # the worker ended: unavailable driver or an error
+                res = json.loads(line[len("RESULT "):])
+                self.failure = {k: res[k] for k in ("unavailable", "error") if k in res} or {
+                    "error": "worker ended early"}
+                return None
+            if line == prefix.strip() or line.startswith(prefix):
+                return json.loads(line[len(prefix):]) if line.startswith(prefix + " ") else {}
+
+    def ready(self) -> bool:
+        return self._expect("READY") is not None
+
+    def run(self) -> Optional[Dict[str, Any]]:
+        if self.failure is not None:
+            return None
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"RUN\n")
+        return self._expect("RUN")
+
+    def stop(self) -> Dict[str, Any]:
+        """Stop the worker; its final record (peak RSS)."""
+        res: Dict[str, Any] = {}
+        if self.failure is None and self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b"STOP\n")
+                line = self._line()
+                while line is not None and not line.startswith("RESULT "):
+                    line = self._line()
+                if line is not None:
+                    res = json.loads(line[len("RESULT "):])
+            except (BrokenPipeError, OSError):
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return res
+
+
+def measure_interleaved(uri: str, combos: Sequence[Tuple[str, str]], server: str, workload: str,
+                        concurrency: int, params: Params, timeout: float = 300.0,
+                        log: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
+    """Measure every ``(driver, loop)`` of *combos* with interleaved runs: one warm worker
+    process each, and ``params.runs`` rounds in which each worker does one run (the order
+    rotates every round). Rows carry the medians over the rounds."""
+    spec = dict(uri=uri, workload=workload, concurrency=concurrency, ops=params.ops,
+                seconds=params.seconds, warmup_ops=params.warmup_ops,
+                warmup_seconds=params.warmup_seconds, max_pool_size=100)
+    workers: List[_Worker] = []
+    for driver, loop in combos:
+        w = _Worker(dict(spec, driver=driver, loop=loop), timeout)
+        workers.append(w)
+        w.ready()  # set up and warm up one at a time (a failure is recorded on the worker)
+    runs: List[List[Dict[str, Any]]] = [[] for _ in workers]
+    n = len(workers)
+    for rnd in range(params.runs):
+        for k in range(n):
+            i = (rnd + k) % n
+            r = workers[i].run()
+            if r is not None:
+                runs[i].append(r)
+    rows = []
+    for (driver, loop), w, rs in zip(combos, workers, runs):
+        final = w.stop()
+        row: Dict[str, Any] = dict(driver=driver, loop=loop, server=server, workload=workload,
+                                   concurrency=concurrency)
+        if rs:
+            row.update({k: statistics.median(r[k] for r in rs)
+                        for k in ("ops_per_s", "mb_per_s", "cpu_us_per_op", "p50_ms", "p99_ms")})
+            row["ops_measured"] = sum(r["ops"] for r in rs)
+            row["runs"] = len(rs)
+            row["peak_rss_mb"] = final.get("peak_rss_mb", 0.0)
+            row["run_ops_per_s"] = [r["ops_per_s"] for r in rs]
+        else:
+            row.update(w.failure or {"error": "no run completed"})
+        rows.append(row)
+        if log is not None:
+            log(f"  {server:8} {workload:18} c={concurrency:<5} {driver:7} {loop:7} " + _short(row))
+    return rows
 
 
 def _ensure_store(cfg: Config, secantus_uri: Optional[str]) -> Optional[str]:
@@ -184,6 +310,13 @@ def _run_server(cfg: Config, uri: str, server: str, requested: Sequence[int]) ->
     for workload in cfg.workloads:
         for c in concurrencies_for(workload, requested):
             params = params_for(workload, c, cfg.quick, cfg.runs)
+            if not WORKLOADS[workload].fixed_concurrency:
+                combos = [(d, lp) for d in cfg.drivers for lp in cfg.loops]
+                got = measure_interleaved(uri, combos, server, workload, c, params, cfg.timeout,
+                                          cfg.log)
+                rows += got
+                continue
+            # Memory mode: one driver at a time (its peak RSS is the measurement).
             for driver in cfg.drivers:
                 for loop in cfg.loops:
                     key = driver

@@ -1,8 +1,18 @@
-"""One measurement in a fresh process: ``python -m benchmarks.worker '<json spec>'``.
+"""Measurements in a fresh process, one driver on one event loop.
 
-Prints one line ``RESULT {json}`` on stdout. CPU time is this process's
-``time.process_time()`` over the measured runs only (set-up and connect excluded); peak RSS is
-``getrusage(RUSAGE_SELF).ru_maxrss`` at the end (it includes set-up).
+``python -m benchmarks.worker '<json spec>'``: connect, set up, warm up, do ``runs`` runs and
+print one line ``RESULT {json}`` (the medians).
+
+``python -m benchmarks.worker --serve '<json spec>'``: connect, set up, warm up, print
+``READY``, then do one run per ``RUN`` line read on stdin (answering ``RUN {json}``) until
+``STOP`` (answering ``RESULT {json}`` with the peak RSS). The harness keeps one such worker per
+driver and loop and sends ``RUN`` to each in turn, so that every driver's runs are interleaved
+with its peers': on a machine whose speed drifts (shared VMs), runs measured minutes apart
+are not comparable, runs measured side by side are.
+
+CPU time is this process's ``time.process_time()`` over the measured runs only (set-up and
+connect excluded); peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss`` at the end (it includes
+set-up).
 """
 from __future__ import annotations
 
@@ -79,8 +89,40 @@ async def run(spec: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+async def serve(spec: Dict[str, Any]) -> Dict[str, Any]:
+    from .drivers import get_adapter
+    from .workloads import WORKLOADS
+
+    wl = WORKLOADS[spec["workload"]]
+    adapter = get_adapter(spec["driver"])
+    await adapter.connect(spec["uri"], spec.get("max_pool_size", 100))
+    doc_bytes = wl.doc_bytes()
+    try:
+        await wl.setup(adapter)
+        op = wl.make_op(adapter)
+        conc = spec["concurrency"]
+        await measure(op, conc, spec["warmup_ops"], spec["warmup_seconds"])
+        print("READY", flush=True)
+        # Read commands without blocking the loop: between runs the driver's monitors keep
+        # running as in any idle application (a blocked loop would time their checks out).
+        loop = asyncio.get_running_loop()
+        commands = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+        while True:
+            line = (await commands.readline()).decode().strip()
+            if line != "RUN":
+                break
+            r = await measure(op, conc, spec["ops"], spec["seconds"])
+            r["mb_per_s"] = r["ops_per_s"] * doc_bytes / 1e6
+            print("RUN " + json.dumps(r), flush=True)
+    finally:
+        await adapter.close()
+    return {}
+
+
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    serving = sys.argv[1] == "--serve"
+    spec = json.loads(sys.argv[2] if serving else sys.argv[1])
     try:
         if spec["loop"] == "uvloop":
             import uvloop
@@ -92,7 +134,7 @@ def main() -> None:
         from .drivers import Unavailable
 
         try:
-            result = loop.run_until_complete(run(spec))
+            result = loop.run_until_complete(serve(spec) if serving else run(spec))
         except Unavailable as exc:
             result = {"unavailable": str(exc)}
         finally:

@@ -710,6 +710,12 @@ class Topology:
         a server is suitable now), else None: then await :meth:`select_server`."""
         if self._closed or not self._opened or self._srv_error is not None:
             return None
+        if address is None:  # (the selection cache's hit, inline)
+            cached = self._selection_cache.get(id(read_preference))
+            if cached is not None and cached[0] is read_preference:
+                candidates = cached[1]
+                if len(candidates) == 1:
+                    return candidates[0]
         candidates = self._candidates(read_preference, address)
         if not candidates:
             return None
