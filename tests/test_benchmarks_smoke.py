@@ -72,3 +72,15 @@ def test_replay_counts_documents_in_a_body_array_and_a_sequence():
         seq = memoryview(b"".join(bson.encode(d) for d in docs))
         assert count_docs(seq) == len(docs)
     assert count_array(bson.encode({"insert": "c"}), "documents") == 0
+
+
+def test_interleaved_runs_on_replay(replay):
+    """The default mode: one warm worker per driver and loop, runs taken in rotating rounds."""
+    params = harness.Params(ops=50, seconds=0.3, runs=2, warmup_ops=5, warmup_seconds=0.1)
+    combos = [("amongo", "asyncio"), ("raw", "asyncio")]
+    rows = harness.measure_interleaved(replay.uri, combos, "replay", "find_one", 1, params,
+                                       timeout=30)
+    assert [(r["driver"], r["loop"]) for r in rows] == combos
+    for row in rows:
+        _check(row, row["driver"])
+        assert row["runs"] == 2 and len(row["run_ops_per_s"]) == 2
