@@ -57,11 +57,11 @@ def params_for(workload: str, concurrency: int, quick: bool, runs: Optional[int]
     # Runs are interleaved across drivers (see measure_interleaved), so a run can be short:
     # what it must be is long enough to hold many operations.
     if workload in ("find", "insert_many"):
-        ops, seconds = (6, 0.6) if quick else (20, 2.0)
+        ops, seconds = (5, 0.5) if quick else (20, 2.0)
     elif wl.cheap:
-        ops, seconds = (3000, 0.4) if quick else (20000, 1.0)
+        ops, seconds = (2000, 0.3) if quick else (20000, 1.0)
     else:
-        ops, seconds = (300, 0.4) if quick else (2000, 1.0)
+        ops, seconds = (200, 0.3) if quick else (2000, 1.0)
     ops = max(ops, concurrency)
     return Params(ops=ops, seconds=seconds, runs=runs or (3 if quick else 5),
                   warmup_ops=max(concurrency, ops // 10), warmup_seconds=seconds / 4)
@@ -212,10 +212,16 @@ def measure_interleaved(uri: str, combos: Sequence[Tuple[str, str]], server: str
                 seconds=params.seconds, warmup_ops=params.warmup_ops,
                 warmup_seconds=params.warmup_seconds, max_pool_size=100)
     workers: List[_Worker] = []
-    for driver, loop in combos:
-        w = _Worker(dict(spec, driver=driver, loop=loop), timeout)
-        workers.append(w)
-        w.ready()  # set up and warm up one at a time (a failure is recorded on the worker)
+    if server == "replay":
+        # The replay server keeps no data: the workers may set up and warm up all at once.
+        workers = [_Worker(dict(spec, driver=d, loop=lp), timeout) for d, lp in combos]
+        for w in workers:
+            w.ready()  # (a failure is recorded on the worker)
+    else:
+        for driver, loop in combos:  # one set-up at a time: they share the collections
+            w = _Worker(dict(spec, driver=driver, loop=loop), timeout)
+            workers.append(w)
+            w.ready()
     runs: List[List[Dict[str, Any]]] = [[] for _ in workers]
     n = len(workers)
     for rnd in range(params.runs):
