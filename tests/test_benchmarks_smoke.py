@@ -84,3 +84,15 @@ def test_interleaved_runs_on_replay(replay):
     for row in rows:
         _check(row, row["driver"])
         assert row["runs"] == 2 and len(row["run_ops_per_s"]) == 2
+
+
+def test_inproc_side_by_side(capsys):
+    """``python -m benchmarks.inproc``: drivers alternating in one process (synthetic replay)."""
+    from benchmarks import inproc
+
+    assert inproc.main(["find", "--drivers", "amongo,raw", "--floor", "--rounds", "2", "--ops", "1",
+                        "--synthetic"]) == 0
+    out = capsys.readouterr().out
+    for name in ("amongo", "raw", "floor"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
+        assert float(line.split()[-1]) > 0, line

@@ -1,0 +1,144 @@
+"""Drivers side by side in ONE process: ``python -m benchmarks.inproc WORKLOAD [options]``.
+
+For A/B questions the harness answers too coarsely ("did this change make find 10k cheaper?",
+"how far is amongo from raw on find_one?"): every driver runs the same workload against one
+replay server, in the same process and event loop, alternating in short rounds, and the
+minimum and median client CPU (``time.process_time()``) and wall time per op are printed.
+Machine drift hits every driver alike; what separate processes add (cold caches, a different
+heap) is left out, so ratios here are the drivers' own.
+
+``--floor`` (with ``find``) adds a pseudo-driver to the rotation, ``floor``: the part every
+driver must pay, decoding a first batch and a getMore reply like the recorded ones with bson's
+C decoder and dropping the previous result, no I/O. (It runs in the same rounds because its
+cost depends on the process's heap: the garbage collector runs while 10,000 dicts are built.)
+
+Examples (the numbers in the README's issue-3 notes came from these)::
+
+    python -m benchmarks.inproc find --drivers amongo,pymongo,raw --floor
+    python -m benchmarks.inproc find_one --drivers amongo,raw --loop uvloop --ops 3000
+    python -m benchmarks.inproc find_one --drivers amongo,raw --ops 20000 --concurrency 1000
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .drivers import get_adapter
+from .servers import ReplayProcess
+from .workloads import WORKLOADS
+
+
+async def _round(op: Any, ops: int, concurrency: int) -> Tuple[float, float]:
+    """One round: (wall, cpu) seconds per op."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    if concurrency == 1:
+        for i in range(ops):
+            await op(i)
+    else:
+        per = max(1, ops // concurrency)
+
+        async def worker(k: int) -> None:
+            for i in range(per):
+                await op(i * concurrency + k)
+
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        ops = per * concurrency
+    return (time.perf_counter() - t0) / ops, (time.process_time() - c0) / ops
+
+
+def _floor_op() -> Any:
+    """find's decode-and-free floor as an op."""
+    import bson
+
+    from .data import load
+    from .workloads import N_MANY
+
+    small = load("small_doc")
+    docs = [dict(small, i=i, _id=bson.ObjectId()) for i in range(N_MANY)]
+    first = bson.encode({"cursor": {"firstBatch": docs[:101], "id": 5, "ns": "a.b"}, "ok": 1.0})
+    more = bson.encode({"cursor": {"nextBatch": docs[101:], "id": 0, "ns": "a.b"}, "ok": 1.0})
+    del docs
+    held: List[Any] = [None]
+
+    async def op(i: int) -> Any:
+        batch = bson.decode(first)["cursor"]["firstBatch"]
+        batch.extend(bson.decode(memoryview(more))["cursor"]["nextBatch"])
+        held[0] = batch  # (the previous result is freed here, as a caller's would be)
+        return batch
+
+    return op
+
+
+async def run(workload: str, drivers: List[str], rounds: int, ops: int, concurrency: int,
+              uri: str) -> Dict[str, List[Tuple[float, float]]]:
+    wl = WORKLOADS[workload]
+    ops_by: Dict[str, Any] = {}
+    adapters = []
+    for d in drivers:
+        if d == "floor":
+            ops_by[d] = _floor_op()
+            continue
+        a = get_adapter(d)
+        await a.connect(uri, 100)
+        adapters.append(a)
+        await wl.setup(a)
+        ops_by[d] = wl.make_op(a)
+        await _round(ops_by[d], max(1, ops // 10), concurrency)  # warm-up
+    res: Dict[str, List[Tuple[float, float]]] = {d: [] for d in drivers}
+    try:
+        for r in range(rounds):
+            for k in range(len(drivers)):
+                d = drivers[(r + k) % len(drivers)]
+                res[d].append(await _round(ops_by[d], ops, concurrency))
+    finally:
+        for a in adapters:
+            await a.close()
+    return res
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.inproc", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workload", choices=[w for w, x in WORKLOADS.items() if not x.fixed_concurrency])
+    ap.add_argument("--drivers", default="amongo,pymongo,raw")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--ops", type=int, default=None, help="ops per round (default by workload)")
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--synthetic", action="store_true", help="replay synthesized replies")
+    ap.add_argument("--floor", action="store_true", help="(find) also time decode + free alone")
+    args = ap.parse_args(argv)
+    drivers = [d for d in args.drivers.split(",") if d]
+    if args.floor and args.workload == "find":
+        drivers.append("floor")
+    ops = args.ops or (5 if args.workload in ("find", "insert_many") else 2000)
+    from .harness import store_path
+
+    store = None if args.synthetic else store_path()
+    import os
+
+    if store is not None and not os.path.exists(store):
+        store = None  # no recording yet (run python -m benchmarks --quick once): synthesize
+    if args.loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    with ReplayProcess(store) as rp:
+        # (asyncio.run lets the clients' cancelled monitor tasks finish before the loop closes)
+        res = asyncio.run(run(args.workload, drivers, args.rounds, ops, args.concurrency, rp.uri))
+    unit, scale = ("ms", 1e3) if args.workload in ("find", "insert_many") else ("us", 1e6)
+    print(f"{args.workload} c={args.concurrency} {args.loop}, {args.rounds} rounds of {ops} ops, "
+          f"per op ({unit}):")
+    for d in drivers:
+        walls = [w for w, _ in res[d]]
+        cpus = [c for _, c in res[d]]
+        print(f"  {d:8} wall min {min(walls) * scale:9.2f} med {statistics.median(walls) * scale:9.2f}"
+              f"   cpu min {min(cpus) * scale:9.2f} med {statistics.median(cpus) * scale:9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
