@@ -138,6 +138,12 @@ def main() -> None:
         except Unavailable as exc:
             result = {"unavailable": str(exc)}
         finally:
+            # As asyncio.run does: let tasks the drivers cancelled on close (monitors) finish.
+            pending = asyncio.all_tasks(loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
         if "unavailable" not in result:
             result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
