@@ -53,7 +53,7 @@ _UINT32_UNPACK = struct.Struct("<I").unpack_from
 #: Replies above this size skip the copy of the section-0 document (see ``_read_reply``).
 _BIG_REPLY = 64 * 1024
 _OP_MSG_CODE = struct.pack("<i", OP_MSG)
-_MSG_PREFIX = struct.Struct("<iiiiIB").pack  # header, flagBits, section kind 0
+_MSG_PREFIX = _msg._MSG_PREFIX_KIND0.pack  # header, flagBits, section kind 0 (wire's own)
 
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
 # bson.encode / bson.decode minus their Python wrappers (a codec-options type check and a
