@@ -188,6 +188,7 @@ class Connection:
         "_more_to_come",
         "_pinned",
         "close_reason",
+        "_awaiting",
     )
 
     def __init__(
@@ -222,6 +223,10 @@ class Connection:
         self._more_to_come = False
         self._pinned = False
         self.close_reason: Optional[str] = None
+        #: The requestID (its 4 wire bytes) whose reply is outstanding: the next frame's
+        #: responseTo must equal it. None while no request is pending, or within an exhaust /
+        #: moreToCome stream (whose later replies answer the server's own previous reply).
+        self._awaiting: Optional[bytes] = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -465,6 +470,7 @@ class Connection:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
         self.pending_reply = True
+        expected = self._awaiting = frame[4:8]  # the requestID, as the header carries it
         try:
             # No drain(): the reply is read while a large request is still being written
             # (the server answers only after the whole request), which bounds the buffer.
@@ -476,6 +482,9 @@ class Connection:
             header, body = await self._protocol.read_frame()
         except (ConnectionClosed, ProtocolError) as exc:
             raise self._read_failed(exc)
+        if header[8:12] != expected:
+            raise self._mismatch(header, expected)
+        self._awaiting = None
         if (
             header[12:16] == _OP_MSG_CODE
             and len(body) >= 10
@@ -504,7 +513,24 @@ class Connection:
             header, body = await self._protocol.read_frame()
         except (ConnectionClosed, ProtocolError) as exc:
             raise self._read_failed(exc)
+        expected = self._awaiting
+        if expected is not None:
+            # The first reply to a request (drained after a cancellation or timeout) must
+            # answer it; the later replies of a moreToCome stream are not checked (as PyMongo).
+            if header[8:12] != expected:
+                raise self._mismatch(header, expected)
+            self._awaiting = None
         return self._unpack(header, body)
+
+    def _mismatch(self, header: bytes, expected: bytes) -> ProtocolError:
+        """Close the connection (a stale or duplicated frame shifted its replies: none that
+        follows can be trusted); the ProtocolError to raise, PyMongo's message."""
+        self.close("error")
+        got = _INT32_UNPACK(header, 8)[0]
+        want = _INT32_UNPACK(expected, 0)[0]
+        return ProtocolError(
+            f"{self.address[0]}:{self.address[1]}: Got response id {got!r} but expected {want!r}"
+        )
 
     def _read_failed(self, exc: BaseException) -> BaseException:
         """Close the connection; the exception to raise for a failed read."""
@@ -544,7 +570,11 @@ class Connection:
         flags, doc = await self._read_reply()
         self._more_to_come = bool(flags & MORE_TO_COME)
         self.pending_reply = self._more_to_come
-        return bson.decode(doc, codec_options)
+        try:
+            return _decode(doc, codec_options)
+        except Exception as exc:  # bson.errors.InvalidBSON and friends
+            self.close("error")
+            raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
 
     async def drain(self) -> None:
         """Read and discard the outstanding reply (or replies, while moreToCome is set)."""
