@@ -33,6 +33,8 @@ from pymongo.errors import (
 
 from amongo._version import __version__
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.topology.description import hello_int as _hello_int
+from amongo.topology.description import invalid_hello as _invalid_hello
 from amongo.wire.batching import EncodedArray
 from amongo.wire import message as _msg
 from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
@@ -321,7 +323,9 @@ class Connection:
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
         self.hello = dict(reply)
-        self.max_wire_version = int(reply.get("maxWireVersion", 0))
+        # (an untrusted document: a field of the wrong type is a ProtocolError, never a
+        # ValueError from int())
+        self.max_wire_version = _hello_int(reply, "maxWireVersion", 0, self.address)
         if self.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
             host, port = self.address
             raise ConfigurationError(
@@ -329,10 +333,10 @@ class Connection:
                 f"version of amongo requires at least {MIN_SUPPORTED_WIRE_VERSION} "
                 f"(MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
             )
-        self.max_bson_size = int(reply.get("maxBsonObjectSize", 16 * 1024 * 1024))
-        self.max_message_size = int(reply.get("maxMessageSizeBytes", 48_000_000))
+        self.max_bson_size = _hello_int(reply, "maxBsonObjectSize", 16 * 1024 * 1024, self.address)
+        self.max_message_size = _hello_int(reply, "maxMessageSizeBytes", 48_000_000, self.address)
         self._protocol.max_message_size = max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + _LENGTH_SLACK
-        self.max_write_batch_size = int(reply.get("maxWriteBatchSize", 100_000))
+        self.max_write_batch_size = _hello_int(reply, "maxWriteBatchSize", 100_000, self.address)
         self.is_writable = bool(reply.get("isWritablePrimary") or reply.get("ismaster"))
         self.is_mongos = reply.get("msg") == "isdbgrid"
         self.supports_sessions = reply.get("logicalSessionTimeoutMinutes") is not None
@@ -349,6 +353,8 @@ class Connection:
                     "support this mode"
                 )
         comp = reply.get("compression")
+        if comp and not (isinstance(comp, list) and all(isinstance(c, str) for c in comp)):
+            raise _invalid_hello(self.address, "'compression' must be an array of strings")
         if comp and _compression is not None and self.options.compressors:
             name = _compression.negotiate(self.options.compressors, list(comp))
             if name:

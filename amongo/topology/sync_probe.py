@@ -259,10 +259,11 @@ def run_discovery(
             timeout = remaining if not options.connect_timeout else min(options.connect_timeout, remaining)
             try:
                 reply, rtt = check(address, options, timeout)
-            except PyMongoError as exc:  # network, protocol (e.g. a mismatched responseTo), command
-                on_failure(address, previous, exc)
+                sd = ServerDescription.from_hello(address, reply, rtt, min_round_trip_time=rtt)
+            except PyMongoError as exc:  # network, protocol (a mismatched responseTo, an
+                on_failure(address, previous, exc)  # invalid hello), command
             else:
-                on_success(ServerDescription.from_hello(address, reply, rtt, min_round_trip_time=rtt))
+                on_success(sd)
             if done():
                 return True
         first_round = False
