@@ -180,7 +180,22 @@ def _bool(name: str, value: Any) -> bool:
     raise OptionTypeError(f"Wrong type for {name}, value must be a boolean, not {value!r}")
 
 
+#: Integer options are stored in BSON int64 or used as such: larger magnitudes are refused
+#: at construction (rather than an OverflowError at the first operation).
+_MAX_INT = 2**63 - 1
+#: Durations in milliseconds must be below one billion (~11.6 days), as PyMongo's
+#: ``validate_positive_float`` requires: a float that large (or infinite) is no deadline.
+_MAX_MS = 1e9
+
+
 def _to_number(name: str, value: Any, *, allow_float: bool) -> float:
+    num = _to_number_unchecked(name, value, allow_float=allow_float)
+    if isinstance(num, int) and not -_MAX_INT <= num <= _MAX_INT:
+        raise OptionValueError(f"{name} is out of range: {value!r:.40}")
+    return num
+
+
+def _to_number_unchecked(name: str, value: Any, *, allow_float: bool) -> float:
     if isinstance(value, bool):
         raise OptionTypeError(f"Wrong type for {name}, value must be a number, not {value!r}")
     if isinstance(value, int):
@@ -194,9 +209,13 @@ def _to_number(name: str, value: Any, *, allow_float: bool) -> float:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"[+-]?\d+", text):
+            if len(text) > 30:  # (int() of thousands of digits is itself slow)
+                raise OptionValueError(f"{name} is out of range: {value!r:.40}")
             return int(text)
         if allow_float and re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", text):
             num = float(text)
+            if math.isnan(num) or math.isinf(num):
+                raise OptionValueError(f"{name} must be a finite number, not {value!r:.40}")
             return int(num) if num.is_integer() else num
         raise OptionValueError(f"The value of {name} must be {'a number' if allow_float else 'an integer'}, not {value!r}")
     raise OptionTypeError(f"Wrong type for {name}, value must be a number, not {value!r}")
@@ -228,6 +247,8 @@ def _ms(lo: float = 0, *, exclusive: bool = False, none_ok: bool = False) -> Cal
         if num < lo or (exclusive and num == lo):
             cmp = ">" if exclusive else ">="
             raise OptionValueError(f"{name} must be {cmp} {lo}, not {value!r}")
+        if num >= _MAX_MS:
+            raise OptionValueError(f"{name} must be less than one billion, not {value!r:.40}")
         return num
 
     return check
