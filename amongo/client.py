@@ -220,6 +220,13 @@ class MongoClient(_BaseObject):
     def _make_ssl_context(opts: Mapping[str, Any]) -> Optional[ssl.SSLContext]:
         if not (opts.get("tls") or opts.get("ssl")):
             return None
+        try:
+            return MongoClient._load_ssl_context(opts)
+        except (ssl.SSLError, OSError) as exc:  # (the message never holds the key's password)
+            raise ConfigurationError(f"Could not set up TLS: {exc}") from exc
+
+    @staticmethod
+    def _load_ssl_context(opts: Mapping[str, Any]) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         insecure = bool(opts.get("tlsInsecure"))
         allow_invalid_certs = insecure or bool(opts.get("tlsAllowInvalidCertificates"))
