@@ -240,6 +240,8 @@ class Topology:
         self.srv_txt_hook: Optional[Callable[[Dict[str, str]], Any]] = None
         self._srv_resolved = False
         self._opening_published = False
+        #: The loop the monitors run on (set when monitoring starts).
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._td = self._initial_description(settings.seeds)
 
     # -- construction ----------------------------------------------------------------------
@@ -296,6 +298,7 @@ class Topology:
         if self._opened or self._closed:
             return
         self._opened = True
+        self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         s = self.settings
         self._publish_opening()
@@ -450,6 +453,23 @@ class Topology:
             self._publish(sdam.closing_events(self._td, self._topology_id))
         self._notify()
         return tasks
+
+    def close_from_finalizer(self) -> None:
+        """:meth:`close_nowait` for a finalizer (the owning client was garbage-collected
+        unclosed): on the monitors' loop, from whatever thread the collection ran in, and
+        never raising."""
+        loop = self._loop
+        try:
+            try:
+                running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if loop is None or running is loop or loop.is_closed() or not loop.is_running():
+                self.close_nowait()
+            else:
+                loop.call_soon_threadsafe(self.close_nowait)
+        except Exception:  # noqa: BLE001 - (a closed loop: its tasks are gone anyway)
+            pass
 
     async def close(self) -> None:
         """Stop monitoring and close every pool."""

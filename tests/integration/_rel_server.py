@@ -48,6 +48,8 @@ class Peer:
         self.index = index
         self.writer = writer
         self.commands: List[Dict[str, Any]] = []
+        #: the client closed (or reset) this connection
+        self.closed = False
         #: set by the handler: e.g. whether this is a monitoring connection
         self.state: Dict[str, Any] = {}
 
@@ -129,7 +131,7 @@ class FakeServer:
                     else:
                         await peer.reply(request_id, {"ok": 1.0})
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            peer.closed = True
         except asyncio.CancelledError:
             pass
         finally:
