@@ -56,6 +56,24 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def _polling_client(srv: FakeServer) -> AsyncIOMotorClient:
+    return AsyncIOMotorClient(
+        srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode="poll"
+    )
+
+
+async def _known_then_failing(client: Any, srv: FakeServer, state: Dict[str, bool], flag: str) -> Any:
+    """Ping (the server becomes known), set ``state[flag]``, wait until a check failed;
+    returns the Server."""
+    topology = client._topology
+    assert (await client.admin.command("ping"))["ok"] == 1.0
+    server = topology.servers[srv.address]
+    assert server.description.is_server_type_known
+    state[flag] = True
+    await _until(lambda: topology.description.servers[srv.address].error is not None)
+    return server
+
+
 @pytest.mark.parametrize("field", sorted(ODD))
 async def test_monitor_survives_odd_hello(field: str) -> None:
     state = {"bad": False}
@@ -71,18 +89,12 @@ async def test_monitor_survives_odd_hello(field: str) -> None:
         return False
 
     async with FakeServer(handler) as srv:
-        client = AsyncIOMotorClient(
-            srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode="poll"
-        )
+        client = _polling_client(srv)
         try:
             topology = client._topology
-            assert (await client.admin.command("ping"))["ok"] == 1.0
-            server = topology.servers[srv.address]
-            assert server.description.server_type == ServerType.RSPrimary
-            state["bad"] = True
-            await _until(lambda: topology.description.servers[srv.address].error is not None)
+            server = await _known_then_failing(client, srv, state, "bad")
+            assert server.description.server_type == ServerType.Unknown
             sd = topology.description.servers[srv.address]
-            assert sd.server_type == ServerType.Unknown
             assert isinstance(sd.error, ProtocolError)
             assert field.split("-")[0] in str(sd.error)
             assert server.pool.paused  # the description and the pool agree
@@ -115,15 +127,10 @@ async def test_sdam_failure_while_applying_marks_unknown(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(sdam, "updated_topology_description", flaky)
     async with FakeServer() as srv:
-        client = AsyncIOMotorClient(
-            srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode="poll"
-        )
+        client = _polling_client(srv)
         try:
             topology = client._topology
-            assert (await client.admin.command("ping"))["ok"] == 1.0
-            server = topology.servers[srv.address]
-            state["boom"] = True
-            await _until(lambda: topology.description.servers[srv.address].error is not None)
+            server = await _known_then_failing(client, srv, state, "boom")
             sd = topology.description.servers[srv.address]
             assert isinstance(sd.error, ProtocolError) and "TypeError" in str(sd.error)
             assert server.pool.paused
