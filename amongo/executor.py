@@ -34,6 +34,7 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
+from amongo.operations import check_reply_times
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
 from amongo._common import ts_newer
@@ -596,6 +597,7 @@ class Executor:
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
             client = self._client

@@ -16,6 +16,7 @@ from bson.codec_options import CodecOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
+from bson.timestamp import Timestamp
 from pymongo.collation import Collation
 from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation, ProtocolError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
@@ -455,3 +456,18 @@ def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str
     if ns is not None and not isinstance(ns, str):
         raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
     return cursor
+
+
+def check_reply_times(reply: Mapping[str, Any]) -> None:
+    """Check the gossiped times of a reply before they are used: ``$clusterTime`` is a
+    document whose ``clusterTime`` is a Timestamp, ``operationTime`` a Timestamp.
+
+    :raises ProtocolError: a malformed value (it would otherwise fail every later
+        comparison with a TypeError or KeyError).
+    """
+    ct = reply.get("$clusterTime")
+    if ct is not None and not (isinstance(ct, abc.Mapping) and isinstance(ct.get("clusterTime"), Timestamp)):
+        raise ProtocolError("Malformed $clusterTime in server reply")
+    ot = reply.get("operationTime")
+    if ot is not None and not isinstance(ot, Timestamp):
+        raise ProtocolError("Malformed operationTime in server reply")
