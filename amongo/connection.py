@@ -269,6 +269,8 @@ class Connection:
             raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
         except OSError as exc:
             raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+        except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
+            raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:

@@ -205,3 +205,18 @@ def test_sync_probe_checks_response_to(delta: int) -> None:
             assert reply["ok"] == 1.0
     finally:
         lsock.close()
+
+
+BAD_HOSTS = ["a" * 64 + ".example", "..", "a\x00b"]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=["label-too-long", "empty-labels", "nul"])
+async def test_unresolvable_host_name_is_auto_reconnect(host: str) -> None:
+    """(defect 7) A host name the resolver refuses (a server's hosts list can name one) is
+    a network error for the pool and the blocking probe, never a UnicodeError/ValueError."""
+    from pymongo.errors import AutoReconnect
+
+    with pytest.raises(AutoReconnect, match="invalid host name"):
+        await Connection.open((host, 27017), ConnectionOptions(connect_timeout=2.0))
+    with pytest.raises(AutoReconnect):
+        sync_probe.check_server((host, 27017), sync_probe.ProbeOptions(connect_timeout=2.0), 2.0)
