@@ -552,17 +552,24 @@ class Collection(_BaseObject):
         reply = await self._read_cmd(cmd, session)
         return list(reply.get("values", []))
 
-    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
-        """An aggregation cursor, returned without awaiting (Motor: ``aggregate``)."""
-        return self._aggregate_cursor(pipeline, db_level=False, *args, **kwargs)
+    def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None,
+        let: Optional[Mapping[str, Any]] = None, comment: Any = None, **kwargs: Any,
+    ) -> "CommandCursor[_DocumentType]":
+        """An aggregation cursor, returned without awaiting (Motor: ``aggregate``; positional
+        parameters as PyMongo's ``Collection.aggregate``, to which Motor forwards them)."""
+        return self._aggregate_cursor(pipeline, db_level=False, session=session, let=let, comment=comment, **kwargs)
 
-    def aggregate_raw_batches(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> "CommandCursor":
+    def aggregate_raw_batches(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> "CommandCursor[_DocumentType]":
         """Like :meth:`aggregate`, yielding raw BSON batches (Motor: ``aggregate_raw_batches``)."""
-        cursor = self._aggregate_cursor(pipeline, db_level=False, **kwargs)
+        cursor = self._aggregate_cursor(pipeline, db_level=False, session=session, comment=comment, **kwargs)
         cursor._raw_batches = True
         return cursor
 
-    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, *args: Any, **kwargs: Any) -> "CommandCursor":
+    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, **kwargs: Any) -> "CommandCursor[_DocumentType]":
         from amongo.command_cursor import CommandCursor
 
         if not isinstance(pipeline, list):

@@ -293,9 +293,12 @@ class Database(_BaseObject):
         cursor = await self.list_collections(session=session, filter=filter, comment=comment, **kwargs)
         return [d["name"] async for d in cursor]
 
-    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
-        """A database-level aggregation, returned without awaiting (Motor: ``aggregate``)."""
-        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, **kwargs)
+    def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None, **kwargs: Any
+    ) -> "CommandCursor[_DocumentType]":
+        """A database-level aggregation, returned without awaiting (Motor: ``aggregate``;
+        positional parameters as PyMongo's ``Database.aggregate``)."""
+        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, session=session, **kwargs)
 
     def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
