@@ -98,7 +98,7 @@ class Executor:
 
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
 
-    def __init__(self, client: "MongoClient") -> None:
+    def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
         self.topology = client._topology
         self.listeners = client._listeners

@@ -267,7 +267,7 @@ class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
 
-    def __init__(self, collection: "Collection", ordered: bool, bypass_document_validation: Optional[bool],
+    def __init__(self, collection: "Collection[Any]", ordered: bool, bypass_document_validation: Optional[bool],
                  comment: Any = None, let: Any = None) -> None:
         self.collection = collection
         self.ordered = ordered

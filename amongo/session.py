@@ -185,7 +185,7 @@ class ClientSession:
         "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
     )
 
-    def __init__(self, client: "MongoClient", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
+    def __init__(self, client: "MongoClient[Any]", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
         self._client = client
         self._server_session = server_session
         self._options = options
@@ -203,7 +203,7 @@ class ClientSession:
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
-    def client(self) -> "MongoClient":
+    def client(self) -> "MongoClient[Any]":
         """The client this session was created from (Motor: ``session.client``)."""
         return self._client
 
