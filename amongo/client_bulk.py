@@ -325,7 +325,7 @@ async def _read_results(
 
     if not reply.get("cursor"):
         return
-    cursor = CommandCursor(client["admin"]["$cmd.bulkWrite"], None, session=session)
+    cursor: CommandCursor[Any] = CommandCursor(client["admin"]["$cmd.bulkWrite"], None, session=session)
     cursor._comment = comment
     cursor._started = True
     cursor._take_cursor(reply, address, first=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -645,8 +645,8 @@ class Collection(_BaseObject[_DocumentType]):
             raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
         reply = await self._write_cmd(cmd, session, retryable=True)
         _check_write_concern_error(reply)
-        value: _DocumentType = reply.get("value")  # None when no document matched
-        return value
+        # None when no document matched (typed as Motor's and PyMongo's stubs type it)
+        return cast(_DocumentType, reply.get("value"))
 
     async def find_one_and_delete(
         self, filter: Mapping[str, Any], projection: Any = None, sort: Any = None, hint: Any = None,

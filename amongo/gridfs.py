@@ -368,7 +368,7 @@ class _ChunkReader:
 
     def __init__(self, out: "GridOut", start: int) -> None:
         self._out = out
-        self._cursor: Optional[Cursor] = None
+        self._cursor: Optional[Cursor[Any]] = None
         self._next = start
 
     def _expected_length(self, n: int) -> int:

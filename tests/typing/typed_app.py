@@ -148,27 +148,25 @@ async def sessions_and_streams(client: AsyncIOMotorClient[User]) -> None:
         assert_type(await changes.try_next(), Optional[User])
 
 
-async def default_document_type() -> None:
-    # unannotated: Any, as Motor's stubs (which also ask for an annotation: amongo does not)
-    client = AsyncIOMotorClient("mongodb://localhost:27017", connect=False)
-    assert_type(client, AsyncIOMotorClient[Any])
-    assert_type(await client.db.coll.find_one(), Optional[Any])
+async def document_class_and_annotations() -> None:
     # annotated: the runtime default document class
-    plain: AsyncIOMotorClient[Dict[str, Any]] = AsyncIOMotorClient(connect=False)
+    plain: AsyncIOMotorClient[Dict[str, Any]] = AsyncIOMotorClient("mongodb://localhost:27017", connect=False)
     assert_type(await plain.db.coll.find_one(), Optional[Dict[str, Any]])
     # document_class infers the type
     raw = AsyncIOMotorClient(document_class=RawBSONDocument, connect=False)
     assert_type(raw, AsyncIOMotorClient[RawBSONDocument])
     assert_type(await raw.db.coll.find().to_list(None), List[RawBSONDocument])
-    # an annotated collection (Motor's type-hints documentation)
-    movies: AsyncIOMotorCollection[Movie] = AsyncIOMotorClient(connect=False).db.movies
+    # subscripted at runtime too
+    movies_client = AsyncIOMotorClient[Movie](connect=False)
+    assert_type(movies_client, AsyncIOMotorClient[Movie])
+    movies = movies_client.db.movies
     await movies.insert_one(Movie(title="Jurassic Park", year=1993))
     movie = await movies.find_one({"title": "Jurassic Park"})
     assert movie is not None
     assert_type(movie.get("year"), Optional[int])
-    client.close()
+    plain.close()
     # GridFS over a typed database
-    bucket = AsyncIOMotorGridFSBucket(AsyncIOMotorClient[User](connect=False).files)
+    bucket = AsyncIOMotorGridFSBucket(movies_client.files)
     assert_type(await bucket.upload_from_stream("f", b"data"), ObjectId)
 
 
