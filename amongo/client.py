@@ -26,7 +26,7 @@ from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
-from amongo.topology.description import ServerType, TopologyType
+from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -505,7 +505,7 @@ class MongoClient(_BaseObject[_DocumentType]):
                 return sd
         return None
 
-    def _select_writable_sync(self) -> Any:
+    def _select_writable_sync(self) -> ServerDescription:
         """The description of a writable server, waiting (blocking) for one (PyMongo's
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description

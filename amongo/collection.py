@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.cursor import Cursor, RawBatchCursor
+    from amongo.executor import Executor
     from amongo.session import ClientSession
 
 
@@ -159,7 +160,7 @@ class Collection(_BaseObject[_DocumentType]):
         return copy
 
     # -- helpers ----------------------------------------------------------------------------
-    def _exec(self) -> Any:
+    def _exec(self) -> "Executor":
         return self._client._executor
 
     def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
@@ -192,7 +193,7 @@ class Collection(_BaseObject[_DocumentType]):
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
         rc = self._rc_doc(session)
         if rc:

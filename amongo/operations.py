@@ -243,7 +243,7 @@ def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: A
 _KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
-def _one_array(docs: List[Any], codec: CodecOptions, base_size: int, max_bson: int,
+def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bson: int,
                max_batch: int) -> Optional[EncodedArray]:
     """*docs* encoded as one ``documents`` array if they fit one command document, else None
     (then they go as kind-1 sequences, split by the server's limits).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, TypeVar
 
 from bson.binary import Binary
 
@@ -143,7 +143,7 @@ class ServerSessionPool:
         s.last_use = now
         pool.appendleft(s)
 
-    def pop_all_ids(self) -> list:
+    def pop_all_ids(self) -> List[Any]:
         ids = [s.session_id for s in self._pool]
         self._pool.clear()
         return ids
