@@ -98,7 +98,7 @@ class Executor:
 
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
 
-    def __init__(self, client: "MongoClient") -> None:
+    def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
         self.topology = client._topology
         self.listeners = client._listeners
@@ -123,7 +123,7 @@ class Executor:
         *,
         session: Optional[ClientSession] = None,
         read_preference: Any = None,
-        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
         retryable_read: bool = False,
         retryable_write: bool = False,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
@@ -166,7 +166,7 @@ class Executor:
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
         read_preference: Any,
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         retryable_read: bool,
         retryable_write: bool,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
@@ -489,7 +489,7 @@ class Executor:
         dbname: str,
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
         unacknowledged: bool,
         check: bool,
