@@ -336,18 +336,31 @@ async def authenticate(
         await _authenticate_machine(conn, cred, _state(cred))
 
 
-async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState) -> None:
+async def _with_cached_token(conn: "Connection", state: OIDCState) -> bool:
+    """One-step conversation with the Client Cache's token, if any; True when authenticated.
+    A token the server refuses is invalidated (compare-and-swap) and the Connection Cache
+    cleared; other errors are raised."""
     token, generation = state.access_token, state.generation
-    if token is not None:
-        conn.auth_state = generation
-        try:
-            await _sasl_jwt(conn, token)
-            return
-        except OperationFailure as exc:
-            if not _is_auth_error(exc):
-                raise
-        state.invalidate(generation)
-        conn.auth_state = None
+    if token is None:
+        return False
+    conn.auth_state = generation
+    try:
+        await _sasl_jwt(conn, token)
+        return True
+    except OperationFailure as exc:
+        if not _is_auth_error(exc):
+            raise
+    state.invalidate(generation)
+    conn.auth_state = None
+    return False
+
+
+async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState) -> None:
+    generation = state.generation
+    had_token = state.access_token is not None
+    if await _with_cached_token(conn, state):
+        return
+    if had_token:
         await asyncio.sleep(TIME_BETWEEN_CALLS)
     token, generation = await _fetch_token(conn, cred, state, seen_generation=generation)
     conn.auth_state = generation
@@ -355,17 +368,8 @@ async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState)
 
 
 async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -> None:
-    token, generation = state.access_token, state.generation
-    if token is not None:
-        conn.auth_state = generation
-        try:
-            await _sasl_jwt(conn, token)
-            return
-        except OperationFailure as exc:
-            if not _is_auth_error(exc):
-                raise
-        state.invalidate(generation)
-        conn.auth_state = None
+    if await _with_cached_token(conn, state):
+        return
     if state.refresh_token is not None and state.idp_info is not None:
         refresh = state.refresh_token
         try:

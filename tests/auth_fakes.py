@@ -56,6 +56,43 @@ _AUTH_RE = re.compile(
 )
 
 
+class _Server:
+    """An asyncio server on 127.0.0.1 (an ephemeral port) whose connection tasks end with it."""
+
+    def __init__(self) -> None:
+        self.server: Optional[asyncio.AbstractServer] = None
+        self.port = 0
+        self.tasks: List["asyncio.Task[Any]"] = []
+        self.writers: List[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        self.writers.append(writer)
+        try:
+            await self._serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> Any:
+        self.server = await asyncio.start_server(self._track, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 class _Conn:
     def __init__(self, cid: int) -> None:
         self.id = cid
@@ -65,15 +102,12 @@ class _Conn:
         self.oidc_two_step = False
 
 
-class FakeMongo:
+class FakeMongo(_Server):
     """A one-member replica set requiring *mechanism* (``MONGODB-AWS`` or ``MONGODB-OIDC``)."""
 
     def __init__(self, mechanism: str) -> None:
+        super().__init__()
         self.mechanism = mechanism
-        self.server: Optional[asyncio.AbstractServer] = None
-        self.port = 0
-        self.tasks: List["asyncio.Task[Any]"] = []
-        self.writers: List[asyncio.StreamWriter] = []
         #: (connection id, command document) for every command received
         self.commands: List[Tuple[int, Dict[str, Any]]] = []
         #: scripted failures: {"command": name, "action": 391 | "close" | <code>, "times": n}
@@ -94,20 +128,6 @@ class FakeMongo:
         self.speculative_ok = 0
         self.sasl_tokens: List[str] = []
 
-    async def __aenter__(self) -> "FakeMongo":
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in self.writers:
-            w.close()
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -127,31 +147,22 @@ class FakeMongo:
 
     # -- serving -------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
-        self.writers.append(writer)
         self._next_conn += 1
         conn = _Conn(self._next_conn)
-        try:
-            while True:
-                header = await reader.readexactly(16)
-                length, request_id, _rto, _op = struct.unpack("<iiii", header)
-                body = await reader.readexactly(length - 16)
-                _flags, section0, seqs = decode_op_msg(header + body)
-                cmd = bson.decode(section0)
-                for ident, docs in seqs.items():
-                    cmd[ident] = [bson.decode(d) for d in docs]
-                self.commands.append((conn.id, cmd))
-                reply = self._handle(conn, cmd)
-                if reply is None:  # scripted: drop the connection
-                    break
-                writer.write(encode_op_msg(1, bson.encode(reply), response_to=request_id))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        except asyncio.CancelledError:
-            pass
-        finally:
-            writer.close()
+        while True:
+            header = await reader.readexactly(16)
+            length, request_id, _rto, _op = struct.unpack("<iiii", header)
+            body = await reader.readexactly(length - 16)
+            _flags, section0, seqs = decode_op_msg(header + body)
+            cmd = bson.decode(section0)
+            for ident, docs in seqs.items():
+                cmd[ident] = [bson.decode(d) for d in docs]
+            self.commands.append((conn.id, cmd))
+            reply = self._handle(conn, cmd)
+            if reply is None:  # scripted: drop the connection
+                return
+            writer.write(encode_op_msg(1, bson.encode(reply), response_to=request_id))
+            await writer.drain()
 
     def hello(self) -> Dict[str, Any]:
         return {
@@ -318,17 +329,16 @@ class Request:
 Route = Callable[[Request], Tuple[int, Any]]
 
 
-class FakeHTTP:
+class FakeHTTP(_Server):
     """An HTTP/1.1 server on 127.0.0.1: ``routes[(method, path)] = handler(request) -> (status,
     body)``; a ``str``/``bytes`` body is sent as is, anything else as JSON. ``chunked`` paths
     answer with chunked transfer coding."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.routes: Dict[Tuple[str, str], Route] = {}
         self.requests: List[Request] = []
         self.chunked: Set[str] = set()
-        self.server: Optional[asyncio.AbstractServer] = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -337,53 +347,34 @@ class FakeHTTP:
     def hits(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
 
-    async def __aenter__(self) -> "FakeHTTP":
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         import json
 
-        try:
-            line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
-            method, target, _proto = line.split(" ", 2)
-            headers: Dict[str, str] = {}
-            while True:
-                h = (await reader.readline()).decode("latin-1").rstrip("\r\n")
-                if not h:
-                    break
-                k, _, v = h.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
-            req = Request(method, target, headers, body)
-            self.requests.append(req)
-            handler = self.routes.get((method, req.path))
-            if handler is None:
-                status, payload = 404, b"not found"
-            else:
-                status, payload = handler(req)
-            if isinstance(payload, str):
-                data = payload.encode()
-            elif isinstance(payload, bytes):
-                data = payload
-            else:
-                data = json.dumps(payload).encode()
-            head = f"HTTP/1.1 {status} X\r\nConnection: close\r\n"
-            if req.path in self.chunked:
-                half = len(data) // 2
-                chunks = [data[:half], data[half:]]
-                out = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks if c) + b"0\r\n\r\n"
-                writer.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode() + out)
-            else:
-                writer.write((head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
+        line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
+        method, target, _proto = line.split(" ", 2)
+        headers: Dict[str, str] = {}
+        while True:
+            h = (await reader.readline()).decode("latin-1").rstrip("\r\n")
+            if not h:
+                break
+            k, _, v = h.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+        req = Request(method, target, headers, body)
+        self.requests.append(req)
+        handler = self.routes.get((method, req.path))
+        status, payload = (404, b"not found") if handler is None else handler(req)
+        if isinstance(payload, str):
+            data = payload.encode()
+        elif isinstance(payload, bytes):
+            data = payload
+        else:
+            data = json.dumps(payload).encode()
+        head = f"HTTP/1.1 {status} X\r\nConnection: close\r\n"
+        if req.path in self.chunked:
+            half = len(data) // 2
+            out = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (data[:half], data[half:]) if c) + b"0\r\n\r\n"
+            writer.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode() + out)
+        else:
+            writer.write((head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
+        await writer.drain()
