@@ -84,7 +84,8 @@ class AwsCredentials:
         return self.expiration is None or self.expiration - _now() > EXPIRY_MARGIN
 
     def __repr__(self) -> str:
-        return f"AwsCredentials(access_key_id={self.access_key_id!r}, secret_access_key=<redacted>, session_token={'<redacted>' if self.session_token else None})"
+        token = "<redacted>" if self.session_token else None
+        return f"AwsCredentials(access_key_id={self.access_key_id!r}, secret_access_key=<redacted>, session_token={token})"
 
 
 _cached: Optional[AwsCredentials] = None
@@ -233,7 +234,8 @@ def _from_document(doc: Any, source: str, token_field: str) -> AwsCredentials:
     key, secret, token = doc.get("AccessKeyId"), doc.get("SecretAccessKey"), doc.get(token_field)
     if not key or not secret:
         raise OperationFailure(f"MONGODB-AWS: the {source} returned no credentials")
-    return AwsCredentials(str(key), str(secret), str(token) if token else None, parse_expiration(doc.get("Expiration")))
+    expiration = parse_expiration(doc.get("Expiration"))
+    return AwsCredentials(str(key), str(secret), str(token) if token else None, expiration)
 
 
 # -- obtaining credentials ----------------------------------------------------------------------

@@ -216,8 +216,8 @@ class FakeMongo(_Server):
             nxt, rest = rest[:batch], rest[batch:]
             if rest:
                 self.cursors[cid] = rest
-            coll = cmd.get("collection")
-            return {"ok": 1, "cursor": {"id": bson.int64.Int64(cid if rest else 0), "ns": f"{cmd.get('$db')}.{coll}", "nextBatch": nxt}}
+            ns = f"{cmd.get('$db')}.{cmd.get('collection')}"
+            return {"ok": 1, "cursor": {"id": bson.int64.Int64(cid if rest else 0), "ns": ns, "nextBatch": nxt}}
         if name == "insert":
             docs = cmd.get("documents") or []
             self.docs.extend(docs)
@@ -310,6 +310,27 @@ class FakeMongo(_Server):
         self.aws_signatures_checked += 1
         conn.authenticated, conn.token = True, m["key"]
         return {"ok": 1, "conversationId": 1, "done": True, "payload": Binary(b"")}
+
+
+async def find_ok(client: Any) -> List[Any]:
+    """All documents ``find`` returns through *client*, which is closed after."""
+    try:
+        return await client.db.coll.find({}).to_list(None)
+    finally:
+        client.close()
+
+
+async def find_fails(client: Any, error: Any, match: Optional[str] = None) -> Any:
+    """``find`` through *client* raises *error* (matching *match*); the client is closed after.
+    Returns pytest's ExceptionInfo."""
+    import pytest
+
+    try:
+        with pytest.raises(error, match=match) as info:
+            await client.db.coll.find({}).to_list(None)
+    finally:
+        client.close()
+    return info
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

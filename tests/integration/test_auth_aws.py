@@ -14,7 +14,7 @@ from pymongo.errors import ConfigurationError, OperationFailure
 
 from amongo import auth_aws
 from amongo.motor_asyncio import AsyncIOMotorClient
-from tests.auth_fakes import FakeHTTP, FakeMongo
+from tests.auth_fakes import FakeHTTP, FakeMongo, find_fails, find_ok
 
 AWS_VARS = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -138,12 +138,7 @@ async def test_environment_variables_are_read_at_each_authentication(monkeypatch
 async def test_environment_half_set_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     async with FakeMongo("MONGODB-AWS") as server:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDHALF")
-        client = client_for(server)
-        try:
-            with pytest.raises(ConfigurationError, match="must be set together"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(client_for(server), ConfigurationError, match="must be set together")
 
 
 async def test_ec2_imdsv2_credentials_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,11 +146,7 @@ async def test_ec2_imdsv2_credentials_are_cached(monkeypatch: pytest.MonkeyPatch
         server.aws_users["AKIDEC2"] = (SECRET, TOKEN)
         imds(http, {"AccessKeyId": "AKIDEC2", "SecretAccessKey": SECRET, "Token": TOKEN, "Expiration": iso(3600)})
         monkeypatch.setattr(auth_aws, "EC2_ENDPOINT", http.url)
-        client = client_for(server)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server))
         assert [(r.method, r.path) for r in http.requests] == [
             ("PUT", "/latest/api/token"),
             ("GET", "/latest/meta-data/iam/security-credentials/"),
@@ -165,11 +156,7 @@ async def test_ec2_imdsv2_credentials_are_cached(monkeypatch: pytest.MonkeyPatch
         # once the environment holds other credentials (auth spec, "Caching Credentials")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDNOTUSED")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-used")
-        client = client_for(server)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server))
         assert len(http.requests) == 3
         assert server.aws_signatures_checked == 2
 
@@ -179,11 +166,7 @@ async def test_imds_endpoint_from_the_aws_variable(monkeypatch: pytest.MonkeyPat
         server.aws_users["AKIDEC2"] = (SECRET, TOKEN)
         imds(http, {"AccessKeyId": "AKIDEC2", "SecretAccessKey": SECRET, "Token": TOKEN, "Expiration": iso(3600)})
         monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", http.url + "/")
-        client = client_for(server)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server))
         assert http.hits("/latest/api/token") == 1
 
 
@@ -194,11 +177,7 @@ async def test_credentials_close_to_expiry_are_fetched_again(monkeypatch: pytest
         imds(http, {"AccessKeyId": "AKIDSOON", "SecretAccessKey": SECRET, "Token": TOKEN, "Expiration": iso(240)})
         monkeypatch.setattr(auth_aws, "EC2_ENDPOINT", http.url)
         for _ in range(2):
-            client = client_for(server)
-            try:
-                await find_all(client)
-            finally:
-                client.close()
+            await find_ok(client_for(server))
         assert http.hits("/latest/api/token") == 2
 
 
@@ -212,11 +191,7 @@ async def test_ecs_container_credentials(monkeypatch: pytest.MonkeyPatch) -> Non
         http.chunked.add("/v2/credentials/task-1234")  # and the client reads chunked bodies
         monkeypatch.setattr(auth_aws, "ECS_ENDPOINT", http.url)
         monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/task-1234")
-        client = client_for(server)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server))
         assert [r.path for r in http.requests] == ["/v2/credentials/task-1234"]
         assert server.aws_signatures_checked == 1
 
@@ -241,11 +216,7 @@ async def test_web_identity_through_sts(monkeypatch: pytest.MonkeyPatch, tmp_pat
         monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/amongo")
         monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "amongo-session")
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", http.url)  # STS is HTTPS in reality
-        client = client_for(server)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server))
         (req,) = http.requests
         form = req.form()
         assert form["RoleArn"] == "arn:aws:iam::123456789012:role/amongo"
@@ -268,12 +239,7 @@ def test_sts_endpoint_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_bad_credentials_fail_without_revealing_them() -> None:
     async with FakeMongo("MONGODB-AWS") as server:
         server.aws_users["AKIDBAD"] = ("the-right-secret", None)
-        client = client_for(server, username="AKIDBAD", password=SECRET)
-        try:
-            with pytest.raises(OperationFailure) as info:
-                await find_all(client)
-        finally:
-            client.close()
+        info = await find_fails(client_for(server, username="AKIDBAD", password=SECRET), OperationFailure)
         assert info.value.code == 18
         assert SECRET not in str(info.value) and SECRET not in repr(info.value.details)
         assert server.aws_signatures_checked == 0
@@ -316,12 +282,7 @@ async def test_invalid_sts_host_from_the_server(host: str, message: str) -> None
     async with FakeMongo("MONGODB-AWS") as server:
         server.aws_users["AKIDHOST"] = (SECRET, None)
         server.sts_host = host
-        client = client_for(server, username="AKIDHOST", password=SECRET)
-        try:
-            with pytest.raises(OperationFailure, match=message):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(client_for(server, username="AKIDHOST", password=SECRET), OperationFailure, match=message)
         assert "saslContinue" not in server.names()
 
 
@@ -333,12 +294,10 @@ async def test_invalid_server_nonce(bad: str) -> None:
             server.server_nonce = lambda client_nonce: client_nonce + b"x" * 16
         else:
             server.server_nonce = lambda client_nonce: bytes(32) + b"x" * 32
-        client = client_for(server, username="AKIDNONCE", password=SECRET)
-        try:
-            with pytest.raises(OperationFailure, match="invalid nonce"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, username="AKIDNONCE", password=SECRET),
+            OperationFailure, match="invalid nonce",
+        )
         assert "saslContinue" not in server.names()
 
 
@@ -346,11 +305,7 @@ async def test_regional_sts_host_signs_for_its_region() -> None:
     async with FakeMongo("MONGODB-AWS") as server:
         server.aws_users["AKIDREGION"] = (SECRET, None)
         server.sts_host = "sts.us-west-2.amazonaws.com"
-        client = client_for(server, username="AKIDREGION", password=SECRET)
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server, username="AKIDREGION", password=SECRET))
         assert server.aws_signatures_checked == 1
 
 
@@ -376,12 +331,7 @@ async def test_metadata_failures_are_operation_failures(
             http.routes[route] = lambda r: (200, "<html>")
         elif scenario == "no-keys":
             http.routes[route] = lambda r: (200, {"Code": "Success"})
-        client = client_for(server)
-        try:
-            with pytest.raises(OperationFailure, match=message) as info:
-                await find_all(client)
-        finally:
-            client.close()
+        info = await find_fails(client_for(server), OperationFailure, match=message)
         assert "saslStart" not in server.names()
         assert SECRET not in str(info.value)
 
@@ -389,12 +339,10 @@ async def test_metadata_failures_are_operation_failures(
 async def test_ecs_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     async with FakeMongo("MONGODB-AWS") as server:
         monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/x")
-        client = client_for(server)
-        try:
-            with pytest.raises(OperationFailure, match="could not reach the ECS container credentials endpoint"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server),
+            OperationFailure, match="could not reach the ECS container credentials endpoint",
+        )
 
 
 async def test_reauthentication_required_reruns_the_conversation() -> None:

@@ -15,7 +15,7 @@ from pymongo.errors import ConfigurationError, OperationFailure
 
 from amongo import auth_oidc
 from amongo.motor_asyncio import AsyncIOMotorClient
-from tests.auth_fakes import FakeHTTP, FakeMongo
+from tests.auth_fakes import FakeHTTP, FakeMongo, find_fails, find_ok
 
 FAST = dict(serverSelectionTimeoutMS=3000, heartbeatFrequencyMS=500, connectTimeoutMS=3000)
 OIDC_VARS = ("OIDC_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "GCE_METADATA_HOST")
@@ -55,14 +55,10 @@ class Events(monitoring.CommandListener):
     def __init__(self) -> None:
         self.events: List[Any] = []
 
-    def started(self, event: Any) -> None:
+    def _add(self, event: Any) -> None:
         self.events.append(event)
 
-    def succeeded(self, event: Any) -> None:
-        self.events.append(event)
-
-    def failed(self, event: Any) -> None:
-        self.events.append(event)
+    started = succeeded = failed = _add
 
     def summary(self, *names: str) -> List[str]:
         kinds = {monitoring.CommandStartedEvent: "started", monitoring.CommandSucceededEvent: "succeeded",
@@ -167,12 +163,7 @@ def test_invalidation_is_compare_and_swap() -> None:
 async def test_bad_token_fails_without_revealing_it() -> None:
     async with FakeMongo("MONGODB-OIDC") as server:
         cb = Tokens("not-a-valid-token")
-        client = client_for(server, {"OIDC_CALLBACK": cb})
-        try:
-            with pytest.raises(OperationFailure) as info:
-                await find_all(client)
-        finally:
-            client.close()
+        info = await find_fails(client_for(server, {"OIDC_CALLBACK": cb}), OperationFailure)
         assert info.value.code == 18 and "not-a-valid-token" not in str(info.value)
 
 
@@ -191,12 +182,7 @@ async def test_callback_errors(result: Any, message: str) -> None:
             return result
 
     async with FakeMongo("MONGODB-OIDC") as server:
-        client = client_for(server, {"OIDC_CALLBACK": Bad()})
-        try:
-            with pytest.raises(OperationFailure, match=message):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(client_for(server, {"OIDC_CALLBACK": Bad()}), OperationFailure, match=message)
         assert "saslStart" not in server.names()
 
 
@@ -206,12 +192,10 @@ async def test_async_callback_timeout() -> None:
             await asyncio.sleep(30)
 
     async with FakeMongo("MONGODB-OIDC") as server:
-        client = client_for(server, {"OIDC_CALLBACK": Slow()}, connectTimeoutMS=300)
-        try:
-            with pytest.raises(OperationFailure, match="did not return within"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, {"OIDC_CALLBACK": Slow()}, connectTimeoutMS=300),
+            OperationFailure, match="did not return within",
+        )
 
 
 # -- ReauthenticationRequired -------------------------------------------------------------------
@@ -343,12 +327,10 @@ async def test_human_callback_refresh_failure_starts_over() -> None:
 async def test_allowed_hosts_refuses_before_any_callback(allowed: List[str]) -> None:
     async with FakeMongo("MONGODB-OIDC") as server:
         cb = Tokens("h-1")
-        client = client_for(server, {"OIDC_HUMAN_CALLBACK": cb, "ALLOWED_HOSTS": allowed})
-        try:
-            with pytest.raises(ConfigurationError, match="ALLOWED_HOSTS"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, {"OIDC_HUMAN_CALLBACK": cb, "ALLOWED_HOSTS": allowed}),
+            ConfigurationError, match="ALLOWED_HOSTS",
+        )
         assert cb.calls == [] and "saslStart" not in server.names()
 
 
@@ -371,12 +353,10 @@ async def test_environment_test_reads_oidc_token_file(monkeypatch: pytest.Monkey
 
 async def test_environment_test_without_token_file() -> None:
     async with FakeMongo("MONGODB-OIDC") as server:
-        client = client_for(server, {"ENVIRONMENT": "test"})
-        try:
-            with pytest.raises(ConfigurationError, match="OIDC_TOKEN_FILE"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, {"ENVIRONMENT": "test"}),
+            ConfigurationError, match="OIDC_TOKEN_FILE",
+        )
 
 
 @pytest.mark.parametrize("var", ["AZURE_FEDERATED_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", None])
@@ -389,11 +369,7 @@ async def test_environment_k8s(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, v
         monkeypatch.setenv(var, str(path))
     async with FakeMongo("MONGODB-OIDC") as server:
         server.valid_tokens.add("k8s-token")
-        client = client_for(server, {"ENVIRONMENT": "k8s"})
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server, {"ENVIRONMENT": "k8s"}))
         assert server.sasl_tokens == ["k8s-token"]
 
 
@@ -406,11 +382,7 @@ async def test_environment_azure(monkeypatch: pytest.MonkeyPatch) -> None:
             if r.headers.get("metadata") == "true" else (400, "missing Metadata header")
         )
         monkeypatch.setattr(auth_oidc, "AZURE_IMDS_ENDPOINT", http.url)
-        client = client_for(server, {"ENVIRONMENT": "azure", "TOKEN_RESOURCE": resource}, username="client-id-1")
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server, {"ENVIRONMENT": "azure", "TOKEN_RESOURCE": resource}, username="client-id-1"))
         (req,) = http.requests
         assert req.query == {"api-version": "2018-02-01", "resource": resource, "client_id": "client-id-1"}
         assert req.headers["accept"] == "application/json"
@@ -421,12 +393,10 @@ async def test_environment_azure_failure(monkeypatch: pytest.MonkeyPatch) -> Non
     async with FakeMongo("MONGODB-OIDC") as server, FakeHTTP() as http:
         http.routes[("GET", "/metadata/identity/oauth2/token")] = lambda r: (500, "no identity")
         monkeypatch.setattr(auth_oidc, "AZURE_IMDS_ENDPOINT", http.url)
-        client = client_for(server, {"ENVIRONMENT": "azure", "TOKEN_RESOURCE": "r"})
-        try:
-            with pytest.raises(OperationFailure, match="Azure instance metadata service answered HTTP 500"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, {"ENVIRONMENT": "azure", "TOKEN_RESOURCE": "r"}),
+            OperationFailure, match="Azure instance metadata service answered HTTP 500",
+        )
 
 
 async def test_environment_gcp_through_gce_metadata_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -436,11 +406,7 @@ async def test_environment_gcp_through_gce_metadata_host(monkeypatch: pytest.Mon
             (200, "gcp-token") if r.headers.get("metadata-flavor") == "Google" else (403, "flavor")
         )
         monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{http.port}")
-        client = client_for(server, {"ENVIRONMENT": "gcp", "TOKEN_RESOURCE": "audience:x/y"})
-        try:
-            await find_all(client)
-        finally:
-            client.close()
+        await find_ok(client_for(server, {"ENVIRONMENT": "gcp", "TOKEN_RESOURCE": "audience:x/y"}))
         (req,) = http.requests
         assert req.query == {"audience": "audience:x/y"}
         assert server.sasl_tokens == ["gcp-token"]
@@ -448,9 +414,7 @@ async def test_environment_gcp_through_gce_metadata_host(monkeypatch: pytest.Mon
 
 async def test_environment_gcp_unreachable() -> None:
     async with FakeMongo("MONGODB-OIDC") as server:
-        client = client_for(server, {"ENVIRONMENT": "gcp", "TOKEN_RESOURCE": "aud"})
-        try:
-            with pytest.raises(OperationFailure, match="could not reach the GCP metadata server"):
-                await find_all(client)
-        finally:
-            client.close()
+        await find_fails(
+            client_for(server, {"ENVIRONMENT": "gcp", "TOKEN_RESOURCE": "aud"}),
+            OperationFailure, match="could not reach the GCP metadata server",
+        )
