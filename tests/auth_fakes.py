@@ -182,16 +182,16 @@ class FakeMongo(_Server):
                 if done is not None:
                     reply["speculativeAuthenticate"] = done
             return reply
-        if name == "saslStart":
-            return self._sasl_start(conn, cmd)
-        if name == "saslContinue":
-            return self._sasl_continue(conn, cmd)
         for rule in self.failures:
             if rule["command"] == name and rule["times"] > 0:
                 rule["times"] -= 1
                 if rule["action"] == "close":
                     return None
                 return {"ok": 0, "code": rule["action"], "errmsg": f"scripted failure {rule['action']}"}
+        if name == "saslStart":
+            return self._sasl_start(conn, cmd)
+        if name == "saslContinue":
+            return self._sasl_continue(conn, cmd)
         if not conn.authenticated:
             return {"ok": 0, "code": 13, "codeName": "Unauthorized", "errmsg": "command requires authentication"}
         if conn.token is not None and conn.token in self.expired_tokens:

@@ -150,6 +150,22 @@ async def test_stale_cached_token_is_invalidated_and_replaced() -> None:
         assert len(cb.calls) == 2
 
 
+async def test_unexpected_error_code_keeps_the_cached_token() -> None:
+    async with FakeMongo("MONGODB-OIDC") as server:
+        server.valid_tokens.add("tok-1")
+        cb = Tokens("tok-1")
+        client = client_for(server, {"OIDC_CALLBACK": cb}, retryReads=False)
+        try:
+            server.fail("saslStart", 20)  # not AuthenticationFailed
+            with pytest.raises(OperationFailure) as info:
+                await find_all(client)
+            assert info.value.code == 20
+            assert len(await find_all(client)) == 5  # the cached token, speculatively
+        finally:
+            client.close()
+        assert len(cb.calls) == 1 and server.speculative_ok == 1
+
+
 def test_invalidation_is_compare_and_swap() -> None:
     state = auth_oidc.OIDCState()
     state.access_token, state.generation = "new", 2
