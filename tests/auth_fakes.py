@@ -59,11 +59,12 @@ _AUTH_RE = re.compile(
 class _Server:
     """An asyncio server on 127.0.0.1 (an ephemeral port) whose connection tasks end with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl: Any = None) -> None:
         self.server: Optional[asyncio.AbstractServer] = None
         self.port = 0
         self.tasks: List["asyncio.Task[Any]"] = []
         self.writers: List[asyncio.StreamWriter] = []
+        self.ssl = ssl  # a server SSLContext: serve TLS
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
@@ -79,7 +80,7 @@ class _Server:
             writer.close()
 
     async def __aenter__(self) -> Any:
-        self.server = await asyncio.start_server(self._track, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._track, "127.0.0.1", 0, ssl=self.ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -355,15 +356,15 @@ class FakeHTTP(_Server):
     body)``; a ``str``/``bytes`` body is sent as is, anything else as JSON. ``chunked`` paths
     answer with chunked transfer coding."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, ssl: Any = None) -> None:
+        super().__init__(ssl)
         self.routes: Dict[Tuple[str, str], Route] = {}
         self.requests: List[Request] = []
         self.chunked: Set[str] = set()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl else 'http'}://127.0.0.1:{self.port}"
 
     def hits(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)

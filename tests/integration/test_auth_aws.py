@@ -226,6 +226,41 @@ async def test_web_identity_through_sts(monkeypatch: pytest.MonkeyPatch, tmp_pat
         assert server.aws_signatures_checked == 1
 
 
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: Any) -> Dict[str, str]:
+    from tests.servers import make_tls_files
+
+    return make_tls_files(tmp_path_factory.mktemp("sts-tls"))
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_sts_over_https_verifies_the_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, tls_files: Dict[str, str], trusted: bool
+) -> None:
+    import ssl
+
+    token_file = tmp_path / "token"
+    token_file.write_text("web-identity-token")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tls_files["server_cert"], tls_files["server_key"])
+    async with FakeMongo("MONGODB-AWS") as server, FakeHTTP(ssl=server_ctx) as http:
+        server.aws_users["ASIATLS"] = (SECRET, TOKEN)
+        creds = {"AccessKeyId": "ASIATLS", "SecretAccessKey": SECRET, "SessionToken": TOKEN}
+        http.routes[("POST", "/")] = lambda r: (200, {"Credentials": creds})
+        monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+        monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/amongo")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", http.url)
+        assert http.url.startswith("https://")
+        if trusted:  # the default context trusts the test CA through OpenSSL's SSL_CERT_FILE
+            monkeypatch.setenv("SSL_CERT_FILE", tls_files["ca"])
+            await find_ok(client_for(server))
+            assert server.aws_signatures_checked == 1
+        else:
+            monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
+            await find_fails(client_for(server), OperationFailure, match="could not reach the STS")
+            assert http.requests == []
+
+
 def test_sts_endpoint_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth_aws, "STS_ENDPOINT", "https://sts.amazonaws.com")
     assert auth_aws._sts_endpoint() == "https://sts.amazonaws.com"
