@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl as _ssl
-from typing import Dict, Mapping, Optional
-from urllib.parse import urlsplit
+from typing import Dict, List, Mapping, Optional
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = ["HTTPError", "HTTPResponse", "request"]
 
@@ -76,7 +76,7 @@ async def request(
 
 async def _exchange(
     method: str,
-    parts: object,
+    parts: SplitResult,
     host: str,
     port: int,
     secure: bool,
@@ -89,10 +89,9 @@ async def _exchange(
         host, port, ssl=ctx, server_hostname=host if secure else None
     )
     try:
-        target = getattr(parts, "path") or "/"
-        query = getattr(parts, "query")
-        if query:
-            target += "?" + query
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
         host_header = f"[{host}]" if ":" in host else host
         if port != (443 if secure else 80):
             host_header += f":{port}"
@@ -158,7 +157,7 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> HTTPRespo
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: List[bytes] = []
     total = 0
     while True:
         size_line = (await reader.readline()).decode("latin-1").strip()
