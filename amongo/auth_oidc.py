@@ -263,10 +263,6 @@ class _CallbackError(OperationFailure):
 
 
 # -- the conversation ---------------------------------------------------------------------------
-def _jwt_start(token: str) -> Dict[str, Any]:
-    return {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": Binary(bson.encode({"jwt": token}))}
-
-
 def speculative_command(cred: Any, host: Optional[str] = None) -> Optional[Tuple[int, Dict[str, Any]]]:
     """``(generation, saslStart)`` for ``speculativeAuthenticate`` when the client cache has a
     token (the spec forbids speculative authentication otherwise), else None.
@@ -278,13 +274,31 @@ def speculative_command(cred: Any, host: Optional[str] = None) -> Optional[Tuple
     state = _state(cred)
     if state.access_token is None:
         return None
-    cmd = _jwt_start(state.access_token)
-    cmd["db"] = "$external"
+    payload = Binary(bson.encode({"jwt": state.access_token}))
+    cmd = {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload, "db": "$external"}
     return state.generation, cmd
 
 
-async def _sasl_jwt(conn: "Connection", token: str) -> None:
-    reply = await conn.command("$external", _jwt_start(token), compress=False)
+async def _send_jwt(
+    conn: "Connection", state: OIDCState, token: str, generation: int, continue_reply: Optional[Mapping[str, Any]] = None
+) -> None:
+    """Send *token* (a one-step ``saslStart``, or the ``saslContinue`` of a two-step
+    conversation after *continue_reply*). A token the server refuses (AuthenticationFailed) is
+    invalidated in the Client Cache (compare-and-swap on *generation*) before the error is
+    raised, so no other connection tries it again."""
+    conn.auth_state = generation
+    payload = Binary(bson.encode({"jwt": token}))
+    if continue_reply is None:
+        cmd: Dict[str, Any] = {"saslStart": 1, "mechanism": "MONGODB-OIDC", "payload": payload}
+    else:
+        cmd = {"saslContinue": 1, "conversationId": continue_reply["conversationId"], "payload": payload}
+    try:
+        reply = await conn.command("$external", cmd, compress=False)
+    except OperationFailure as exc:
+        if _is_auth_error(exc):
+            state.invalidate(generation)
+            conn.auth_state = None
+        raise
     if not reply.get("done"):
         raise OperationFailure("MONGODB-OIDC: the server did not complete the conversation")
 
@@ -337,21 +351,17 @@ async def authenticate(
 
 
 async def _with_cached_token(conn: "Connection", state: OIDCState) -> bool:
-    """One-step conversation with the Client Cache's token, if any; True when authenticated.
-    A token the server refuses is invalidated (compare-and-swap) and the Connection Cache
-    cleared; other errors are raised."""
-    token, generation = state.access_token, state.generation
+    """One-step conversation with the Client Cache's token, if any; True when authenticated,
+    False when there is none or the server refused it (then invalidated); other errors raise."""
+    token = state.access_token
     if token is None:
         return False
-    conn.auth_state = generation
     try:
-        await _sasl_jwt(conn, token)
+        await _send_jwt(conn, state, token, state.generation)
         return True
     except OperationFailure as exc:
         if not _is_auth_error(exc):
             raise
-    state.invalidate(generation)
-    conn.auth_state = None
     return False
 
 
@@ -363,8 +373,7 @@ async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState)
     if had_token:
         await asyncio.sleep(TIME_BETWEEN_CALLS)
     token, generation = await _fetch_token(conn, cred, state, seen_generation=generation)
-    conn.auth_state = generation
-    await _sasl_jwt(conn, token)
+    await _send_jwt(conn, state, token, generation)
 
 
 async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -> None:
@@ -376,14 +385,12 @@ async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -
             token, generation = await _fetch_token(
                 conn, cred, state, seen_generation=state.generation, refresh_token=refresh, force=True
             )
-            conn.auth_state = generation
-            await _sasl_jwt(conn, token)
+            await _send_jwt(conn, state, token, generation)
             return
         except OperationFailure as exc:
             if not _is_auth_error(exc) and not isinstance(exc, _CallbackError):
                 raise
-        state.invalidate(state.generation)
-        if state.refresh_token == refresh:
+        if state.refresh_token == refresh:  # it did not produce a usable token
             state.refresh_token = None
         conn.auth_state = None
     # Two-step: the principal step returns the IdP information for the human callback.
@@ -401,14 +408,7 @@ async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -
     except Exception:
         raise OperationFailure("MONGODB-OIDC: the server returned no IdP information") from None
     token, generation = await _fetch_token(conn, cred, state, seen_generation=state.generation, force=True)
-    conn.auth_state = generation
-    reply = await conn.command(
-        "$external",
-        {"saslContinue": 1, "conversationId": reply["conversationId"], "payload": Binary(bson.encode({"jwt": token}))},
-        compress=False,
-    )
-    if not reply.get("done"):
-        raise OperationFailure("MONGODB-OIDC: the server did not complete the conversation")
+    await _send_jwt(conn, state, token, generation, reply)
 
 
 async def reauthenticate(conn: "Connection", cred: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 from pymongo import monitoring
 from pymongo.auth_oidc import OIDCCallback, OIDCCallbackContext, OIDCCallbackResult
-from pymongo.errors import ConfigurationError, OperationFailure
+from pymongo.errors import AutoReconnect, ConfigurationError, OperationFailure
 
 from amongo import auth_oidc
 from amongo.motor_asyncio import AsyncIOMotorClient
@@ -299,7 +299,9 @@ async def test_failed_reauthentication_is_raised_and_closes_the_connection() -> 
             client.close()
         finds = [cid for cid, cmd in server.commands if "find" in cmd]
         assert len(finds) == 3 and finds[0] == finds[1] != finds[2]  # not the same connection again
-        assert server.sasl_tokens == ["tok-1", "tok-bad", "tok-bad", "tok-3"]
+        # the refused token left the cache: the next connection asks the callback at once
+        assert server.sasl_tokens == ["tok-1", "tok-bad", "tok-3"] and len(cb.calls) == 3
+        assert hellos_with_speculative(server) == 0
 
 
 # -- human callbacks ----------------------------------------------------------------------------
@@ -434,3 +436,36 @@ async def test_environment_gcp_unreachable() -> None:
             client_for(server, {"ENVIRONMENT": "gcp", "TOKEN_RESOURCE": "aud"}),
             OperationFailure, match="could not reach the GCP metadata server",
         )
+
+
+# -- auth/unified/mongodb-oidc-no-retry.json's handshake cases, replayed on the scripted server --
+async def test_unified_handshake_with_cached_token_uses_speculative_authentication() -> None:
+    async with FakeMongo("MONGODB-OIDC") as server:
+        server.valid_tokens.add("tok-1")
+        events = Events()
+        client = client_for(server, {"OIDC_CALLBACK": Tokens("tok-1")}, retryReads=False, retryWrites=False,
+                            event_listeners=[events])
+        try:
+            server.fail("insert", "close")
+            with pytest.raises(AutoReconnect):  # expectError: isClientError
+                await client.db.coll.insert_one({"_id": 1, "x": 1})
+            server.fail("saslStart", 18)  # never reached: the new connection authenticates in its hello
+            await client.db.coll.insert_one({"_id": 1, "x": 1})
+        finally:
+            client.close()
+        assert events.summary("insert") == ["insert started", "insert failed", "insert started", "insert succeeded"]
+        assert server.speculative_ok == 1 and server.failures[-1]["times"] == 1
+
+
+async def test_unified_handshake_without_cached_token_does_not_use_speculative_authentication() -> None:
+    async with FakeMongo("MONGODB-OIDC") as server:
+        server.valid_tokens.add("tok-1")
+        client = client_for(server, {"OIDC_CALLBACK": Tokens("tok-1")}, retryReads=False, retryWrites=False)
+        try:
+            server.fail("saslStart", 18)
+            with pytest.raises(OperationFailure) as info:
+                await client.db.coll.insert_one({"_id": 1, "x": 1})
+            assert info.value.code == 18
+        finally:
+            client.close()
+        assert hellos_with_speculative(server) == 0
