@@ -118,9 +118,10 @@ class MongoClient(_BaseObject[_DocumentType]):
         self._options = opts
         self._seeds = seeds
         self._default_database_name = dbase
+        uri_userinfo = username is not None and "username" not in opts
         username = opts.get("username", username)
         password = opts.get("password", password)
-        self._credential = credential_from_options(username, password, dbase, opts)
+        self._credential = credential_from_options(username, password, dbase, opts, uri_userinfo=uri_userinfo)
         self._credential_inputs = (username, password, dbase)
 
         self._codec_options: CodecOptions[_DocumentType] = _uri.codec_options_from(opts)
