@@ -10,6 +10,7 @@ from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo._typing import _DocumentType
+from amongo.operations import cursor_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
@@ -71,7 +72,7 @@ class _CursorBase(Generic[_DocumentType]):
         raise NotImplementedError
 
     def _take_cursor(self, reply: Mapping[str, Any], address: Optional[Address], first: bool) -> None:
-        cursor = reply["cursor"]
+        cursor = cursor_document(reply, first)
         self._id = cursor["id"]
         ns = cursor.get("ns")
         if ns:

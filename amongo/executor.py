@@ -34,6 +34,7 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
+from amongo.operations import check_reply_times
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
 from amongo._common import ts_newer
@@ -527,6 +528,17 @@ class Executor:
                 started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         if array is not None:
             started_cmd[array.name] = list(array.docs)
+        from amongo.monitoring import EventListeners
+
+        # Encode first: a command refused client-side (DocumentTooLarge, InvalidDocument)
+        # raises here and was never sent, so it publishes no event and no log
+        # message (as PyMongo).
+        pending = conn.command(
+            dbname, cmd, codec_options=codec_options, sequences=sequences,
+            unacknowledged=unacknowledged, check=check,
+            timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+            array=array,
+        )
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -545,8 +557,6 @@ class Executor:
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
         start = time.perf_counter()
-        from amongo.monitoring import EventListeners
-
         if listeners:
             EventListeners.publish(
                 listeners,
@@ -557,12 +567,7 @@ class Executor:
                 ),
             )
         try:
-            reply = await conn.command(
-                dbname, cmd, codec_options=codec_options, sequences=sequences,
-                unacknowledged=unacknowledged, check=check,
-                timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
-                array=array,
-            )
+            reply = await pending
         except PyMongoError as exc:
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
@@ -606,6 +611,7 @@ class Executor:
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
             client = self._client
