@@ -21,7 +21,6 @@ Public names (stable):
 from __future__ import annotations
 
 import datetime
-import enum
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError, ProtocolError
+
+from amongo.topology.selection import WRITABLE, select_servers
+from amongo.topology.types import Address, ServerType, TopologyType
 
 __all__ = [
     "Address",
@@ -49,8 +51,6 @@ __all__ = [
     "invalid_hello",
 ]
 
-Address = Tuple[str, int]
-
 #: Oldest wire version amongo speaks (MongoDB 4.4).
 MIN_SUPPORTED_WIRE_VERSION = 9
 #: Newest wire version amongo knows about.
@@ -61,32 +61,6 @@ MIN_SUPPORTED_SERVER_VERSION = "4.4"
 RTT_ALPHA = 0.2
 
 DEFAULT_PORT = 27017
-
-
-class ServerType(enum.IntEnum):
-    """The SDAM server types (numbered like PyMongo's ``SERVER_TYPE``)."""
-
-    Unknown = 0
-    Standalone = 1
-    Mongos = 2
-    PossiblePrimary = 3
-    RSPrimary = 4
-    RSSecondary = 5
-    RSArbiter = 6
-    RSOther = 7
-    RSGhost = 8
-    LoadBalancer = 9
-
-
-class TopologyType(enum.IntEnum):
-    """The SDAM topology types (numbered like PyMongo's ``TOPOLOGY_TYPE``)."""
-
-    Single = 0
-    ReplicaSetNoPrimary = 1
-    ReplicaSetWithPrimary = 2
-    Sharded = 3
-    Unknown = 4
-    LoadBalanced = 5
 
 
 #: Server types an application can read data from.
@@ -639,8 +613,6 @@ class TopologyDescription:
         :param address: when given, only that server (if it is known) is returned.
         :param custom_selector: a further filter applied before the latency window.
         """
-        from amongo.topology.selection import select_servers
-
         if address is not None:
             sd = self.servers.get(address)
             return [sd] if sd is not None and sd.is_server_type_known else []
@@ -662,8 +634,6 @@ class TopologyDescription:
 
     def has_writable_server(self) -> bool:
         """Whether a writable server is known right now."""
-        from amongo.topology.selection import WRITABLE
-
         return bool(self.apply_selector(WRITABLE))
 
     def __repr__(self) -> str:

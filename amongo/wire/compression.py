@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
 from pymongo.errors import ConfigurationError, ProtocolError
 
-from amongo.wire.message import (
+from amongo.wire.header import (
     DEFAULT_MAX_MESSAGE_SIZE,
     HEADER,
     HEADER_SIZE,
