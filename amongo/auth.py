@@ -13,13 +13,13 @@ import hmac
 import os
 import stringprep
 import unicodedata
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from bson.binary import Binary
 from pymongo.errors import ConfigurationError, OperationFailure
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.connection import Connection
+from amongo.credentials import AuthConnection
+
 
 _SCRAM_CACHE: Dict[Tuple[str, str, bytes, int], Tuple[bytes, bytes, bytes]] = {}
 
@@ -234,7 +234,7 @@ def speculative_start(cred: Any, host: Optional[str] = None) -> Optional[_Specul
 
 
 async def authenticate(
-    conn: "Connection", cred: Any, hello: Mapping[str, Any], speculative: Optional[_Speculative]
+    conn: AuthConnection, cred: Any, hello: Mapping[str, Any], speculative: Optional[_Speculative]
 ) -> None:
     """Authenticate *conn* with *cred* (raises OperationFailure on failure)."""
     mech = _resolve_mechanism(cred, hello)
@@ -307,7 +307,7 @@ async def authenticate(
     raise ConfigurationError(f"Authentication mechanism {mech!r} is not supported by amongo")
 
 
-async def reauthenticate(conn: "Connection", cred: Any) -> None:
+async def reauthenticate(conn: AuthConnection, cred: Any) -> None:
     """Authenticate *conn* again after ReauthenticationRequired (391): SASL only, no hello."""
     if cred.mechanism == "MONGODB-OIDC":
         from amongo import auth_oidc

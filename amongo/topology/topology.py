@@ -81,7 +81,7 @@ from amongo.topology.description import (
     TopologyDescription,
     TopologyType,
 )
-from amongo.topology.monitor import Monitor, monitor_connection_options
+from amongo.topology.monitor import Monitor, MonitorCallbacks, monitor_connection_options
 from amongo.topology.selection import WRITABLE, address_selector, choose_in_window, select_servers
 
 __all__ = ["Topology", "TopologySettings", "Server"]
@@ -607,10 +607,23 @@ class Topology:
                 raise
 
         pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb)
-        monitor = None if lb else Monitor(self, address)
+        monitor = None if lb else self._new_monitor(address)
         return Server(address, pool, self, monitor)
 
     # -- monitor callbacks -------------------------------------------------------------------
+    def _new_monitor(self, address: Address) -> Monitor:
+        """A monitor for *address*, handed this topology's callbacks and settings."""
+        s = self.settings
+        return Monitor(
+            address,
+            MonitorCallbacks(self._server_description, self._on_check_success, self._on_check_failure),
+            self._monitor_options,
+            heartbeat_frequency=s.heartbeat_frequency,
+            min_heartbeat_frequency=s.min_heartbeat_frequency,
+            server_monitoring_mode=s.server_monitoring_mode,
+            listeners=s.listeners,
+        )
+
     def _on_check_success(self, sd: ServerDescription) -> None:
         self._apply(sd)
 
@@ -619,7 +632,6 @@ class Topology:
         address: Address,
         previous: ServerDescription,
         error: BaseException,
-        *,
         is_network: bool,
         is_timeout: bool,
     ) -> bool:

@@ -46,6 +46,7 @@ PURE = (
     "amongo.topology.sdam",
     "amongo.topology.selection",
     "amongo.uri",
+    "amongo.handshake",
     "amongo.operations",
     "amongo.engine.operations",
     "amongo.engine.operations.*",
@@ -238,6 +239,23 @@ def _lower(module: str) -> bool:
     return module.startswith(("amongo.wire", "amongo.topology"))
 
 
+# Below the engine: connection, pool, auth, URI, monitoring and the rest of the plumbing.
+LOWER = frozenset(
+    f"amongo.{name}"
+    for name in (
+        "connection", "protocol", "pool", "handshake", "auth", "auth_aws", "auth_oidc",
+        "credentials", "uri", "srv", "_http", "monitoring", "_logging", "_csot", "_version",
+        "_typing",
+    )
+)
+# Modules that belong with the facades for the cycle rule (shared facade helpers).
+FACADE_HELPERS = frozenset({"amongo._common"})
+
+
+def is_lower(module: str) -> bool:
+    return _lower(module) or module in LOWER
+
+
 # -- the rules, as functions returning the violations (tested below on small graphs too) ---
 
 
@@ -342,6 +360,10 @@ def test_the_graph_sees_amongo() -> None:
 
 
 # -- the rules on amongo --------------------------------------------------------------------
+#
+# The assertions marked IN_PROGRESS fail today only because of the upper-half knot (executor,
+# session, operations and the facades import each other) that the engine package removes;
+# the marks go when it is merged. Every other rule holds now and must keep holding.
 
 
 @IN_PROGRESS
@@ -366,32 +388,43 @@ def test_no_cycle_touches_wire_or_topology() -> None:
     assert not bad, _describe(graph, bad)
 
 
-def test_pure_modules_import_no_asyncio() -> None:
+def test_lower_pure_modules_import_no_asyncio() -> None:
+    """wire/*, topology description/SDAM/selection, uri, the handshake: no asyncio."""
     graph = import_graph()
-    bad = pure_asyncio_imports(graph)
+    bad = [(m, chain) for m, chain in pure_asyncio_imports(graph) if not is_engine(m)]
     assert not bad, "pure modules reaching asyncio:\n" + "\n".join(
         f"  {m}: {' -> '.join(chain)}" for m, chain in bad
     )
 
 
-def test_lower_layers_import_no_facade() -> None:
-    """wire/, topology/, connection, protocol, pool, auth, uri, srv: never a facade."""
+@IN_PROGRESS
+def test_engine_pure_modules_import_no_asyncio() -> None:
+    """operations and the server-errors module: no asyncio."""
     graph = import_graph()
-    lower = [m for m in graph if _lower(m) or m in {
-        "amongo.connection", "amongo.protocol", "amongo.pool", "amongo.auth", "amongo.auth_aws",
-        "amongo.auth_oidc", "amongo.uri", "amongo.srv", "amongo.credentials", "amongo._http",
-        "amongo.monitoring", "amongo._logging", "amongo._csot"}]
-    bad = sorted((m, t) for m in lower for t in graph[m] if is_facade(t) or is_engine(t))
+    bad = [(m, chain) for m, chain in pure_asyncio_imports(graph) if is_engine(m)]
+    assert not bad, "pure modules reaching asyncio:\n" + "\n".join(
+        f"  {m}: {' -> '.join(chain)}" for m, chain in bad
+    )
+
+
+def test_lower_layers_import_no_facade_or_engine() -> None:
+    """wire/, topology/, connection, protocol, pool, auth, uri, srv, ...: never a facade,
+    never the engine."""
+    graph = import_graph()
+    bad = sorted((m, t) for m in graph if is_lower(m) for t in graph[m] if is_facade(t) or is_engine(t))
     assert not bad, "\n".join(f"  {m} imports {t}" for m, t in bad)
 
 
-def test_report_cycles() -> None:
-    """Remaining cycles may only be among facade modules (each explained in ARCHITECTURE.md)."""
+@IN_PROGRESS
+def test_remaining_cycles_are_among_facades() -> None:
+    """Cycles may remain only among facade modules (each explained in ARCHITECTURE.md)."""
     graph = import_graph()
-    bad = [c for c in cycles(graph) if not all(is_facade(m) or m in _FACADE_HELPERS for m in c)]
-    if bad:
-        pytest.xfail("engine separation in progress (branch engine)\n" + _describe(graph, bad))
+    bad = [c for c in cycles(graph) if not all(is_facade(m) or m in FACADE_HELPERS for m in c)]
+    assert not bad, _describe(graph, bad)
 
 
-# Modules that belong with the facades for the cycle rule (shared facade helpers).
-_FACADE_HELPERS = frozenset({"amongo._common"})
+def test_no_cycle_outside_the_upper_half() -> None:
+    """Every cycle today is the upper-half knot; nothing below the executor is in one."""
+    graph = import_graph()
+    bad = [c for c in cycles(graph) if any(is_lower(m) for m in c)]
+    assert not bad, _describe(graph, bad)

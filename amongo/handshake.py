@@ -1,0 +1,182 @@
+"""The connection handshake as pure functions (handshake spec; no asyncio, no sockets).
+
+Shared by the asyncio :class:`~amongo.connection.Connection` (pool and monitoring
+connections) and the blocking discovery of :mod:`amongo.topology.sync_probe`, so both send
+the same ``hello`` and read its reply, and map the same failures to the same
+:mod:`pymongo.errors`:
+
+- :func:`client_metadata`: the handshake's ``client`` document;
+- :func:`server_api_fields`: ``apiVersion`` / ``apiStrict`` / ``apiDeprecationErrors``;
+- :func:`hello_command`: the first ``hello`` (``isMaster`` + ``helloOk`` unless a Stable API
+  version or load balancing asks for ``hello``);
+- :func:`check_wire_version`, :func:`negotiate_compressor`: what a connection reads of the
+  reply;
+- :func:`connect_error`, :func:`timeout_error`, :func:`response_id_mismatch`,
+  :func:`hello_failure`: the error mapping.
+"""
+from __future__ import annotations
+
+import platform
+import ssl
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    NetworkTimeout,
+    OperationFailure,
+    ProtocolError,
+    PyMongoError,
+)
+
+from amongo._version import __version__
+from amongo.topology.description import (
+    MIN_SUPPORTED_SERVER_VERSION,
+    MIN_SUPPORTED_WIRE_VERSION,
+    Address,
+    invalid_hello,
+)
+from amongo.wire import compression as _compression
+
+__all__ = [
+    "client_metadata",
+    "server_api_fields",
+    "hello_command",
+    "check_wire_version",
+    "negotiate_compressor",
+    "connect_error",
+    "timeout_error",
+    "response_id_mismatch",
+    "hello_failure",
+]
+
+
+def client_metadata(appname: Optional[str], driver_info: Any = None) -> Dict[str, Any]:
+    """The ``client`` document of the handshake (handshake spec)."""
+    name, version = "amongo", __version__
+    impl = platform.python_implementation()
+    plat = f"{impl} {platform.python_version()}"
+    if driver_info is not None:
+        if getattr(driver_info, "name", None):
+            name = f"{name}|{driver_info.name}"
+        if getattr(driver_info, "version", None):
+            version = f"{version}|{driver_info.version}"
+        if getattr(driver_info, "platform", None):
+            plat = f"{plat}|{driver_info.platform}"
+    md: Dict[str, Any] = {
+        "driver": {"name": name, "version": version},
+        "os": {
+            "type": platform.system() or "unknown",
+            "name": platform.system() or "unknown",
+            "architecture": platform.machine() or "unknown",
+            "version": platform.release() or "unknown",
+        },
+        "platform": plat,
+    }
+    if appname:
+        md["application"] = {"name": appname}
+    return md
+
+
+def server_api_fields(server_api: Any) -> Dict[str, Any]:
+    """The Stable API fields a command carries for *server_api* (a
+    :class:`pymongo.server_api.ServerApi`); empty for None."""
+    if server_api is None:
+        return {}
+    doc: Dict[str, Any] = {"apiVersion": server_api.version}
+    if server_api.strict is not None:
+        doc["apiStrict"] = server_api.strict
+    if server_api.deprecation_errors is not None:
+        doc["apiDeprecationErrors"] = server_api.deprecation_errors
+    return doc
+
+
+def hello_command(
+    metadata: Optional[Mapping[str, Any]],
+    *,
+    compressors: Sequence[str] = (),
+    load_balanced: bool = False,
+    server_api: Any = None,
+) -> Dict[str, Any]:
+    """The handshake ``hello`` (without ``$db`` and authentication fields).
+
+    :param metadata: the ``client`` document (:func:`client_metadata`), or None to omit it.
+    :param compressors: the compressors to offer (none for monitoring connections).
+    :param load_balanced: send ``loadBalanced: true`` (load-balancer spec).
+    :param server_api: the client's Stable API version: ``hello`` carries its fields.
+    """
+    if server_api is not None or load_balanced:
+        cmd: Dict[str, Any] = {"hello": 1}
+    else:
+        cmd = {"isMaster": 1, "helloOk": True}
+    if metadata:
+        cmd["client"] = metadata
+    if compressors:
+        cmd["compression"] = list(compressors)
+    if load_balanced:
+        cmd["loadBalanced"] = True
+    cmd["backpressure"] = True  # client-backpressure spec: we retry overload errors with backoff
+    cmd.update(server_api_fields(server_api))
+    return cmd
+
+
+def check_wire_version(address: Address, max_wire_version: int) -> None:
+    """Refuse a server older than MongoDB 4.4 (wire version 9).
+
+    :raises ConfigurationError: *max_wire_version* is below the minimum.
+    """
+    if max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
+        host, port = address
+        raise ConfigurationError(
+            f"Server at {host}:{port} reports wire version {max_wire_version}, but this "
+            f"version of amongo requires at least {MIN_SUPPORTED_WIRE_VERSION} "
+            f"(MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
+        )
+
+
+def negotiate_compressor(
+    address: Address, offered: Sequence[str], reply: Mapping[str, Any], zlib_level: int = -1
+) -> Optional[_compression.Compressor]:
+    """The compressor both sides support (the client's order wins), or None.
+
+    :raises ProtocolError: the reply's ``compression`` is not an array of strings.
+    """
+    comp = reply.get("compression")
+    if comp and not (isinstance(comp, list) and all(isinstance(c, str) for c in comp)):
+        raise invalid_hello(address, "'compression' must be an array of strings")
+    if not comp or not offered:
+        return None
+    name = _compression.negotiate(offered, list(comp))
+    return _compression.make_compressor(name, zlib_level) if name else None
+
+
+def connect_error(address: Address, exc: BaseException, *, timed_out: bool = False) -> PyMongoError:
+    """The error for a failure to open a connection to *address*: TCP connect, TLS
+    handshake or name resolution (*exc*), or the connect timeout (*timed_out*)."""
+    host, port = address
+    if timed_out:
+        return NetworkTimeout(f"{host}:{port}: connection timed out")
+    if isinstance(exc, ssl.SSLError):
+        return AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}")
+    if isinstance(exc, OSError):
+        return AutoReconnect(f"{host}:{port}: {exc.strerror or exc}")
+    # a name the resolver refuses (IDNA: a label over 63 bytes, NUL): a ValueError
+    return AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}")
+
+
+def timeout_error(address: Address) -> NetworkTimeout:
+    """The error for a round trip that timed out."""
+    return NetworkTimeout(f"{address[0]}:{address[1]}: timed out")
+
+
+def response_id_mismatch(address: Address, got: int, want: int) -> ProtocolError:
+    """The error for a reply whose ``responseTo`` is not the request's id (PyMongo's
+    message)."""
+    return ProtocolError(f"{address[0]}:{address[1]}: Got response id {got!r} but expected {want!r}")
+
+
+def hello_failure(reply: Mapping[str, Any]) -> Optional[OperationFailure]:
+    """The error for a hello answered ``ok: 0``; None when it succeeded."""
+    if reply.get("ok"):
+        return None
+    return OperationFailure(str(reply.get("errmsg", "hello failed")), reply.get("code"), reply)
