@@ -6,7 +6,7 @@ combinations are errors. The SASL conversations themselves live in :mod:`amongo.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Dict, Mapping, MutableMapping, Optional, Protocol, Tuple
+from typing import Any, Awaitable, Dict, FrozenSet, Mapping, MutableMapping, Optional, Protocol, Tuple
 
 from pymongo.errors import ConfigurationError
 
@@ -42,7 +42,7 @@ DEFAULT_MECHANISM = "DEFAULT"
 EXTERNAL_MECHANISMS = frozenset({"GSSAPI", "MONGODB-X509", "MONGODB-AWS", "MONGODB-OIDC"})
 """Mechanisms whose source is always ``$external``."""
 
-_MECHANISM_PROPERTIES: Dict[str, frozenset] = {
+_MECHANISM_PROPERTIES: Dict[str, FrozenSet[str]] = {
     "GSSAPI": frozenset({"SERVICE_NAME", "CANONICALIZE_HOST_NAME", "SERVICE_REALM", "SERVICE_HOST"}),
     "MONGODB-AWS": frozenset({"AWS_SESSION_TOKEN"}),
     "MONGODB-OIDC": frozenset(
@@ -125,7 +125,7 @@ class Credential:
         """True when the mechanism is to be negotiated (``DEFAULT``)."""
         return self.mechanism == DEFAULT_MECHANISM
 
-    def _key(self) -> tuple:
+    def _key(self) -> Tuple[Any, ...]:
         props = tuple(sorted((k, repr(v)) for k, v in self.mechanism_properties.items()))
         return (self.mechanism, self.source, self.username, self.password, props)
 

@@ -24,7 +24,7 @@ import datetime
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError, ProtocolError
@@ -146,10 +146,14 @@ def _to_seconds(value: Any) -> Optional[float]:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
+        seconds: float = value.timestamp()
+        return seconds
     if hasattr(value, "to_datetime"):  # bson DatetimeMS
         return _to_seconds(value.to_datetime())
     return float(value) / 1000.0
+
+
+_T = TypeVar("_T")
 
 
 # -- hello field validation ------------------------------------------------------------
@@ -192,7 +196,9 @@ def hello_int(
     raise invalid_hello(address, f"{name!r} must be an integer, not {_type_name(value)} {value!r:.40}")
 
 
-def _hello_typed(hello: Mapping[str, Any], name: str, address: Address, kind: type, what: str) -> Any:
+def _hello_typed(
+    hello: Mapping[str, Any], name: str, address: Address, kind: Type[_T], what: str
+) -> Optional[_T]:
     """Field *name* when it is None or a *kind* (described as *what* in the error)."""
     value = hello.get(name)
     if value is None or isinstance(value, kind):
@@ -209,7 +215,7 @@ def _hello_oid(hello: Mapping[str, Any], name: str, address: Address) -> Optiona
 
 
 def _hello_mapping(hello: Mapping[str, Any], name: str, address: Address) -> Optional[Mapping[str, Any]]:
-    return _hello_typed(hello, name, address, Mapping, "a document")  # type: ignore[arg-type]
+    return _hello_typed(hello, name, address, Mapping, "a document")  # type: ignore[type-abstract]
 
 
 def _hello_strings(hello: Mapping[str, Any], name: str, address: Address) -> List[str]:
@@ -597,7 +603,7 @@ class TopologyDescription:
     def check_compatible(self) -> None:
         """Raise :class:`pymongo.errors.ConfigurationError` if a server is incompatible."""
         if not self.compatible:
-            raise ConfigurationError(self.compatibility_error)
+            raise ConfigurationError(self.compatibility_error or "incompatible server")
 
     def apply_selector(
         self,

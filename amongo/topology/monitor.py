@@ -35,7 +35,7 @@ import asyncio
 import os
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional
+from typing import Any, Awaitable, Callable, Deque, Dict, List, NamedTuple, Optional
 
 from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure, ProtocolError
@@ -59,13 +59,17 @@ __all__ = [
     "streaming_enabled",
 ]
 
+# PyMongo's event class is typed for its ``Hello`` object; amongo hands it a HelloReply,
+# which offers the same ``document`` and ``server_type``.
+_ServerHeartbeatSucceededEvent: Any = _pm.ServerHeartbeatSucceededEvent
+
 #: minHeartbeatFrequencyMS (server-monitoring spec), seconds.
 MIN_HEARTBEAT_FREQUENCY = 0.5
 #: RTT samples kept for the min-RTT statistic.
 RTT_SAMPLES = 10
 
 
-class HelloReply(dict):
+class HelloReply(Dict[str, Any]):
     """The hello reply in a ``ServerHeartbeatSucceededEvent`` (a dict; ``.document`` is the
     reply too, as on PyMongo's ``Hello`` objects)."""
 
@@ -372,6 +376,7 @@ class Monitor:
                 self._rtt.add(rtt)
             elif self._streaming:
                 timeout = (self._opts.connect_timeout or 0) + self._heartbeat or None
+                coro: Awaitable[Dict[str, Any]]
                 if conn.pending_reply:
                     coro = conn.read_more()
                 else:
@@ -412,7 +417,7 @@ class Monitor:
             raise
         self._publish(
             "succeeded",
-            _pm.ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
+            _ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
         )
         tv = sd.topology_version
         self._topology_version = dict(tv) if tv is not None else None

@@ -217,6 +217,7 @@ def _select_from(
     custom_selector: Optional[ServerFilter],
 ) -> List[S]:
     ttype = td.topology_type
+    chosen: List[S]
     if callable(selector) and not hasattr(selector, "mode"):
         chosen = selector([s for s in servers if s.is_server_type_known])
     elif ttype == TopologyType.Unknown:

@@ -203,7 +203,7 @@ def _check_compatible(td: TopologyDescription) -> None:
         [s for s in td.servers.values() if s.server_type != ServerType.PossiblePrimary]
     )
     if not ok:
-        raise ConfigurationError(err)
+        raise ConfigurationError(err or "incompatible server")
 
 
 _READY_TYPES = frozenset(
