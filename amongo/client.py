@@ -188,6 +188,7 @@ class MongoClient(_BaseObject):
             server_monitoring_mode=opts.get("serverMonitoringMode", "auto"),
         )
         self._topology = Topology(self._topology_settings)
+        self._topology.log_client_id = id(self)
         if fqdn is not None:
             self._topology.srv_txt_hook = self._credential_from_txt
         self._executor = Executor(self)
@@ -633,19 +634,18 @@ class MongoClient(_BaseObject):
                 srv.pool.close_nowait()
 
     def _end_sessions_nowait(self, ids: List[Any]) -> None:
-        for srv in list(self._topology.servers.values()):
-            idle = getattr(srv.pool, "_idle", None)
-            if not idle:
-                continue
-            conn = idle[-1]
-            if conn.closed or not conn.supports_sessions:
-                continue
+        def send(conn: Any) -> None:
+            if not conn.supports_sessions:
+                return
             try:
                 for i in range(0, len(ids), 10000):
                     conn.send_nowait("admin", {"endSessions": ids[i : i + 10000]})
             except Exception:
                 pass
-            return
+
+        for srv in list(self._topology.servers.values()):
+            if srv.pool.use_idle_nowait(send):
+                return
 
     def _admin(self) -> "Database":
         return self["admin"]

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional
 from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure
 
+from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
 from amongo.topology.description import (
     Address,
@@ -302,6 +303,11 @@ class Monitor:
         if listeners.enabled_for_server_heartbeat:
             listeners.publish(listeners.heartbeat, method, event)
 
+    def _log(self, message: str, awaited: bool, conn: Any, **fields: Any) -> None:
+        topology = self._topology
+        _logging.log_heartbeat(topology.log_client_id, topology._topology_id, self.address, message,
+                               awaited, conn, **fields)
+
     async def _check(self) -> ServerDescription:
         """One check; returns the new description or raises."""
         loop = asyncio.get_running_loop()
@@ -309,15 +315,21 @@ class Monitor:
         conn = self._conn
         awaited = conn is not None and self._streaming
         self._publish("started", _pm.ServerHeartbeatStartedEvent(self.address, awaited))
+        log = _logging.TOPOLOGY_LOGGER.isEnabledFor(_logging.DEBUG)
+        if log and conn is not None:
+            self._log("Server heartbeat started", awaited, conn)
         start = time.monotonic()
         try:
             if conn is None:
                 self._streaming = False
                 conn = await Connection.open(self.address, self._opts, 0, 0, handshake=False)
                 self._conn = conn
+                if log:  # (once the connection exists, so the message can name it)
+                    self._log("Server heartbeat started", awaited, conn)
                 cmd = conn.handshake_command()
                 reply = await conn.command("admin", cmd, check=False, compress=False)
                 rtt = time.monotonic() - start
+                conn.server_connection_id = reply.get("connectionId")
                 self._hello_ok = bool(reply.get("helloOk"))
                 self._rtt.add(rtt)
             elif self._streaming:
@@ -348,15 +360,21 @@ class Monitor:
         except Exception as exc:
             if self._cancelled:
                 raise _CheckCancelled() from exc
+            failed_after = time.monotonic() - start
             self._publish(
-                "failed",
-                _pm.ServerHeartbeatFailedEvent(time.monotonic() - start, exc, self.address, awaited),
+                "failed", _pm.ServerHeartbeatFailedEvent(failed_after, exc, self.address, awaited)
             )
+            if log:
+                self._log("Server heartbeat failed", awaited, conn, durationMS=failed_after * 1000.0,
+                          failure=repr(exc))
             raise
         self._publish(
             "succeeded",
             _pm.ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
         )
+        if log:
+            self._log("Server heartbeat succeeded", awaited, conn, durationMS=duration * 1000.0,
+                      reply=_logging.document_json(reply))
         tv = reply.get("topologyVersion")
         self._topology_version = tv
         self._streaming = bool(self._stream_allowed and tv is not None and not conn.closed)

@@ -68,6 +68,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
 from amongo.monitoring import EventListeners
 from amongo.pool import Pool, PoolOptions
@@ -209,6 +210,9 @@ _READY_TYPES = frozenset(
 )
 
 
+_topology_log_enabled = _logging.TOPOLOGY_LOGGER.isEnabledFor
+
+
 def _fmt_seconds(value: float) -> str:
     return f"{value:g}"
 
@@ -238,6 +242,9 @@ class Topology:
         self.srv_txt_hook: Optional[Callable[[Dict[str, str]], Any]] = None
         self._srv_resolved = False
         self._opening_published = False
+        #: ``id()`` of the owning client, carried by the ``amongo.topology`` /
+        #: ``amongo.connection`` / ``amongo.serverSelection`` log messages (set by the client).
+        self.log_client_id = 0
         self._td = self._initial_description(settings.seeds)
 
     # -- construction ----------------------------------------------------------------------
@@ -271,6 +278,8 @@ class Topology:
         return sd if sd is not None else ServerDescription.unknown(address)
 
     def _publish(self, events: List[Any]) -> None:
+        if _topology_log_enabled(_logging.DEBUG):
+            _logging.log_sdam_events(self.log_client_id, events)
         listeners = self._listeners
         if not (listeners.enabled_for_server or listeners.enabled_for_topology):
             return
@@ -550,7 +559,8 @@ class Topology:
                 topology._handle_connect_error(address, exc, generation)
                 raise
 
-        pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb)
+        pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb,
+                    log_client_id=self.log_client_id)
         monitor = None if lb else Monitor(self, address)
         return Server(address, pool, self, monitor)
 
@@ -746,6 +756,58 @@ class Topology:
                 return candidates[0]
             return self._choose(candidates)
         return await self._select_slow(read_preference, deadline, address)
+
+    async def select_server_logged(
+        self,
+        read_preference: Any,
+        operation: str,
+        operation_id: int,
+        *,
+        deadline: Optional[float] = None,
+        address: Optional[Address] = None,
+    ) -> Server:
+        """:meth:`select_server` with the ``amongo.serverSelection`` log messages (the
+        executor calls this instead while that logger is enabled for DEBUG): "Server
+        selection started", "Waiting for suitable server to become available" (INFO, once,
+        when no server is suitable at once), then "Server selection succeeded" or "Server
+        selection failed"."""
+        fields: Dict[str, Any] = {
+            "selector": _logging.selector_text(read_preference, address),
+            "operation": operation,
+            "operationId": operation_id,
+        }
+        cid = self.log_client_id
+        logger = _logging.SERVER_SELECTION_LOGGER
+        _logging.debug(logger, cid, message="Server selection started", clientId=self._topology_id,
+                       topologyDescription=repr(self._td), **fields)
+        try:
+            if self._closed:
+                raise InvalidOperation("Cannot use MongoClient after close")
+            if not self._opened:
+                self._open_sync()
+            candidates = self._candidates(read_preference, address)
+            if candidates:
+                server = candidates[0] if len(candidates) == 1 else self._choose(candidates)
+            else:
+                timeout = self.settings.server_selection_timeout
+                remaining = timeout if deadline is None else min(timeout, max(0.0, deadline - time.monotonic()))
+                if logger.isEnabledFor(_logging.INFO):
+                    _logging.info(
+                        logger, cid, message="Waiting for suitable server to become available",
+                        clientId=self._topology_id, topologyDescription=repr(self._td),
+                        remainingTimeMS=int(remaining * 1000), **fields,
+                    )
+                server = await self._select_slow(read_preference, deadline, address)
+        except Exception as exc:
+            if logger.isEnabledFor(_logging.DEBUG):
+                _logging.debug(logger, cid, message="Server selection failed", clientId=self._topology_id,
+                               topologyDescription=repr(self._td), failure=repr(exc), **fields)
+            raise
+        if logger.isEnabledFor(_logging.DEBUG):
+            _logging.debug(logger, cid, message="Server selection succeeded", clientId=self._topology_id,
+                           topologyDescription=repr(self._td), serverHost=server.address[0],
+                           serverPort=server.address[1], **fields)
+        return server
 
     def _choose(self, candidates: List[Server]) -> Server:
         sds = [s.description for s in candidates]
