@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -42,6 +42,18 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
         return default
     return float(v) / 1000.0
 
+
+
+def _load_tls_file(option: str, path: str, load: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Call an :class:`ssl.SSLContext` loader; a missing or unreadable file, or one that is
+    not what the option needs, raises :class:`~pymongo.errors.ConfigurationError` naming the
+    option and the file (``ssl`` alone says only "No such file or directory")."""
+    try:
+        load(*args, **kwargs)
+    except FileNotFoundError:
+        raise ConfigurationError(f"{option}: file not found: {path!r}") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigurationError(f"{option}: cannot load {path!r}: {exc}") from None
 
 class MongoClient(_BaseObject):
     """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
@@ -232,15 +244,16 @@ class MongoClient(_BaseObject):
             ctx.verify_mode = ssl.CERT_REQUIRED
         ca = opts.get("tlsCAFile")
         if ca:
-            ctx.load_verify_locations(ca)
+            _load_tls_file("tlsCAFile", ca, ctx.load_verify_locations, ca)
         elif not allow_invalid_certs:
             ctx.load_default_certs()
         certfile = opts.get("tlsCertificateKeyFile")
         if certfile:
-            ctx.load_cert_chain(certfile, password=opts.get("tlsCertificateKeyFilePassword"))
+            _load_tls_file("tlsCertificateKeyFile", certfile, ctx.load_cert_chain, certfile,
+                           password=opts.get("tlsCertificateKeyFilePassword"))
         crl = opts.get("tlsCRLFile")
         if crl:
-            ctx.load_verify_locations(crl)
+            _load_tls_file("tlsCRLFile", crl, ctx.load_verify_locations, crl)
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         return ctx
 

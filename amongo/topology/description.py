@@ -24,11 +24,13 @@ import datetime
 import enum
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError
+
+from amongo._compat import slotted_dataclass
 
 __all__ = [
     "Address",
@@ -193,7 +195,7 @@ def _error_key(error: Optional[BaseException]) -> Any:
     return (type(error), str(error))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@slotted_dataclass(frozen=True, eq=False)
 class ServerDescription:
     """Immutable view of one server from its latest hello reply (or failed check).
 
@@ -435,7 +437,7 @@ def _server_type_from_hello(hello: Mapping[str, Any]) -> ServerType:
     return ServerType.Standalone
 
 
-@dataclass(frozen=True, slots=True)
+@slotted_dataclass(frozen=True)
 class TopologyDescription:
     """Immutable view of the whole deployment.
 
