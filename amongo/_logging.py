@@ -119,44 +119,55 @@ class CmapLogListener(_pm.ConnectionPoolListener):
               serverPort=self._port, **fields)
 
     def pool_created(self, event: _pm.PoolCreatedEvent) -> None:
+        """Log ``Connection pool created`` with the pool's non-default options."""
         self._log("Connection pool created", **dict(event.options))
 
     def pool_ready(self, event: _pm.PoolReadyEvent) -> None:
+        """Log ``Connection pool ready``."""
         self._log("Connection pool ready")
 
     def pool_cleared(self, event: _pm.PoolClearedEvent) -> None:
+        """Log ``Connection pool cleared`` (with ``serviceId`` in load-balanced mode)."""
         sid = event.service_id
         self._log("Connection pool cleared", serviceId=None if sid is None else str(sid))
 
     def pool_closed(self, event: _pm.PoolClosedEvent) -> None:
+        """Log ``Connection pool closed``."""
         self._log("Connection pool closed")
 
     def connection_created(self, event: _pm.ConnectionCreatedEvent) -> None:
+        """Log ``Connection created``."""
         self._log("Connection created", driverConnectionId=event.connection_id)
 
     def connection_ready(self, event: _pm.ConnectionReadyEvent) -> None:
+        """Log ``Connection ready`` with the time it took (``durationMS``)."""
         self._log("Connection ready", driverConnectionId=event.connection_id,
                   durationMS=event.duration * 1000.0)
 
     def connection_closed(self, event: _pm.ConnectionClosedEvent) -> None:
+        """Log ``Connection closed`` with the specification's wording of the reason."""
         reason = event.reason
         self._log("Connection closed", driverConnectionId=event.connection_id,
                   reason=_VERBOSE_REASONS.get(reason, reason),
                   error=reason if reason == "error" else None)
 
     def connection_check_out_started(self, event: _pm.ConnectionCheckOutStartedEvent) -> None:
+        """Log ``Connection checkout started``."""
         self._log("Connection checkout started")
 
     def connection_check_out_failed(self, event: _pm.ConnectionCheckOutFailedEvent) -> None:
+        """Log ``Connection checkout failed`` with the reason and the time waited."""
         reason = event.reason
         self._log("Connection checkout failed", reason=_VERBOSE_REASONS.get(reason, reason),
                   error=reason, durationMS=event.duration * 1000.0)
 
     def connection_checked_out(self, event: _pm.ConnectionCheckedOutEvent) -> None:
+        """Log ``Connection checked out`` with the time waited."""
         self._log("Connection checked out", driverConnectionId=event.connection_id,
                   durationMS=event.duration * 1000.0)
 
     def connection_checked_in(self, event: _pm.ConnectionCheckedInEvent) -> None:
+        """Log ``Connection checked in``."""
         self._log("Connection checked in", driverConnectionId=event.connection_id)
 
 

@@ -280,6 +280,7 @@ class MongoClient(_BaseObject):
 
     @property
     def io_loop(self) -> Any:
+        """The event loop (Motor: ``AsyncIOMotorClient.io_loop``)."""
         return self.get_io_loop()
 
     def __getattr__(self, name: str) -> "Database":
@@ -317,6 +318,9 @@ class MongoClient(_BaseObject):
 
     @property
     def event_listeners(self) -> List[Any]:
+        """The event listeners registered for this client, the global ones
+        (:func:`pymongo.monitoring.register`) included (Motor/PyMongo: ``event_listeners``).
+        """
         return list(self._listeners.all)
 
     @property
@@ -327,22 +331,27 @@ class MongoClient(_BaseObject):
 
     @property
     def max_pool_size(self) -> int:
+        """The ``maxPoolSize`` of each connection pool (Motor: ``max_pool_size``)."""
         return self._pool_options.max_pool_size
 
     @property
     def min_pool_size(self) -> int:
+        """The ``minPoolSize`` of each connection pool (Motor: ``min_pool_size``)."""
         return self._pool_options.min_pool_size
 
     @property
     def max_idle_time_ms(self) -> Optional[int]:
+        """The ``maxIdleTimeMS`` of each connection pool, or None (Motor: ``max_idle_time_ms``)."""
         return self._pool_options.max_idle_time_ms
 
     @property
     def local_threshold_ms(self) -> int:
+        """The ``localThresholdMS`` latency window (Motor: ``local_threshold_ms``)."""
         return self._topology_settings.local_threshold_ms
 
     @property
     def server_selection_timeout(self) -> float:
+        """``serverSelectionTimeoutMS`` in seconds (Motor: ``server_selection_timeout``)."""
         return self._topology_settings.server_selection_timeout
 
     def get_database(
@@ -619,10 +628,12 @@ class MongoClient(_BaseObject):
 
     @property
     def HOST(self) -> str:
+        """The first seed's host (Motor/PyMongo: ``HOST``)."""
         return self._seeds[0][0] if self._seeds else self._DEFAULT_HOST
 
     @property
     def PORT(self) -> int:
+        """The first seed's port (Motor/PyMongo: ``PORT``)."""
         return self._seeds[0][1] if self._seeds else self._DEFAULT_PORT
 
     # -- closing ---------------------------------------------------------------------------

@@ -352,6 +352,7 @@ class CommandCursor(_CursorBase):
 
     @classmethod
     def from_documents(cls, collection: "Collection", docs: List[Any], session: Optional["ClientSession"] = None) -> "CommandCursor":
+        """A cursor over documents already in memory (no server cursor: nothing to fetch or kill)."""
         cursor = cls(collection, None, session=session)
         cursor._data.extend(docs)
         cursor._started = True

@@ -316,6 +316,9 @@ class Connection:
         return conn
 
     def handshake_command(self) -> Dict[str, Any]:
+        """The initial ``hello`` (or legacy ``isMaster``) command with the client metadata,
+        compression list, ``loadBalanced`` and speculative authentication.
+        """
         opts = self.options
         if opts.server_api is not None or opts.load_balanced:
             cmd: Dict[str, Any] = {"hello": 1}
@@ -352,6 +355,9 @@ class Connection:
         return reply
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
+        """Take the limits and capabilities (wire versions, sizes, sessions, retryable writes,
+        ``connectionId``, ``serviceId``) from the handshake reply *reply*.
+        """
         self.hello = dict(reply)
         self.max_wire_version = int(reply.get("maxWireVersion", 0))
         if self.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:

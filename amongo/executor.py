@@ -70,12 +70,16 @@ class TokenBucket:
         self.tokens = capacity
 
     def consume(self, n: float) -> bool:
+        """Take *n* tokens if there are that many; returns whether it did (client-backpressure
+        specification's retry token bucket).
+        """
         if self.tokens >= n:
             self.tokens -= n
             return True
         return False
 
     def deposit(self, n: float) -> None:
+        """Return *n* tokens to the bucket, up to its capacity."""
         self.tokens = min(self.capacity, self.tokens + n)
 # Errors raised before anything is written to the socket.
 from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402

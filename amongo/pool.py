@@ -345,10 +345,12 @@ class Pool:
 
     @property
     def closed(self) -> bool:
+        """Whether the pool is closed (CMAP state ``closed``)."""
         return self._state is _CLOSED
 
     @property
     def paused(self) -> bool:
+        """Whether the pool is paused (CMAP state ``paused``: its server is not known usable)."""
         return self._state is _PAUSED
 
     @property
@@ -358,18 +360,22 @@ class Pool:
 
     @property
     def available_connections(self) -> int:
+        """Idle connections ready to be checked out."""
         return len(self._idle)
 
     @property
     def pending_connections(self) -> int:
+        """Connections being opened (or reserved to be opened)."""
         return self._pending
 
     @property
     def draining_connections(self) -> int:
+        """Checked-in connections whose interrupted reply is being read and discarded."""
         return self._draining
 
     @property
     def in_use_connections(self) -> int:
+        """Checked-out connections."""
         return len(self._in_use)
 
     @property

@@ -66,10 +66,12 @@ class HelloReply(dict):
 
     @property
     def document(self) -> Dict[str, Any]:
+        """The raw ``hello`` reply (PyMongo: ``Hello.document``)."""
         return self
 
     @property
     def server_type(self) -> ServerType:
+        """The server type the reply describes (PyMongo: ``Hello.server_type``)."""
         return ServerDescription.from_hello(("", 0), self).server_type
 
 
@@ -221,6 +223,7 @@ class Monitor:
         return tasks
 
     async def close(self) -> None:
+        """Stop monitoring and close the monitoring connection."""
         tasks = self.close_nowait()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -167,15 +167,18 @@ class Server:
 
     @property
     def description(self) -> ServerDescription:
+        """The server's current :class:`~amongo.topology.description.ServerDescription`."""
         sd = self._topology._td.servers.get(self.address)
         return sd if sd is not None else ServerDescription.unknown(self.address)
 
     @property
     def operation_count(self) -> int:
+        """Operations in flight on this server (selection's in-window choice prefers fewer)."""
         pool = self.pool
         return pool.in_use_connections + pool.waiting
 
     def request_check(self) -> None:
+        """Ask the server's monitor to check it now (rate-limited by minHeartbeatFrequencyMS)."""
         if self.monitor is not None:
             self.monitor.request_check()
 
