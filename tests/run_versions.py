@@ -80,11 +80,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", help="comma-separated subset of the declared versions")
     ap.add_argument("--unit-only", action="store_true", help="skip the integration smoke")
+    ap.add_argument("--oldest-newest", action="store_true", help="only the oldest and newest declared versions")
     opts = ap.parse_args()
     versions = declared_versions()
     if not versions:
         print("no 'Programming Language :: Python :: 3.X' classifiers in pyproject.toml", file=sys.stderr)
         return 2
+    if opts.oldest_newest:
+        versions = sorted({versions[0], versions[-1]}, key=lambda v: tuple(map(int, v.split("."))))
     if opts.versions:
         wanted = opts.versions.split(",")
         unknown = [v for v in wanted if v not in versions]
