@@ -749,16 +749,21 @@ class Topology:
             with the topology description, as PyMongo's does).
         :raises ConfigurationError: incompatible wire versions, or SRV resolution failed.
         """
+        server = self._open_and_select(read_preference, address)
+        if server is not None:
+            return server
+        return await self._select_slow(read_preference, deadline, address)
+
+    def _open_and_select(self, read_preference: Any, address: Optional[Address]) -> Optional[Server]:
+        """Open the topology if needed; a suitable server now, or None."""
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         if not self._opened:
             self._open_sync()
         candidates = self._candidates(read_preference, address)
-        if candidates:
-            if len(candidates) == 1:
-                return candidates[0]
-            return self._choose(candidates)
-        return await self._select_slow(read_preference, deadline, address)
+        if not candidates:
+            return None
+        return candidates[0] if len(candidates) == 1 else self._choose(candidates)
 
     async def select_server_logged(
         self,
@@ -784,13 +789,9 @@ class Topology:
         _logging.debug(logger, cid, message="Server selection started", clientId=self._topology_id,
                        topologyDescription=repr(self._td), **fields)
         try:
-            if self._closed:
-                raise InvalidOperation("Cannot use MongoClient after close")
-            if not self._opened:
-                self._open_sync()
-            candidates = self._candidates(read_preference, address)
-            if candidates:
-                server = candidates[0] if len(candidates) == 1 else self._choose(candidates)
+            found = self._open_and_select(read_preference, address)
+            if found is not None:
+                server = found
             else:
                 timeout = self.settings.server_selection_timeout
                 remaining = timeout if deadline is None else min(timeout, max(0.0, deadline - time.monotonic()))

@@ -13,17 +13,12 @@ from pymongo.errors import ServerSelectionTimeoutError
 from amongo import _logging
 from amongo.motor_asyncio import AsyncIOMotorClient
 
+from .test_command_logging import _Capture as _CommandCapture
+
 _NAMES = ("amongo.serverSelection", "amongo.connection", "amongo.topology")
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
+class _Capture(_CommandCapture):
     def of(self, logger: str, client: Any = None) -> List[Dict[str, Any]]:
         return [
             r.msg.fields for r in self.records
