@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -18,6 +18,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import uri as _uri
 from amongo._common import _BaseObject
+from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.executor import Executor
@@ -25,10 +26,11 @@ from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
-from amongo.topology.description import ServerType, TopologyType
+from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.database import Database
 
@@ -43,7 +45,6 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     return float(v) / 1000.0
 
 
-
 def _load_tls_file(option: str, path: str, load: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Call an :class:`ssl.SSLContext` loader; a missing or unreadable file, or one that is
     not what the option needs, raises :class:`~pymongo.errors.ConfigurationError` naming the
@@ -55,7 +56,8 @@ def _load_tls_file(option: str, path: str, load: Callable[..., Any], *args: Any,
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise ConfigurationError(f"{option}: cannot load {path!r}: {exc}") from None
 
-class MongoClient(_BaseObject):
+
+class MongoClient(_BaseObject[_DocumentType]):
     """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
 
     Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
@@ -63,6 +65,9 @@ class MongoClient(_BaseObject):
     options as keyword arguments (case-insensitive). ``io_loop`` is accepted as in Motor.
     Monitoring starts at construction inside a running event loop (``connect=False`` defers
     it to the first operation, which is also when a client built outside a loop connects).
+
+    Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
+    (``document_class=User`` infers it); databases, collections and cursors keep it.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -72,7 +77,7 @@ class MongoClient(_BaseObject):
         self,
         host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
-        document_class: Optional[type] = None,
+        document_class: Optional[Type[_DocumentType]] = None,
         tz_aware: Optional[bool] = None,
         connect: Optional[bool] = None,
         type_registry: Any = None,
@@ -125,12 +130,13 @@ class MongoClient(_BaseObject):
         self._options = opts
         self._seeds = seeds
         self._default_database_name = dbase
+        uri_userinfo = username is not None and "username" not in opts
         username = opts.get("username", username)
         password = opts.get("password", password)
-        self._credential = credential_from_options(username, password, dbase, opts)
+        self._credential = credential_from_options(username, password, dbase, opts, uri_userinfo=uri_userinfo)
         self._credential_inputs = (username, password, dbase)
 
-        self._codec_options: CodecOptions = _uri.codec_options_from(opts)
+        self._codec_options: CodecOptions[_DocumentType] = _uri.codec_options_from(opts)
         self._read_preference = _uri.read_preference_from(opts)
         self._write_concern: WriteConcern = _uri.write_concern_from(opts)
         self._read_concern: ReadConcern = _uri.read_concern_from(opts)
@@ -283,7 +289,7 @@ class MongoClient(_BaseObject):
         """The event loop (Motor: ``AsyncIOMotorClient.io_loop``)."""
         return self.get_io_loop()
 
-    def __getattr__(self, name: str) -> "Database":
+    def __getattr__(self, name: str) -> "Database[_DocumentType]":
         if name.startswith("_"):
             raise AttributeError(
                 f"{type(self).__name__} has no attribute {name!r}. To access the {name} database, "
@@ -291,7 +297,7 @@ class MongoClient(_BaseObject):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> "Database":
+    def __getitem__(self, name: str) -> "Database[_DocumentType]":
         from amongo.database import Database
 
         return Database(self, name)
@@ -307,9 +313,6 @@ class MongoClient(_BaseObject):
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self._seeds)
         return f"{type(self).__name__}(host=[{hosts!r}])"
-
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
 
     @property
     def options(self) -> Any:
@@ -357,11 +360,11 @@ class MongoClient(_BaseObject):
     def get_database(
         self,
         name: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
         from amongo.database import Database
 
@@ -374,11 +377,11 @@ class MongoClient(_BaseObject):
     def get_default_database(
         self,
         default: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
         from amongo.database import Database
 
@@ -393,7 +396,7 @@ class MongoClient(_BaseObject):
 
     async def list_databases(
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -500,7 +503,7 @@ class MongoClient(_BaseObject):
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
               comment: Any = None, full_document_before_change: Any = None,
-              show_expanded_events: Any = None) -> Any:
+              show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
         from amongo.change_stream import ChangeStream
@@ -526,7 +529,7 @@ class MongoClient(_BaseObject):
                 return sd
         return None
 
-    def _select_writable_sync(self) -> Any:
+    def _select_writable_sync(self) -> ServerDescription:
         """The description of a writable server, waiting (blocking) for one (PyMongo's
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description
@@ -671,7 +674,7 @@ class MongoClient(_BaseObject):
             if srv.pool.use_idle_nowait(send):
                 return
 
-    def _admin(self) -> "Database":
+    def _admin(self) -> "Database[_DocumentType]":
         return self["admin"]
 
     # internal: kill a cursor whose owner was garbage-collected

@@ -225,6 +225,7 @@ class Connection:
         "_more_to_come",
         "_pinned",
         "close_reason",
+        "auth_state",
     )
 
     def __init__(
@@ -259,6 +260,9 @@ class Connection:
         self._more_to_come = False
         self._pinned = False
         self.close_reason: Optional[str] = None
+        #: mechanism state of this connection's authentication (MONGODB-OIDC: the token
+        #: generation it authenticated with; never a secret)
+        self.auth_state: Any = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -340,7 +344,7 @@ class Connection:
         if cred is not None and authenticate:
             from amongo import auth as _auth
 
-            speculative = _auth.speculative_start(cred)
+            speculative = _auth.speculative_start(cred, self.address[0])
             if speculative is not None:
                 cmd["speculativeAuthenticate"] = speculative.command
             if cred.mechanism in (None, "DEFAULT") and cred.username:
@@ -353,6 +357,21 @@ class Connection:
 
             await _auth.authenticate(self, cred, reply, speculative)
         return reply
+
+    async def reauthenticate(self) -> None:
+        """Run the authentication conversation again after the server answered
+        ReauthenticationRequired (391); no hello (auth spec). A connection whose
+        reauthentication fails is closed (its authentication state is unknown)."""
+        cred = self.options.credential
+        if cred is None:
+            raise ConfigurationError("ReauthenticationRequired on a connection without credentials")
+        from amongo import auth as _auth
+
+        try:
+            await _auth.reauthenticate(self, cred)
+        except BaseException:
+            self.close("error")
+            raise
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
         """Take the limits and capabilities (wire versions, sizes, sessions, retryable writes,

@@ -243,7 +243,7 @@ def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: A
 _KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
-def _one_array(docs: List[Any], codec: CodecOptions, base_size: int, max_bson: int,
+def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bson: int,
                max_batch: int) -> Optional[EncodedArray]:
     """*docs* encoded as one ``documents`` array if they fit one command document, else None
     (then they go as kind-1 sequences, split by the server's limits).
@@ -267,7 +267,7 @@ class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
 
-    def __init__(self, collection: "Collection", ordered: bool, bypass_document_validation: Optional[bool],
+    def __init__(self, collection: "Collection[Any]", ordered: bool, bypass_document_validation: Optional[bool],
                  comment: Any = None, let: Any = None) -> None:
         self.collection = collection
         self.ordered = ordered
