@@ -283,6 +283,7 @@ class Bulk:
         self.insert_docs: Optional[List[Any]] = None
 
     def add_request(self, req: Any) -> None:
+        """Add one :mod:`pymongo.operations` request (InsertOne, UpdateMany, ...) to the batch."""
         if isinstance(req, InsertOne):
             doc = req._doc
             validate_document(doc, "document")
@@ -339,6 +340,9 @@ class Bulk:
         return [(k, groups[k]) for k in ("insert", "update", "delete") if k in groups]
 
     async def execute(self, session: Optional["ClientSession"]) -> Tuple[Dict[str, Any], bool]:
+        """Run the batch's commands, split by the server's limits; returns a
+        :class:`pymongo.results.BulkWriteResult` (Motor: ``bulk_write``).
+        """
         coll = self.collection
         client = coll._client
         wc = coll._wc(session)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from dataclasses import field, replace
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, overload
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError, ProtocolError
 
+from amongo._compat import slotted_dataclass
 from amongo.topology.selection import WRITABLE, select_servers
 from amongo.topology.types import Address, ServerType, TopologyType
 
@@ -176,6 +177,14 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+@overload
+def hello_int(
+    hello: Mapping[str, Any], name: str, default: int, address: Optional[Address] = None
+) -> int: ...
+@overload
+def hello_int(
+    hello: Mapping[str, Any], name: str, default: None, address: Optional[Address] = None
+) -> Optional[int]: ...
 def hello_int(
     hello: Mapping[str, Any], name: str, default: Optional[int], address: Optional[Address] = None
 ) -> Optional[int]:
@@ -280,7 +289,7 @@ def _error_key(error: Optional[BaseException]) -> Any:
     return (type(error), str(error))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@slotted_dataclass(frozen=True, eq=False)
 class ServerDescription:
     """Immutable view of one server from its latest hello reply (or failed check).
 
@@ -369,8 +378,8 @@ class ServerDescription:
             set_version=hello_int(hello, "setVersion", None, address),
             election_id=_hello_oid(hello, "electionId", address),
             tags=dict(tags or {}),
-            min_wire_version=hello_int(hello, "minWireVersion", 0, address),  # type: ignore[arg-type]
-            max_wire_version=hello_int(hello, "maxWireVersion", 0, address),  # type: ignore[arg-type]
+            min_wire_version=hello_int(hello, "minWireVersion", 0, address),
+            max_wire_version=hello_int(hello, "maxWireVersion", 0, address),
             last_write_date=_last_write_date(hello, address),
             last_update_time=last_update_time,
             round_trip_time=round_trip_time,
@@ -378,9 +387,9 @@ class ServerDescription:
             logical_session_timeout_minutes=hello_int(hello, "logicalSessionTimeoutMinutes", None, address),
             topology_version=_topology_version(hello, address),
             hello=dict(hello),
-            max_bson_size=hello_int(hello, "maxBsonObjectSize", 16 * 1024 * 1024, address),  # type: ignore[arg-type]
-            max_message_size=hello_int(hello, "maxMessageSizeBytes", 48 * 1000 * 1000, address),  # type: ignore[arg-type]
-            max_write_batch_size=hello_int(hello, "maxWriteBatchSize", 100_000, address),  # type: ignore[arg-type]
+            max_bson_size=hello_int(hello, "maxBsonObjectSize", 16 * 1024 * 1024, address),
+            max_message_size=hello_int(hello, "maxMessageSizeBytes", 48 * 1000 * 1000, address),
+            max_write_batch_size=hello_int(hello, "maxWriteBatchSize", 100_000, address),
             service_id=_hello_oid(hello, "serviceId", address),
             iscryptd=bool(hello.get("iscryptd", False)),
             compression=tuple(_hello_strings(hello, "compression", address)),
@@ -421,18 +430,22 @@ class ServerDescription:
 
     @property
     def is_server_type_known(self) -> bool:
+        """Whether the server type is anything but Unknown (PyMongo: ``is_server_type_known``)."""
         return self.server_type != ServerType.Unknown
 
     @property
     def is_data_bearing(self) -> bool:
+        """Whether the server holds data (primary, secondary, mongos, standalone, load balancer)."""
         return self.server_type in DATA_BEARING_TYPES
 
     @property
     def is_writable(self) -> bool:
+        """Whether writes may go to this server (PyMongo: ``is_writable``)."""
         return self.server_type in _WRITABLE_TYPES
 
     @property
     def is_readable(self) -> bool:
+        """Whether reads may go to this server (PyMongo: ``is_readable``)."""
         return self.server_type == ServerType.RSSecondary or self.is_writable
 
     @property
@@ -445,10 +458,12 @@ class ServerDescription:
 
     @property
     def retryable_reads_supported(self) -> bool:
+        """Whether the server supports retryable reads (PyMongo: ``retryable_reads_supported``)."""
         return self.max_wire_version >= 6
 
     @property
     def election_tuple(self) -> Tuple[Optional[int], Optional[ObjectId]]:
+        """``(setVersion, electionId)``, compared to detect a stale primary (SDAM)."""
         return self.set_version, self.election_id
 
     def with_type(self, server_type: ServerType) -> "ServerDescription":
@@ -522,7 +537,7 @@ def _server_type_from_hello(hello: Mapping[str, Any]) -> ServerType:
     return ServerType.Standalone
 
 
-@dataclass(frozen=True, slots=True)
+@slotted_dataclass(frozen=True)
 class TopologyDescription:
     """Immutable view of the whole deployment.
 
@@ -566,6 +581,7 @@ class TopologyDescription:
         return dict(self.servers)
 
     def has_server(self, address: Address) -> bool:
+        """Whether *address* is one of the described servers."""
         return address in self.servers
 
     def reset_server(self, address: Address, error: Optional[BaseException] = None) -> "TopologyDescription":
@@ -581,10 +597,12 @@ class TopologyDescription:
 
     @property
     def has_known_servers(self) -> bool:
+        """Whether any server's type is known (PyMongo: ``has_known_servers``)."""
         return any(s.is_server_type_known for s in self.servers.values())
 
     @property
     def readable_servers(self) -> List[ServerDescription]:
+        """The servers reads may go to (PyMongo: ``readable_servers``)."""
         return [s for s in self.servers.values() if s.is_readable]
 
     @property
@@ -595,6 +613,7 @@ class TopologyDescription:
 
     @property
     def primary(self) -> Optional[ServerDescription]:
+        """The primary's description, or None."""
         for s in self.servers.values():
             if s.server_type == ServerType.RSPrimary:
                 return s
