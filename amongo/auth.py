@@ -13,7 +13,7 @@ import hmac
 import os
 import stringprep
 import unicodedata
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from bson.binary import Binary
 from pymongo.errors import ConfigurationError, OperationFailure
@@ -34,7 +34,7 @@ def saslprep(data: str, prohibit_unassigned_code_points: bool = True) -> str:
     data = unicodedata.ucd_3_2_0.normalize("NFKC", data)
     in_d1 = stringprep.in_table_d1
     in_d2 = stringprep.in_table_d2
-    prohibited = (
+    prohibited: Tuple[Callable[[str], bool], ...] = (
         stringprep.in_table_c12,
         stringprep.in_table_c21_c22,
         stringprep.in_table_c3,
@@ -201,7 +201,7 @@ class _Speculative:
 
 
 def _resolve_mechanism(cred: Any, hello: Optional[Mapping[str, Any]]) -> str:
-    mech = cred.mechanism
+    mech: Optional[str] = cred.mechanism
     if mech and mech != "DEFAULT":
         return mech
     if hello is not None:
@@ -309,8 +309,10 @@ async def authenticate(
     if mech == "MONGODB-OIDC":
         from amongo import auth_oidc
 
-        spec = speculative if speculative is not None and speculative.mechanism == mech else None
-        await auth_oidc.authenticate(conn, cred, spec and spec.conversation, spec and spec_reply)
+        if speculative is not None and speculative.mechanism == mech:
+            await auth_oidc.authenticate(conn, cred, speculative.conversation, spec_reply)
+        else:
+            await auth_oidc.authenticate(conn, cred, None, None)
         return
     raise ConfigurationError(f"Authentication mechanism {mech!r} is not supported by amongo")
 

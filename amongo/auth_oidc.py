@@ -77,7 +77,8 @@ def _state(cred: Any) -> OIDCState:
     cache = cred.cache
     if cache.data is None:
         cache.data = OIDCState()
-    return cache.data
+    state: OIDCState = cache.data
+    return state
 
 
 # -- built-in environments ----------------------------------------------------------------------

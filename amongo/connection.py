@@ -374,7 +374,7 @@ class Connection:
         dbname: str,
         spec: MutableMapping[str, Any],
         *,
-        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
         unacknowledged: bool = False,
         check: bool = True,
@@ -443,7 +443,7 @@ class Connection:
         return {"ok": 1}
 
     async def _round_trip_within(
-        self, frame: bytes, codec_options: CodecOptions, check: bool, timeout: float
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool, timeout: float
     ) -> Dict[str, Any]:
         try:
             if _timeout_ctx is None:  # Python < 3.11
@@ -479,7 +479,7 @@ class Connection:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
 
     async def _round_trip(
-        self, frame: bytes, codec_options: CodecOptions, check: bool
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool
     ) -> Dict[str, Any]:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
@@ -514,7 +514,7 @@ class Connection:
             self._more_to_come = bool(flags & MORE_TO_COME)
             self.pending_reply = self._more_to_come
         try:
-            reply = _decode(doc, codec_options)
+            reply: Dict[str, Any] = _decode(doc, codec_options)
         except Exception as exc:  # bson.errors.InvalidBSON and friends
             self.close("error")
             raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
@@ -577,7 +577,7 @@ class Connection:
             self.close("error")
             raise ProtocolError(f"Malformed reply from server: {exc}") from exc
 
-    async def read_more(self, codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS) -> Dict[str, Any]:
+    async def read_more(self, codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS) -> Dict[str, Any]:
         """Read the next reply of an exhaust / moreToCome stream (streaming monitors)."""
         flags, doc = await self._read_reply()
         self._more_to_come = bool(flags & MORE_TO_COME)
