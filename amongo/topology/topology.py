@@ -228,6 +228,8 @@ class Topology:
         self._changed: Optional[asyncio.Event] = None
         self._opened = False
         self._closed = False
+        #: the event loop the topology opened on: its monitors, pools and connections live there
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._srv_task: Optional["asyncio.Task[Any]"] = None
         self._srv_error: Optional[BaseException] = None
         self._srv_hosts: List[Address] = []
@@ -294,6 +296,7 @@ class Topology:
         if self._opened or self._closed:
             return
         self._opened = True
+        self.loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         s = self.settings
         self._publish_opening()
@@ -436,6 +439,10 @@ class Topology:
         if self._closed:
             return []
         self._closed = True
+        if self.loop is not None and self.loop.is_closed():
+            # The loop it ran on is gone, and its tasks and transports with it: nothing can be
+            # scheduled there any more (cancelling would raise); just stay closed.
+            return []
         tasks: List[asyncio.Task[Any]] = []
         if self._srv_task is not None and not self._srv_task.done():
             self._srv_task.cancel()

@@ -1,0 +1,27 @@
+"""What ``import motor`` gives after :func:`amongo.install_as_motor`.
+
+Motor's package root: ``version`` / ``version_tuple`` / ``get_version_string`` (the Motor
+release whose API amongo implements, so libraries' version checks take Motor 3.7.1's
+branches) and, as Motor does, the Tornado class names (``motor.MotorClient`` ...).
+Its submodules (``motor.motor_asyncio`` ...) are resolved by the finder
+:func:`amongo.install_as_motor` installs.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple, Union
+
+from amongo._version import __version__ as amongo_version
+from amongo.motor_tornado import *  # noqa: F401,F403
+from amongo.motor_tornado import __all__  # noqa: F401
+
+#: The Motor release whose API amongo implements.
+version = "3.7.1"
+version_tuple: Tuple[Union[int, str], ...] = (3, 7, 1)
+
+# A package (submodules are found by amongo's motor finder, never on disk).
+__path__: List[str] = []
+
+
+def get_version_string() -> str:
+    """The Motor version amongo stands in for (Motor: ``motor.get_version_string``)."""
+    return version
