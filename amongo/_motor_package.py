@@ -8,7 +8,8 @@ Its submodules (``motor.motor_asyncio`` ...) are resolved by the finder
 """
 from __future__ import annotations
 
-from typing import List, Tuple, Union
+import importlib
+from typing import Any, List, Tuple, Union
 
 from amongo._version import __version__ as amongo_version
 from amongo.motor_tornado import *  # noqa: F401,F403
@@ -25,3 +26,12 @@ __path__: List[str] = []
 def get_version_string() -> str:
     """The Motor version amongo stands in for (Motor: ``motor.get_version_string``)."""
     return version
+
+
+def __getattr__(name: str) -> Any:
+    """``motor.core`` etc. as attributes (``from motor import core``), imported on first use."""
+    from amongo._motor_switch import MOTOR_MODULES
+
+    if f"motor.{name}" in MOTOR_MODULES:
+        return importlib.import_module(MOTOR_MODULES[f"motor.{name}"])
+    raise AttributeError(f"module 'motor' has no attribute {name!r}")

@@ -12,6 +12,8 @@ Needs the ``aiohttp`` extra (``pip install 'amongo-driver[aiohttp]'``)::
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
 from typing import Any, Awaitable, Callable, NoReturn
 
 import aiohttp.web
@@ -83,6 +85,13 @@ class AIOHTTPGridFS:
         self._get_gridfs_file = get_gridfs_file
         self._get_cache_time = get_cache_time
         self._set_extra_headers = set_extra_headers
+        # aiohttp wraps a handler that is not a coroutine function (with a DeprecationWarning,
+        # as it does for Motor's): mark this instance as one, for inspect and for asyncio.
+        if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+            inspect.markcoroutinefunction(self)
+        marker = getattr(asyncio.coroutines, "_is_coroutine", None)
+        if marker is not None:
+            self._is_coroutine = marker
 
     async def __call__(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
         """Serve the file the request names (Motor: ``AIOHTTPGridFS.__call__``)."""

@@ -87,7 +87,7 @@ def compare(junitxml: Path, write_baseline: bool) -> int:
         BASELINE.write_text("".join(f"{t}\n" for t in sorted(passed)))
         print(f"baseline: {len(passed)} passing tests written to {BASELINE}")
         return 0
-    wanted = {t for t in BASELINE.read_text().split() if t} - ORDER_DEPENDENT
+    wanted = {t for t in BASELINE.read_text().splitlines() if t} - ORDER_DEPENDENT
     missing = sorted(wanted - passed)
     extra = sorted(passed - wanted)
     print(f"\n{len(wanted) - len(missing)} of the {len(wanted)} tests that pass with Motor 3.7.1 pass "
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-compare", action="store_true", help="exit with pytest's status instead")
     ap.add_argument("pytest_args", nargs="*", help="after --: pytest arguments (default: tests)")
     args = ap.parse_args(argv)
+    args.python = os.path.abspath(args.python)  # (not resolve(): a venv's python is a symlink)
 
     src = beanie_dir(args.python, args.beanie_version, Path(args.build))
     server = Server("nx")
