@@ -32,7 +32,8 @@ def driver(request: pytest.FixtureRequest) -> type:
 async def _coll(client_cls: type, server, n: int = 10):
     client = client_cls(server.uri, serverSelectionTimeoutMS=20000)
     coll = client[DB][unique()]
-    await coll.insert_many([{"i": i} for i in range(n)])
+    if n:
+        await coll.insert_many([{"i": i} for i in range(n)])
     return client, coll
 
 
@@ -182,3 +183,43 @@ def test_unimplemented_options_raise_configuration_error(kwargs, what):
 def test_unimplemented_uri_option_raises_configuration_error():
     with pytest.raises(ConfigurationError, match="SOCKS5 proxy"):
         AmongoClient("mongodb://localhost:27017/?proxyHost=localhost&proxyPort=1080", connect=False)
+
+
+# -- an operation that is never awaited -------------------------------------------------------
+
+async def _count_soon(coll, want: int) -> int:
+    for _ in range(100):
+        n = await coll.count_documents({})
+        if n == want:
+            return n
+        await asyncio.sleep(0.05)
+    return n
+
+
+async def test_unawaited_operation(driver, server):
+    """Motor schedules an operation when it is called (a Future); amongo's methods are
+    coroutines, as PyMongo's async API's, and run when awaited: an un-awaited call does
+    nothing and Python warns "coroutine ... was never awaited" (README: "Differences from
+    Motor"; scheduling every operation as a Task measured +17-45 us CPU per find_one).
+    ``asyncio.create_task(...)`` is the fire-and-forget form on both."""
+    import gc
+    import warnings
+
+    client, coll = await _coll(driver, server, n=0)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            coll.insert_one({"fire": "and forget"})  # not awaited
+            gc.collect()
+        if driver is MotorClient:
+            assert await _count_soon(coll, 1) == 1
+        else:
+            await asyncio.sleep(0.2)
+            assert await coll.count_documents({}) == 0
+            assert any(issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message) for w in caught)
+        task = asyncio.ensure_future(coll.insert_one({"explicit": "task"}))
+        await asyncio.sleep(0)
+        assert await _count_soon(coll, 2 if driver is MotorClient else 1) >= 1
+        await task
+    finally:
+        client.close()
