@@ -19,6 +19,19 @@ def run(code: str) -> str:
     return proc.stdout
 
 
+def hide(package: str) -> str:
+    """Code that makes *package* (and its submodules) unimportable, as if not installed."""
+    return f"""
+        import sys, importlib.abc
+        class Hide(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == {package!r} or name.startswith({package!r} + "."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+                return None
+        sys.meta_path.insert(0, Hide())
+        """
+
+
 def test_every_motor_module_resolves_to_amongo():
     run("""
         import amongo
@@ -93,14 +106,7 @@ def test_agnostic_names_for_annotations_and_isinstance():
 
 def test_works_when_motor_is_not_installed():
     """A finder that hides any installed Motor (as if not installed): the switch never looks."""
-    run("""
-        import sys, importlib.abc
-        class NoMotor(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "motor" or name.startswith("motor."):
-                    raise ModuleNotFoundError(f"No module named {name!r}")
-                return None
-        sys.meta_path.insert(0, NoMotor())
+    run(hide("motor") + """
         try:
             import motor
         except ModuleNotFoundError:
@@ -144,14 +150,7 @@ def test_after_real_motor_was_imported():
 
 
 def test_motor_aiohttp_without_aiohttp_is_an_import_error():
-    run("""
-        import sys, importlib.abc
-        class NoAiohttp(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "aiohttp" or name.startswith("aiohttp."):
-                    raise ModuleNotFoundError(f"No module named {name!r}")
-                return None
-        sys.meta_path.insert(0, NoAiohttp())
+    run(hide("aiohttp") + """
         import amongo
         amongo.install_as_motor()
         import motor.motor_asyncio  # the rest works
