@@ -66,9 +66,9 @@ def install_as_motor() -> None:
     """
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
-    targets = {importlib.import_module(t) for n, t in MOTOR_MODULES.items() if t in sys.modules}
+    ours = {id(sys.modules[t]) for t in MOTOR_MODULES.values() if t in sys.modules}
     real = [name for name, mod in list(sys.modules.items())
-            if (name == "motor" or name.startswith("motor.")) and mod not in targets]
+            if (name == "motor" or name.startswith("motor.")) and id(mod) not in ours]
     for name in real:
         del sys.modules[name]
     if real:

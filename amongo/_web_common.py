@@ -42,7 +42,8 @@ def content_type_of(path: str, gridout: Any) -> Optional[str]:
 
 def is_not_modified(gridout: Any, if_modified_since: Optional[str], if_none_match: Optional[str]) -> bool:
     """Whether a conditional GET gets ``304 Not Modified``: the ``If-Modified-Since`` date is
-    at or after the upload date (to the second), or ``If-None-Match`` is the file's ETag."""
+    at or after the upload date (to the second), or ``If-None-Match`` lists the file's ETag
+    (Motor compares a single tag; a list, ``W/`` and ``*`` are accepted here too)."""
     if if_modified_since:
         try:
             since = email.utils.parsedate_to_datetime(if_modified_since)
@@ -52,9 +53,11 @@ def is_not_modified(gridout: Any, if_modified_since: Optional[str], if_none_matc
             return True
     if if_none_match is not None:
         wanted = _hash_gridout(gridout)
-        tags = [t.strip() for t in if_none_match.split(",")]
-        if any(t == "*" or t.strip('"') == wanted or t[2:].strip('"') == wanted for t in tags if t):
-            return True
+        for tag in (t.strip() for t in if_none_match.split(",")):
+            if tag.startswith("W/"):  # a weak validator compares equal too (RFC 9110 13.1.2)
+                tag = tag[2:]
+            if tag == "*" or tag.strip('"') == wanted:
+                return True
     return False
 
 

@@ -195,3 +195,21 @@ def test_aiohttp_handler_is_a_coroutine_function_for_aiohttp():
 def test_aiohttp_gridfs_needs_a_database():
     with pytest.raises(TypeError, match="AsyncIOMotorDatabase"):
         amongo.aiohttp.AIOHTTPGridFS(object())  # type: ignore[arg-type]
+
+
+def test_if_none_match_forms():
+    """One tag (Motor's case), a list, a weak tag and ``*``; anything else is modified."""
+    import types
+
+    from amongo._web_common import is_not_modified
+    from amongo.motor_gridfs import _hash_gridout
+
+    f = types.SimpleNamespace(_id="x", length=3, upload_date=datetime.datetime(2026, 1, 2, 3, 4, 5, 600000))
+    tag = _hash_gridout(f)
+    for header in (f'"{tag}"', tag, f'"a", "{tag}"', f'W/"{tag}"', "*"):
+        assert is_not_modified(f, None, header), header
+    for header in ('"abc"', "", f'"{tag[:-1]}"'):
+        assert not is_not_modified(f, None, header), header
+    assert is_not_modified(f, "Fri, 02 Jan 2026 03:04:05 GMT", None)  # to the second
+    assert not is_not_modified(f, "Fri, 02 Jan 2026 03:04:04 GMT", None)
+    assert not is_not_modified(f, "not a date", None)
