@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pymongo import ReturnDocument
+from pymongo import ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.errors import ConfigurationError, InvalidOperation
 
 from amongo.motor_asyncio import AsyncIOMotorClient as AmongoClient
@@ -75,6 +75,9 @@ async def test_empty_sort_everywhere_amongo(server, empty):
         assert got["i"] == 3
         assert (await coll.update_one({"i": 4}, {"$set": {"x": 2}}, sort=empty)).modified_count == 1
         assert (await coll.replace_one({"i": 5}, {"i": 5, "z": 1}, sort=empty)).modified_count == 1
+        res = await coll.bulk_write([UpdateOne({"i": 6}, {"$set": {"x": 3}}, sort=empty),
+                                     ReplaceOne({"i": 7}, {"i": 7, "z": 2}, sort=empty)])
+        assert res.modified_count == 2
         cursor = coll.find({}).sort("i", -1).sort(empty)  # an empty sort clears the sort
         assert sorted(d["i"] for d in await cursor.to_list(None)) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     finally:
