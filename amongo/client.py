@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -18,6 +19,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import uri as _uri
 from amongo._common import _BaseObject
+from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.executor import Executor
@@ -25,10 +27,11 @@ from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
-from amongo.topology.description import ServerType, TopologyType
+from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.database import Database
 
@@ -43,7 +46,7 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     return float(v) / 1000.0
 
 
-class MongoClient(_BaseObject):
+class MongoClient(_BaseObject[_DocumentType]):
     """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
 
     Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
@@ -51,6 +54,9 @@ class MongoClient(_BaseObject):
     options as keyword arguments (case-insensitive). ``io_loop`` is accepted as in Motor.
     Monitoring starts at construction inside a running event loop (``connect=False`` defers
     it to the first operation, which is also when a client built outside a loop connects).
+
+    Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
+    (``document_class=User`` infers it); databases, collections and cursors keep it.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -63,7 +69,7 @@ class MongoClient(_BaseObject):
         self,
         host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
-        document_class: Optional[type] = None,
+        document_class: Optional[Type[_DocumentType]] = None,
         tz_aware: Optional[bool] = None,
         connect: Optional[bool] = None,
         type_registry: Any = None,
@@ -117,12 +123,13 @@ class MongoClient(_BaseObject):
         self._options = opts
         self._seeds = seeds
         self._default_database_name = dbase
+        uri_userinfo = username is not None and "username" not in opts
         username = opts.get("username", username)
         password = opts.get("password", password)
-        self._credential = credential_from_options(username, password, dbase, opts)
+        self._credential = credential_from_options(username, password, dbase, opts, uri_userinfo=uri_userinfo)
         self._credential_inputs = (username, password, dbase)
 
-        self._codec_options: CodecOptions = _uri.codec_options_from(opts)
+        self._codec_options: CodecOptions[_DocumentType] = _uri.codec_options_from(opts)
         self._read_preference = _uri.read_preference_from(opts)
         self._write_concern: WriteConcern = _uri.write_concern_from(opts)
         self._read_concern: ReadConcern = _uri.read_concern_from(opts)
@@ -193,7 +200,15 @@ class MongoClient(_BaseObject):
         )
         self._topology = Topology(self._topology_settings)
         if fqdn is not None:
-            self._topology.srv_txt_hook = self._credential_from_txt
+            # (through a weak reference: the topology, kept alive by its monitor tasks, must
+            # not keep the client alive, or an unclosed client would never be collected)
+            client_ref = weakref.ref(self)
+
+            def txt_hook(txt: Mapping[str, str]) -> Any:
+                client = client_ref()
+                return None if client is None else client._credential_from_txt(txt)
+
+            self._topology.srv_txt_hook = txt_hook
         self._executor = Executor(self)
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
@@ -224,6 +239,13 @@ class MongoClient(_BaseObject):
     def _make_ssl_context(opts: Mapping[str, Any]) -> Optional[ssl.SSLContext]:
         if not (opts.get("tls") or opts.get("ssl")):
             return None
+        try:
+            return MongoClient._load_ssl_context(opts)
+        except (ssl.SSLError, OSError) as exc:  # (the message never holds the key's password)
+            raise ConfigurationError(f"Could not set up TLS: {exc}") from exc
+
+    @staticmethod
+    def _load_ssl_context(opts: Mapping[str, Any]) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         insecure = bool(opts.get("tlsInsecure"))
         allow_invalid_certs = insecure or bool(opts.get("tlsAllowInvalidCertificates"))
@@ -272,7 +294,7 @@ class MongoClient(_BaseObject):
     def io_loop(self) -> Any:
         return self.get_io_loop()
 
-    def __getattr__(self, name: str) -> "Database":
+    def __getattr__(self, name: str) -> "Database[_DocumentType]":
         if name.startswith("_"):
             raise AttributeError(
                 f"{type(self).__name__} has no attribute {name!r}. To access the {name} database, "
@@ -280,7 +302,7 @@ class MongoClient(_BaseObject):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> "Database":
+    def __getitem__(self, name: str) -> "Database[_DocumentType]":
         from amongo.database import Database
 
         return Database(self, name)
@@ -296,9 +318,6 @@ class MongoClient(_BaseObject):
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self._seeds)
         return f"{type(self).__name__}(host=[{hosts!r}])"
-
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
 
     @property
     def options(self) -> Any:
@@ -338,11 +357,11 @@ class MongoClient(_BaseObject):
     def get_database(
         self,
         name: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
         from amongo.database import Database
 
@@ -355,11 +374,11 @@ class MongoClient(_BaseObject):
     def get_default_database(
         self,
         default: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
         from amongo.database import Database
 
@@ -374,7 +393,7 @@ class MongoClient(_BaseObject):
 
     async def list_databases(
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -481,7 +500,7 @@ class MongoClient(_BaseObject):
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
               comment: Any = None, full_document_before_change: Any = None,
-              show_expanded_events: Any = None) -> Any:
+              show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
         from amongo.change_stream import ChangeStream
@@ -507,7 +526,7 @@ class MongoClient(_BaseObject):
                 return sd
         return None
 
-    def _select_writable_sync(self) -> Any:
+    def _select_writable_sync(self) -> ServerDescription:
         """The description of a writable server, waiting (blocking) for one (PyMongo's
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description
@@ -629,6 +648,28 @@ class MongoClient(_BaseObject):
             for srv in list(topology.servers.values()):
                 srv.pool.close_nowait()
 
+    def __del__(self) -> None:
+        """An unclosed client that started monitoring and is garbage-collected: warn
+        (``ResourceWarning``, as PyMongo) and stop its monitors and close its sockets."""
+        try:
+            topology = self._topology
+            if self._closed or not topology._opened or topology._closed:
+                return
+        except AttributeError:  # (a client whose __init__ failed)
+            return
+        self._closed = True
+        try:
+            warnings.warn(
+                f"Unclosed {type(self).__name__} {self!r}: call close() to stop its monitors "
+                "and close its connections",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        except Exception:  # noqa: BLE001 - (interpreter shutdown)
+            pass
+        topology.close_from_finalizer()
+
     def _end_sessions_nowait(self, ids: List[Any]) -> None:
         for srv in list(self._topology.servers.values()):
             idle = getattr(srv.pool, "_idle", None)
@@ -644,7 +685,7 @@ class MongoClient(_BaseObject):
                 pass
             return
 
-    def _admin(self) -> "Database":
+    def _admin(self) -> "Database[_DocumentType]":
         return self["admin"]
 
     # internal: kill a cursor whose owner was garbage-collected

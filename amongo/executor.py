@@ -34,6 +34,7 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
+from amongo.operations import check_reply_times
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
 from amongo._common import ts_newer
@@ -51,6 +52,7 @@ _SENSITIVE = frozenset(
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
+_REAUTHENTICATION_REQUIRED = 391
 _SINGLE = TopologyType.Single
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
@@ -110,7 +112,7 @@ class Executor:
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
                  "_max_overload_retries")
 
-    def __init__(self, client: "MongoClient") -> None:
+    def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
         self.topology = client._topology
         self.listeners = client._listeners
@@ -136,7 +138,7 @@ class Executor:
         *,
         session: Optional[ClientSession] = None,
         read_preference: Any = None,
-        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
         retryable_read: bool = False,
         retryable_write: bool = False,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
@@ -179,7 +181,7 @@ class Executor:
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
         read_preference: Any,
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         retryable_read: bool,
         retryable_write: bool,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
@@ -194,7 +196,7 @@ class Executor:
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
-        if topology.loop is not None and topology.loop is not asyncio.get_running_loop():
+        if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(client).__name__)
         implicit: Optional[ClientSession] = None
         if session is not None and session._implicit:
@@ -310,18 +312,31 @@ class Executor:
                         conn, server, cmd, use_session, read_preference, unacknowledged,
                         is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
                     )
-                    if monitored:  # command monitoring or logging
-                        reply = await self._send_monitored(
-                            conn, dbname, cmd, use_session, codec_options, sequences,
-                            unacknowledged, check, timeout_applies, op_id, array,
-                        )
-                    else:
-                        reply = await conn.command(
-                            dbname, cmd, codec_options=codec_options, sequences=sequences,
-                            unacknowledged=unacknowledged, check=check,
-                            timeout=_csot.remaining() if timeout_applies else None, array=array,
-                        )
-                        self._process_reply(reply, use_session, conn)
+                    reauthenticated = False
+                    while True:
+                        try:
+                            if monitored:  # command monitoring or logging
+                                reply = await self._send_monitored(
+                                    conn, dbname, cmd, use_session, codec_options, sequences,
+                                    unacknowledged, check, timeout_applies, op_id, array,
+                                )
+                            else:
+                                reply = await conn.command(
+                                    dbname, cmd, codec_options=codec_options, sequences=sequences,
+                                    unacknowledged=unacknowledged, check=check,
+                                    timeout=_csot.remaining() if timeout_applies else None, array=array,
+                                )
+                                self._process_reply(reply, use_session, conn)
+                        except OperationFailure as exc:
+                            # ReauthenticationRequired: authenticate this connection again
+                            # and send the command once more (auth spec), retryable or not.
+                            if exc.code != _REAUTHENTICATION_REQUIRED or reauthenticated or conn.options.credential is None:
+                                raise
+                        else:
+                            if check or reauthenticated or reply.get("code") != _REAUTHENTICATION_REQUIRED or conn.options.credential is None:
+                                break
+                        reauthenticated = True
+                        await conn.reauthenticate()
                 except _CLIENT_SIDE_ERRORS:
                     raise  # never sent: the transaction has not started on the server
                 except BaseException as exc:
@@ -504,7 +519,7 @@ class Executor:
         dbname: str,
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
         unacknowledged: bool,
         check: bool,
@@ -528,6 +543,17 @@ class Executor:
                 started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         if array is not None:
             started_cmd[array.name] = list(array.docs)
+        from amongo.monitoring import EventListeners
+
+        # Encode first: a command refused client-side (DocumentTooLarge, InvalidDocument)
+        # raises here and was never sent, so it publishes no event and no log
+        # message (as PyMongo).
+        pending = conn.command(
+            dbname, cmd, codec_options=codec_options, sequences=sequences,
+            unacknowledged=unacknowledged, check=check,
+            timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+            array=array,
+        )
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -546,8 +572,6 @@ class Executor:
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
         start = time.perf_counter()
-        from amongo.monitoring import EventListeners
-
         if listeners:
             EventListeners.publish(
                 listeners,
@@ -558,12 +582,7 @@ class Executor:
                 ),
             )
         try:
-            reply = await conn.command(
-                dbname, cmd, codec_options=codec_options, sequences=sequences,
-                unacknowledged=unacknowledged, check=check,
-                timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
-                array=array,
-            )
+            reply = await pending
         except PyMongoError as exc:
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
@@ -607,6 +626,7 @@ class Executor:
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
             client = self._client

@@ -16,8 +16,9 @@ from bson.codec_options import CodecOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
+from bson.timestamp import Timestamp
 from pymongo.collation import Collation
-from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation
+from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation, ProtocolError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
@@ -255,7 +256,7 @@ def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: A
 _KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
-def _one_array(docs: List[Any], codec: CodecOptions, base_size: int, max_bson: int,
+def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bson: int,
                max_batch: int) -> Optional[EncodedArray]:
     """*docs* encoded as one ``documents`` array if they fit one command document, else None
     (then they go as kind-1 sequences, split by the server's limits).
@@ -279,7 +280,7 @@ class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
 
-    def __init__(self, collection: "Collection", ordered: bool, bypass_document_validation: Optional[bool],
+    def __init__(self, collection: "Collection[Any]", ordered: bool, bypass_document_validation: Optional[bool],
                  comment: Any = None, let: Any = None) -> None:
         self.collection = collection
         self.ordered = ordered
@@ -445,3 +446,40 @@ class Bulk:
         wce = reply.get("writeConcernError")
         if wce:
             result["writeConcernErrors"].append(dict(wce))
+
+
+def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str, Any]:
+    """The ``cursor`` document of a find/aggregate/getMore/list* reply, checked: a mapping
+    whose ``id`` is an integer and whose ``firstBatch`` (*first*) or ``nextBatch`` is an
+    array (``ns`` a string when present).
+
+    :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
+    """
+    cursor = reply.get("cursor") if isinstance(reply, abc.Mapping) else None
+    key = "firstBatch" if first else "nextBatch"
+    if not isinstance(cursor, abc.Mapping):
+        raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
+    cid = cursor.get("id")
+    if not isinstance(cid, int) or isinstance(cid, bool):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.id' is not an integer")
+    if not isinstance(cursor.get(key), list):
+        raise ProtocolError(f"Malformed cursor reply from server: 'cursor.{key}' is not an array")
+    ns = cursor.get("ns")
+    if ns is not None and not isinstance(ns, str):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
+    return cursor
+
+
+def check_reply_times(reply: Mapping[str, Any]) -> None:
+    """Check the gossiped times of a reply before they are used: ``$clusterTime`` is a
+    document whose ``clusterTime`` is a Timestamp, ``operationTime`` a Timestamp.
+
+    :raises ProtocolError: a malformed value (it would otherwise fail every later
+        comparison with a TypeError or KeyError).
+    """
+    ct = reply.get("$clusterTime")
+    if ct is not None and not (isinstance(ct, abc.Mapping) and isinstance(ct.get("clusterTime"), Timestamp)):
+        raise ProtocolError("Malformed $clusterTime in server reply")
+    ot = reply.get("operationTime")
+    if ot is not None and not isinstance(ot, Timestamp):
+        raise ProtocolError("Malformed operationTime in server reply")
