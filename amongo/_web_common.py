@@ -34,7 +34,7 @@ def gridout_headers(path: str, gridout: Any, cache_time: int) -> Dict[str, str]:
 
 def content_type_of(path: str, gridout: Any) -> Optional[str]:
     """The file's ``contentType``, else the type guessed from *path* (Motor's rule)."""
-    content_type = gridout.content_type
+    content_type: Optional[str] = gridout.content_type
     if content_type is None:
         content_type, _encoding = mimetypes.guess_type(path)
     return content_type

@@ -72,7 +72,7 @@ class AIOHTTPGridFS:
 
     def __init__(
         self,
-        database: Database,
+        database: Database[Any],
         root_collection: str = "fs",
         get_gridfs_file: Callable[[GridFSBucket, str, aiohttp.web.Request], Awaitable[GridOut]] = get_gridfs_file,
         get_cache_time: Callable[[str, Any, Any], int] = get_cache_time,

@@ -56,11 +56,12 @@ class AgnosticBaseProperties(AgnosticBase):
     """Motor's base of the client, database and collection (``motor.core.AgnosticBaseProperties``)."""
 
 
-for _cls in (AgnosticClient, AgnosticDatabase, AgnosticCollection):
-    AgnosticBaseProperties.register(_cls)
-for _cls in (AgnosticClientSession, AgnosticBaseCursor, AgnosticChangeStream):
-    AgnosticBase.register(_cls)
-del _cls
+AgnosticBaseProperties.register(AgnosticClient)
+AgnosticBaseProperties.register(AgnosticDatabase)
+AgnosticBaseProperties.register(AgnosticCollection)
+AgnosticBase.register(AgnosticClientSession)
+AgnosticBase.register(AgnosticBaseCursor)
+AgnosticBase.register(AgnosticChangeStream)
 
 
 class AgnosticClientEncryption:

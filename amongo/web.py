@@ -33,7 +33,7 @@ class GridFSHandler(tornado.web.RequestHandler):
     :meth:`set_extra_headers` to customise it.
     """
 
-    def initialize(self, database: Any, root_collection: str = "fs") -> None:  # type: ignore[override]
+    def initialize(self, database: Any, root_collection: str = "fs") -> None:
         """Tornado's per-request set-up: the database and the bucket name (``"fs"``)."""
         self.database = database
         self.root_collection = root_collection
@@ -66,7 +66,7 @@ class GridFSHandler(tornado.web.RequestHandler):
             await gridout.stream_to_handler(self)
         self.finish()
 
-    def head(self, path: str) -> Awaitable[None]:  # type: ignore[override]
+    def head(self, path: str) -> Awaitable[None]:
         """Headers only (Motor: ``GridFSHandler.head``)."""
         return self.get(path, include_body=False)
 
