@@ -213,3 +213,55 @@ def test_if_none_match_forms():
     assert is_not_modified(f, "Fri, 02 Jan 2026 03:04:05 GMT", None)  # to the second
     assert not is_not_modified(f, "Fri, 02 Jan 2026 03:04:04 GMT", None)
     assert not is_not_modified(f, "not a date", None)
+
+
+async def test_overrides_cache_time_extra_headers_and_file_choice(secantus_rs):
+    """The hooks Motor documents: get_cache_time, set_extra_headers, get_gridfs_file (by _id)."""
+    from bson import ObjectId
+
+    bucket_name = unique("web")
+    stored = await _store(secantus_rs, bucket_name)
+    client = AsyncIOMotorClient(secantus_rs.uri)
+
+    def by_id(bucket: Any, filename: str, request: Any) -> Any:
+        return bucket.open_download_stream(ObjectId(filename))
+
+    def extra(response: Any, gridout: Any) -> None:
+        response.headers["X-File-Name"] = gridout.filename
+
+    handler = amongo.aiohttp.AIOHTTPGridFS(client[DB], bucket_name, get_gridfs_file=by_id,
+                                           get_cache_time=lambda path, modified, mime: 3600,
+                                           set_extra_headers=extra)
+    app = aiohttp_web.Application()
+    app.router.add_route("GET", "/id/{filename}", handler)
+
+    class Cached(amongo.web.GridFSHandler):
+        def get_cache_time(self, path: str, modified: Any, mime_type: Any) -> int:
+            return 60 if mime_type == "image/png" else 0
+
+    tapp = tornado_web.Application([(r"/t/(.*)", Cached, {"database": client[DB], "root_collection": bucket_name})])
+    runner = aiohttp_web.AppRunner(app)
+    await runner.setup()
+    port, tport = _free_port(), _free_port()
+    await aiohttp_web.TCPSite(runner, "127.0.0.1", port).start()
+    tserver = tapp.listen(tport, address="127.0.0.1")
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/id/{stored['png_id']}") as r:
+                assert r.status == 200 and await r.read() == b"\x89PNG fake"
+                assert r.headers["Cache-Control"] == "max-age=3600" and "Expires" in r.headers
+                assert r.headers["X-File-Name"] == "pic.png"
+            async with http.get(f"http://127.0.0.1:{port}/id/{ObjectId()}") as r:
+                assert r.status == 404
+            async with http.get(f"http://127.0.0.1:{tport}/t/pic.png") as r:
+                assert r.headers["Cache-Control"] == "max-age=60"
+                expires = email.utils.parsedate_to_datetime(r.headers["Expires"])
+                now = datetime.datetime.now(datetime.timezone.utc)
+                assert datetime.timedelta(seconds=0) < expires - now <= datetime.timedelta(seconds=61)
+            async with http.get(f"http://127.0.0.1:{tport}/t/notes.txt") as r:
+                assert r.headers["Cache-Control"] == "public" and "Expires" not in r.headers
+    finally:
+        tserver.stop()
+        await tserver.close_all_connections()
+        await runner.cleanup()
+        client.close()
