@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, List, Tuple, Union
 
-from amongo._version import __version__ as amongo_version
+from amongo._version import __version__ as amongo_version  # noqa: F401 - says who serves motor
 from amongo.motor_tornado import *  # noqa: F401,F403
 from amongo.motor_tornado import __all__  # noqa: F401
 
