@@ -100,10 +100,22 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     return False
 
 
+class WrongEventLoopError(InvalidOperation, RuntimeError):
+    """A client was used from another event loop than the one it runs on (PyMongo raises a
+    RuntimeError with the same message; this is also an InvalidOperation)."""
+
+    def __init__(self, client_name: str) -> None:
+        super().__init__(
+            f"Cannot use {client_name} in different event loop. {client_name} uses low-level asyncio "
+            "APIs that bind it to the event loop it was first used on (its connections and "
+            "monitors run there); create one client per event loop")
+
+
 class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
-    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
+    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
+                 "_max_overload_retries")
 
     def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
@@ -122,6 +134,7 @@ class Executor:
         self._retry_reads = client._retry_reads
         self._timeout = client._timeout
         self._tokens = TokenBucket()
+        self._max_overload_retries = int(client._options.get("maxAdaptiveRetries", _MAX_OVERLOAD_RETRIES))
 
     def command(
         self,
@@ -188,6 +201,8 @@ class Executor:
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
+        if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
+            raise WrongEventLoopError(type(client).__name__)
         implicit: Optional[ClientSession] = None
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
@@ -360,7 +375,7 @@ class Executor:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
-                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
+                limit = self._max_overload_retries if overloaded else (1 if deadline is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
                     if overload:
                         backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)

@@ -34,7 +34,8 @@ FACADES = frozenset(
     f"amongo.{name}"
     for name in (
         "client", "database", "collection", "cursor", "command_cursor", "change_stream", "gridfs",
-        "client_bulk", "motor_asyncio", "motor_tornado", "aiohttp", "web",
+        "client_bulk", "motor_asyncio", "motor_tornado", "motor_core", "motor_gridfs",
+        "_motor_package", "_motor_switch", "aiohttp", "web", "_web_common",
     )
 )
 # Module names (last dotted part) that are engine wherever they live.
