@@ -8,7 +8,8 @@ the same ``hello`` and read its reply, and map the same failures to the same
 - :func:`client_metadata`: the handshake's ``client`` document;
 - :func:`server_api_fields`: ``apiVersion`` / ``apiStrict`` / ``apiDeprecationErrors``;
 - :func:`hello_command`: the first ``hello`` (``isMaster`` + ``helloOk`` unless a Stable API
-  version or load balancing asks for ``hello``);
+  version or load balancing asks for ``hello``); :func:`heartbeat_command`: a monitor's later
+  ones (with the Stable API fields too, as PyMongo sends them);
 - :func:`check_wire_version`, :func:`negotiate_compressor`: what a connection reads of the
   reply;
 - :func:`connect_error`, :func:`timeout_error`, :func:`response_id_mismatch`,
@@ -42,6 +43,7 @@ __all__ = [
     "client_metadata",
     "server_api_fields",
     "hello_command",
+    "heartbeat_command",
     "check_wire_version",
     "negotiate_compressor",
     "connect_error",
@@ -116,6 +118,16 @@ def hello_command(
     if load_balanced:
         cmd["loadBalanced"] = True
     cmd["backpressure"] = True  # client-backpressure spec: we retry overload errors with backoff
+    cmd.update(server_api_fields(server_api))
+    return cmd
+
+
+def heartbeat_command(hello_ok: bool, server_api: Any = None) -> Dict[str, Any]:
+    """A monitor's hello after the handshake: ``hello`` when the server said ``helloOk`` (or
+    a Stable API version is declared, whose fields it then carries), else ``isMaster``."""
+    if not hello_ok and server_api is None:
+        return {"isMaster": 1}
+    cmd: Dict[str, Any] = {"hello": 1}
     cmd.update(server_api_fields(server_api))
     return cmd
 

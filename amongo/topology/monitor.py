@@ -42,7 +42,7 @@ from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure,
 
 from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
-from amongo.handshake import hello_failure, timeout_error
+from amongo.handshake import heartbeat_command, hello_failure, timeout_error
 from amongo.monitoring import EventListeners
 from amongo.topology.description import (
     Address,
@@ -354,9 +354,7 @@ class Monitor:
             conn.close("monitor error")
 
     def _hello_command(self) -> Dict[str, Any]:
-        if self._hello_ok or self._opts.server_api is not None:
-            return {"hello": 1}
-        return {"isMaster": 1}
+        return heartbeat_command(self._hello_ok, self._opts.server_api)
 
     def _publish(self, method: str, event: Any) -> None:
         listeners = self._listeners

@@ -28,6 +28,12 @@ def test_hello_command_shapes() -> None:
     assert "apiStrict" not in h.server_api_fields(ServerApi("1")) and h.server_api_fields(None) == {}
 
 
+def test_heartbeat_command() -> None:
+    assert h.heartbeat_command(False) == {"isMaster": 1}
+    assert h.heartbeat_command(True) == {"hello": 1}
+    assert h.heartbeat_command(False, ServerApi("1")) == {"hello": 1, "apiVersion": "1"}
+
+
 def test_client_metadata() -> None:
     md = h.client_metadata(None, DriverInfo("odm", "2.0", "plat"))
     assert md["driver"]["name"] == "amongo|odm" and md["driver"]["version"].endswith("|2.0")
