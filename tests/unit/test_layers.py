@@ -42,7 +42,9 @@ FACADES = frozenset(
 ENGINE_NAMES = frozenset({"executor", "session", "sessions", "operations", "operation"})
 # Pure modules by name; ``*`` = every module of a package.
 PURE = (
+    "amongo.wire",
     "amongo.wire.*",
+    "amongo.topology",
     "amongo.topology.types",
     "amongo.topology.description",
     "amongo.topology.sdam",
