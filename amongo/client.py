@@ -17,6 +17,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo import tracing as _tracing
 from amongo import uri as _uri
 from amongo._common import _BaseObject
 from amongo._typing import _DocumentType, _DocumentTypeArg
@@ -152,6 +153,8 @@ class MongoClient(_BaseObject[_DocumentType]):
             self._timeout = None
         self._server_api = opts.get("server_api")
         self._listeners = EventListeners(opts.get("event_listeners") or ())
+        # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
+        self._tracing = _tracing.from_options(opts.get("tracing"))
         self._cluster_time: Optional[Mapping[str, Any]] = None
         self._server_session_pool = ServerSessionPool()
         self._closed = False

@@ -115,7 +115,7 @@ class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
-                 "_max_overload_retries")
+                 "_max_overload_retries", "_tracing")
 
     def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
@@ -135,6 +135,7 @@ class Executor:
         self._timeout = client._timeout
         self._tokens = TokenBucket()
         self._max_overload_retries = int(client._options.get("maxAdaptiveRetries", _MAX_OVERLOAD_RETRIES))
+        self._tracing = client._tracing  # amongo.tracing.Tracing, or None (disabled)
 
     def command(
         self,
@@ -171,6 +172,8 @@ class Executor:
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
             is_write, implicit_session, result_address, array,
         )
+        if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
+            coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
@@ -251,7 +254,10 @@ class Executor:
 
         txn_number_assigned = False
         # One operationId for all attempts of this operation (command monitoring spec).
-        monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        monitored = (
+            self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+            or self._tracing is not None
+        )
         log_selection = _SELECTION_LOGGER.isEnabledFor(_DEBUG)
         op_id = next_request_id() if monitored or log_selection else 0
         last_error: Optional[BaseException] = None
@@ -582,6 +588,8 @@ class Executor:
                 _COMMAND_LOGGER, id(self._client), message="Command started",
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
+        tracing = self._tracing
+        span = None if tracing is None or sensitive else tracing.start_command(name, dbname, started_cmd, conn)
         start = time.perf_counter()
         if listeners:
             EventListeners.publish(
@@ -594,7 +602,11 @@ class Executor:
             )
         try:
             reply = await pending
-        except PyMongoError as exc:
+        except BaseException as exc:
+            if span is not None:
+                tracing.command_failed(span, exc)  # type: ignore[union-attr]
+            if not isinstance(exc, PyMongoError):
+                raise
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
                 failure: Any = {} if sensitive else (exc.details or {})
@@ -618,6 +630,8 @@ class Executor:
             )
             raise
         duration = _timedelta(seconds=time.perf_counter() - start)
+        if span is not None:
+            tracing.command_succeeded(span, reply)  # type: ignore[union-attr]
         if log:
             _log_debug(
                 _COMMAND_LOGGER, id(self._client), message="Command succeeded",

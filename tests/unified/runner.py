@@ -488,6 +488,7 @@ class UnifiedRunner:
         self.log_clients: Dict[str, Dict[str, str]] = {}  # client id -> {component: level}
         self.log_capture = _LogCapture()
         self.internal: Any = None
+        self.tracing: Dict[str, Any] = {}  # client id -> its in-memory span exporter
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -498,8 +499,8 @@ class UnifiedRunner:
             self.test.get("runOnRequirements"), self.info)
         if why:
             raise Skip(why)
-        if "expectTracingMessages" in self.test:
-            raise Skip("expectTracingMessages: tracing is not part of the Motor 3.7.1 API")
+        if "expectTracingMessages" in self.test and not _AMONGO_LOGS(self.motor):
+            raise Skip("expectTracingMessages: Motor has no OpenTelemetry tracing")
         if "expectLogMessages" in self.test and not _AMONGO_LOGS(self.motor):
             raise Skip("expectLogMessages: Motor has no per-client log hooks for the runner")
         self.internal = self.motor.AsyncIOMotorClient(self.uri, retryWrites=False)
@@ -511,6 +512,7 @@ class UnifiedRunner:
                 await self.run_operation(op)
             await self._check_events()
             self._check_log_messages()
+            check_tracing_messages(self.test.get("expectTracingMessages", []), self.tracing, self.matcher)
             await self._check_outcome()
         finally:
             await self._teardown()
@@ -744,7 +746,9 @@ class UnifiedRunner:
                 raise Skip("observeLogMessages: Motor has no per-client log hooks for the runner")
             self.log_clients[spec["id"]] = {k: v for k, v in spec["observeLogMessages"].items()}
         if "observeTracingMessages" in spec:
-            raise Skip("observeTracingMessages is not part of the Motor 3.7.1 API")
+            if not _AMONGO_LOGS(self.motor):
+                raise Skip("observeTracingMessages: Motor has no OpenTelemetry tracing")
+            kw["tracing"], self.tracing[spec["id"]] = tracing_option(spec["observeTracingMessages"])
         if "autoEncryptOpts" in spec:
             raise Skip("client-side field level encryption is not supported")
         client = self.motor.AsyncIOMotorClient(self.uri, **kw)
@@ -1353,3 +1357,99 @@ class _LogCapture(logging.Handler):
             logger.setLevel(level)
         self._saved = []
         super().close()
+
+
+# -- OpenTelemetry (observeTracingMessages / expectTracingMessages) ---------------------------
+
+
+def tracing_option(observe: Dict[str, Any]) -> Tuple[Dict[str, Any], Any]:
+    """The ``tracing`` client option for an ``observeTracingMessages`` entity and the in-memory
+    exporter collecting that client's spans (its own TracerProvider from the OpenTelemetry SDK)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for key in observe:
+        if key != "enableCommandPayload":
+            raise NotImplementedError(f"observeTracingMessages.{key}")
+    length = 1 << 24 if observe.get("enableCommandPayload") else 0
+    return {"enabled": True, "query_text_max_length": length, "tracer_provider": provider}, exporter
+
+
+def _span_attributes(span: Any) -> Dict[str, Any]:
+    from bson.int64 import Int64
+
+    # OpenTelemetry integer attributes are 64-bit: they match $$type "long".
+    attrs = {k: Int64(v) if type(v) is int else v for k, v in (span.attributes or {}).items()}
+    lsid = attrs.get("db.mongodb.lsid")
+    if isinstance(lsid, str):  # relaxed Extended JSON of the lsid document
+        attrs["db.mongodb.lsid"] = json_util.loads(lsid)
+    return attrs
+
+
+def _describe_spans(spans: List[Any], children: Dict[int, List[Any]], indent: str = "") -> str:
+    out = []
+    for s in spans:
+        out.append(f"{indent}{s.name} {dict(s.attributes or {})}")
+        out.append(_describe_spans(children.get(s.context.span_id, []), children, indent + "  "))
+    return "\n".join(o for o in out if o)
+
+
+def _match_spans(expected: List[Dict[str, Any]], actual: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher, path: str) -> None:
+    if len(expected) != len(actual):
+        raise AssertionError(f"{path}: expected {len(expected)} spans {[e['name'] for e in expected]}, got "
+                             f"{len(actual)}:\n{_describe_spans(actual, children)}")
+    for i, (exp, span) in enumerate(zip(expected, actual)):
+        where = f"{path}[{i}] {exp['name']}"
+        if span.name != exp["name"]:
+            raise AssertionError(f"{where}: span name {span.name!r}\n{_describe_spans(actual, children)}")
+        try:
+            matcher.match(exp.get("attributes", {}), _span_attributes(span), True, "attributes")
+        except MatchError as e:
+            raise AssertionError(f"{where}: {e}\nactual: {dict(span.attributes or {})}") from None
+        _match_spans(exp.get("nested", []), children.get(span.context.span_id, []), children, matcher,
+                     f"{where}.nested")
+
+
+def check_tracing_messages(expectations: List[Dict[str, Any]], exporters: Dict[str, Any], matcher: Matcher) -> None:
+    """``expectTracingMessages``: the client's finished spans, as trees (parent/child through
+    the span ids) in start order, match the expected spans."""
+    for spec in expectations:
+        spans = sorted(exporters[spec["client"]].get_finished_spans(), key=lambda s: s.start_time)
+        ids = {s.context.span_id for s in spans}
+        children: Dict[int, List[Any]] = {}
+        roots = []
+        for s in spans:
+            parent = s.parent.span_id if s.parent is not None else None
+            if parent in ids:
+                children.setdefault(parent, []).append(s)
+            else:
+                roots.append(s)
+        expected = spec["spans"]
+        if spec.get("ignoreExtraSpans"):
+            roots = _subsequence(expected, roots, children, matcher)
+        _match_spans(expected, roots, children, matcher, "spans")
+
+
+def _subsequence(expected: List[Dict[str, Any]], roots: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher) -> List[Any]:
+    """ignoreExtraSpans: the actual root spans that match the expected ones in order (the
+    others are extra); what is left unmatched is reported by the exact comparison."""
+    picked: List[Any] = []
+    rest = list(roots)
+    for exp in expected:
+        for i, span in enumerate(rest):
+            try:
+                _match_spans([exp], [span], children, matcher, "spans")
+            except AssertionError:
+                continue
+            picked.append(span)
+            rest = rest[i + 1:]
+            break
+        else:
+            return picked + rest
+    return picked

@@ -28,6 +28,7 @@ SUITES: Tuple[str, ...] = (
     "change-streams",
     "retryable-reads",
     "retryable-writes",
+    "open-telemetry",
 )
 
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
