@@ -1,6 +1,7 @@
 """Server fixtures for the unified-format spec tests (tests/servers.py starts the servers).
 
-``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017.
+``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017;
+``AMONGO_UNIFIED_LB_URI`` (a ``loadBalanced=true`` URI) overrides the load balancer.
 """
 from __future__ import annotations
 
@@ -35,3 +36,26 @@ def unified_secantus() -> Iterator[Deployment]:
 def unified_nx() -> Iterator[Deployment]:
     """nx-27017, a standalone (or ``AMONGO_UNIFIED_NX_URI``)."""
     yield from _serve("nx", "AMONGO_UNIFIED_NX_URI")
+
+
+class LoadBalancer:
+    """A load-balanced deployment: tests/proxy.py in load-balancer mode in front of the
+    SecantusDB replica set (its hello replies become a mongos's, with a ``serviceId``)."""
+
+    def __init__(self, uri: str, proxy: object = None) -> None:
+        self.uri = uri
+        self.proxy = proxy
+
+
+@pytest.fixture(scope="session")
+def unified_lb(unified_secantus: Deployment) -> Iterator[LoadBalancer]:
+    """A load balancer (``AMONGO_UNIFIED_LB_URI``, or the LB proxy over ``unified_secantus``)."""
+    uri = os.environ.get("AMONGO_UNIFIED_LB_URI")
+    if uri:
+        yield LoadBalancer(uri)
+        return
+    from proxy import Proxy
+
+    # Threaded mode: the proxy outlives the per-test event loops.
+    with Proxy(unified_secantus.host, unified_secantus.port, load_balancer=True) as p:
+        yield LoadBalancer(p.uri(), p)

@@ -411,10 +411,10 @@ def _version(s: str) -> Tuple[int, ...]:
 async def server_info(client: Any, uri: str) -> ServerInfo:
     hello = await client.admin.command("hello")
     build = await client.admin.command("buildInfo")
-    if hello.get("msg") == "isdbgrid":
-        topology = "sharded"
-    elif hello.get("serviceId") is not None:
+    if hello.get("serviceId") is not None:  # (a load-balanced mongos also says isdbgrid)
         topology = "load-balanced"
+    elif hello.get("msg") == "isdbgrid":
+        topology = "sharded"
     elif "setName" in hello:
         topology = "replicaset"
     else:

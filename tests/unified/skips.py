@@ -245,3 +245,7 @@ def skip_reason(test_id: str, table: Dict[str, str]) -> Optional[str]:
         if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(test_id, pattern):
             return reason
     return None
+
+
+# -- load-balanced (tests/proxy.py in load-balancer mode in front of SecantusDB) --------------
+LOAD_BALANCED: Dict[str, str] = {}

@@ -98,6 +98,7 @@ NX_SUITES: Tuple[str, ...] = (
     "run-command",
     "command-logging-and-monitoring",
     "versioned-api",
+    "load-balancers",  # non-lb-connection-establishment (single or sharded only)
 )
 
 
@@ -105,6 +106,16 @@ NX_SUITES: Tuple[str, ...] = (
 @pytest.mark.parametrize("path, description", _cases(NX_SUITES))
 async def test_unified_nx(path: Any, description: str, unified_nx: Any, request: Any) -> None:
     await _run(path, description, unified_nx.uri, skips.NX, request)
+
+
+#: Suites run against a load balancer (tests/proxy.py in load-balancer mode over SecantusDB).
+LB_SUITES: Tuple[str, ...] = ("load-balancers",)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(LB_SUITES))
+async def test_unified_lb(path: Any, description: str, unified_lb: Any, request: Any) -> None:
+    await _run(path, description, unified_lb.uri, skips.LOAD_BALANCED, request)
 
 
 @pytest.mark.timeout(60)
