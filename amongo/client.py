@@ -297,9 +297,6 @@ class MongoClient(_BaseObject[_DocumentType]):
     def _implicit_session(self) -> ClientSession:
         return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
 
-    def _release_pinned(self, conn: Any) -> None:
-        pass
-
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
         """The event loop (Motor: ``get_io_loop``)."""

@@ -353,10 +353,10 @@ class ClientSession:
 
     def _unpin(self) -> None:
         self.pinned_address = None
-        conn = self.pinned_connection
+        pin = self.pinned_connection  # an executor.Pin (load-balanced mode)
         self.pinned_connection = None
-        if conn is not None:
-            self._client._release_pinned(conn)
+        if pin is not None:
+            pin.release()
 
     def start_transaction(
         self,
