@@ -45,6 +45,7 @@ class _CursorBase(Generic[_DocumentType]):
         self._max_await_time_ms: Optional[int] = None
         self._raw_batches = False
         self._post_batch_resume_token: Any = None
+        self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
         # load-balanced mode: the connection this cursor's getMore/killCursors run on
         self._pin = self._client._executor.cursor_pin()
 
@@ -129,6 +130,8 @@ class _CursorBase(Generic[_DocumentType]):
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._killed = True
                 self._id = 0
+            else:  # the server cursor may live on: close() still kills it
+                self._kill_pending = True
             self._killed = True
             self._end_session()
             raise
@@ -249,8 +252,9 @@ class _CursorBase(Generic[_DocumentType]):
         True while there are any), and a cursor closed before it started never runs."""
         self._started = True
         try:
-            if not self._killed:
+            if not self._killed or self._kill_pending:
                 self._killed = True
+                self._kill_pending = False
                 await self._kill_server_cursor(self._id)
                 self._id = 0
         finally:

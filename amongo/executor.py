@@ -26,6 +26,7 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
 )
 from pymongo.read_preferences import ReadPreference
 
@@ -324,7 +325,10 @@ class Executor:
                 held = self._held(session, in_txn, pin) if self.load_balanced else None
                 conn: Connection = held or pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                if (
+                    attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
+                    and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
+                ):
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc

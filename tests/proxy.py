@@ -32,7 +32,9 @@ mongos, the closest real thing to a load-balanced deployment with a server that 
 mode. On a connection whose handshake hello says ``loadBalanced: true``, every hello/isMaster
 reply is decoded, made a mongos reply (``msg: "isdbgrid"``; no ``setName``, ``hosts``,
 ``primary``, ``me``... so nothing looks like a replica set) and given the proxy's
-``service_id`` as ``serviceId`` (a real LB-fronted mongos does the same), then re-encoded.
+``serviceId`` of the mongos behind it (a real LB-fronted mongos does the same), then
+re-encoded. ``mongoses=N`` plays N mongoses behind the balancer: connections are spread over
+N service ids round-robin (all reach the same upstream server).
 ``loadBalanced`` is removed from the hello before it is forwarded. Hellos without
 ``loadBalanced: true`` get the mongos reply without ``serviceId``.
 
@@ -410,7 +412,8 @@ class _Conn:
             doc.pop(key, None)
         doc["msg"] = "isdbgrid"
         if self.load_balanced:
-            doc["serviceId"] = self.proxy.service_id
+            ids = self.proxy.service_ids
+            doc["serviceId"] = ids[(self.stats.id - 1) % len(ids)]  # this connection's mongos
         return doc
 
     async def _deliver(self, frame: Frame, pend: _Pending) -> Optional[bool]:
@@ -482,13 +485,13 @@ class Proxy:
 
     :param compressors: names ("zstd", "zlib", "snappy", "noop") the proxy negotiates in the
         hello reply on the upstream server's behalf; ``None`` (default) leaves hello alone.
-    :param load_balancer: act as a load balancer in front of one mongos (see the module
-        docstring); ``service_id`` is the ``serviceId`` its hello replies carry.
+    :param load_balancer: act as a load balancer in front of *mongoses* mongoses (see the
+        module docstring); ``service_ids`` are their ``serviceId``s.
     """
 
     def __init__(self, upstream_host: str, upstream_port: int, *, host: str = "127.0.0.1",
                  port: int = 0, compressors: Optional[list[str]] = None, zlib_level: int = -1,
-                 load_balancer: bool = False, service_id: Optional[ObjectId] = None) -> None:
+                 load_balancer: bool = False, mongoses: int = 1) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.host = host
@@ -496,7 +499,7 @@ class Proxy:
         self.compressors = list(compressors) if compressors is not None else None
         self.zlib_level = zlib_level
         self.load_balancer = load_balancer
-        self.service_id = service_id or ObjectId()
+        self.service_ids = [ObjectId() for _ in range(max(1, mongoses))]
         self.rules: list[Rule] = []
         self.connections: list[ConnStats] = []
         self._conns: set[_Conn] = set()

@@ -1,7 +1,8 @@
 """Server fixtures for the unified-format spec tests (tests/servers.py starts the servers).
 
 ``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017;
-``AMONGO_UNIFIED_LB_URI`` (a ``loadBalanced=true`` URI) overrides the load balancer.
+``AMONGO_UNIFIED_LB_URI`` / ``AMONGO_UNIFIED_MULTI_LB_URI`` (``loadBalanced=true`` URIs, one and
+several mongoses behind the balancer) override the load balancers.
 """
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ class LoadBalancer:
     """A load-balanced deployment: tests/proxy.py in load-balancer mode in front of the
     SecantusDB replica set (its hello replies become a mongos's, with a ``serviceId``)."""
 
-    def __init__(self, uri: str, proxy: object = None) -> None:
-        self.uri = uri
-        self.proxy = proxy
+    def __init__(self, uri: str, multi_uri: str) -> None:
+        self.uri = uri  # one mongos behind the balancer
+        self.multi_uri = multi_uri  # two mongoses (useMultipleMongoses: true)
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +53,12 @@ def unified_lb(unified_secantus: Deployment) -> Iterator[LoadBalancer]:
     """A load balancer (``AMONGO_UNIFIED_LB_URI``, or the LB proxy over ``unified_secantus``)."""
     uri = os.environ.get("AMONGO_UNIFIED_LB_URI")
     if uri:
-        yield LoadBalancer(uri)
+        yield LoadBalancer(uri, os.environ.get("AMONGO_UNIFIED_MULTI_LB_URI") or uri)
         return
     from proxy import Proxy
 
-    # Threaded mode: the proxy outlives the per-test event loops.
-    with Proxy(unified_secantus.host, unified_secantus.port, load_balancer=True) as p:
-        yield LoadBalancer(p.uri(), p)
+    # Threaded mode: the proxies outlive the per-test event loops.
+    host, port = unified_secantus.host, unified_secantus.port
+    with Proxy(host, port, load_balancer=True) as single:
+        with Proxy(host, port, load_balancer=True, mongoses=2) as multi:
+            yield LoadBalancer(single.uri(), multi.uri())

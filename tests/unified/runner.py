@@ -472,9 +472,11 @@ def requirements_unmet(reqs: Optional[List[Dict[str, Any]]], info: ServerInfo) -
 
 
 class UnifiedRunner:
-    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo) -> None:
+    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo,
+                 multi_uri: Optional[str] = None) -> None:
         self.motor = driver_module()
         self.uri = uri
+        self.multi_uri = multi_uri or uri  # for useMultipleMongoses: true (load balancers)
         self.spec = spec
         self.test = test
         self.info = info
@@ -751,7 +753,8 @@ class UnifiedRunner:
             kw["tracing"], self.tracing[spec["id"]] = tracing_option(spec["observeTracingMessages"])
         if "autoEncryptOpts" in spec:
             raise Skip("client-side field level encryption is not supported")
-        client = self.motor.AsyncIOMotorClient(self.uri, **kw)
+        uri = self.multi_uri if spec.get("useMultipleMongoses") else self.uri
+        client = self.motor.AsyncIOMotorClient(uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
             await asyncio.sleep(spec["awaitMinPoolSizeMS"] / 1000.0)
@@ -1023,7 +1026,7 @@ class UnifiedRunner:
             kw = self._find_kw(a)
             cursor = coll.find(**kw)
             if name == "createFindCursor":
-                return cursor
+                return await start_cursor(cursor)
             return await cursor.to_list(None)
         if name == "findOne":
             return await coll.find_one(**self._find_kw(a))
@@ -1357,6 +1360,15 @@ class _LogCapture(logging.Handler):
             logger.setLevel(level)
         self._saved = []
         super().close()
+
+
+async def start_cursor(cursor: Any) -> Any:
+    """createFindCursor sends the find now (unified format), though Motor-style cursors are
+    lazy: amongo's cursor is started here (Motor's stays lazy: it has no public way)."""
+    start = getattr(cursor, "_ensure_started", None)
+    if start is not None:
+        await start()
+    return cursor
 
 
 # -- OpenTelemetry (observeTracingMessages / expectTracingMessages) ---------------------------

@@ -5,7 +5,7 @@ runs them with ``amongo.motor_asyncio``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -59,7 +59,8 @@ def _spec(path: Any) -> Dict[str, Any]:
     return _FILES[path]
 
 
-async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any) -> None:
+async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any,
+               multi_uri: Optional[str] = None) -> None:
     test_id = request.node.callspec.id
     reason = skips.skip_reason(test_id, table)
     if reason:
@@ -77,7 +78,7 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
         finally:
             client.close()
     try:
-        await UnifiedRunner(uri, spec, test, _INFO[uri]).run()
+        await UnifiedRunner(uri, spec, test, _INFO[uri], multi_uri=multi_uri).run()
     except Skip as exc:
         pytest.skip(str(exc))
 
@@ -115,7 +116,7 @@ LB_SUITES: Tuple[str, ...] = ("load-balancers",)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path, description", _cases(LB_SUITES))
 async def test_unified_lb(path: Any, description: str, unified_lb: Any, request: Any) -> None:
-    await _run(path, description, unified_lb.uri, skips.LOAD_BALANCED, request)
+    await _run(path, description, unified_lb.uri, skips.LOAD_BALANCED, request, multi_uri=unified_lb.multi_uri)
 
 
 @pytest.mark.timeout(60)
