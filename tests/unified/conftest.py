@@ -62,3 +62,28 @@ def unified_lb(unified_secantus: Deployment) -> Iterator[LoadBalancer]:
     with Proxy(host, port, load_balancer=True) as single:
         with Proxy(host, port, load_balancer=True, mongoses=2) as multi:
             yield LoadBalancer(single.uri(), multi.uri())
+
+
+@pytest.fixture(scope="session")
+def unified_lb_auth() -> Iterator[LoadBalancer]:
+    """The LB proxy over SecantusDB started with ``--auth`` (root's credentials in the URIs), or
+    ``AMONGO_UNIFIED_LB_AUTH_URI``."""
+    uri = os.environ.get("AMONGO_UNIFIED_LB_AUTH_URI")
+    if uri:
+        yield LoadBalancer(uri, uri)
+        return
+    import urllib.parse
+
+    from proxy import Proxy
+
+    srv = Server("secantus-auth")
+    try:
+        srv.start()
+        cred = urllib.parse.quote_plus(srv.username) + ":" + urllib.parse.quote_plus(srv.password) + "@"
+        source = f"&authSource={srv.auth_source or 'admin'}"
+        with Proxy(srv.host, srv.port, load_balancer=True) as single:
+            with Proxy(srv.host, srv.port, load_balancer=True, mongoses=2) as multi:
+                yield LoadBalancer(single.uri().replace("://", "://" + cred) + source,
+                                   multi.uri().replace("://", "://" + cred) + source)
+    finally:
+        srv.stop()

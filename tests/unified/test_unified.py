@@ -119,6 +119,30 @@ async def test_unified_lb(path: Any, description: str, unified_lb: Any, request:
     await _run(path, description, unified_lb.uri, skips.LOAD_BALANCED, request, multi_uri=unified_lb.multi_uri)
 
 
+def _needs_auth(reqs: Any) -> bool:
+    return any(r.get("auth") is True for r in reqs or [])
+
+
+def _auth_cases(suites: Tuple[str, ...]) -> List[Any]:
+    """The tests of *suites* that only run with authentication (runOnRequirements auth: true)."""
+    out = []
+    for param in _cases(suites):
+        path, description = param.values
+        spec = load(path)
+        test = next(t for t in spec["tests"] if t["description"] == description)
+        if _needs_auth(spec.get("runOnRequirements")) or _needs_auth(test.get("runOnRequirements")):
+            out.append(param)
+    return out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _auth_cases(LB_SUITES))
+async def test_unified_lb_auth(path: Any, description: str, unified_lb_auth: Any, request: Any) -> None:
+    """The load-balancer tests that need authentication, through the LB proxy over SecantusDB --auth."""
+    await _run(path, description, unified_lb_auth.uri, skips.LOAD_BALANCED, request,
+               multi_uri=unified_lb_auth.multi_uri)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("path, description", _cases(("unified-test-format/valid-fail",)))
 async def test_valid_fail(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
