@@ -4,7 +4,8 @@ for cursors and transactions (load-balancers spec), the wait-queue timeout messa
 proxy itself. The spec's unified suite runs in tests/unified (load-balancers)."""
 from __future__ import annotations
 
-from typing import Any, List
+import contextlib
+from typing import Any, AsyncIterator, Tuple
 
 import pytest
 from pymongo import monitoring
@@ -12,23 +13,13 @@ from pymongo.errors import OperationFailure, WaitQueueTimeoutError
 
 from amongo.motor_asyncio import AsyncIOMotorClient
 from proxy import Proxy
+from tests.unit.test_pool import Recorder
 
 
-class _Events(monitoring.CommandListener, monitoring.ConnectionPoolListener):
-    def __init__(self) -> None:
-        self.events: List[Any] = []
+class _Events(Recorder, monitoring.CommandListener):
+    """Pool and command events."""
 
-    def _record(self, event: Any) -> None:
-        self.events.append(event)
-
-    started = succeeded = failed = _record
-    pool_created = pool_ready = pool_cleared = pool_closed = _record
-    connection_created = connection_ready = connection_closed = _record
-    connection_check_out_started = connection_check_out_failed = _record
-    connection_checked_out = connection_checked_in = _record
-
-    def of(self, cls: type) -> List[Any]:
-        return [e for e in self.events if isinstance(e, cls)]
+    started = succeeded = failed = Recorder._add
 
     def checked_out(self) -> int:
         return len(self.of(monitoring.ConnectionCheckedOutEvent)) - len(self.of(monitoring.ConnectionCheckedInEvent))
@@ -56,54 +47,56 @@ async def test_proxy_makes_a_load_balanced_mongos(secantus_rs: Any) -> None:
             client.close()
 
 
-async def test_cursor_pins_its_connection(secantus_rs: Any) -> None:
-    async with Proxy(secantus_rs.host, secantus_rs.port, load_balancer=True) as lb:
+@contextlib.asynccontextmanager
+async def _one_connection_client(server: Any) -> AsyncIterator[Tuple[Proxy, _Events, Any]]:
+    """A client through the LB proxy with a pool of one connection (100 ms wait queue)."""
+    async with Proxy(server.host, server.port, load_balancer=True) as lb:
         events = _Events()
         client = AsyncIOMotorClient(lb.uri(maxPoolSize="1", waitQueueTimeoutMS="100"), event_listeners=[events])
         try:
-            coll = client.lb_db.pinned
-            await coll.drop()
-            await coll.insert_many([{"_id": i} for i in range(5)])
-            cursor = coll.find({}, batch_size=2)
-            assert await cursor.next() == {"_id": 0}
-            assert events.checked_out() == 1  # the cursor holds the only connection
-            with pytest.raises(WaitQueueTimeoutError, match="connections in use by cursors: 1, "
-                                                            "connections in use by transactions: 0, "
-                                                            "connections in use by other operations: 0"):
-                await coll.insert_one({"_id": 99})
-            # a wait-queue timeout is not a network error: the retryable write is not retried
-            assert len(events.of(monitoring.ConnectionCheckOutFailedEvent)) == 1
-            assert [d["_id"] async for d in cursor] == [1, 2, 3, 4]  # exhausted: released
-            assert events.checked_out() == 0
-            await coll.insert_one({"_id": 99})
-            # find and every getMore went over one client connection of the balancer
-            (conn,) = [c for c in lb.connections if "find" in c.commands]
-            assert conn.commands.count("getMore") == 2
+            yield lb, events, client
         finally:
             client.close()
+
+
+async def test_cursor_pins_its_connection(secantus_rs: Any) -> None:
+    async with _one_connection_client(secantus_rs) as (lb, events, client):
+        coll = client.lb_db.pinned
+        await coll.drop()
+        await coll.insert_many([{"_id": i} for i in range(5)])
+        cursor = coll.find({}, batch_size=2)
+        assert await cursor.next() == {"_id": 0}
+        assert events.checked_out() == 1  # the cursor holds the only connection
+        with pytest.raises(WaitQueueTimeoutError, match="connections in use by cursors: 1, "
+                                                        "connections in use by transactions: 0, "
+                                                        "connections in use by other operations: 0"):
+            await coll.insert_one({"_id": 99})
+        # a wait-queue timeout is not a network error: the retryable write is not retried
+        assert len(events.of(monitoring.ConnectionCheckOutFailedEvent)) == 1
+        assert [d["_id"] async for d in cursor] == [1, 2, 3, 4]  # exhausted: released
+        assert events.checked_out() == 0
+        await coll.insert_one({"_id": 99})
+        # find and every getMore went over one client connection of the balancer
+        (conn,) = [c for c in lb.connections if "find" in c.commands]
+        assert conn.commands.count("getMore") == 2
 
 
 async def test_transaction_pins_its_connection(secantus_rs: Any) -> None:
-    async with Proxy(secantus_rs.host, secantus_rs.port, load_balancer=True) as lb:
-        events = _Events()
-        client = AsyncIOMotorClient(lb.uri(maxPoolSize="1", waitQueueTimeoutMS="100"), event_listeners=[events])
-        try:
-            coll = client.lb_db.txn
-            await coll.insert_one({})
-            async with await client.start_session() as s:
-                s.start_transaction()
-                await coll.insert_one({"a": 1}, session=s)
-                await coll.find_one({}, session=s)
-                with pytest.raises(WaitQueueTimeoutError, match="connections in use by transactions: 1"):
-                    await coll.find_one({})
-                await s.commit_transaction()
-                assert events.checked_out() == 1  # still pinned: a commit may be retried
-                await coll.find_one({}, session=s)  # a non-transaction operation releases it
-                assert events.checked_out() == 0
-            sent = [e.command_name for e in events.of(monitoring.CommandStartedEvent)]
-            assert sent[-4:] == ["insert", "find", "commitTransaction", "find"]
-        finally:
-            client.close()
+    async with _one_connection_client(secantus_rs) as (lb, events, client):
+        coll = client.lb_db.txn
+        await coll.insert_one({})
+        async with await client.start_session() as s:
+            s.start_transaction()
+            await coll.insert_one({"a": 1}, session=s)
+            await coll.find_one({}, session=s)
+            with pytest.raises(WaitQueueTimeoutError, match="connections in use by transactions: 1"):
+                await coll.find_one({})
+            await s.commit_transaction()
+            assert events.checked_out() == 1  # still pinned: a commit may be retried
+            await coll.find_one({}, session=s)  # a non-transaction operation releases it
+            assert events.checked_out() == 0
+        sent = [e.command_name for e in events.of(monitoring.CommandStartedEvent)]
+        assert sent[-4:] == ["insert", "find", "commitTransaction", "find"]
 
 
 @pytest.mark.requires("fail_command")
