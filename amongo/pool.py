@@ -904,12 +904,15 @@ class Pool:
         if self._state is _CLOSED:
             self._discard(conn, _POOL_CLOSED)
             return
-        # Not maxIdleTimeMS: it was just in use. A connection closed by an error is closed for
-        # that error even when the error also cleared the pool (load-balancers spec events).
-        if conn.closed:
+        # Not maxIdleTimeMS: it was just in use. In load-balanced mode a connection closed by an
+        # error is closed for that error even when the error also cleared its service's
+        # connections (load-balancers spec events); otherwise a cleared pool's connection
+        # (also one its clear interrupted) is stale.
+        stale = conn.generation != (self._generation if conn.service_id is None else
+                                    self.generation_for(conn.service_id))
+        if conn.closed and (not stale or self.options.load_balanced):
             reason: Optional[str] = _ERROR
-        elif conn.generation != (self._generation if conn.service_id is None else
-                                 self.generation_for(conn.service_id)):
+        elif stale:
             reason = _STALE
         else:
             reason = None
