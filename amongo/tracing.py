@@ -135,13 +135,22 @@ def _collection(name: str, dbname: str, cmd: Mapping[str, Any]) -> Optional[str]
     return None
 
 
+def _cursor_id(name: str, cmd: Mapping[str, Any]) -> int:
+    """The cursor id a getMore or killCursors sends (0: none)."""
+    cursor_id = cmd.get(name) if name == "getMore" else (cmd.get("cursors") or [None])[0]
+    return int(cursor_id) if isinstance(cursor_id, int) else 0
+
+
 def _summary(name: str, dbname: str, coll: Optional[str]) -> str:
     return f"{name} {dbname}.{coll}" if coll else f"{name} {dbname}"
 
 
-def _set_exception(span: Any, exc: BaseException) -> None:
+def _set_exception(span: Any, exc: BaseException, error_type: Optional[str] = None) -> None:
+    """Record *exc* on *span*: the exception.* attributes, ``error.type`` (*error_type*, else
+    the exception's class name) and an error status."""
     from opentelemetry.trace import Status, StatusCode
 
+    span.set_attribute("error.type", error_type or type(exc).__name__)
     span.set_attribute("exception.message", str(exc))
     span.set_attribute("exception.type", type(exc).__name__)
     span.set_attribute("exception.stacktrace", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
@@ -187,6 +196,10 @@ class Tracing:
         }
         if coll:
             attributes["db.collection.name"] = coll
+        if name in ("getMore", "killCursors"):
+            cursor_id = _cursor_id(name, cmd)
+            if cursor_id:
+                attributes["db.mongodb.cursor_id"] = cursor_id
         context = None
         txn_span = getattr(session, "_trace_span", None) if session is not None else None
         if txn_span is not None and (session.in_transaction or is_txn_finish):  # type: ignore[union-attr]
@@ -228,9 +241,9 @@ class Tracing:
         if txn_number is not None:
             attributes["db.mongodb.txn_number"] = int(txn_number)
         if name in ("getMore", "killCursors"):
-            cursor_id = cmd.get(name) if name == "getMore" else (cmd.get("cursors") or [None])[0]
-            if isinstance(cursor_id, int) and cursor_id:
-                attributes["db.mongodb.cursor_id"] = int(cursor_id)
+            cursor_id = _cursor_id(name, cmd)
+            if cursor_id:
+                attributes["db.mongodb.cursor_id"] = cursor_id
         limit = self.query_text_max_length
         if limit > 0:
             text = json_util.dumps(
@@ -255,5 +268,5 @@ class Tracing:
         code = getattr(exc, "code", None)
         if code is not None:
             span.set_attribute("db.response.status_code", str(code))
-        _set_exception(span, exc)
+        _set_exception(span, exc, None if code is None else str(code))
         span.end()

@@ -119,6 +119,8 @@ async def test_server_error_recorded_on_both_spans(secantus_rs: Any, otel: Any, 
     spans = {s.name: s for s in exporter.get_finished_spans()}
     cmd, op = spans["find"], spans["find otel_db.otel_coll"]
     assert cmd.attributes["db.response.status_code"] == "2"
+    assert cmd.attributes["error.type"] == "2"  # the server's code on the command span
+    assert op.attributes["error.type"] == "OperationFailure"  # the class on the operation's
     for span in (cmd, op):
         assert span.attributes["exception.type"] == "OperationFailure"
         assert "failCommand" in span.attributes["exception.message"]
@@ -145,6 +147,56 @@ async def test_transaction_span(secantus_rs: Any, otel: Any, no_otel_env: Any) -
     assert spans["commitTransaction admin"].parent.span_id == txn.context.span_id
     txn_number = spans["insert"].attributes["db.mongodb.txn_number"]
     assert spans["commitTransaction"].attributes["db.mongodb.txn_number"] == txn_number
+
+
+async def _three_docs(client: Any) -> Any:
+    coll = client.otel_db.otel_cursor
+    await coll.drop()
+    await coll.insert_many([{"_id": i} for i in range(3)])
+    return coll
+
+
+async def test_getmore_records_the_cursor_id_it_sent(secantus_rs: Any, otel: Any, no_otel_env: Any) -> None:
+    """Prose test 4: the getMore spans carry the id the driver sent (the reply's is 0)."""
+    provider, exporter = otel
+    client = AsyncIOMotorClient(secantus_rs.uri, tracing={"enabled": True, "tracer_provider": provider})
+    try:
+        coll = await _three_docs(client)
+        cursor = coll.find({}, batch_size=2)
+        await cursor.next()
+        cursor_id = cursor.cursor_id
+        assert cursor_id
+        assert len(await cursor.to_list(None)) == 2
+    finally:
+        client.close()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert spans["getMore otel_db.otel_cursor"].attributes["db.mongodb.cursor_id"] == cursor_id
+    assert spans["getMore"].attributes["db.mongodb.cursor_id"] == cursor_id
+    assert spans["find"].attributes["db.mongodb.cursor_id"] == cursor_id  # the cursor find opened
+
+
+@pytest.mark.requires("transactions")
+async def test_getmore_in_with_transaction_nests_under_the_transaction(secantus_rs: Any, otel: Any,
+                                                                        no_otel_env: Any) -> None:
+    """Prose test 3: find and its getMore inside with_transaction are siblings under the
+    transaction span."""
+    provider, exporter = otel
+    client = AsyncIOMotorClient(secantus_rs.uri, tracing={"enabled": True, "tracer_provider": provider})
+    try:
+        coll = await _three_docs(client)
+        exporter.clear()
+
+        async def callback(session: Any) -> None:
+            assert len(await coll.find({}, batch_size=2, session=session).to_list(None)) == 3
+
+        async with await client.start_session() as s:
+            await s.with_transaction(callback)
+    finally:
+        client.close()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    txn = spans["transaction"].context.span_id
+    assert spans["find otel_db.otel_cursor"].parent.span_id == txn
+    assert spans["getMore otel_db.otel_cursor"].parent.span_id == txn
 
 
 def test_option_validation(no_otel_env: Any) -> None:
