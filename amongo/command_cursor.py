@@ -453,6 +453,10 @@ class CommandCursor(_CursorBase[_DocumentType]):
         if rp is None or rp.mode == 0:
             return None
         topology = self._client._topology
+        if topology.settings.load_balanced:
+            # The balancer's servers are never checked: assume 5.0+ as PyMongo does (its
+            # load-balancer description says maxWireVersion 13); an older server refuses.
+            return rp
         common = topology.description.common_wire_version
         if common is None:  # nothing discovered yet: wait for a writable server first
             await topology.select_server(None)

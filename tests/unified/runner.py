@@ -1180,18 +1180,18 @@ class UnifiedRunner:
 
     async def _tr_targetedFailPoint(self, session: str, failPoint: Dict[str, Any]) -> None:
         s = self.entities[session]
-        if _session_internal(s, "_pinned_address") is None and self.info.topology == "sharded":
+        if _pinned_address(s) is None and self.info.topology == "sharded":
             raise AssertionError("targetedFailPoint on an unpinned session")
         c = s.client
         await c.admin.command(SON(failPoint))
         self.failpoints.append((c, failPoint["configureFailPoint"]))
 
     async def _tr_assertSessionPinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is None:
+        if _pinned_address(self.entities[session]) is None:
             raise AssertionError("session is not pinned")
 
     async def _tr_assertSessionUnpinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is not None:
+        if _pinned_address(self.entities[session]) is not None:
             raise AssertionError("session is pinned")
 
     async def _tr_assertSessionTransactionState(self, session: str, state: str) -> None:
@@ -1305,6 +1305,12 @@ def _close_all(clients: List[Any]) -> None:
     else:
         for c in clients:
             c.close()
+
+
+def _pinned_address(session: Any) -> Any:
+    """The mongos (or load balancer) a session's transaction is pinned to: amongo's
+    ``pinned_address``, PyMongo's private ``_pinned_address``."""
+    return _session_internal(session, "pinned_address") or _session_internal(session, "_pinned_address")
 
 
 def _session_internal(session: Any, attr: str) -> Any:

@@ -109,8 +109,22 @@ async def test_unified_nx(path: Any, description: str, unified_nx: Any, request:
     await _run(path, description, unified_nx.uri, skips.NX, request)
 
 
-#: Suites run against a load balancer (tests/proxy.py in load-balancer mode over SecantusDB).
-LB_SUITES: Tuple[str, ...] = ("load-balancers",)
+#: Suites run against a load balancer (tests/proxy.py in load-balancer mode over SecantusDB):
+#: the load-balancers suite and those whose commands pin connections (cursors, transactions)
+#: or whose events carry the serviceId.
+LB_SUITES: Tuple[str, ...] = (
+    "load-balancers",
+    "crud",
+    "transactions",
+    "transactions-convenient-api",
+    "sessions",
+    "change-streams",
+    "retryable-reads",
+    "retryable-writes",
+    "command-logging-and-monitoring",
+    "versioned-api",
+    "open-telemetry",
+)
 
 
 @pytest.mark.timeout(60)
