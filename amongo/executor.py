@@ -486,8 +486,9 @@ class Executor:
     @staticmethod
     def _held(session: Optional[ClientSession], in_txn: bool, pin: Optional[Pin]) -> Optional[Connection]:
         """The pinned connection this command must use, if any."""
-        if in_txn and session is not None and session.pinned_connection is not None:
-            return session.pinned_connection.conn
+        txn_pin: Optional[Pin] = session.pinned_connection if in_txn and session is not None else None
+        if txn_pin is not None:
+            return txn_pin.conn
         if pin is not None:
             return pin.conn
         return None

@@ -623,7 +623,7 @@ def _server_api(name: str, value: Any) -> Any:
     raise OptionTypeError(f"{name} must be an instance of pymongo.server_api.ServerApi")
 
 
-def _tracing(name: str, value: Any) -> Optional[dict]:
+def _tracing(name: str, value: Any) -> Optional[Dict[str, Any]]:
     from amongo.tracing import validate_tracing
 
     return validate_tracing(name, value)
