@@ -70,6 +70,11 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
     (``document_class=User`` infers it); databases, collections and cursors keep it.
+
+    ``tracing={"enabled": True, "query_text_max_length": N, "tracer_provider": p}`` turns on
+    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs ``amongo[otel]``, see
+    :mod:`amongo.tracing`); the ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` environment
+    variable does when the option leaves ``enabled`` out.
     """
 
     _DEFAULT_HOST = "localhost"
