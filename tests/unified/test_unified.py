@@ -77,10 +77,14 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
             _INFO[uri] = await server_info(client, uri)
         finally:
             client.close()
+    runner = UnifiedRunner(uri, spec, test, _INFO[uri], multi_uri=multi_uri)
     try:
-        await UnifiedRunner(uri, spec, test, _INFO[uri], multi_uri=multi_uri).run()
+        await runner.run()
     except Skip as exc:
         pytest.skip(str(exc))
+    finally:
+        # (a test skipped before its teardown must not leave amongo's loggers at DEBUG)
+        runner.log_capture.close()
 
 
 @pytest.mark.timeout(60)
