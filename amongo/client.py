@@ -458,11 +458,12 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
         from amongo.client_bulk import client_bulk_write
 
-        return await client_bulk_write(
-            self, models, session=session, ordered=ordered, verbose_results=verbose_results,
-            bypass_document_validation=bypass_document_validation, comment=comment, let=let,
-            write_concern=write_concern,
-        )
+        async with self._executor.trace_operation("bulkWrite", "admin", None, session):
+            return await client_bulk_write(
+                self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+                bypass_document_validation=bypass_document_validation, comment=comment, let=let,
+                write_concern=write_concern,
+            )
 
     async def drop_database(
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None

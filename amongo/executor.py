@@ -120,6 +120,19 @@ class Pin:
             pool.checkin(conn)
 
 
+class _NoScope:
+    """``async with`` that does nothing (contextlib.nullcontext is async only from 3.10)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
 def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     lname = name.lower()
     if lname in _SENSITIVE:
@@ -477,6 +490,14 @@ class Executor:
             if implicit is not None:
                 implicit._end_implicit()
             return reply
+
+    def trace_operation(self, op_name: str, dbname: str, coll: Optional[str],
+                        session: Optional[ClientSession]) -> Any:
+        """An async context manager: the OpenTelemetry span of an operation that sends
+        several commands (a no-op when tracing is disabled)."""
+        if self._tracing is None:
+            return _NO_SCOPE
+        return self._tracing.scope(op_name, dbname, coll, session)
 
     # -- load-balanced mode: connection pinning (load-balancers spec) --------------------------
     def cursor_pin(self) -> Optional[Pin]:

@@ -26,10 +26,11 @@ When tracing is disabled the client holds ``None``: the executor skips every hoo
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Awaitable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Dict, Mapping, Optional
 
 from bson import json_util
 from pymongo.errors import ConfigurationError
@@ -187,24 +188,12 @@ class Tracing:
         if _OPERATION.get() is not None:  # a command run on behalf of a running operation
             return await coro
         name = next(iter(cmd))
-        coll = _collection(name, dbname, cmd)
-        op_name = _OPERATION_NAMES.get(name, name)
-        summary = _summary(op_name, dbname, coll)
-        attributes: Dict[str, Any] = {
-            "db.system.name": "mongodb", "db.namespace": dbname,
-            "db.operation.name": op_name, "db.operation.summary": summary,
-        }
-        if coll:
-            attributes["db.collection.name"] = coll
+        span = self._start_operation(_OPERATION_NAMES.get(name, name), dbname, _collection(name, dbname, cmd),
+                                     session, is_txn_finish)
         if name in ("getMore", "killCursors"):
             cursor_id = _cursor_id(name, cmd)
             if cursor_id:
-                attributes["db.mongodb.cursor_id"] = cursor_id
-        context = None
-        txn_span = getattr(session, "_trace_span", None) if session is not None else None
-        if txn_span is not None and (session.in_transaction or is_txn_finish):  # type: ignore[union-attr]
-            context = self._set_span_in_context(txn_span)
-        span = self.tracer.start_span(summary, context=context, kind=self._kind, attributes=attributes)
+                span.set_attribute("db.mongodb.cursor_id", cursor_id)
         token = _OPERATION.set(span)
         try:
             return await coro
@@ -214,6 +203,40 @@ class Tracing:
         finally:
             _OPERATION.reset(token)
             span.end()
+
+    @contextlib.asynccontextmanager
+    async def scope(self, op_name: str, dbname: str, coll: Optional[str],
+                    session: Optional["ClientSession"]) -> AsyncIterator[None]:
+        """One operation span around an operation of several commands (the write batches of
+        ``insert_many`` / ``bulk_write``): its commands' spans nest in it."""
+        if _OPERATION.get() is not None:
+            yield
+            return
+        span = self._start_operation(op_name, dbname, None if dbname == "admin" else coll, session, False)
+        token = _OPERATION.set(span)
+        try:
+            yield
+        except BaseException as exc:
+            _set_exception(span, exc)
+            raise
+        finally:
+            _OPERATION.reset(token)
+            span.end()
+
+    def _start_operation(self, op_name: str, dbname: str, coll: Optional[str],
+                         session: Optional["ClientSession"], is_txn_finish: bool) -> Any:
+        summary = _summary(op_name, dbname, coll)
+        attributes: Dict[str, Any] = {
+            "db.system.name": "mongodb", "db.namespace": dbname,
+            "db.operation.name": op_name, "db.operation.summary": summary,
+        }
+        if coll:
+            attributes["db.collection.name"] = coll
+        context = None
+        txn_span = getattr(session, "_trace_span", None) if session is not None else None
+        if txn_span is not None and (session.in_transaction or is_txn_finish):  # type: ignore[union-attr]
+            context = self._set_span_in_context(txn_span)
+        return self.tracer.start_span(summary, context=context, kind=self._kind, attributes=attributes)
 
     # -- commands --
     def start_command(self, name: str, dbname: str, cmd: Mapping[str, Any], conn: "Connection") -> Any:

@@ -199,6 +199,24 @@ async def test_getmore_in_with_transaction_nests_under_the_transaction(secantus_
     assert spans["getMore otel_db.otel_cursor"].parent.span_id == txn
 
 
+async def test_bulk_write_is_one_operation(secantus_rs: Any, otel: Any, no_otel_env: Any) -> None:
+    """A bulk_write of inserts and updates sends two commands: both nest in one operation span."""
+    from pymongo import InsertOne, UpdateOne
+
+    provider, exporter = otel
+    client = AsyncIOMotorClient(secantus_rs.uri, tracing={"enabled": True, "tracer_provider": provider})
+    try:
+        await client.otel_db.otel_bulk.bulk_write([InsertOne({"a": 1}), UpdateOne({"a": 1}, {"$set": {"b": 1}})])
+    finally:
+        client.close()
+    spans = exporter.get_finished_spans()
+    (op,) = [s for s in spans if s.name == "bulkWrite otel_db.otel_bulk"]
+    assert op.attributes["db.operation.name"] == "bulkWrite"
+    nested = sorted(s.name for s in spans if s.parent is not None and s.parent.span_id == op.context.span_id)
+    assert nested == ["insert", "update"]
+    assert len(spans) == 3
+
+
 def test_option_validation(no_otel_env: Any) -> None:
     with pytest.raises(ConfigurationError, match="Unknown tracing"):
         AsyncIOMotorClient("mongodb://localhost:1", connect=False, tracing={"enable": True})
