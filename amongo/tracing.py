@@ -30,7 +30,7 @@ import contextlib
 import os
 import traceback
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Dict, Iterator, Mapping, Optional
 
 from bson import json_util
 from pymongo.errors import ConfigurationError
@@ -158,6 +158,21 @@ def _set_exception(span: Any, exc: BaseException, error_type: Optional[str] = No
     span.set_status(Status(StatusCode.ERROR, str(exc)))
 
 
+@contextlib.contextmanager
+def _running(span: Any) -> Iterator[None]:
+    """*span* is this task's running operation until the block ends (then it ends, with the
+    block's exception recorded)."""
+    token = _OPERATION.set(span)
+    try:
+        yield
+    except BaseException as exc:
+        _set_exception(span, exc)
+        raise
+    finally:
+        _OPERATION.reset(token)
+        span.end()
+
+
 class Tracing:
     """One client's tracer and settings (internal; see the module docstring)."""
 
@@ -194,15 +209,8 @@ class Tracing:
             cursor_id = _cursor_id(name, cmd)
             if cursor_id:
                 span.set_attribute("db.mongodb.cursor_id", cursor_id)
-        token = _OPERATION.set(span)
-        try:
+        with _running(span):
             return await coro
-        except BaseException as exc:
-            _set_exception(span, exc)
-            raise
-        finally:
-            _OPERATION.reset(token)
-            span.end()
 
     @contextlib.asynccontextmanager
     async def scope(self, op_name: str, dbname: str, coll: Optional[str],
@@ -212,16 +220,8 @@ class Tracing:
         if _OPERATION.get() is not None:
             yield
             return
-        span = self._start_operation(op_name, dbname, None if dbname == "admin" else coll, session, False)
-        token = _OPERATION.set(span)
-        try:
+        with _running(self._start_operation(op_name, dbname, None if dbname == "admin" else coll, session, False)):
             yield
-        except BaseException as exc:
-            _set_exception(span, exc)
-            raise
-        finally:
-            _OPERATION.reset(token)
-            span.end()
 
     def _start_operation(self, op_name: str, dbname: str, coll: Optional[str],
                          session: Optional["ClientSession"], is_txn_finish: bool) -> Any:
