@@ -72,7 +72,7 @@ class MongoClient(_BaseObject[_DocumentType]):
     (``document_class=User`` infers it); databases, collections and cursors keep it.
 
     ``tracing={"enabled": True, "query_text_max_length": N, "tracer_provider": p}`` turns on
-    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs ``amongo[otel]``, see
+    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs the ``otel`` extra, see
     :mod:`amongo.tracing`); the ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` environment
     variable does when the option leaves ``enabled`` out.
     """

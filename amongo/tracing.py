@@ -4,7 +4,7 @@ Off by default. A client traces when its ``tracing={"enabled": True}`` option sa
 when the option leaves ``enabled`` out, when the environment variable
 ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` is ``true`` / ``1`` / ``yes`` (the client option
 wins, as the spec requires; PyMongo names the option and the variable the same way). Tracing
-needs the OpenTelemetry *API* (``pip install amongo[otel]``); amongo never depends on the SDK
+needs the OpenTelemetry *API* (the ``otel`` extra: ``pip install '.[otel]'``); amongo never depends on the SDK
 and never enables itself because an SDK happens to be installed.
 
 What is traced, with the spec's attribute names:
@@ -112,7 +112,7 @@ def from_options(options: Optional[Mapping[str, Any]]) -> Optional["Tracing"]:
         from opentelemetry import trace
     except ImportError:
         raise ConfigurationError(
-            "tracing needs the OpenTelemetry API: pip install 'amongo[otel]' (opentelemetry-api)"
+            "tracing needs the OpenTelemetry API: install opentelemetry-api (amongo's otel extra)"
         ) from None
     length = options.get("query_text_max_length")
     if length is None:
