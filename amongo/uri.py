@@ -624,6 +624,29 @@ def _server_api(name: str, value: Any) -> Any:
     raise OptionTypeError(f"{name} must be an instance of pymongo.server_api.ServerApi")
 
 
+_TRACING_KEYS = frozenset({"enabled", "query_text_max_length", "tracer_provider"})
+
+
+def _tracing(name: str, value: Any) -> Optional[Dict[str, Any]]:
+    """Check the ``tracing`` client option: a mapping with ``enabled`` (bool),
+    ``query_text_max_length`` (int >= 0) and ``tracer_provider`` (an OpenTelemetry
+    TracerProvider; default: the global one). What they do: :mod:`amongo.tracing`."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict, not {value!r}")
+    unknown = set(value) - _TRACING_KEYS
+    if unknown:
+        raise ConfigurationError(f"Unknown {name} option(s): {sorted(unknown)}; valid: {sorted(_TRACING_KEYS)}")
+    enabled = value.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError(f"{name}['enabled'] must be True or False, not {enabled!r}")
+    length = value.get("query_text_max_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
+        raise ValueError(f"{name}['query_text_max_length'] must be an integer >= 0, not {length!r}")
+    return dict(value)
+
+
 def _hedge(name: str, value: Any) -> Optional[Dict[str, Any]]:
     if value is None or isinstance(value, abc.Mapping):
         return None if value is None else dict(value)
@@ -706,6 +729,7 @@ _OPTION_TABLE: Tuple[Tuple[str, Callable[[str, Any], Any], bool], ...] = (
     ("driver", _driver_info, False),
     ("server_api", _server_api, False),
     ("hedge", _hedge, False),
+    ("tracing", _tracing, False),
 )
 
 _VALIDATORS: Dict[str, Tuple[str, Callable[[str, Any], Any], bool]] = {
