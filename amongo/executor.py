@@ -135,6 +135,7 @@ class Executor:
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
+        run_command: bool = False,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -145,11 +146,14 @@ class Executor:
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
         :param array: documents pre-encoded as one array field appended to *cmd* when sent.
+        :param is_write: whether the command writes (None: it writes when *read_preference* is
+            None); with *run_command* (a user's ``Database.command``) it decides which of
+            ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
         """
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array,
+            is_write, implicit_session, result_address, array, run_command,
         )
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
@@ -178,6 +182,7 @@ class Executor:
         implicit_session: bool,
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
+        run_command: bool = False,
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
@@ -220,6 +225,9 @@ class Executor:
                 retryable_write = False
             if session.pinned_address is not None:  # type: ignore[union-attr]
                 address = session.pinned_address  # type: ignore[union-attr]
+        overload_ok = self._overload_retry_allowed(
+            retryable_read, retryable_write, is_write, read_preference, is_txn_finish, run_command
+        )
         if retryable_write and not self._retry_writes and not is_txn_finish:
             retryable_write = False
         if retryable_read and not self._retry_reads:
@@ -255,7 +263,18 @@ class Executor:
             try:
                 conn: Connection = pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                if exc.has_error_label("SystemOverloadedError"):
+                    # A network error while connecting (see Connection.open): an overload error.
+                    overloaded = True
+                    if (
+                        overload_ok
+                        and exc.has_error_label("RetryableError")
+                        and attempt <= _MAX_OVERLOAD_RETRIES
+                        and await self._overload_backoff(attempt, deadline)
+                    ):
+                        last_error = exc
+                        continue
+                elif attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
@@ -320,6 +339,11 @@ class Executor:
                 if starting:
                     use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
             except PyMongoError as exc:
+                details = getattr(exc, "details", None)
+                if isinstance(details, Mapping) and ("operationTime" in details or "$clusterTime" in details):
+                    # An error reply still advances the cluster and operation times (as PyMongo:
+                    # a retried transaction's first command then carries afterClusterTime).
+                    self._process_reply(details, use_session, conn)
                 # Classify as if first attempt; how many retries are allowed is decided here.
                 retry = self._handle_error(
                     exc, server, conn, use_session, in_txn, 1,
@@ -329,20 +353,17 @@ class Executor:
                 overload = exc.has_error_label("SystemOverloadedError")
                 if overload:
                     overloaded = True
-                    retry = retry or exc.has_error_label("RetryableError")
+                    retry = retry or (overload_ok and exc.has_error_label("RetryableError"))
                 elif attempt > 1:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
                 limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
-                    if overload:
-                        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
-                        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
-                            if implicit is not None:
-                                implicit._end_implicit()
-                            raise
-                        await asyncio.sleep(backoff)
+                    if overload and not await self._overload_backoff(attempt, deadline):
+                        if implicit is not None:
+                            implicit._end_implicit()
+                        raise
                     last_error = exc
                     continue
                 if implicit is not None:
@@ -382,6 +403,39 @@ class Executor:
             if implicit is not None:
                 implicit._end_implicit()
             return reply
+
+    def _overload_retry_allowed(
+        self,
+        retryable_read: bool,
+        retryable_write: bool,
+        is_write: Optional[bool],
+        read_preference: Any,
+        is_txn_finish: bool,
+        run_command: bool,
+    ) -> bool:
+        """Whether an overload error (``SystemOverloadedError`` + ``RetryableError``) may be
+        retried: the client's ``retryReads`` for reads (getMore included), ``retryWrites`` for
+        writes, both for a user's ``runCommand``; commit/abort always (as PyMongo 4.20)."""
+        if is_txn_finish:
+            return True
+        if run_command:
+            return self._retry_reads and self._retry_writes
+        if retryable_read:
+            return self._retry_reads
+        if retryable_write:
+            return self._retry_writes
+        if is_write is None:
+            is_write = read_preference is None
+        return self._retry_writes if is_write else self._retry_reads
+
+    async def _overload_backoff(self, attempt: int, deadline: Optional[float]) -> bool:
+        """Sleep before overload retry *attempt* (exponential backoff with jitter, one token
+        from the retry budget); False when the deadline or the budget forbids the retry."""
+        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
+        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
+            return False
+        await asyncio.sleep(backoff)
+        return True
 
     def _stamp(
         self,
@@ -662,11 +716,13 @@ class Executor:
         return False
 
 
-# Commands that carry the collection's read concern, and so a causally consistent session's
-# afterClusterTime (as PyMongo: every CRUD command built from a collection, writes included).
+# Commands that carry a causally consistent session's afterClusterTime (as PyMongo 4.20:
+# every CRUD command built from a collection, writes included, the collection and index DDL
+# commands, dropDatabase and the client-level bulkWrite; causal-consistency spec tests).
 _CAUSAL_COMMANDS = frozenset(
     {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
-     "insert", "update", "delete", "findAndModify"}
+     "insert", "update", "delete", "findAndModify",
+     "create", "createIndexes", "drop", "dropDatabase", "dropIndexes", "bulkWrite"}
 )
 
 

@@ -488,6 +488,7 @@ class UnifiedRunner:
         self.log_clients: Dict[str, Dict[str, str]] = {}  # client id -> {component: level}
         self.log_capture = _LogCapture()
         self.internal: Any = None
+        self.callback_depth = 0  # > 0 while a withTransaction callback runs
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -776,10 +777,14 @@ class UnifiedRunner:
             if op.get("ignoreResultAndError"):
                 if isinstance(exc, (KeyError, TypeError)):
                     raise  # a malformed operation (missing/unknown argument) still fails the test
+                if self.callback_depth:
+                    raise  # inside withTransaction the driver must see the error
                 return None
             if "expectError" not in op:
                 raise
             self._check_error(op["expectError"], exc)
+            if self.callback_depth:
+                raise  # (unified format: errors in a withTransaction callback propagate)
             return None
         if "expectError" in op:
             raise AssertionError(f"{name} succeeded ({result!r}) but an error was expected: {op['expectError']}")
@@ -927,6 +932,8 @@ class UnifiedRunner:
         if name == "close":
             client.close()
             return None
+        if name == "dropDatabase":
+            return await client.drop_database(a.pop("database"), **self._kw(a))
         raise NotImplementedError(f"client.{name}")
 
     @staticmethod
@@ -1159,8 +1166,12 @@ class UnifiedRunner:
             ops = a.pop("callback")
 
             async def callback(_session: Any) -> None:
-                for op in ops:
-                    await self.run_operation(op)
+                self.callback_depth += 1
+                try:
+                    for op in ops:
+                        await self.run_operation(op)
+                finally:
+                    self.callback_depth -= 1
 
             return await session.with_transaction(callback, **self._txn_opts(a))
         raise NotImplementedError(f"session.{name}")

@@ -28,6 +28,17 @@ SUITES: Tuple[str, ...] = (
     "change-streams",
     "retryable-reads",
     "retryable-writes",
+    "transactions-convenient-api",
+    "read-write-concern/operation",
+    "causal-consistency",
+    "client-backpressure",
+    "gridfs",
+    "mongodb-handshake",
+    "client-side-operations-timeout",
+    "server-discovery-and-monitoring/unified",
+    "server-selection/logging",
+    "connection-monitoring-and-pooling/logging",
+    "auth/unified",
 )
 
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
