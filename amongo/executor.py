@@ -211,9 +211,11 @@ class Executor:
         if in_txn:
             if read_preference is not None and not is_txn_finish:
                 # Reads in a transaction use the transaction's read preference, which must be
-                # primary (transactions spec).
+                # primary (transactions spec); a read preference given to runCommand explicitly
+                # is kept (as PyMongo), so a secondary one fails here.
                 txn_opts = session.txn_options  # type: ignore[union-attr]
-                read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
+                if not run_command:
+                    read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
                 if read_preference.mode != _PRIMARY_MODE:
                     raise InvalidOperation(
                         f"read preference in a transaction must be primary, not: {read_preference!r}"
