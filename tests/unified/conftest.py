@@ -1,6 +1,8 @@
 """Server fixtures for the unified-format spec tests (tests/servers.py starts the servers).
 
-``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017.
+``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017;
+``AMONGO_UNIFIED_AUTH_URI`` (a deployment URI with credentials) overrides the SecantusDB replica set
+started with ``--auth``.
 """
 from __future__ import annotations
 
@@ -35,3 +37,10 @@ def unified_secantus() -> Iterator[Deployment]:
 def unified_nx() -> Iterator[Deployment]:
     """nx-27017, a standalone (or ``AMONGO_UNIFIED_NX_URI``)."""
     yield from _serve("nx", "AMONGO_UNIFIED_NX_URI")
+
+
+@pytest.fixture(scope="session")
+def unified_secantus_auth() -> Iterator[Deployment]:
+    """SecantusDB replica set started with ``--auth`` (root credentials in the URI), or
+    ``AMONGO_UNIFIED_AUTH_URI``."""
+    yield from _serve("secantus-auth", "AMONGO_UNIFIED_AUTH_URI")

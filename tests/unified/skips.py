@@ -54,6 +54,9 @@ SECANTUS: Dict[str, str] = {
     "sessions/snapshot-sessions.json::Write commands with snapshot session do not affect snapshot reads": _SNAPSHOT,
 }
 
+#: Tests run against SecantusDB started with --auth (test_unified_auth).
+SECANTUS_AUTH: Dict[str, str] = {}
+
 _NX = "nx-27017"
 _NX_PIPELINE_UPDATE = f"{_NX} does not support pipeline-style updates (update given as an array)"
 _NX_LET = f"{_NX} does not evaluate let variables ($$var) in $expr"

@@ -6,7 +6,7 @@ runs them with ``amongo.motor_asyncio``.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -46,15 +46,25 @@ SUITES: Tuple[str, ...] = (
 driver_module()
 
 
-def _cases(suites: Tuple[str, ...]) -> List[Any]:
+def _requires_auth(reqs: Any) -> bool:
+    """Whether every alternative of a runOnRequirements list needs an authenticated server."""
+    return bool(reqs) and all(r.get("auth") is True for r in reqs)
+
+
+def _cases(suites: Tuple[str, ...], auth: Optional[bool] = None) -> List[Any]:
+    """One param per test; *auth* True/False keeps only the tests that do / do not require
+    authentication (None keeps all)."""
     out = []
     root = specs_dir()
     for suite in suites:
         for path in spec_files(*suite.split("/")):
             spec = load(path)
             rel = path.relative_to(root).as_posix()
+            file_auth = _requires_auth(spec.get("runOnRequirements"))
             for test in spec["tests"]:
-                out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
+                needs = file_auth or _requires_auth(test.get("runOnRequirements"))
+                if auth is None or needs == auth:
+                    out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
     return out
 
 
@@ -94,9 +104,16 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path, description", _cases(SUITES))
+@pytest.mark.parametrize("path, description", _cases(SUITES, auth=False))
 async def test_unified(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(SUITES, auth=True))
+async def test_unified_auth(path: Any, description: str, unified_secantus_auth: Any, request: Any) -> None:
+    """The tests whose runOnRequirements need authentication, against SecantusDB with --auth."""
+    await _run(path, description, unified_secantus_auth.uri, skips.SECANTUS_AUTH, request)
 
 
 #: Suites that also run against nx-27017, a standalone (tests needing a replica set skip
