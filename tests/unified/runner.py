@@ -51,6 +51,7 @@ from pymongo.results import (
 from pymongo.server_api import ServerApi
 from pymongo.write_concern import WriteConcern
 
+from .extra_ops import ExtraOperations
 from .matching import MISSING, MatchError, Matcher, exact_equal
 from .schema import validate
 
@@ -471,7 +472,7 @@ def requirements_unmet(reqs: Optional[List[Dict[str, Any]]], info: ServerInfo) -
 # -- the runner -------------------------------------------------------------------------
 
 
-class UnifiedRunner:
+class UnifiedRunner(ExtraOperations):
     def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo) -> None:
         self.motor = driver_module()
         self.uri = uri
@@ -489,6 +490,8 @@ class UnifiedRunner:
         self.log_capture = _LogCapture()
         self.internal: Any = None
         self.callback_depth = 0  # > 0 while a withTransaction callback runs
+        self.session_timeouts: Dict[int, float] = {}  # id(session) -> defaultTimeoutMS (s)
+        self.tailable_cursors: set = set()  # id() of command cursors made with a tailable cursorType
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -524,6 +527,7 @@ class UnifiedRunner:
 
     async def _teardown(self) -> None:
         self.log_capture.close()
+        self._cancel_threads()
         for session in self.sessions:
             try:
                 await session.end_session()
@@ -657,7 +661,13 @@ class UnifiedRunner:
                                                        **coll_db_options(spec.get("collectionOptions")))
             elif kind == "session":
                 client = self.entities[spec["client"]]
-                session = await client.start_session(**self._session_opts(spec.get("sessionOptions", {})))
+                opts = dict(spec.get("sessionOptions", {}))
+                default_timeout = opts.pop("defaultTimeoutMS", None)
+                session = await client.start_session(**self._session_opts(opts))
+                if default_timeout is not None:
+                    # (CSOT: operations in the session run under pymongo.timeout() unless
+                    # they set timeoutMS themselves)
+                    self.session_timeouts[id(session)] = default_timeout / 1000.0
                 self.entities[eid] = session
                 self.sessions.append(session)
                 self.lsids[eid] = session.session_id
@@ -678,7 +688,7 @@ class UnifiedRunner:
                         raise NotImplementedError(f"bucketOptions.{k}")
                 self.entities[eid] = self.motor.AsyncIOMotorGridFSBucket(db, **kw)
             elif kind == "thread":
-                raise Skip("thread entities are not supported by this runner")
+                self.entities[eid] = self._make_thread(spec)
             elif kind == "clientEncryption":
                 raise Skip("client-side field level encryption is not supported")
             else:
@@ -767,8 +777,16 @@ class UnifiedRunner:
     async def run_operation(self, op: Dict[str, Any]) -> Any:
         name = op["name"]
         args = op.get("arguments", {})
+        timeout = None
+        if op["object"] != "testRunner":
+            args = dict(args)
+            timeout = self._operation_timeout(args)
         try:
-            result = await self._dispatch(op["object"], name, args)
+            if timeout is None:
+                result = await self._dispatch(op["object"], name, args)
+            else:
+                with self._timeout_context(timeout):
+                    result = await self._dispatch(op["object"], name, args)
         except Skip:
             raise
         except (NotImplementedError, SchemaVersionError):
@@ -969,9 +987,13 @@ class UnifiedRunner:
                 kw["comment"] = a["comment"]
             if "maxTimeMS" in a:
                 kw["max_await_time_ms"] = a["maxTimeMS"]
-            if "cursorType" in a or "timeoutMode" in a:
-                raise Skip("cursorType/timeoutMode on cursor_command is not part of the Motor API")
+            if "timeoutMode" in a:
+                raise Skip("timeoutMode on cursor_command is not part of the Motor 3.7.1 / PyMongo 4.20 API")
             cursor = await db.cursor_command(cmd, **kw)
+            if a.get("cursorType") in ("tailable", "tailableAwait"):
+                # (the command itself asks for the tailable cursor; iterateOnce then does one
+                # getMore and may return nothing, as PyMongo's try_next)
+                self.tailable_cursors.add(id(cursor))
             if "batchSize" in a:
                 cursor.batch_size(a["batchSize"])
             if name == "createCommandCursor":
@@ -1106,7 +1128,7 @@ class UnifiedRunner:
             kw["cursor_type"] = {"tailable": CursorType.TAILABLE, "tailableAwait": CursorType.TAILABLE_AWAIT,
                                  "nonTailable": CursorType.NON_TAILABLE}[kw["cursor_type"]]
         if "timeout_m_s" in kw or "timeout_mode" in kw:
-            raise Skip("timeoutMS/timeoutMode on find are not part of the Motor 3.7.1 API")
+            raise Skip("timeoutMode on find is not part of the Motor 3.7.1 / PyMongo 4.20 API")
         return kw
 
     # cursors / change streams
@@ -1114,7 +1136,7 @@ class UnifiedRunner:
         if name == "iterateUntilDocumentOrError":
             return await cursor.next()
         if name == "iterateOnce":
-            if "ChangeStream" in type(cursor).__name__:
+            if "ChangeStream" in type(cursor).__name__ or id(cursor) in self.tailable_cursors:
                 return await cursor.try_next()
             try:
                 return await cursor.next()
