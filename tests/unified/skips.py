@@ -10,6 +10,14 @@ from typing import Dict, Optional
 
 _SNAPSHOT = "SecantusDB ignores readConcern.atClusterTime on snapshot reads (returns the latest data)"
 
+_ONE_NODE = ("SecantusDB is a one-node replica set: the test waits for the four topology changes of a "
+             "three-member set's discovery")
+_NO_JS = ("SecantusDB has no JavaScript engine: the $where 'sleep(2000)' that keeps a connection in use fails at "
+          "once, so no in-use connection is there to interrupt")
+#: Log messages another branch (docs-pkg) adds to the pool/topology code; the lead removes these
+#: skips once both are merged.
+_LOG_EMITTER = "logging component not yet emitted (docs-pkg branch)"
+
 _PRIMARY_TXN_WRITE = "SecantusDB accepts the onPrimaryTransactionalWrite fail point but ignores it"
 _RETRY_HISTORY = ("SecantusDB answers a retried write (same txnNumber) from its retry history without consulting "
                   "failCommand, so the fail point's second 'times' never fires")
@@ -47,6 +55,17 @@ SECANTUS: Dict[str, str] = {
     "causally consistent session":
         "SecantusDB rejects readConcern on the bulkWrite command (IDLUnknownField); amongo sends afterClusterTime "
         "(tests/integration/test_conformance_bugs.py checks the command it sends)",
+    "server-discovery-and-monitoring/unified/interruptInUse-pool-clear.json::*": _NO_JS,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Topology lifecycle": _ONE_NODE,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Successful heartbeat": _LOG_EMITTER,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Failing heartbeat": _LOG_EMITTER,
+    "server-discovery-and-monitoring/unified/replicaset-emit-topology-changed-before-close.json::Topology lifecycle":
+        _ONE_NODE,
+    "server-discovery-and-monitoring/unified/rediscover-quickly-after-step-down.json::Rediscover quickly after "
+    "replSetStepDown":
+        "SecantusDB is a one-node replica set: replSetFreeze needs a secondary and replSetStepDown another member "
+        "to elect",
+    "server-selection/logging/replica-set.json::*": _ONE_NODE,
     "sessions/snapshot-sessions.json::Find operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Distinct operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Aggregate operation with snapshot": _SNAPSHOT,

@@ -42,6 +42,9 @@ SUITES: Tuple[str, ...] = (
     "auth/unified",
 )
 
+#: Per-test time limit (seconds); AMONGO_UNIFIED_TIMEOUT lowers it for quick triage runs.
+_TIMEOUT = float(os.environ.get("AMONGO_UNIFIED_TIMEOUT", "60"))
+
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
 driver_module()
 
@@ -103,13 +106,13 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
         pytest.skip(str(exc))
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(SUITES, auth=False))
 async def test_unified(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(SUITES, auth=True))
 async def test_unified_auth(path: Any, description: str, unified_secantus_auth: Any, request: Any) -> None:
     """The tests whose runOnRequirements need authentication, against SecantusDB with --auth."""
@@ -129,13 +132,13 @@ NX_SUITES: Tuple[str, ...] = (
 )
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(NX_SUITES))
 async def test_unified_nx(path: Any, description: str, unified_nx: Any, request: Any) -> None:
     await _run(path, description, unified_nx.uri, skips.NX, request)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(("unified-test-format/valid-fail",)))
 async def test_valid_fail(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     """Runner self-test: each of these must be reported as a failure."""
