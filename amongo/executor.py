@@ -246,7 +246,7 @@ class Executor:
         attempt = 0
         deadline = None
         timeout = _csot.get_timeout()
-        if timeout is not None:
+        if timeout:  # (pymongo.timeout(0): no deadline, and not the client's timeoutMS either)
             deadline = _csot.get_deadline()
         while True:
             attempt += 1
@@ -314,7 +314,7 @@ class Executor:
                 try:
                     timeout_applies = self._stamp(
                         conn, server, cmd, use_session, read_preference, unacknowledged,
-                        is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
+                        is_txn_finish, do_retry_write and not in_txn, in_txn, bool(timeout),
                     )
                     if monitored:  # command monitoring or logging
                         reply = await self._send_monitored(
@@ -360,7 +360,8 @@ class Executor:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
-                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
+                # (timeoutMS=0 / pymongo.timeout(0): CSOT with no deadline, retries unbounded)
+                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if timeout is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
                     if overload and not await self._overload_backoff(attempt, deadline):
                         if implicit is not None:
@@ -528,7 +529,7 @@ class Executor:
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
             cmd.update(api)
-        if has_timeout and _csot.get_timeout() is not None:
+        if has_timeout and _csot.get_timeout():
             remaining = _csot.remaining()
             if remaining is not None:
                 if remaining <= 0:
@@ -693,7 +694,7 @@ class Executor:
                 exc._add_error_label("TransientTransactionError")
             if retryable_write:
                 exc._add_error_label("RetryableWriteError")
-            if isinstance(exc, NetworkTimeout) and _csot.get_timeout() is not None:
+            if isinstance(exc, NetworkTimeout) and _csot.get_timeout():
                 return False
             return (retryable_write or retryable_read) and attempt == 1
         code = getattr(exc, "code", None)

@@ -122,8 +122,9 @@ class ExtraOperations:
 
     @staticmethod
     def _timeout_context(seconds: float) -> Any:
-        # pymongo.timeout(None) means "no deadline"; timeoutMS=0 means the same.
-        return pymongo.timeout(seconds or None)
+        # pymongo.timeout(0), like timeoutMS=0: no deadline, and the client's timeoutMS does not
+        # apply either.
+        return pymongo.timeout(seconds)
 
 
 def _primary_address(td: Any) -> Any:

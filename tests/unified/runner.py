@@ -169,12 +169,17 @@ class EventRecorder(monitoring.CommandListener, monitoring.ConnectionPoolListene
         self.entities = entities
         self.ignored_requests: set = set()
         self.checked_out = 0
+        self.open_connections = 0  # ready minus closed (awaitMinPoolSizeMS)
 
     # The same callback for every kind of event.
     def _record(self, event: Any) -> None:
         name = EVENT_NAMES.get(type(event))
         if name is None:
             return
+        if name == "connectionReadyEvent":
+            self.open_connections += 1
+        elif name == "connectionClosedEvent":
+            self.open_connections -= 1
         if name == "connectionCheckedOutEvent":
             self.checked_out += 1
         elif name == "connectionCheckedInEvent":
@@ -770,7 +775,13 @@ class UnifiedRunner(ExtraOperations):
         client = self.motor.AsyncIOMotorClient(self.uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
-            await asyncio.sleep(spec["awaitMinPoolSizeMS"] / 1000.0)
+            # Wait (at most awaitMinPoolSizeMS) until the pool holds minPoolSize connections.
+            wanted = int(spec.get("uriOptions", {}).get("minPoolSize", 0))
+            deadline = time.monotonic() + spec["awaitMinPoolSizeMS"] / 1000.0
+            while rec.open_connections < wanted:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pool did not reach minPoolSize={wanted} within awaitMinPoolSizeMS")
+                await asyncio.sleep(0.01)
         return client
 
     # -- operations --
@@ -1055,7 +1066,10 @@ class UnifiedRunner(ExtraOperations):
             if "filter" not in a:
                 raise ValueError(f"{name} requires a filter")
             kw = self._find_kw(a)
+            max_await = kw.pop("max_await_time_ms", None)
             cursor = coll.find(**kw)
+            if max_await is not None:  # (a cursor method in Motor/PyMongo, not a find() argument)
+                cursor.max_await_time_ms(max_await)
             if name == "createFindCursor":
                 return cursor
             return await cursor.to_list(None)
