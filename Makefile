@@ -2,6 +2,7 @@
 #   make test              whole suite (unit + integration; servers are started by the fixtures)
 #   make test-unit         tests/unit only
 #   make test-integration  everything but tests/unit
+#   make test-csot         the client-side-operations-timeout unified suite (timing-sensitive)
 #   make demo              examples/quickstart.py against a throwaway SecantusDB replica set
 #   make bench             python -m benchmarks
 #   MONGODB_URI=mongodb://... make test   run the suite against your own deployment
@@ -17,7 +18,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration demo bench clean distclean
+.PHONY: venv test test-unit test-integration test-csot demo bench clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ test-unit: venv
 
 test-integration: venv
 	$(PYTEST) tests --ignore=tests/unit || { $(CHECK_RC); }
+
+test-csot: venv
+	AMONGO_UNIFIED_CSOT=1 $(PYTEST) tests/unified/test_unified.py -k test_unified_csot || { $(CHECK_RC); }
 
 demo: venv
 	$(PY) examples/run_demo.py

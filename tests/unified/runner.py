@@ -1195,6 +1195,9 @@ class UnifiedRunner(ExtraOperations):
             return await bucket.rename(a["id"], a["newFilename"])
         if name == "drop":
             return await bucket.drop()
+        if name == "find":
+            filt = a.pop("filter")
+            return await bucket.find(filt, **self._kw(a)).to_list(None)
         raise NotImplementedError(f"bucket.{name}")
 
     # sessions

@@ -12,7 +12,7 @@ import pytest
 
 from _specs import load, spec_files, specs_dir
 
-from . import skips
+from . import known_failures, skips
 from .runner import Skip, load_extended, UnifiedRunner, driver_module, driver_name, server_info
 from .schema import validate
 
@@ -35,7 +35,6 @@ SUITES: Tuple[str, ...] = (
     "client-backpressure",
     "gridfs",
     "mongodb-handshake",
-    "client-side-operations-timeout",
     "server-discovery-and-monitoring/unified",
     "server-selection/logging",
     "connection-monitoring-and-pooling/logging",
@@ -88,6 +87,9 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
     reason = skips.skip_reason(test_id, table)
     if reason and not os.environ.get("AMONGO_UNIFIED_NO_SKIPS"):  # (set it to audit skips.py)
         pytest.skip(reason)
+    gap = skips.skip_reason(test_id, known_failures.AMONGO)
+    if gap:
+        request.applymarker(pytest.mark.xfail(reason=f"amongo gap: {gap}", strict=False))
     if driver_name() == "motor":
         deviation = skips.skip_reason(test_id, skips.MOTOR_DEVIATIONS)
         if deviation:
@@ -149,3 +151,16 @@ async def test_valid_fail(path: Any, description: str, unified_secantus: Any, re
             raise
         return
     pytest.fail("the runner did not report this valid-fail test as failing")
+
+
+#: The client-side-operations-timeout suite: its tests race fail points that block for 10-50 ms
+#: against deadlines of the same size, so on a loaded machine some fail by timing alone. It runs
+#: in ``make test-csot`` (AMONGO_UNIFIED_CSOT=1), not in ``make test``.
+CSOT_SUITES: Tuple[str, ...] = ("client-side-operations-timeout",)
+
+if os.environ.get("AMONGO_UNIFIED_CSOT"):
+
+    @pytest.mark.timeout(_TIMEOUT)
+    @pytest.mark.parametrize("path, description", _cases(CSOT_SUITES))
+    async def test_unified_csot(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
+        await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
