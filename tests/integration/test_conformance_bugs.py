@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator
 
 import pytest
-from pymongo import monitoring
 from pymongo.errors import AutoReconnect, ConnectionFailure, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.operations import InsertOne
 from pymongo.read_preferences import ReadPreference
@@ -16,32 +15,13 @@ from pymongo.read_preferences import ReadPreference
 from amongo.connection import Connection, ConnectionOptions
 from amongo.motor_asyncio import AsyncIOMotorClient
 
+from .test_retryable import _Cmds, _off
+
 _OVERLOAD = ["RetryableError", "SystemOverloadedError"]
-
-
-class _Cmds(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.events: List[Any] = []
-
-    def started(self, e: Any) -> None:
-        self.events.append(e)
-
-    def succeeded(self, e: Any) -> None:
-        pass
-
-    def failed(self, e: Any) -> None:
-        pass
-
-    def named(self, name: str) -> List[Dict[str, Any]]:
-        return [e.command for e in self.events if e.command_name == name]
 
 
 async def _fail(client: AsyncIOMotorClient, mode: Any, **data: Any) -> None:
     await client.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
-
-
-async def _off(client: AsyncIOMotorClient) -> None:
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 @contextlib.asynccontextmanager
