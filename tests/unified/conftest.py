@@ -44,3 +44,9 @@ def unified_secantus_auth() -> Iterator[Deployment]:
     """SecantusDB replica set started with ``--auth`` (root credentials in the URI), or
     ``AMONGO_UNIFIED_AUTH_URI``."""
     yield from _serve("secantus-auth", "AMONGO_UNIFIED_AUTH_URI")
+
+
+@pytest.fixture(scope="session")
+def unified_secantus_standalone() -> Iterator[Deployment]:
+    """SecantusDB started with ``--standalone`` (or ``AMONGO_UNIFIED_STANDALONE_URI``)."""
+    yield from _serve("secantus-standalone", "AMONGO_UNIFIED_STANDALONE_URI")

@@ -754,6 +754,8 @@ class UnifiedRunner(ExtraOperations):
         # the next 10 s heartbeat.
         kw: Dict[str, Any] = {"event_listeners": [rec], "heartbeatFrequencyMS": 500}
         for k, v in spec.get("uriOptions", {}).items():
+            if k in ("waitQueueSize", "waitQueueMultiple"):
+                raise Skip(f"{k} was removed in PyMongo 4 / Motor 3 (amongo rejects it as an unknown option)")
             if k == "appname":
                 kw["appname"] = v
             elif k == "readPreference":

@@ -76,6 +76,27 @@ SECANTUS: Dict[str, str] = {
 #: Tests run against SecantusDB started with --auth (test_unified_auth).
 SECANTUS_AUTH: Dict[str, str] = {}
 
+_FAIL_ISMASTER = ("SecantusDB's failCommand matches command names exactly: failCommands ['hello', 'ismaster'] "
+                  "misses the isMaster handshake of the reconnecting monitor (mongod treats isMaster and "
+                  "ismaster as one command), so the server does not stay Unknown")
+
+#: Standalone-only tests run against SecantusDB --standalone (test_unified_single).
+SECANTUS_STANDALONE: Dict[str, str] = {
+    "server-discovery-and-monitoring/unified/logging-standalone.json::*": _LOG_EMITTER,
+    "server-selection/logging/operation-id.json::Successful *": _LOG_EMITTER,
+    "server-selection/logging/operation-id.json::Failed *": _FAIL_ISMASTER,
+    "server-selection/logging/standalone.json::A successful operation": _LOG_EMITTER,
+    "server-selection/logging/standalone.json::Failure due to unreachable server": _FAIL_ISMASTER,
+    "connection-monitoring-and-pooling/logging/connection-logging.json::Create a client, run a command, and close "
+    "the client": _LOG_EMITTER,
+    "connection-monitoring-and-pooling/logging/connection-pool-options.json::Options should be included *":
+        _LOG_EMITTER,
+    "connection-monitoring-and-pooling/logging/connection-pool-options.json::maxConnecting should be included *":
+        _LOG_EMITTER,
+    "connection-monitoring-and-pooling/logging/connection-pool-options.json::waitQueueTimeoutMS should be "
+    "included *": _LOG_EMITTER,
+}
+
 _NX = "nx-27017"
 _NX_PIPELINE_UPDATE = f"{_NX} does not support pipeline-style updates (update given as an array)"
 _NX_LET = f"{_NX} does not evaluate let variables ($$var) in $expr"
@@ -244,6 +265,8 @@ NX: Dict[str, str] = {
     'collection-management/modifyCollection-errorResponse.json::modifyCollection prepareUnique violations are accessible': _NX_ERROR_DETAILS,
     'collection-management/timeseries-collection.json::insertMany with duplicate ids': _NX_TIMESERIES,
     'run-command/unified/runCommand.json::does not retry retryable errors on given command': _NX_FAILPOINT,
+    'run-command/unified/runCursorCommand.json::does not close the cursor when receiving an empty batch':
+        f"{_NX} closes a tailable find cursor after its first batch (cursor id 0: no getMore, no killCursors)",
     'command-logging-and-monitoring/monitoring/find.json::A successful find with showRecordId and returnKey': _NX_RETURN_KEY,
     'command-logging-and-monitoring/monitoring/redacted-commands.json::authenticate': _NX_UNKNOWN_CMD,
     'command-logging-and-monitoring/monitoring/redacted-commands.json::saslStart': _NX_UNKNOWN_CMD,

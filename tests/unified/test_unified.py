@@ -41,6 +41,15 @@ SUITES: Tuple[str, ...] = (
     "auth/unified",
 )
 
+#: Suites whose standalone-only tests run against SecantusDB --standalone (test_unified_single)
+#: instead of the replica set.
+SINGLE_SUITES: Tuple[str, ...] = (
+    "server-discovery-and-monitoring/unified",
+    "server-selection/logging",
+    "connection-monitoring-and-pooling/logging",
+)
+
+
 #: Per-test time limit (seconds); AMONGO_UNIFIED_TIMEOUT lowers it for quick triage runs.
 _TIMEOUT = float(os.environ.get("AMONGO_UNIFIED_TIMEOUT", "60"))
 
@@ -53,9 +62,29 @@ def _requires_auth(reqs: Any) -> bool:
     return bool(reqs) and all(r.get("auth") is True for r in reqs)
 
 
-def _cases(suites: Tuple[str, ...], auth: Optional[bool] = None) -> List[Any]:
+_ALL_TOPOLOGIES = frozenset({"single", "replicaset", "sharded", "sharded-replicaset", "load-balanced"})
+
+
+def _topologies(reqs: Any) -> frozenset:
+    """The topologies a runOnRequirements list allows (all of them when it says nothing)."""
+    if not reqs:
+        return _ALL_TOPOLOGIES
+    out: set = set()
+    for r in reqs:
+        out |= set(r.get("topologies") or _ALL_TOPOLOGIES)
+    return frozenset(out)
+
+
+def _single_only(spec: Any, test: Any) -> bool:
+    """Whether the test runs on a standalone but not on a replica set."""
+    tops = _topologies(spec.get("runOnRequirements")) & _topologies(test.get("runOnRequirements"))
+    return "single" in tops and "replicaset" not in tops
+
+
+def _cases(suites: Tuple[str, ...], auth: Optional[bool] = None, single: Optional[bool] = None) -> List[Any]:
     """One param per test; *auth* True/False keeps only the tests that do / do not require
-    authentication (None keeps all)."""
+    authentication, *single* True/False only those that do / do not run on a standalone only
+    (None keeps all)."""
     out = []
     root = specs_dir()
     for suite in suites:
@@ -65,6 +94,8 @@ def _cases(suites: Tuple[str, ...], auth: Optional[bool] = None) -> List[Any]:
             file_auth = _requires_auth(spec.get("runOnRequirements"))
             for test in spec["tests"]:
                 needs = file_auth or _requires_auth(test.get("runOnRequirements"))
+                if single is not None and suite in SINGLE_SUITES and _single_only(spec, test) != single:
+                    continue
                 if auth is None or needs == auth:
                     out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
     return out
@@ -109,7 +140,7 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
 
 
 @pytest.mark.timeout(_TIMEOUT)
-@pytest.mark.parametrize("path, description", _cases(SUITES, auth=False))
+@pytest.mark.parametrize("path, description", _cases(SUITES, auth=False, single=False))
 async def test_unified(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
 
@@ -119,6 +150,14 @@ async def test_unified(path: Any, description: str, unified_secantus: Any, reque
 async def test_unified_auth(path: Any, description: str, unified_secantus_auth: Any, request: Any) -> None:
     """The tests whose runOnRequirements need authentication, against SecantusDB with --auth."""
     await _run(path, description, unified_secantus_auth.uri, skips.SECANTUS_AUTH, request)
+
+
+@pytest.mark.timeout(_TIMEOUT)
+@pytest.mark.parametrize("path, description", _cases(SINGLE_SUITES, single=True))
+async def test_unified_single(path: Any, description: str, unified_secantus_standalone: Any,
+                              request: Any) -> None:
+    """Tests that need a standalone, against SecantusDB started with --standalone."""
+    await _run(path, description, unified_secantus_standalone.uri, skips.SECANTUS_STANDALONE, request)
 
 
 #: Suites that also run against nx-27017, a standalone (tests needing a replica set skip
