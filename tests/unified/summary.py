@@ -18,13 +18,17 @@ from typing import Dict, List, Tuple
 SERVERS = {
     "test_unified": "SecantusDB",
     "test_unified_auth": "SecantusDB --auth",
+    "test_unified_single": "SecantusDB --standalone",
+    "test_invalid_file_rejected": "offline (schema)",
+    "test_valid_file_accepted": "offline (schema)",
     "test_unified_nx": "nx-27017",
     "test_valid_fail": "SecantusDB (runner must fail)",
     "test_unified_csot": "SecantusDB",
 }
 
 MULTI_PART = (
-    "unified-test-format/valid-pass", "unified-test-format/valid-fail", "read-write-concern/operation",
+    "unified-test-format/valid-pass", "unified-test-format/valid-fail", "unified-test-format/invalid",
+    "read-write-concern/operation",
     "server-discovery-and-monitoring/unified", "server-selection/logging",
     "connection-monitoring-and-pooling/logging", "auth/unified",
 )
@@ -48,7 +52,8 @@ def summarize(path: str) -> Tuple[Dict[Tuple[str, str], collections.Counter], co
         func, test_id = m.groups()
         if func not in SERVERS:
             continue
-        key = (suite_of(test_id), SERVERS[func])
+        suite = "every unified file used (accepted)" if func == "test_valid_file_accepted" else suite_of(test_id)
+        key = (suite, SERVERS[func])
         skipped = case.find("skipped")
         if case.find("failure") is not None or case.find("error") is not None:
             rows[key]["failed"] += 1
