@@ -16,7 +16,6 @@ _TAILABLE = ("tailable cursors: maxAwaitTimeMS is not checked against timeoutMS,
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
 
 AMONGO: Dict[str, str] = {
-    f"{_CSOT}/change-streams.json::error if maxAwaitTimeMS is *": _TAILABLE,
     f"{_CSOT}/change-streams.json::timeoutMS applies to full resume attempt in a next call":
         "a change stream's resume attempt does not run under the next() call's timeoutMS",
     f"{_CSOT}/change-streams.json::change stream can be iterated again if previous iteration times out":
@@ -28,8 +27,6 @@ AMONGO: Dict[str, str] = {
     f"{_CSOT}/sessions-*.json::timeoutMS applied to withTransaction": _TXN,
     f"{_CSOT}/sessions-override-timeoutMS.json::timeoutMS applied to commitTransaction": _TXN,
     f"{_CSOT}/sessions-override-timeoutMS.json::timeoutMS applied to abortTransaction": _TXN,
-    f"{_CSOT}/deprecated-options.json::socketTimeoutMS is ignored if timeoutMS is set - *":
-        "socketTimeoutMS still bounds reads when timeoutMS is set",
     f"{_CSOT}/gridfs-advanced.json::timeoutMS applied to drop as a whole, not individual parts": _GRIDFS,
     f"{_CSOT}/gridfs-delete.json::timeoutMS applied to entire delete, not individual parts": _GRIDFS,
     f"{_CSOT}/gridfs-download.json::timeoutMS applied to entire download, not individual parts": _GRIDFS,
