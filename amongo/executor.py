@@ -534,7 +534,13 @@ class Executor:
             if remaining is not None:
                 if remaining <= 0:
                     raise _timeout_error(None)
-                if not unacknowledged and next(iter(cmd)) != "getMore":
+                # (no maxTimeMS on getMore, nor on a tailable non-awaitData find: the deadline
+                # is the client's alone there, CSOT "Cursors")
+                if (
+                    not unacknowledged
+                    and next(iter(cmd)) != "getMore"
+                    and not (cmd.get("tailable") and not cmd.get("awaitData"))
+                ):
                     # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
                     _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
             return True

@@ -223,3 +223,28 @@ async def test_connection_closed_during_hello_is_labelled() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- CSOT: no maxTimeMS on a tailable non-awaitData find -------------------------------------
+
+async def test_tailable_find_under_timeout_sends_no_max_time_ms(secantus_rs) -> None:
+    import pymongo
+    from pymongo import CursorType
+
+    cmds = _Cmds()
+    client = AsyncIOMotorClient(secantus_rs.uri, event_listeners=[cmds])
+    db = client.amongo_test
+    try:
+        await db.drop_collection("bugs_capped")
+        await db.create_collection("bugs_capped", capped=True, size=4096)
+        await db.bugs_capped.insert_one({"x": 1})
+        with pymongo.timeout(5):
+            cursor = db.bugs_capped.find({}, cursor_type=CursorType.TAILABLE)
+            assert (await cursor.next())["x"] == 1
+            await cursor.close()
+            await db.bugs_capped.find_one({})
+        tailable, plain = cmds.named("find")[-2:]
+        assert tailable["tailable"] is True and "maxTimeMS" not in tailable
+        assert "maxTimeMS" in plain  # (an ordinary find under the deadline still gets it)
+    finally:
+        client.close()

@@ -11,8 +11,8 @@ from typing import Dict
 _CSOT = "client-side-operations-timeout"
 _TXN = ("transactions do not run under the session's defaultTimeoutMS / the operation's timeoutMS "
         "(withTransaction deadline, maxTimeMS on commit/abort)")
-_TAILABLE = ("tailable cursors: maxAwaitTimeMS is not checked against timeoutMS, and a tailable (non-awaitData) "
-             "find still sends maxTimeMS / does not refresh timeoutMS per getMore")
+_TAILABLE = ("tailable awaitData cursors: maxAwaitTimeMS is not checked against timeoutMS, and getMores do not "
+             "get the remaining timeoutMS when it is below maxAwaitTimeMS")
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
 
 AMONGO: Dict[str, str] = {
@@ -35,5 +35,4 @@ AMONGO: Dict[str, str] = {
         _TAILABLE,
     f"{_CSOT}/tailable-awaitData.json::error on * if maxAwaitTimeMS is *": _TAILABLE,
     f"{_CSOT}/tailable-awaitData.json::apply remaining timeoutMS if less than maxAwaitTimeMS": _TAILABLE,
-    f"{_CSOT}/tailable-non-awaitData.json::*": _TAILABLE,
 }
