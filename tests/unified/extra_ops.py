@@ -107,9 +107,10 @@ class ExtraOperations:
             await asyncio.sleep(0.05)
 
     # -- CSOT ------------------------------------------------------------------------------
-    def _operation_timeout(self, args: Dict[str, Any]) -> Optional[float]:
+    def _operation_timeout(self, args: Dict[str, Any], target: Any = None) -> Optional[float]:
         """The deadline (seconds) an operation runs under: its ``timeoutMS`` argument (removed
-        from *args*), else its session's ``defaultTimeoutMS``; None for neither. 0 means no
+        from *args*), else the ``defaultTimeoutMS`` of its session (its ``session`` argument,
+        or *target* when the operation is a session's own); None for neither. 0 means no
         deadline (as ``timeoutMS=0``)."""
         if "timeoutMode" in args:
             from .runner import Skip
@@ -117,7 +118,7 @@ class ExtraOperations:
             raise Skip("timeoutMode is not in the Motor 3.7.1 / PyMongo 4.20 API")
         if "timeoutMS" in args:
             return args.pop("timeoutMS") / 1000.0
-        session = args.get("session")
+        session = args.get("session", target)
         if isinstance(session, str):
             session = self.entities.get(session)
         if session is not None and id(session) in self.session_timeouts:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Dict
 
 _CSOT = "client-side-operations-timeout"
-_TXN = ("transactions do not run under the session's defaultTimeoutMS / the operation's timeoutMS "
-        "(withTransaction deadline, maxTimeMS on commit/abort)")
+_TXN = ("withTransaction does not run under one timeoutMS deadline: it retries a timed-out callback (its "
+        "120 s limit applies instead of timeoutMS)")
 _TAILABLE = ("tailable awaitData cursors: maxAwaitTimeMS is not checked against timeoutMS, and getMores do not "
              "get the remaining timeoutMS when it is below maxAwaitTimeMS")
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
@@ -25,8 +25,6 @@ AMONGO: Dict[str, str] = {
     f"{_CSOT}/close-cursors.json::*": "cursor close (killCursors) does not run under timeoutMS",
     f"{_CSOT}/convenient-transactions.json::*": _TXN,
     f"{_CSOT}/sessions-*.json::timeoutMS applied to withTransaction": _TXN,
-    f"{_CSOT}/sessions-override-timeoutMS.json::timeoutMS applied to commitTransaction": _TXN,
-    f"{_CSOT}/sessions-override-timeoutMS.json::timeoutMS applied to abortTransaction": _TXN,
     f"{_CSOT}/gridfs-advanced.json::timeoutMS applied to drop as a whole, not individual parts": _GRIDFS,
     f"{_CSOT}/gridfs-delete.json::timeoutMS applied to entire delete, not individual parts": _GRIDFS,
     f"{_CSOT}/gridfs-download.json::timeoutMS applied to entire download, not individual parts": _GRIDFS,

@@ -802,7 +802,7 @@ class UnifiedRunner(ExtraOperations):
         timeout = None
         if op["object"] != "testRunner":
             args = dict(args)
-            timeout = self._operation_timeout(args)
+            timeout = self._operation_timeout(args, self.entities.get(op["object"]))
         try:
             if timeout is None:
                 result = await self._dispatch(op["object"], name, args)
