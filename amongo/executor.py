@@ -252,6 +252,7 @@ class Executor:
         implicit_session: bool,
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
+        pin: Optional[Pin] = None,
         run_command: bool = False,
     ) -> Dict[str, Any]:
         client = self._client
@@ -347,10 +348,6 @@ class Executor:
                 held = self._held(session, in_txn, pin) if self.load_balanced else None
                 conn: Connection = held or pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if (
-                    attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
-                    and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
-                ):
                 if exc.has_error_label("SystemOverloadedError"):
                     # A network error while connecting (see Connection.open): an overload error.
                     overloaded = True
@@ -362,7 +359,10 @@ class Executor:
                     ):
                         last_error = exc
                         continue
-                elif attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                elif (
+                    attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
+                    and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
+                ):
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
