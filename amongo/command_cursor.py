@@ -129,8 +129,10 @@ class _CursorBase(Generic[_DocumentType]):
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
-            elif not exc.timeout and not self._killed:
-                # The server still has the cursor: kill it (as PyMongo's close() does).
+            elif not exc.timeout and not self._killed and self._pin is None:
+                # The server still has the cursor: kill it (as PyMongo's close() does). A pinned
+                # cursor (load-balanced mode) keeps its connection until close() kills it
+                # (load-balancers spec).
                 self._killed = True
                 await self._kill_server_cursor(self._id)
                 self._id = 0

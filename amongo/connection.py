@@ -341,10 +341,8 @@ class Connection:
         if handshake:
             try:
                 await conn.handshake(authenticate=authenticate)
-            except BaseException as exc:
+            except BaseException:
                 conn.close()
-                if not conn.hello and type(exc) in (AutoReconnect, NetworkTimeout):
-                    _connect_error(exc, True)  # the initial hello failed on the network
                 raise
         return conn
 
@@ -379,7 +377,12 @@ class Connection:
             if cred.mechanism in (None, "DEFAULT") and cred.username:
                 cmd["saslSupportedMechs"] = f"{cred.source}.{cred.username}"
         start = time.monotonic()
-        reply = await self.command("admin", cmd, check=True, compress=False)
+        try:
+            reply = await self.command("admin", cmd, check=True, compress=False)
+        except (AutoReconnect, NetworkTimeout) as exc:
+            if type(exc) in (AutoReconnect, NetworkTimeout):
+                _connect_error(exc, True)  # the initial hello failed on the network
+            raise
         self.set_hello(reply, time.monotonic() - start)
         if cred is not None and authenticate:
             from amongo import auth as _auth
