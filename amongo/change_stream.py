@@ -7,34 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Generic, List, Mapping, Optional
 
-from pymongo.errors import (
-    ConnectionFailure,
-    CursorNotFound,
-    InvalidOperation,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import InvalidOperation, PyMongoError
 
 from amongo._typing import _DocumentType
 from amongo.command_cursor import CommandCursor
-
-_RESUMABLE_CODES = frozenset(
-    {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436, 63, 150, 234, 133, 43}
-)
-
-
-def _is_resumable(exc: BaseException, max_wire: int = 17) -> bool:
-    if isinstance(exc, ConnectionFailure) and not isinstance(exc, OperationFailure):
-        return True
-    if isinstance(exc, CursorNotFound):
-        return True
-    if isinstance(exc, OperationFailure):
-        if exc.has_error_label("ResumableChangeStreamError"):
-            return True
-        if max_wire < 9:
-            return exc.code in _RESUMABLE_CODES
-    return False
-
+from amongo.server_errors import is_resumable as _is_resumable
 
 class ChangeStream(Generic[_DocumentType]):
     """A change stream over a collection, database or deployment (Motor:

@@ -43,7 +43,8 @@ from pymongo.write_concern import WriteConcern
 from amongo import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject
-from amongo.database import Database, _check_write_concern_error
+from amongo.database import Database
+from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream

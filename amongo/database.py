@@ -13,6 +13,7 @@ from pymongo.write_concern import WriteConcern
 from amongo._common import _BaseObject
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.client import validate_database_name
+from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream
@@ -373,15 +374,3 @@ class Database(_BaseObject[_DocumentType]):
         if dbref.database is not None and dbref.database != self._name:
             raise ValueError(f"trying to dereference a DBRef that points to another database ({dbref.database!r} not {self._name!r})")
         return await self[dbref.collection].find_one({"_id": dbref.id}, session=session, comment=comment, **kwargs)
-
-
-def _check_write_concern_error(reply: Mapping[str, Any]) -> None:
-    wce = reply.get("writeConcernError")
-    if wce:
-        from pymongo.errors import WriteConcernError
-
-        details = dict(wce)
-        labels = reply.get("errorLabels")
-        if labels:
-            details["errorLabels"] = labels
-        raise WriteConcernError(details.get("errmsg", "write concern error"), details.get("code"), details)

@@ -34,6 +34,9 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
+from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
+from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
+from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
 from amongo.operations import check_reply_times
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
@@ -44,15 +47,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
     from amongo.topology.topology import Server
 
-#: Server error codes after which reads and writes are retried (retryable-reads/writes specs).
-RETRYABLE_CODES = frozenset({11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262, 134})
-_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058, 11600, 11602, 13436, 189, 91})
 _SENSITIVE = frozenset(
     {"authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser",
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
-_REAUTHENTICATION_REQUIRED = 391
 _SINGLE = TopologyType.Single
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
@@ -385,11 +384,7 @@ class Executor:
                 and "RetryableWriteError" in (reply.get("errorLabels") or ())
             ):
                 # A retryable write-concern error (retryable-writes spec): retry once.
-                from pymongo.errors import WriteConcernError
-
-                wce = dict(reply["writeConcernError"])
-                wce["errorLabels"] = list(reply["errorLabels"])
-                last_error = WriteConcernError(wce.get("errmsg", ""), wce.get("code"), wce)
+                last_error = write_concern_error(reply)
                 continue
             tokens = self._tokens
             if tokens.tokens < tokens.capacity:
@@ -673,11 +668,11 @@ class Executor:
             if retryable_write:
                 if "RetryableWriteError" in labels:
                     return attempt == 1
-                if conn.max_wire_version < 9 and code in RETRYABLE_CODES:
+                if conn.max_wire_version < 9 and code in RETRYABLE_WRITE_CODES:
                     exc._add_error_label("RetryableWriteError")
                     return attempt == 1
                 return False
-            if retryable_read and (code in RETRYABLE_CODES or isinstance(exc, NotPrimaryError)):
+            if retryable_read and (code in RETRYABLE_READ_CODES or isinstance(exc, NotPrimaryError)):
                 return attempt == 1
         return False
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, M
 from bson.binary import Binary
 
 from amongo._common import ts_newer
+from amongo.server_errors import check_write_concern_error, is_unknown_commit
 from bson.timestamp import Timestamp
 from pymongo.errors import ConfigurationError, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -33,9 +34,6 @@ TXN_COMMITTED_EMPTY = 4
 TXN_ABORTED = 5
 
 _WITH_TXN_TIMEOUT = 120.0
-_UNKNOWN_COMMIT_CODES = frozenset({64, 50, 91, 189, 262, 6, 7, 89, 9001, 10107, 11600, 11602, 13435, 13436})
-# UnsatisfiableWriteConcern, UnknownReplWriteConcern: the commit certainly did not happen
-_NOT_UNKNOWN_COMMIT_CODES = frozenset({100, 79})
 
 
 class TransactionOptions:
@@ -376,15 +374,8 @@ class ClientSession:
         try:
             await self._finish("commitTransaction", retry)
         except PyMongoError as exc:
-            from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
-
             self.txn_state = TXN_COMMITTED
-            code = getattr(exc, "code", None)
-            unknown = isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError)) or (
-                isinstance(exc, OperationFailure)
-                and (code in _UNKNOWN_COMMIT_CODES or exc.has_error_label("RetryableWriteError"))
-            )
-            if unknown and code not in _NOT_UNKNOWN_COMMIT_CODES:
+            if is_unknown_commit(exc):
                 exc._add_error_label("UnknownTransactionCommitResult")
             raise
         self.txn_state = TXN_COMMITTED
@@ -429,9 +420,7 @@ class ClientSession:
         reply = await self._client._executor.command(
             "admin", cmd, session=self, retryable_write=True, is_txn_finish=True
         )
-        from amongo.database import _check_write_concern_error
-
-        _check_write_concern_error(reply)
+        check_write_concern_error(reply)
 
     async def with_transaction(
         self,
