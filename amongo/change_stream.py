@@ -11,6 +11,7 @@ from pymongo.errors import InvalidOperation, PyMongoError
 
 from amongo._typing import _DocumentType
 from amongo.command_cursor import CommandCursor
+from amongo.engine import operations as _ops
 from amongo.server_errors import is_resumable as _is_resumable
 
 class ChangeStream(Generic[_DocumentType]):
@@ -82,8 +83,6 @@ class ChangeStream(Generic[_DocumentType]):
         return {"$changeStream": opts}
 
     async def _open(self) -> CommandCursor[_DocumentType]:
-        from amongo import operations as _ops
-
         cmd: Dict[str, Any] = {"aggregate": self._aggregate_target, "pipeline": [self._stage()] + list(self._pipeline), "cursor": {}}
         if self._batch_size is not None:
             cmd["cursor"] = {"batchSize": self._batch_size}

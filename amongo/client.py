@@ -22,11 +22,10 @@ from amongo._common import _BaseObject
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
-from amongo.executor import Executor
+from amongo.engine.core import ClientCore
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
-from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
-from amongo.session import ClientSession, ServerSessionPool, SessionOptions
+from amongo.engine.session import ClientSession, SessionOptions
 from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
@@ -136,8 +135,6 @@ class MongoClient(_BaseObject[_DocumentType]):
             self._timeout = None
         self._server_api = opts.get("server_api")
         self._listeners = EventListeners(opts.get("event_listeners") or ())
-        self._cluster_time: Optional[Mapping[str, Any]] = None
-        self._server_session_pool = ServerSessionPool()
         self._closed = False
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -205,7 +202,13 @@ class MongoClient(_BaseObject[_DocumentType]):
                 return None if client is None else client._credential_from_txt(txt)
 
             self._topology.srv_txt_hook = txt_hook
-        self._executor = Executor(self)
+        self._core = ClientCore(
+            self, self._topology, self._listeners, retry_writes=self._retry_writes,
+            retry_reads=self._retry_reads, timeout=self._timeout, server_api=self._server_api,
+            read_concern=self.read_concern, write_concern=self.write_concern,
+            read_preference=self.read_preference,
+        )
+        self._executor = self._core.executor
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
             # connect=True); otherwise the first operation opens the topology.
@@ -271,13 +274,10 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     def _session_timeout_minutes(self) -> Optional[int]:
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
-        return self._topology._td.logical_session_timeout_minutes
+        return self._core.session_timeout_minutes()
 
     def _implicit_session(self) -> ClientSession:
-        return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
-
-    def _release_pinned(self, conn: Any) -> None:
-        pass
+        return self._core.implicit_session()
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
@@ -456,7 +456,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
-        return ClientSession(self, None, opts, implicit=False)
+        return self._core.explicit_session(opts)
 
     @property
     def retry_reads(self) -> bool:
@@ -640,7 +640,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             return
         self._closed = True
         topology = self._topology
-        ids = self._server_session_pool.pop_all_ids()
+        ids = self._core.session_pool.pop_all_ids()
         if ids:
             self._end_sessions_nowait(ids)
         close_nowait = getattr(topology, "close_nowait", None)

@@ -28,11 +28,12 @@ from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, Upd
 from pymongo.results import ClientBulkWriteResult, DeleteResult, InsertOneResult, UpdateResult
 from pymongo.write_concern import WriteConcern
 
-from amongo import operations as _ops
+from amongo.engine import operations as _ops
+
+from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
-    from amongo.session import ClientSession
 
 __all__ = ["client_bulk_write"]
 

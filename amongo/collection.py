@@ -40,18 +40,20 @@ from pymongo.results import (
 )
 from pymongo.write_concern import WriteConcern
 
-from amongo import operations as _ops
+from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject
 from amongo.database import Database
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 
+from amongo.engine.session import ClientSession
+
+from amongo.engine.executor import Executor
+
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.cursor import Cursor, RawBatchCursor
-    from amongo.executor import Executor
-    from amongo.session import ClientSession
 
 
 def validate_collection_name(name: Any) -> str:
@@ -291,9 +293,10 @@ class Collection(_BaseObject[_DocumentType]):
             add_doc(doc)
         if not docs:
             raise TypeError("documents must be a non-empty list")
-        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
+        bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
+                         bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        result, acknowledged = await bulk.execute(session)
+        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session))
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -436,12 +439,13 @@ class Collection(_BaseObject[_DocumentType]):
         """Run a batch of pymongo.operations requests (Motor: ``bulk_write``)."""
         if not isinstance(requests, abc.Iterable) or isinstance(requests, (str, bytes, abc.Mapping)):
             raise TypeError("requests must be a list")
-        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment, let=let)
+        bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
+                         bypass_document_validation, comment=comment, let=let)
         for req in requests:
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        result, acknowledged = await bulk.execute(session)
+        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session))
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------

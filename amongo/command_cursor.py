@@ -10,13 +10,14 @@ from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo._typing import _DocumentType
-from amongo.operations import cursor_document
+from amongo.engine.operations import cursor_document
+
+from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
 
     from amongo.collection import Collection
-    from amongo.session import ClientSession
 
 Address = Tuple[str, int]
 

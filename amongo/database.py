@@ -15,12 +15,13 @@ from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.client import validate_database_name
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 
+from amongo.engine.session import ClientSession
+
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream
     from amongo.client import MongoClient
     from amongo.collection import Collection
     from amongo.command_cursor import CommandCursor
-    from amongo.session import ClientSession
 
 
 class Database(_BaseObject[_DocumentType]):

@@ -14,7 +14,7 @@ import io
 import math
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from bson.binary import Binary
 from bson.int64 import Int64
@@ -28,10 +28,9 @@ from pymongo.write_concern import WriteConcern
 from amongo.collection import Collection
 from amongo.cursor import Cursor
 from amongo.database import Database
-from amongo.operations import cursor_document
+from amongo.engine.operations import cursor_document
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.session import ClientSession
+from amongo.engine.session import ClientSession
 
 __all__ = ["GridFSBucket", "GridIn", "GridOut", "GridOutCursor", "DEFAULT_CHUNK_SIZE"]
 

@@ -1,0 +1,701 @@
+"""The one executor: select → check out → stamp → send → classify → retry.
+
+Every command amongo sends goes through :meth:`Executor.command`. Nothing else selects a
+server, checks out a connection, stamps ``lsid``/``txnNumber``/``$clusterTime``/
+``$readPreference``/``readConcern``/API version, or retries. Operations (the facades) only build
+the command document and interpret the reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from logging import DEBUG as _DEBUG
+from datetime import timedelta as _timedelta
+from typing import Any, Awaitable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
+
+import bson
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from pymongo import monitoring as _pm
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    InvalidOperation,
+    NetworkTimeout,
+    NotPrimaryError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.read_preferences import ReadPreference
+
+from amongo import _csot
+from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
+from amongo._logging import debug as _log_debug
+from amongo._logging import document_json as _document_json
+from amongo.connection import Connection, next_request_id
+from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
+from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
+from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
+from amongo.engine.clock import ts_newer
+from amongo.engine.operations import check_reply_times
+from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
+from amongo.monitoring import EventListeners
+from amongo.wire.batching import EncodedArray
+from amongo.topology.description import TopologyType
+
+from amongo.topology.topology import Server
+
+_SENSITIVE = frozenset(
+    {"authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser",
+     "copydbgetnonce", "copydbsaslstart", "copydb"}
+)
+_PRIMARY_MODE = 0
+_SINGLE = TopologyType.Single
+# client-backpressure spec
+_MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
+_BASE_BACKOFF = 0.1
+_MAX_BACKOFF = 10.0
+_RETRY_TOKEN_RETURN_RATE = 0.1
+
+
+class TokenBucket:
+    """The per-client retry budget of the client-backpressure spec (no lock needed: one loop)."""
+
+    __slots__ = ("capacity", "tokens")
+
+    def __init__(self, capacity: float = 1000.0) -> None:
+        self.capacity = capacity
+        self.tokens = capacity
+
+    def consume(self, n: float) -> bool:
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+    def deposit(self, n: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + n)
+# Errors raised before anything is written to the socket.
+from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402
+from pymongo.errors import DocumentTooLarge as _DocumentTooLarge  # noqa: E402
+
+_CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueError)
+_PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
+
+
+def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
+    lname = name.lower()
+    if lname in _SENSITIVE:
+        return True
+    if lname in ("hello", "ismaster") and "speculativeAuthenticate" in cmd:
+        return True
+    return False
+
+
+class ExecutorCore(SessionCore, Protocol):
+    """What the executor reads from its client's core (:class:`amongo.engine.core.ClientCore`,
+    which imports this module)."""
+
+    topology: Any
+    listeners: EventListeners
+    retry_writes: bool
+    retry_reads: bool
+    timeout: Optional[float]
+    server_api_doc: Optional[Dict[str, Any]]
+    cluster_time: Optional[Mapping[str, Any]]
+
+    def implicit_session(self) -> ClientSession: ...
+
+
+class Executor:
+    """Runs commands for one client (internal; no Motor equivalent)."""
+
+    __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
+
+    def __init__(self, core: ExecutorCore) -> None:
+        self._core = core
+        self.topology = core.topology
+        self.listeners = core.listeners
+        self._server_api_doc = core.server_api_doc
+        self._retry_writes = core.retry_writes
+        self._retry_reads = core.retry_reads
+        self._timeout = core.timeout
+        self._tokens = TokenBucket()
+
+    def write_limits(self) -> Tuple[int, int, int]:
+        """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
+        server, or the defaults (16 MiB, 48 MB, 100,000) until one is known."""
+        for sd in self.topology.description.servers.values():
+            if sd.is_writable:
+                return sd.max_bson_size, sd.max_message_size, sd.max_write_batch_size
+        return 16 * 1024 * 1024, 48_000_000, 100_000
+
+    def command(
+        self,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        *,
+        session: Optional[ClientSession] = None,
+        read_preference: Any = None,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
+        retryable_read: bool = False,
+        retryable_write: bool = False,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
+        unacknowledged: bool = False,
+        address: Optional[Tuple[str, int]] = None,
+        check: bool = True,
+        is_txn_finish: bool = False,
+        is_write: Optional[bool] = None,
+        implicit_session: bool = True,
+        result_address: Optional[List[Any]] = None,
+        array: Optional[EncodedArray] = None,
+    ) -> Awaitable[Dict[str, Any]]:
+        """Run *cmd* on a suitable server; await the result for the reply.
+
+        (A plain function returning the coroutine: one frame less on every operation's
+        await chain.)
+
+        :param read_preference: None for commands that need a writable server.
+        :param address: run on this server (getMore / killCursors on the cursor's server).
+        :param result_address: if given, the selected server's address is appended to it.
+        :param array: documents pre-encoded as one array field appended to *cmd* when sent.
+        """
+        coro = self._command(
+            dbname, cmd, session, read_preference, codec_options, retryable_read,
+            retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
+            is_write, implicit_session, result_address, array,
+        )
+        if self._timeout is not None and _csot.get_timeout() is None:
+            return self._within_client_timeout(coro)
+        return coro
+
+    async def _within_client_timeout(self, coro: Awaitable[Dict[str, Any]]) -> Dict[str, Any]:
+        """Run *coro* under the client's ``timeoutMS`` (CSOT) deadline."""
+        with _csot._TimeoutContext(self._timeout):
+            return await coro
+
+    async def _command(
+        self,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        read_preference: Any,
+        codec_options: CodecOptions[Any],
+        retryable_read: bool,
+        retryable_write: bool,
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
+        unacknowledged: bool,
+        address: Optional[Tuple[str, int]],
+        check: bool,
+        is_txn_finish: bool,
+        is_write: Optional[bool],
+        implicit_session: bool,
+        result_address: Optional[List[Any]],
+        array: Optional[EncodedArray] = None,
+    ) -> Dict[str, Any]:
+        core = self._core
+        topology = self.topology
+        implicit: Optional[ClientSession] = None
+        if session is not None and session._implicit:
+            # An implicit session made by the caller (find_one, cursors): only its lsid and
+            # times matter (it never has a transaction; the caller ends it).
+            if unacknowledged:
+                session = None
+            in_txn = False
+        elif session is not None:
+            if session._core is not core:
+                raise InvalidOperation("Can only use session with the MongoClient that started it")
+            session._check_ended()
+            if unacknowledged:
+                raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
+            # commit/abort (also a re-commit after the state became COMMITTED) belong to the
+            # transaction
+            in_txn = session.in_transaction or is_txn_finish
+            if not in_txn and session.txn_state != TXN_NONE:
+                # The first operation after a finished transaction resets the session's state.
+                session.txn_state = TXN_NONE
+                session._unpin()
+        else:
+            in_txn = False
+        if in_txn:
+            if read_preference is not None and not is_txn_finish:
+                # Reads in a transaction use the transaction's read preference, which must be
+                # primary (transactions spec).
+                txn_opts = session.txn_options  # type: ignore[union-attr]
+                read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
+                if read_preference.mode != _PRIMARY_MODE:
+                    raise InvalidOperation(
+                        f"read preference in a transaction must be primary, not: {read_preference!r}"
+                    )
+            else:
+                read_preference = None
+            retryable_read = False
+            if not is_txn_finish:
+                retryable_write = False
+            if session.pinned_address is not None:  # type: ignore[union-attr]
+                address = session.pinned_address  # type: ignore[union-attr]
+        if retryable_write and not self._retry_writes and not is_txn_finish:
+            retryable_write = False
+        if retryable_read and not self._retry_reads:
+            retryable_read = False
+        if unacknowledged:
+            retryable_write = False
+
+        txn_number_assigned = False
+        # One operationId for all attempts of this operation (command monitoring spec).
+        monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        op_id = next_request_id() if monitored else 0
+        last_error: Optional[BaseException] = None
+        overloaded = False
+        attempt = 0
+        deadline = None
+        timeout = _csot.get_timeout()
+        if timeout is not None:
+            deadline = _csot.get_deadline()
+        while True:
+            attempt += 1
+            try:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _timeout_error(last_error)
+                server = topology.select_now(read_preference, address) or await topology.select_server(
+                    read_preference, deadline=deadline, address=address
+                )
+            except ServerSelectionTimeoutError:
+                if last_error is not None:
+                    raise last_error
+                raise
+            pool = server.pool
+            checkout_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                conn: Connection = pool.checkout_now() or await pool.checkout(checkout_timeout)
+            except PyMongoError as exc:
+                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                    if retryable_write:
+                        exc._add_error_label("RetryableWriteError")
+                    last_error = exc
+                    continue
+                if in_txn:
+                    exc._add_error_label("TransientTransactionError")
+                raise
+            if result_address is not None:
+                result_address.append(server.address)
+            if session is None and implicit_session and not unacknowledged and conn.supports_sessions:
+                implicit = implicit or core.implicit_session()
+                use_session: Optional[ClientSession] = implicit
+            elif session is not None and session._implicit and not conn.supports_sessions:
+                use_session = None
+            else:
+                use_session = session
+            do_retry_write = retryable_write and use_session is not None and conn.supports_retry
+            try:
+                if do_retry_write and not in_txn and not txn_number_assigned:
+                    ss = use_session._materialize()  # type: ignore[union-attr]
+                    ss.txn_number += 1
+                    txn_number_assigned = True
+                if (
+                    is_txn_finish
+                    and attempt > 1
+                    and "commitTransaction" in cmd
+                    and not (isinstance(last_error, PyMongoError) and last_error.has_error_label("SystemOverloadedError"))
+                ):
+                    cmd["writeConcern"] = retried_commit_write_concern(cmd.get("writeConcern"))
+                starting = in_txn and not is_txn_finish and use_session.txn_state == TXN_STARTING  # type: ignore[union-attr]
+                try:
+                    timeout_applies = self._stamp(
+                        conn, server, cmd, use_session, read_preference, unacknowledged,
+                        is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
+                    )
+                    reauthenticated = False
+                    while True:
+                        try:
+                            if monitored:  # command monitoring or logging
+                                reply = await self._send_monitored(
+                                    conn, dbname, cmd, use_session, codec_options, sequences,
+                                    unacknowledged, check, timeout_applies, op_id, array,
+                                )
+                            else:
+                                reply = await conn.command(
+                                    dbname, cmd, codec_options=codec_options, sequences=sequences,
+                                    unacknowledged=unacknowledged, check=check,
+                                    timeout=_csot.remaining() if timeout_applies else None, array=array,
+                                )
+                                self._process_reply(reply, use_session, conn)
+                        except OperationFailure as exc:
+                            # ReauthenticationRequired: authenticate this connection again
+                            # and send the command once more (auth spec), retryable or not.
+                            if exc.code != _REAUTHENTICATION_REQUIRED or reauthenticated or conn.options.credential is None:
+                                raise
+                        else:
+                            if check or reauthenticated or reply.get("code") != _REAUTHENTICATION_REQUIRED or conn.options.credential is None:
+                                break
+                        reauthenticated = True
+                        await conn.reauthenticate()
+                except _CLIENT_SIDE_ERRORS:
+                    raise  # never sent: the transaction has not started on the server
+                except BaseException as exc:
+                    if starting and not (
+                        isinstance(exc, PyMongoError) and exc.has_error_label("SystemOverloadedError")
+                    ):
+                        # (an overload rejection happened at the server's front door: the
+                        # transaction did not start, so the retry starts it again)
+                        use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
+                    raise
+                if starting:
+                    use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
+            except PyMongoError as exc:
+                # Classify as if first attempt; how many retries are allowed is decided here.
+                retry = self._handle_error(
+                    exc, server, conn, use_session, in_txn, 1,
+                    do_retry_write or is_txn_finish, retryable_read, is_txn_finish,
+                )
+                pool.checkin(conn)
+                overload = exc.has_error_label("SystemOverloadedError")
+                if overload:
+                    overloaded = True
+                    retry = retry or exc.has_error_label("RetryableError")
+                elif attempt > 1:
+                    self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
+                # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
+                # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
+                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
+                if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
+                    if overload:
+                        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
+                        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
+                            if implicit is not None:
+                                implicit._end_implicit()
+                            raise
+                        await asyncio.sleep(backoff)
+                    last_error = exc
+                    continue
+                if implicit is not None:
+                    implicit._end_implicit()
+                if (
+                    last_error is not None
+                    and isinstance(exc, PyMongoError)
+                    and exc.has_error_label("NoWritesPerformed")
+                ):
+                    # The retry wrote nothing: the first attempt's error is the informative one
+                    # (retryable-writes spec).
+                    raise last_error from None
+                raise
+            except BaseException:
+                # Cancellation: the pool drains the unread reply or closes the connection.
+                pool.checkin(conn)
+                if implicit is not None:
+                    implicit._end_implicit()
+                raise
+            pool.checkin(conn)
+            if (
+                do_retry_write
+                and attempt == 1
+                and "writeConcernError" in reply
+                and "RetryableWriteError" in (reply.get("errorLabels") or ())
+            ):
+                # A retryable write-concern error (retryable-writes spec): retry once.
+                last_error = write_concern_error(reply)
+                continue
+            tokens = self._tokens
+            if tokens.tokens < tokens.capacity:
+                tokens.deposit(_RETRY_TOKEN_RETURN_RATE + (1.0 if attempt > 1 else 0.0))
+            if implicit is not None:
+                implicit._end_implicit()
+            return reply
+
+    def _stamp(
+        self,
+        conn: Connection,
+        server: "Server",
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        read_preference: Any,
+        unacknowledged: bool,
+        is_txn_finish: bool,
+        retryable_write: bool,
+        in_txn: bool,
+        has_timeout: bool,
+    ) -> bool:
+        """Add what the connection, session, client and deadline say to *cmd*: lsid,
+        txnNumber and the transaction fields, read concern for causal and snapshot reads,
+        $clusterTime, $readPreference, the API version, maxTimeMS. Returns whether a CSOT
+        deadline applies to the round trip."""
+        core = self._core
+        if session is not None:
+            ss = session._materialize()
+            cmd["lsid"] = ss.session_id
+            ss.last_use = time.monotonic()
+            if in_txn:
+                cmd["txnNumber"] = ss.txn_number
+                if session.txn_state == TXN_STARTING and not is_txn_finish:
+                    cmd["startTransaction"] = True
+                    rc = session.txn_options.read_concern if session.txn_options else None
+                    rc_doc = dict(rc.document) if rc is not None else {}
+                    if session.options.causal_consistency and session.operation_time is not None:
+                        rc_doc["afterClusterTime"] = session.operation_time
+                    if rc_doc:
+                        cmd["readConcern"] = rc_doc
+                    else:
+                        cmd.pop("readConcern", None)
+                    if conn.is_mongos:
+                        session.pinned_address = server.address
+                elif not is_txn_finish:
+                    cmd.pop("readConcern", None)
+                cmd["autocommit"] = False
+                if not is_txn_finish:
+                    cmd.pop("writeConcern", None)
+            elif session._implicit:  # (never snapshot nor causally consistent)
+                if retryable_write:
+                    cmd["txnNumber"] = ss.txn_number
+            else:
+                if retryable_write:
+                    cmd["txnNumber"] = ss.txn_number
+                if session.options.snapshot:
+                    rc_doc = dict(cmd.get("readConcern") or {})
+                    rc_doc["level"] = "snapshot"
+                    if session._snapshot_time is not None:
+                        rc_doc["atClusterTime"] = session._snapshot_time
+                    cmd["readConcern"] = rc_doc
+                elif (
+                    session.options.causal_consistency
+                    and session.operation_time is not None
+                    and _is_read_concern_command(cmd)
+                ):
+                    rc_doc = dict(cmd.get("readConcern") or {})
+                    rc_doc["afterClusterTime"] = session.operation_time
+                    cmd["readConcern"] = rc_doc
+        hello = conn.hello
+        ct = core.cluster_time
+        if ct is not None or "$clusterTime" in hello:
+            if session is not None and not session._implicit:
+                # (an implicit session only ever saw replies that advanced the client's too)
+                sct = session._cluster_time
+                if sct is not None and (ct is None or ts_newer(sct["clusterTime"], ct["clusterTime"])):
+                    ct = sct
+            if ct is not None:
+                cmd["$clusterTime"] = ct
+        if read_preference is not None:
+            # Server-selection spec, "Passing read preference": nothing for a standalone;
+            # primaryPreferred (at least) to a directly connected replica-set member;
+            # any non-primary mode to mongos, load balancers and replica-set members.
+            mode = read_preference.mode
+            if conn.is_mongos or conn.options.load_balanced:
+                if mode != _PRIMARY_MODE:
+                    cmd["$readPreference"] = read_preference.document
+            elif hello.get("setName"):
+                if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
+                    cmd["$readPreference"] = (
+                        _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
+                    )
+                elif mode != _PRIMARY_MODE:
+                    cmd["$readPreference"] = read_preference.document
+        api = self._server_api_doc
+        if api is not None:  # every command declares the API version (versioned-api spec)
+            cmd.update(api)
+        if has_timeout and _csot.get_timeout() is not None:
+            remaining = _csot.remaining()
+            if remaining is not None:
+                if remaining <= 0:
+                    raise _timeout_error(None)
+                if not unacknowledged and next(iter(cmd)) != "getMore":
+                    # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
+                    _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
+            return True
+        return False
+
+    async def _send_monitored(
+        self,
+        conn: Connection,
+        dbname: str,
+        cmd: MutableMapping[str, Any],
+        session: Optional[ClientSession],
+        codec_options: CodecOptions[Any],
+        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
+        unacknowledged: bool,
+        check: bool,
+        timeout_applies: bool,
+        op_id: int = 0,
+        array: Optional[EncodedArray] = None,
+    ) -> Dict[str, Any]:
+        listeners = self.listeners.command
+        name = next(iter(cmd))
+        request_id = next_request_id()
+        op_id = op_id or request_id
+        sensitive = _is_sensitive(name, cmd)
+        # pymongo's event classes redact sensitive commands and replies themselves (and reject
+        # an empty command), so events get the real documents; log messages are redacted here.
+        started_cmd: Dict[str, Any] = dict(cmd)
+        started_cmd["$db"] = dbname
+        if sequences:
+            for ident, docs in sequences:
+                started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
+        if array is not None:
+            started_cmd[array.name] = list(array.docs)
+        # Encode first: a command refused client-side (DocumentTooLarge, InvalidDocument)
+        # raises here and was never sent, so it publishes no event and no log
+        # message (as PyMongo).
+        pending = conn.command(
+            dbname, cmd, codec_options=codec_options, sequences=sequences,
+            unacknowledged=unacknowledged, check=check,
+            timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+            array=array,
+        )
+        address = conn.address
+        log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        common: Dict[str, Any] = {}
+        if log:
+            common = {
+                "commandName": name, "databaseName": dbname, "requestId": request_id,
+                "operationId": op_id, "driverConnectionId": conn.id,
+                "serverHost": address[0], "serverPort": address[1],
+            }
+            if conn.server_connection_id is not None:
+                common["serverConnectionId"] = conn.server_connection_id
+            if conn.service_id is not None:
+                common["serviceId"] = str(conn.service_id)
+            _log_debug(
+                _COMMAND_LOGGER, id(self._core.owner), message="Command started",
+                command=_document_json({} if sensitive else started_cmd), **common,
+            )
+        start = time.perf_counter()
+        if listeners:
+            EventListeners.publish(
+                listeners,
+                "started",
+                _pm.CommandStartedEvent(
+                    started_cmd, dbname, request_id, address, op_id,
+                    service_id=conn.service_id, server_connection_id=conn.server_connection_id,
+                ),
+            )
+        try:
+            reply = await pending
+        except PyMongoError as exc:
+            duration = _timedelta(seconds=time.perf_counter() - start)
+            if isinstance(exc, OperationFailure):
+                failure: Any = {} if sensitive else (exc.details or {})
+            else:
+                failure = {"errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
+            if log:
+                _log_debug(
+                    _COMMAND_LOGGER, id(self._core.owner), message="Command failed",
+                    durationMS=duration.total_seconds() * 1000.0,
+                    failure=(_document_json(failure) if isinstance(exc, OperationFailure) else str(exc)),
+                    **common,
+                )
+            EventListeners.publish(
+                listeners,
+                "failed",
+                _pm.CommandFailedEvent(
+                    duration, failure, name, request_id, address, op_id,
+                    service_id=conn.service_id, database_name=dbname,
+                    server_connection_id=conn.server_connection_id,
+                ),
+            )
+            raise
+        duration = _timedelta(seconds=time.perf_counter() - start)
+        if log:
+            _log_debug(
+                _COMMAND_LOGGER, id(self._core.owner), message="Command succeeded",
+                durationMS=duration.total_seconds() * 1000.0,
+                reply=_document_json({} if sensitive else reply), **common,
+            )
+        EventListeners.publish(
+            listeners,
+            "succeeded",
+            _pm.CommandSucceededEvent(
+                duration, {} if sensitive else reply, name, request_id, address, op_id,
+                service_id=conn.service_id, database_name=dbname,
+                server_connection_id=conn.server_connection_id,
+            ),
+        )
+        self._process_reply(reply, session, conn)
+        return reply
+
+    def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
+        ct = reply.get("$clusterTime")
+        if ct is not None:
+            core = self._core
+            cur = core.cluster_time
+            if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
+                core.cluster_time = ct
+        if session is not None:
+            session._advance(reply)
+            if session._implicit:
+                return
+            if session.in_transaction and "recoveryToken" in reply:
+                session.recovery_token = reply["recoveryToken"]
+            if session.options.snapshot and session._snapshot_time is None:
+                cursor = reply.get("cursor")
+                at = (cursor or {}).get("atClusterTime") or reply.get("atClusterTime")
+                if at is not None:
+                    session._snapshot_time = at
+
+    def _handle_error(
+        self,
+        exc: PyMongoError,
+        server: "Server",
+        conn: Connection,
+        session: Optional[ClientSession],
+        in_txn: bool,
+        attempt: int,
+        retryable_write: bool,
+        retryable_read: bool,
+        is_txn_finish: bool,
+    ) -> bool:
+        """Classify *exc*: update the topology, add error labels; return whether to retry."""
+        topology = self.topology
+        details = getattr(exc, "details", None) or {}
+        if isinstance(exc, ConnectionFailure) and not isinstance(exc, NotPrimaryError):
+            if session is not None:
+                session.mark_dirty()
+            if not isinstance(exc, NetworkTimeout) or not _csot.get_timeout():
+                topology.handle_error(
+                    server, exc, conn.generation,
+                    service_id=conn.service_id, max_wire_version=conn.max_wire_version,
+                )
+            if in_txn and not is_txn_finish:
+                exc._add_error_label("TransientTransactionError")
+            if retryable_write:
+                exc._add_error_label("RetryableWriteError")
+            if isinstance(exc, NetworkTimeout) and _csot.get_timeout() is not None:
+                return False
+            return (retryable_write or retryable_read) and attempt == 1
+        code = getattr(exc, "code", None)
+        if code is None and isinstance(details, Mapping):
+            code = details.get("code")
+        if isinstance(exc, NotPrimaryError) or code in _NOT_PRIMARY_CODES:
+            topology.handle_error(
+                server, exc, conn.generation,
+                service_id=conn.service_id, max_wire_version=conn.max_wire_version,
+            )
+        if isinstance(exc, (OperationFailure, NotPrimaryError)):
+            labels = details.get("errorLabels") or []
+            if retryable_write:
+                if "RetryableWriteError" in labels:
+                    return attempt == 1
+                if conn.max_wire_version < 9 and code in RETRYABLE_WRITE_CODES:
+                    exc._add_error_label("RetryableWriteError")
+                    return attempt == 1
+                return False
+            if retryable_read and (code in RETRYABLE_READ_CODES or isinstance(exc, NotPrimaryError)):
+                return attempt == 1
+        return False
+
+
+# Commands that carry the collection's read concern, and so a causally consistent session's
+# afterClusterTime (as PyMongo: every CRUD command built from a collection, writes included).
+_CAUSAL_COMMANDS = frozenset(
+    {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
+     "insert", "update", "delete", "findAndModify"}
+)
+
+
+def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:
+    return next(iter(cmd)) in _CAUSAL_COMMANDS or "readConcern" in cmd
+
+
+def _timeout_error(last: Optional[BaseException]) -> PyMongoError:
+    return _csot.expired_error(last)  # type: ignore[return-value]
+

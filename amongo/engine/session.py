@@ -1,0 +1,489 @@
+"""Logical sessions and transactions (driver-sessions and transactions specs).
+
+:class:`ClientSession` is the object ``await client.start_session()`` returns (Motor's
+``AsyncIOMotorClientSession``). The executor stamps ``lsid``, ``txnNumber``,
+``startTransaction``/``autocommit`` and ``$clusterTime`` from it; this module only keeps state.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Protocol, TypeVar
+
+from bson.binary import Binary
+
+from amongo.engine.clock import ts_newer
+from amongo.server_errors import check_write_concern_error, is_unknown_commit
+from bson.timestamp import Timestamp
+from pymongo.errors import ConfigurationError, InvalidOperation, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+
+
+def retried_commit_write_concern(document: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The write concern of a retried commitTransaction (transactions spec): ``w: majority``,
+    and ``wtimeout: 10000`` unless one is set. The one place this rule is written (the
+    executor's automatic retry and an explicit second ``commit_transaction`` both use it)."""
+    doc = dict(document or {})
+    doc["w"] = "majority"
+    doc.setdefault("wtimeout", 10000)
+    return doc
+
+
+class SessionCore(Protocol):
+    """What a session needs from its client's engine core (:class:`amongo.engine.core.ClientCore`;
+    a protocol here so this module does not import the core, which imports it)."""
+
+    owner: Any
+    topology: Any
+    session_pool: "ServerSessionPool"
+    read_concern: ReadConcern
+    write_concern: WriteConcern
+    read_preference: Any
+
+    @property
+    def executor(self) -> Any: ...
+
+    def session_timeout_minutes(self) -> Optional[int]: ...
+
+    def release_pinned(self, conn: Any) -> None: ...
+
+_T = TypeVar("_T")
+
+# Transaction states
+TXN_NONE = 0
+TXN_STARTING = 1
+TXN_IN_PROGRESS = 2
+TXN_COMMITTED = 3
+TXN_COMMITTED_EMPTY = 4
+TXN_ABORTED = 5
+
+_WITH_TXN_TIMEOUT = 120.0
+
+
+class TransactionOptions:
+    """Options for a transaction (same attributes as pymongo.client_session.TransactionOptions)."""
+
+    __slots__ = ("read_concern", "write_concern", "read_preference", "max_commit_time_ms")
+
+    def __init__(
+        self,
+        read_concern: Optional[ReadConcern] = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_preference: Any = None,
+        max_commit_time_ms: Optional[int] = None,
+    ) -> None:
+        if read_concern is not None and not isinstance(read_concern, ReadConcern):
+            raise TypeError(f"read_concern must be an instance of ReadConcern, not {type(read_concern)}")
+        if write_concern is not None:
+            if not isinstance(write_concern, WriteConcern):
+                raise TypeError(f"write_concern must be an instance of WriteConcern, not {type(write_concern)}")
+            if not write_concern.acknowledged:
+                raise ConfigurationError(
+                    f"transactions do not support unacknowledged write concern: {write_concern!r}"
+                )
+        if max_commit_time_ms is not None and not isinstance(max_commit_time_ms, int):
+            raise TypeError("max_commit_time_ms must be an integer or None")
+        self.read_concern = read_concern
+        self.write_concern = write_concern
+        self.read_preference = read_preference
+        self.max_commit_time_ms = max_commit_time_ms
+
+
+class SessionOptions:
+    """Options for a session (same attributes as pymongo.client_session.SessionOptions)."""
+
+    __slots__ = ("causal_consistency", "default_transaction_options", "snapshot")
+
+    def __init__(
+        self,
+        causal_consistency: Optional[bool] = None,
+        default_transaction_options: Optional[Any] = None,
+        snapshot: Optional[bool] = False,
+    ) -> None:
+        if snapshot:
+            if causal_consistency:
+                raise ConfigurationError("snapshot reads do not support causal_consistency=True")
+            causal_consistency = False
+        elif causal_consistency is None:
+            causal_consistency = True
+        self.causal_consistency = causal_consistency
+        self.default_transaction_options = default_transaction_options
+        self.snapshot = snapshot
+
+
+#: The options every implicit session shares (immutable in practice).
+IMPLICIT_OPTIONS: "SessionOptions"
+
+
+class ServerSession:
+    __slots__ = ("session_id", "last_use", "txn_number", "dirty", "generation")
+
+    def __init__(self, generation: int = 0) -> None:
+        self.session_id = {"id": Binary(uuid.uuid4().bytes, 4)}
+        self.last_use = time.monotonic()
+        self.txn_number = 0
+        self.dirty = False
+        self.generation = generation
+
+    def timed_out(self, timeout_minutes: Optional[int]) -> bool:
+        if timeout_minutes is None:
+            return False
+        return (time.monotonic() - self.last_use) > (timeout_minutes - 1) * 60
+
+
+class ServerSessionPool:
+    """LIFO pool of server sessions (driver-sessions spec)."""
+
+    __slots__ = ("_pool", "generation")
+
+    def __init__(self) -> None:
+        self._pool: Deque[ServerSession] = deque()
+        self.generation = 0
+
+    def get(self, timeout_minutes: Optional[int]) -> ServerSession:
+        pool = self._pool
+        if pool:
+            # (one clock read per call: this runs for every operation's implicit session)
+            limit = None if timeout_minutes is None else time.monotonic() - (timeout_minutes - 1) * 60
+            while pool:
+                s = pool.popleft()
+                if limit is None or s.last_use >= limit:
+                    return s
+        return ServerSession(self.generation)
+
+    def put(self, s: ServerSession, timeout_minutes: Optional[int]) -> None:
+        pool = self._pool
+        now = time.monotonic()
+        if timeout_minutes is not None:
+            limit = now - (timeout_minutes - 1) * 60
+            while pool and pool[-1].last_use < limit:
+                pool.pop()
+            if s.last_use < limit:
+                return
+        if s.dirty or s.generation != self.generation:
+            return
+        s.last_use = now
+        pool.appendleft(s)
+
+    def pop_all_ids(self) -> List[Any]:
+        ids = [s.session_id for s in self._pool]
+        self._pool.clear()
+        return ids
+
+    def reset(self) -> None:
+        self.generation += 1
+        self._pool.clear()
+
+
+IMPLICIT_OPTIONS = SessionOptions(causal_consistency=False)
+
+
+class _TransactionContext:
+    """What ``session.start_transaction()`` returns: an async context manager (Motor's
+    ``_MotorTransactionContext``) that commits on success and aborts on error."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: "ClientSession") -> None:
+        self._session = session
+
+    async def __aenter__(self) -> "_TransactionContext":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if self._session.in_transaction:
+            if exc_val is None:
+                await self._session.commit_transaction()
+            else:
+                await self._session.abort_transaction()
+
+
+class ClientSession:
+    """A logical session (Motor's ``AsyncIOMotorClientSession``)."""
+
+    __slots__ = (
+        "_core", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
+        "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
+    )
+
+    def __init__(self, core: SessionCore, server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
+        self._core = core
+        self._server_session = server_session
+        self._options = options
+        self._implicit = implicit
+        self._cluster_time: Optional[Mapping[str, Any]] = None
+        self._operation_time: Optional[Timestamp] = None
+        self._snapshot_time: Optional[Timestamp] = None
+        self._ended = False
+        self.txn_state = TXN_NONE
+        self.txn_options: Optional[TransactionOptions] = None
+        self.pinned_address: Optional[Any] = None
+        self.pinned_connection: Any = None
+        self.recovery_token: Any = None
+        self.attached_to_cursor = False
+
+    # -- properties (Motor names) ---------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The client this session was created from (Motor: ``session.client``)."""
+        return self._core.owner
+
+    @property
+    def options(self) -> SessionOptions:
+        return self._options
+
+    @property
+    def session_id(self) -> Mapping[str, Any]:
+        """The ``lsid`` document (Motor: ``session_id``)."""
+        self._check_ended()
+        return self._materialize().session_id
+
+    @property
+    def cluster_time(self) -> Optional[Mapping[str, Any]]:
+        return self._cluster_time
+
+    @property
+    def operation_time(self) -> Optional[Timestamp]:
+        return self._operation_time
+
+    @property
+    def has_ended(self) -> bool:
+        return self._ended
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.txn_state in (TXN_STARTING, TXN_IN_PROGRESS)
+
+    @property
+    def _transaction_id(self) -> int:
+        return self._materialize().txn_number
+
+    def get_io_loop(self) -> Any:
+        return self._core.owner.get_io_loop()
+
+    # -- internals --------------------------------------------------------------------------
+    def _materialize(self) -> ServerSession:
+        if self._server_session is None:
+            core = self._core
+            # (the topology's description read directly: one call less per operation)
+            self._server_session = core.session_pool.get(core.topology._td.logical_session_timeout_minutes)
+        return self._server_session
+
+    def _check_ended(self) -> None:
+        if self._ended:
+            raise InvalidOperation("Cannot use ended session")
+
+    def _advance(self, reply: Mapping[str, Any]) -> None:
+        """Gossip a server reply's ``$clusterTime`` and ``operationTime`` into the session
+        (what the public ``advance_*`` methods do, without re-validating server values)."""
+        ct = reply.get("$clusterTime")
+        if ct is not None:
+            cur = self._cluster_time
+            if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
+                self._cluster_time = ct
+        ot = reply.get("operationTime")
+        if ot is not None:
+            cur_ot = self._operation_time
+            if cur_ot is None or ts_newer(ot, cur_ot):
+                self._operation_time = ot
+
+    def mark_dirty(self) -> None:
+        if self._server_session is not None:
+            self._server_session.dirty = True
+
+    # -- public API -------------------------------------------------------------------------
+    def advance_cluster_time(self, cluster_time: Mapping[str, Any]) -> None:
+        """Update the session's cluster time (Motor: ``advance_cluster_time``)."""
+        if not isinstance(cluster_time, Mapping):
+            raise TypeError("cluster_time must be a subclass of collections.Mapping")
+        if not isinstance(cluster_time.get("clusterTime"), Timestamp):
+            raise ValueError("Invalid cluster_time")
+        if self._cluster_time is None or cluster_time["clusterTime"] > self._cluster_time["clusterTime"]:
+            self._cluster_time = cluster_time
+
+    def advance_operation_time(self, operation_time: Timestamp) -> None:
+        """Update the session's operation time (Motor: ``advance_operation_time``)."""
+        if not isinstance(operation_time, Timestamp):
+            raise TypeError("operation_time must be an instance of bson.timestamp.Timestamp")
+        if self._operation_time is None or operation_time > self._operation_time:
+            self._operation_time = operation_time
+
+    async def end_session(self) -> None:
+        """End the session, aborting an open transaction (Motor: ``end_session``)."""
+        if self._ended:
+            return
+        try:
+            if self.in_transaction:
+                try:
+                    await self.abort_transaction()
+                except PyMongoError:
+                    pass
+        finally:
+            self._ended = True
+            self._unpin()
+            if self._server_session is not None:
+                self._core.session_pool.put(self._server_session, self._core.session_timeout_minutes())
+                self._server_session = None
+
+    def _end_implicit(self) -> None:
+        """Return an implicit session's server session to the pool (no I/O)."""
+        if not self._ended:
+            self._ended = True
+            if self._server_session is not None:
+                core = self._core
+                core.session_pool.put(self._server_session, core.topology._td.logical_session_timeout_minutes)
+                self._server_session = None
+
+    async def __aenter__(self) -> "ClientSession":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        await self.end_session()
+
+    def __enter__(self) -> None:
+        raise AttributeError("Use 'async with await client.start_session()' (Motor's ClientSession is an async context manager)")
+
+    def __exit__(self, *args: Any) -> None:  # pragma: no cover
+        pass
+
+    def _unpin(self) -> None:
+        self.pinned_address = None
+        conn = self.pinned_connection
+        self.pinned_connection = None
+        if conn is not None:
+            self._core.release_pinned(conn)
+
+    def start_transaction(
+        self,
+        read_concern: Optional[ReadConcern] = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_preference: Any = None,
+        max_commit_time_ms: Optional[int] = None,
+    ) -> _TransactionContext:
+        """Start a transaction; use as ``async with s.start_transaction():`` (Motor:
+        ``start_transaction``, synchronous)."""
+        self._check_ended()
+        if self._options.snapshot:
+            raise InvalidOperation("Transactions are not supported in snapshot sessions")
+        if self.in_transaction:
+            raise InvalidOperation("Transaction already in progress")
+        defaults = self._options.default_transaction_options
+        client = self._core
+        rc = read_concern or getattr(defaults, "read_concern", None) or client.read_concern
+        wc = write_concern or getattr(defaults, "write_concern", None) or client.write_concern
+        rp = read_preference or getattr(defaults, "read_preference", None) or client.read_preference
+        mct = max_commit_time_ms if max_commit_time_ms is not None else getattr(defaults, "max_commit_time_ms", None)
+        self.txn_options = TransactionOptions(rc, wc, rp, mct)
+        self._unpin()
+        self.recovery_token = None
+        ss = self._materialize()
+        ss.txn_number += 1
+        self.txn_state = TXN_STARTING
+        return _TransactionContext(self)
+
+    async def commit_transaction(self) -> None:
+        """Commit the transaction (Motor: ``commit_transaction``)."""
+        self._check_ended()
+        state = self.txn_state
+        if state == TXN_NONE:
+            raise InvalidOperation("No transaction started")
+        if state in (TXN_STARTING, TXN_COMMITTED_EMPTY):
+            self.txn_state = TXN_COMMITTED_EMPTY
+            return
+        if state == TXN_ABORTED:
+            raise InvalidOperation("Cannot call commitTransaction after calling abortTransaction")
+        retry = state == TXN_COMMITTED
+        try:
+            await self._finish("commitTransaction", retry)
+        except PyMongoError as exc:
+            self.txn_state = TXN_COMMITTED
+            if is_unknown_commit(exc):
+                exc._add_error_label("UnknownTransactionCommitResult")
+            raise
+        self.txn_state = TXN_COMMITTED
+
+    async def abort_transaction(self) -> None:
+        """Abort the transaction (Motor: ``abort_transaction``)."""
+        self._check_ended()
+        state = self.txn_state
+        if state == TXN_NONE:
+            raise InvalidOperation("No transaction started")
+        if state == TXN_STARTING:
+            self.txn_state = TXN_ABORTED
+            return
+        if state == TXN_ABORTED:
+            raise InvalidOperation("Cannot call abortTransaction twice")
+        if state in (TXN_COMMITTED, TXN_COMMITTED_EMPTY):
+            raise InvalidOperation("Cannot call abortTransaction after calling commitTransaction")
+        try:
+            await self._finish("abortTransaction", False)
+        except PyMongoError:
+            pass  # abort errors are ignored (transactions spec)
+        finally:
+            self.txn_state = TXN_ABORTED
+            self._unpin()
+
+    async def _finish(self, command_name: str, retrying_commit: bool) -> None:
+        opts = self.txn_options
+        wc = opts.write_concern if opts else None
+        cmd: Dict[str, Any] = {command_name: 1}
+        if command_name == "commitTransaction":
+            if opts and opts.max_commit_time_ms is not None:
+                cmd["maxTimeMS"] = opts.max_commit_time_ms
+            if retrying_commit:
+                wc = WriteConcern(**retried_commit_write_concern(wc.document if wc is not None else None))
+        if wc is not None and wc.document:
+            cmd["writeConcern"] = wc.document
+        if self.recovery_token is not None:
+            cmd["recoveryToken"] = self.recovery_token
+        reply = await self._core.executor.command(
+            "admin", cmd, session=self, retryable_write=True, is_txn_finish=True
+        )
+        check_write_concern_error(reply)
+
+    async def with_transaction(
+        self,
+        coro: Callable[["ClientSession"], Awaitable[_T]],
+        read_concern: Optional[ReadConcern] = None,
+        write_concern: Optional[WriteConcern] = None,
+        read_preference: Any = None,
+        max_commit_time_ms: Optional[int] = None,
+    ) -> _T:
+        """Run *coro(session)* in a transaction with the convenient-API retry rules (Motor:
+        ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
+        start = time.monotonic()
+        while True:
+            self.start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            try:
+                ret = await coro(self)
+            except BaseException as exc:
+                if self.in_transaction:
+                    await self.abort_transaction()
+                if (
+                    isinstance(exc, PyMongoError)
+                    and exc.has_error_label("TransientTransactionError")
+                    and time.monotonic() - start < _WITH_TXN_TIMEOUT
+                ):
+                    continue
+                raise
+            if not self.in_transaction:
+                return ret
+            while True:
+                try:
+                    await self.commit_transaction()
+                except PyMongoError as exc:
+                    within = time.monotonic() - start < _WITH_TXN_TIMEOUT
+                    if (
+                        exc.has_error_label("UnknownTransactionCommitResult")
+                        and within
+                        and not (isinstance(exc, OperationFailure) and exc.code == 50)
+                    ):
+                        continue
+                    if exc.has_error_label("TransientTransactionError") and within:
+                        break
+                    raise
+                return ret
