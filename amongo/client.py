@@ -276,6 +276,11 @@ class MongoClient(_BaseObject[_DocumentType]):
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
         return self._core.session_timeout_minutes()
 
+    def _write_limits(self) -> Tuple[int, int, int]:
+        """The limits bulk writes split by (the public properties, which a subclass may
+        override)."""
+        return self.max_bson_size, self.max_message_size, self.max_write_batch_size
+
     def _implicit_session(self) -> ClientSession:
         return self._core.implicit_session()
 

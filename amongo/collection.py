@@ -296,7 +296,7 @@ class Collection(_BaseObject[_DocumentType]):
         bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
                          bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session))
+        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -445,7 +445,7 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session))
+        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------

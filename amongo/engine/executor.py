@@ -53,6 +53,7 @@ _SENSITIVE = frozenset(
 )
 _PRIMARY_MODE = 0
 _SINGLE = TopologyType.Single
+_SHARDED = TopologyType.Sharded
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
 _BASE_BACKOFF = 0.1
@@ -250,6 +251,10 @@ class Executor:
         last_error: Optional[BaseException] = None
         overloaded = False
         attempt = 0
+        # Retries as data: the server an attempt failed on goes back into selection as
+        # deprioritized (server-selection spec: a retry on a sharded cluster goes to another
+        # mongos when there is one).
+        deprioritized: Tuple[Tuple[str, int], ...] = ()
         deadline = None
         timeout = _csot.get_timeout()
         if timeout is not None:
@@ -259,8 +264,8 @@ class Executor:
             try:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise _timeout_error(last_error)
-                server = topology.select_now(read_preference, address) or await topology.select_server(
-                    read_preference, deadline=deadline, address=address
+                server = topology.select_now(read_preference, address, deprioritized) or await topology.select_server(
+                    read_preference, deadline=deadline, address=address, deprioritized=deprioritized
                 )
             except ServerSelectionTimeoutError:
                 if last_error is not None:
@@ -275,6 +280,7 @@ class Executor:
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
+                    deprioritized = _deprioritized(topology, server)
                     continue
                 if in_txn:
                     exc._add_error_label("TransientTransactionError")
@@ -369,6 +375,7 @@ class Executor:
                             raise
                         await asyncio.sleep(backoff)
                     last_error = exc
+                    deprioritized = _deprioritized(topology, server)
                     continue
                 if implicit is not None:
                     implicit._end_implicit()
@@ -396,6 +403,7 @@ class Executor:
             ):
                 # A retryable write-concern error (retryable-writes spec): retry once.
                 last_error = write_concern_error(reply)
+                deprioritized = _deprioritized(topology, server)
                 continue
             tokens = self._tokens
             if tokens.tokens < tokens.capacity:
@@ -690,6 +698,14 @@ _CAUSAL_COMMANDS = frozenset(
     {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
      "insert", "update", "delete", "findAndModify"}
 )
+
+
+def _deprioritized(topology: Any, server: Server) -> Tuple[Tuple[str, int], ...]:
+    """The servers a retry should avoid after an attempt failed on *server*: that server in
+    a sharded cluster (server-selection spec, "deprioritized servers"), else none."""
+    if topology.description.topology_type == _SHARDED:
+        return (server.address,)
+    return ()
 
 
 def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:

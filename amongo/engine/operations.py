@@ -340,10 +340,18 @@ class Bulk:
         return [(k, groups[k]) for k in ("insert", "update", "delete") if k in groups]
 
     async def execute(
-        self, executor: Any, session: Optional[ClientSession], wc: Optional[WriteConcern]
+        self,
+        executor: Any,
+        session: Optional[ClientSession],
+        wc: Optional[WriteConcern],
+        limits: Optional[Tuple[int, int, int]] = None,
     ) -> Tuple[Dict[str, Any], bool]:
         """Run the writes through *executor* with write concern *wc* (None: the server's
-        default, as in a transaction); returns ``(bulk API result, acknowledged)``."""
+        default, as in a transaction); returns ``(bulk API result, acknowledged)``.
+
+        :param limits: ``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` to
+            split by (default: the writable server's, :meth:`Executor.write_limits`).
+        """
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged:
             # Hints are sent with w:0 (servers >= 4.4, amongo's minimum).
@@ -357,7 +365,7 @@ class Bulk:
             "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
         }
         dbname = self.dbname
-        max_bson, max_msg, max_batch = executor.write_limits()
+        max_bson, max_msg, max_batch = limits if limits is not None else executor.write_limits()
         stop = False
         for kind, indexes in self._runs():
             if stop:
