@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Generic, Optional
 
 from bson.codec_options import CodecOptions
+from pymongo.errors import InvalidName
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -78,3 +79,14 @@ class _BaseObject(Generic[_DocumentType]):
 
 # (re-exported for older importers)
 ts_newer = _clock_ts_newer
+
+
+def validate_database_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an instance of str, not {type(name)}")
+    if not name:
+        raise InvalidName("database name cannot be the empty string")
+    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
+        if ch in name:
+            raise InvalidName(f"database names cannot contain the character {ch!r}")
+    return name

@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -18,7 +18,7 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from amongo import uri as _uri
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, validate_database_name
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
@@ -28,11 +28,11 @@ from amongo.pool import PoolOptions
 from amongo.engine.session import ClientSession, SessionOptions
 from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
+from amongo.change_stream import ChangeStream
+from amongo.client_bulk import client_bulk_write
+from amongo.command_cursor import CommandCursor
+from amongo.database import Database
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
-    from amongo.command_cursor import CommandCursor
-    from amongo.database import Database
 
 Address = Tuple[str, int]
 
@@ -304,8 +304,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Database[_DocumentType]":
-        from amongo.database import Database
-
         return Database(self, name)
 
     def __eq__(self, other: Any) -> bool:
@@ -364,8 +362,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
-        from amongo.database import Database
-
         if name is None:
             if self._default_database_name is None:
                 raise ConfigurationError("No default database name defined or provided.")
@@ -381,8 +377,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
-        from amongo.database import Database
-
         name = self._default_database_name or default
         if name is None:
             raise ConfigurationError("No default database name defined or provided.")
@@ -396,8 +390,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
     ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listDatabases": 1}
         cmd.update(kwargs)
         if comment is not None:
@@ -429,8 +421,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         """Insert/update/replace/delete across namespaces with MongoDB 8.0's ``bulkWrite``
         command (Motor: ``bulk_write``); returns a ``ClientBulkWriteResult``, raises
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
-        from amongo.client_bulk import client_bulk_write
-
         return await client_bulk_write(
             self, models, session=session, ordered=ordered, verbose_results=verbose_results,
             bypass_document_validation=bypass_document_validation, comment=comment, let=let,
@@ -441,8 +431,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None
     ) -> None:
         """Drop a database (Motor: ``drop_database``)."""
-        from amongo.database import Database
-
         name = name_or_database
         if isinstance(name, Database):
             name = name.name
@@ -504,12 +492,10 @@ class MongoClient(_BaseObject[_DocumentType]):
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
-        from amongo.change_stream import ChangeStream
-
         return ChangeStream(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self["admin"]["$cmd.aggregate"], aggregate_target=1, all_dbs=True,
         )
 
     # -- topology properties (from the seed's MotorClient page) ------------------------------
@@ -719,14 +705,3 @@ class MongoClient(_BaseObject[_DocumentType]):
         finally:
             if session is not None and getattr(session, "_implicit", False):
                 session._end_implicit()
-
-
-def validate_database_name(name: Any) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be an instance of str, not {type(name)}")
-    if not name:
-        raise InvalidName("database name cannot be the empty string")
-    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
-        if ch in name:
-            raise InvalidName(f"database names cannot contain the character {ch!r}")
-    return name

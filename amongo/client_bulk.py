@@ -29,8 +29,9 @@ from pymongo.results import ClientBulkWriteResult, DeleteResult, InsertOneResult
 from pymongo.write_concern import WriteConcern
 
 from amongo.engine import operations as _ops
-
 from amongo.engine.session import ClientSession
+
+from amongo.command_cursor import CommandCursor
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -322,7 +323,6 @@ async def _read_results(
     session: "ClientSession", ops: List[_Op], offset: int, ordered: bool, verbose: bool, comment: Any,
 ) -> None:
     """Iterate the batch's result cursor: write errors, and per-operation results if verbose."""
-    from amongo.command_cursor import CommandCursor
 
     if not reply.get("cursor"):
         return

@@ -43,17 +43,16 @@ from pymongo.write_concern import WriteConcern
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject
-from amongo.database import Database
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
-
 from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
+from amongo.change_stream import ChangeStream
+from amongo.command_cursor import CommandCursor
+from amongo.cursor import Cursor, RawBatchCursor
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
-    from amongo.command_cursor import CommandCursor
-    from amongo.cursor import Cursor, RawBatchCursor
+if TYPE_CHECKING:  # pragma: no cover - (upward, for annotations only: the database builds collections)
+    from amongo.database import Database
 
 
 def validate_collection_name(name: Any) -> str:
@@ -451,14 +450,10 @@ class Collection(_BaseObject[_DocumentType]):
     # -- reads ------------------------------------------------------------------------------
     def find(self, *args: Any, **kwargs: Any) -> "Cursor[_DocumentType]":
         """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
-        from amongo.cursor import Cursor
-
         return Cursor(self, *args, **kwargs)
 
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> "RawBatchCursor[_DocumentType]":
         """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
-        from amongo.cursor import RawBatchCursor
-
         return RawBatchCursor(self, *args, **kwargs)
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[_DocumentType]:
@@ -578,8 +573,6 @@ class Collection(_BaseObject[_DocumentType]):
         return cursor
 
     def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, **kwargs: Any) -> "CommandCursor[Any]":
-        from amongo.command_cursor import CommandCursor
-
         if not isinstance(pipeline, list):
             if isinstance(pipeline, (tuple,)):
                 pipeline = list(pipeline)
@@ -750,8 +743,6 @@ class Collection(_BaseObject[_DocumentType]):
         self, session: Optional["ClientSession"] = None, **kwargs: Any
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         bs = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
         if bs is not None:
@@ -881,12 +872,10 @@ class Collection(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
-        from amongo.change_stream import ChangeStream
-
         return ChangeStream(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self, aggregate_target=self.name,
         )
 
 

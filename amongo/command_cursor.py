@@ -11,7 +11,6 @@ from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo._typing import _DocumentType
 from amongo.engine.operations import cursor_document
-
 from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -378,18 +377,18 @@ class CommandCursor(_CursorBase[_DocumentType]):
         parent = self._parent
         session = self._new_implicit_session()
         self._session = session
-        from amongo.collection import Collection
-
+        # (the parent is always a collection: the one the cursor reads, or the collection an
+        # aggregate with $out/$merge was started from)
         rp = self._read_preference
-        if rp is None and not self._is_write and isinstance(parent, Collection):
+        if rp is None and not self._is_write:
             rp = parent._read_preference_for(self._explicit_session)
-        if rp is None and self._is_write and isinstance(parent, Collection):
+        if rp is None and self._is_write:
             rp = await self._write_read_preference(parent)
-        if isinstance(parent, Collection) and "readConcern" not in cmd and not self._is_write:
+        if "readConcern" not in cmd and not self._is_write:
             rc = parent._rc_doc(self._explicit_session)
             if rc and next(iter(cmd)) == "aggregate":
                 cmd["readConcern"] = rc
-        if self._is_write and isinstance(parent, Collection):
+        if self._is_write:
             wc = parent._wc(self._explicit_session)
             if wc is not None and wc.document:
                 cmd["writeConcern"] = wc.document

@@ -13,7 +13,6 @@ from pymongo.errors import InvalidOperation, OperationFailure
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType
 from amongo.command_cursor import _CursorBase
-
 from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover

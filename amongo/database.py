@@ -10,18 +10,17 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, validate_database_name
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
-from amongo.client import validate_database_name
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
-
 from amongo.engine.session import ClientSession
 
+from amongo.change_stream import ChangeStream
+from amongo.collection import Collection
+from amongo.command_cursor import CommandCursor
+
 if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
     from amongo.client import MongoClient
-    from amongo.collection import Collection
-    from amongo.command_cursor import CommandCursor
 
 
 class Database(_BaseObject[_DocumentType]):
@@ -69,8 +68,6 @@ class Database(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        from amongo.collection import Collection
-
         return Collection(self, name)
 
     def __eq__(self, other: Any) -> bool:
@@ -101,8 +98,6 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """Get a collection with optional different options (Motor: ``get_collection``)."""
-        from amongo.collection import Collection
-
         return Collection(self, name, codec_options, read_preference, write_concern, read_concern)
 
     def with_options(
@@ -193,8 +188,6 @@ class Database(_BaseObject[_DocumentType]):
         **kwargs: Any,
     ) -> "CommandCursor[_DocumentType]":
         """Run a command that returns a cursor (Motor: ``cursor_command``)."""
-        from amongo.command_cursor import CommandCursor
-
         if isinstance(command, str):
             cmd: Dict[str, Any] = {command: value}
         else:
@@ -238,8 +231,6 @@ class Database(_BaseObject[_DocumentType]):
         """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
         from pymongo.errors import CollectionInvalid, OperationFailure
 
-        from amongo.collection import Collection
-
         coll = Collection(self, name, codec_options, read_preference, write_concern, read_concern)
         if check_exists and not (session is not None and session.in_transaction):
             names = await self.list_collection_names(filter={"name": name}, session=session)
@@ -271,8 +262,6 @@ class Database(_BaseObject[_DocumentType]):
         """Drop a collection (Motor: ``drop_collection``); dropping a missing one is not an error."""
         from pymongo.errors import OperationFailure
 
-        from amongo.collection import Collection
-
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):
             raise TypeError("name_or_collection must be an instance of str or Collection")
@@ -291,8 +280,6 @@ class Database(_BaseObject[_DocumentType]):
         **kwargs: Any,
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A command cursor over ``listCollections`` (Motor: ``list_collections``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listCollections": 1, "cursor": {}}
         if filter is not None:
             cmd["filter"] = filter
@@ -336,12 +323,10 @@ class Database(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this database (Motor: ``watch``; returned without awaiting)."""
-        from amongo.change_stream import ChangeStream
-
         return ChangeStream(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self["$cmd.aggregate"], aggregate_target=1,
         )
 
     async def validate_collection(
@@ -350,8 +335,6 @@ class Database(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         """Validate a collection (Motor: ``validate_collection``)."""
         from pymongo.errors import CollectionInvalid
-
-        from amongo.collection import Collection
 
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):

@@ -29,7 +29,6 @@ from amongo.collection import Collection
 from amongo.cursor import Cursor
 from amongo.database import Database
 from amongo.engine.operations import cursor_document
-
 from amongo.engine.session import ClientSession
 
 __all__ = ["GridFSBucket", "GridIn", "GridOut", "GridOutCursor", "DEFAULT_CHUNK_SIZE"]

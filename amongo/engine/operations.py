@@ -43,7 +43,7 @@ def _oid_random() -> bytes:
     pid = os.getpid()
     if st[0] != pid:  # first use, or a forked child: new random value and counter
         st[0], st[1], st[2] = pid, os.urandom(5), int.from_bytes(os.urandom(3), "big")
-    return st[1]
+    return st[1]  # type: ignore[no-any-return]
 
 
 def _oid_from_bytes() -> Callable[[bytes], ObjectId]:
