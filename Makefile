@@ -4,6 +4,9 @@
 #   make test-integration  everything but tests/unit
 #   make demo              examples/quickstart.py against a throwaway SecantusDB replica set
 #   make bench             python -m benchmarks
+#   make docs              Sphinx site into docs/_build/html (warnings are errors)
+#   make test-versions     tests/unit + an integration smoke on every declared Python (3.9-3.13)
+#   make dist              sdist + wheel into dist/, checked to contain LICENSE
 #   MONGODB_URI=mongodb://... make test   run the suite against your own deployment
 #   make test PYTEST_ARGS='-k proxy -x'   extra pytest arguments
 
@@ -17,7 +20,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration demo bench clean distclean
+.PHONY: venv test test-unit test-integration demo bench clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +52,31 @@ bench: $(VENV)/.stamp-bench
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf build dist docs/_build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venvs
+
+# -- docs, Python versions, distributions ----------------------------------------------------
+$(VENV)/.stamp-docs: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.stamp-docs
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+# Every declared version (pyproject classifiers), one venv each under .venvs/; one SecantusDB.
+test-versions: venv
+	$(PY) tests/run_versions.py
+
+# CI's bounded slice: the unit tests on the oldest and newest declared versions.
+test-versions-ci: venv
+	$(PY) tests/run_versions.py --oldest-newest --unit-only
+
+dist: $(VENV)/.stamp-test
+	rm -rf dist
+	$(PY) -m pip install -q build
+	$(PY) -m build --outdir dist .
+	$(PY) tests/check_dist.py dist

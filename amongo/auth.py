@@ -126,9 +126,13 @@ class ScramConversation:
         self.server_signature = b""
 
     def client_first(self) -> bytes:
+        """The client-first message (RFC 5802): ``n,,n=<user>,r=<nonce>``, as bytes."""
         return b"n,," + self.first_bare
 
     def client_final(self, server_first: bytes) -> bytes:
+        """The client-final message (channel binding, combined nonce and proof) for
+        the server-first message *server_first*.
+        """
         parsed = _parse_scram(server_first, "first message")
         rnonce, salt_b64, count = parsed.get(b"r"), parsed.get(b"s"), parsed.get(b"i")
         if rnonce is None or salt_b64 is None or count is None:
@@ -171,6 +175,10 @@ class ScramConversation:
         return without_proof + b",p=" + base64.b64encode(proof)
 
     def verify_server_final(self, server_final: bytes) -> None:
+        """Check the server's signature in the server-final message.
+
+        :raises pymongo.errors.OperationFailure: the signature does not match.
+        """
         parsed = _parse_scram(server_final, "final message")
         if not self.server_signature or not hmac.compare_digest(parsed.get(b"v", b""), self.server_signature):
             raise OperationFailure("Server returned an invalid signature.")

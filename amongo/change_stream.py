@@ -118,6 +118,7 @@ class ChangeStream(Generic[_DocumentType]):
         return self._resume_token
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorChangeStream.get_io_loop``)."""
         return self._client.get_io_loop()
 
     async def try_next(self) -> Optional[_DocumentType]:

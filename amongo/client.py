@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -43,6 +43,18 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     if v is None:
         return default
     return float(v) / 1000.0
+
+
+def _load_tls_file(option: str, path: str, load: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Call an :class:`ssl.SSLContext` loader; a missing or unreadable file, or one that is
+    not what the option needs, raises :class:`~pymongo.errors.ConfigurationError` naming the
+    option and the file (``ssl`` alone says only "No such file or directory")."""
+    try:
+        load(*args, **kwargs)
+    except FileNotFoundError:
+        raise ConfigurationError(f"{option}: file not found: {path!r}") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigurationError(f"{option}: cannot load {path!r}: {exc}") from None
 
 
 class MongoClient(_BaseObject[_DocumentType]):
@@ -192,6 +204,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             server_monitoring_mode=opts.get("serverMonitoringMode", "auto"),
         )
         self._topology = Topology(self._topology_settings)
+        self._topology.log_client_id = id(self)
         if fqdn is not None:
             # (through a weak reference: the topology, kept alive by its monitor tasks, must
             # not keep the client alive, or an unclosed client would never be collected)
@@ -256,15 +269,16 @@ class MongoClient(_BaseObject[_DocumentType]):
             ctx.verify_mode = ssl.CERT_REQUIRED
         ca = opts.get("tlsCAFile")
         if ca:
-            ctx.load_verify_locations(ca)
+            _load_tls_file("tlsCAFile", ca, ctx.load_verify_locations, ca)
         elif not allow_invalid_certs:
             ctx.load_default_certs()
         certfile = opts.get("tlsCertificateKeyFile")
         if certfile:
-            ctx.load_cert_chain(certfile, password=opts.get("tlsCertificateKeyFilePassword"))
+            _load_tls_file("tlsCertificateKeyFile", certfile, ctx.load_cert_chain, certfile,
+                           password=opts.get("tlsCertificateKeyFilePassword"))
         crl = opts.get("tlsCRLFile")
         if crl:
-            ctx.load_verify_locations(crl)
+            _load_tls_file("tlsCRLFile", crl, ctx.load_verify_locations, crl)
             ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         return ctx
 
@@ -293,6 +307,7 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     @property
     def io_loop(self) -> Any:
+        """The event loop (Motor: ``AsyncIOMotorClient.io_loop``)."""
         return self.get_io_loop()
 
     def __getattr__(self, name: str) -> "Database[_DocumentType]":
@@ -325,6 +340,9 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     @property
     def event_listeners(self) -> List[Any]:
+        """The event listeners registered for this client, the global ones
+        (:func:`pymongo.monitoring.register`) included (Motor/PyMongo: ``event_listeners``).
+        """
         return list(self._listeners.all)
 
     @property
@@ -335,22 +353,27 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     @property
     def max_pool_size(self) -> int:
+        """The ``maxPoolSize`` of each connection pool (Motor: ``max_pool_size``)."""
         return self._pool_options.max_pool_size
 
     @property
     def min_pool_size(self) -> int:
+        """The ``minPoolSize`` of each connection pool (Motor: ``min_pool_size``)."""
         return self._pool_options.min_pool_size
 
     @property
     def max_idle_time_ms(self) -> Optional[int]:
+        """The ``maxIdleTimeMS`` of each connection pool, or None (Motor: ``max_idle_time_ms``)."""
         return self._pool_options.max_idle_time_ms
 
     @property
     def local_threshold_ms(self) -> int:
+        """The ``localThresholdMS`` latency window (Motor: ``local_threshold_ms``)."""
         return self._topology_settings.local_threshold_ms
 
     @property
     def server_selection_timeout(self) -> float:
+        """``serverSelectionTimeoutMS`` in seconds (Motor: ``server_selection_timeout``)."""
         return self._topology_settings.server_selection_timeout
 
     def get_database(
@@ -615,10 +638,12 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     @property
     def HOST(self) -> str:
+        """The first seed's host (Motor/PyMongo: ``HOST``)."""
         return self._seeds[0][0] if self._seeds else self._DEFAULT_HOST
 
     @property
     def PORT(self) -> int:
+        """The first seed's port (Motor/PyMongo: ``PORT``)."""
         return self._seeds[0][1] if self._seeds else self._DEFAULT_PORT
 
     # -- closing ---------------------------------------------------------------------------
@@ -665,19 +690,18 @@ class MongoClient(_BaseObject[_DocumentType]):
         topology.close_from_finalizer()
 
     def _end_sessions_nowait(self, ids: List[Any]) -> None:
-        for srv in list(self._topology.servers.values()):
-            idle = getattr(srv.pool, "_idle", None)
-            if not idle:
-                continue
-            conn = idle[-1]
-            if conn.closed or not conn.supports_sessions:
-                continue
+        def send(conn: Any) -> None:
+            if not conn.supports_sessions:
+                return
             try:
                 for i in range(0, len(ids), 10000):
                     conn.send_nowait("admin", {"endSessions": ids[i : i + 10000]})
             except Exception:
                 pass
-            return
+
+        for srv in list(self._topology.servers.values()):
+            if srv.pool.use_idle_nowait(send):
+                return
 
     def _admin(self) -> "Database[_DocumentType]":
         return self["admin"]

@@ -99,17 +99,23 @@ class Collection(_BaseObject[_DocumentType]):
     # -- identity ---------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The collection's name (Motor: ``AsyncIOMotorCollection.name``)."""
         return self._name
 
     @property
     def full_name(self) -> str:
+        """``<database>.<collection>`` (Motor: ``AsyncIOMotorCollection.full_name``)."""
         return self._full_name
 
     @property
     def database(self) -> Database[_DocumentType]:
+        """The :class:`~amongo.motor_asyncio.AsyncIOMotorDatabase` this collection belongs to
+        (Motor: ``AsyncIOMotorCollection.database``).
+        """
         return self._database
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorCollection.get_io_loop``)."""
         return self._client.get_io_loop()
 
     def wrap(self, obj: Any) -> Any:

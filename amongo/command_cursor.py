@@ -355,6 +355,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
 
     @classmethod
     def from_documents(cls, collection: "Collection[Any]", docs: List[Any], session: Optional["ClientSession"] = None) -> "CommandCursor[Any]":
+        """A cursor over documents already in memory (no server cursor: nothing to fetch or kill)."""
         cursor = cls(collection, None, session=session)
         cursor._data.extend(docs)
         cursor._started = True

@@ -72,6 +72,43 @@ def next_request_id() -> int:
     return next(_request_ids) & 0x7FFFFFFF
 
 
+
+#: TCP keepalive caps, as PyMongo sets them: the first probe after at most 120 s idle, then
+#: every 10 s, 9 probes, so idle pooled connections are not silently dropped by cloud load
+#: balancers / NATs (which commonly forget idle flows after 4-5 minutes; Linux's default
+#: idle time is 2 hours).
+MAX_TCP_KEEPIDLE = 120
+MAX_TCP_KEEPINTVL = 10
+MAX_TCP_KEEPCNT = 9
+
+
+def set_keepalive(sock: Any) -> None:
+    """Turn TCP keepalive on for *sock* and lower (never raise) the system's idle time,
+    probe interval and probe count to :data:`MAX_TCP_KEEPIDLE` / :data:`MAX_TCP_KEEPINTVL` /
+    :data:`MAX_TCP_KEEPCNT` (PyMongo's values). Options the platform lacks are skipped;
+    errors are ignored (keepalive is best effort)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        return
+    if sys.platform == "win32":  # pragma: no cover - not run on the project's machines
+        try:
+            sock.ioctl(socket.SIO_KEEPALIVE_VALS, (1, MAX_TCP_KEEPIDLE * 1000, MAX_TCP_KEEPINTVL * 1000))
+        except (AttributeError, OSError, ValueError):
+            pass
+        return
+    idle_opt = "TCP_KEEPIDLE" if hasattr(socket, "TCP_KEEPIDLE") else "TCP_KEEPALIVE"  # (macOS)
+    for name, cap in ((idle_opt, MAX_TCP_KEEPIDLE), ("TCP_KEEPINTVL", MAX_TCP_KEEPINTVL),
+                      ("TCP_KEEPCNT", MAX_TCP_KEEPCNT)):
+        opt = getattr(socket, name, None)
+        if opt is None:
+            continue
+        try:
+            if sock.getsockopt(socket.IPPROTO_TCP, opt) > cap:
+                sock.setsockopt(socket.IPPROTO_TCP, opt, cap)
+        except OSError:  # e.g. NetBSD has no getsockopt for these
+            pass
+
 class ConnectionOptions:
     """What a connection needs to know to open and handshake (derived from client options)."""
 
@@ -276,9 +313,9 @@ class Connection:
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
                 pass
+            set_keepalive(sock)
         conn = cls(protocol, address, options, conn_id, generation)
         if handshake:
             try:
@@ -289,6 +326,9 @@ class Connection:
         return conn
 
     def handshake_command(self) -> Dict[str, Any]:
+        """The initial ``hello`` (or legacy ``isMaster``) command with the client metadata,
+        compression list, ``loadBalanced`` and speculative authentication.
+        """
         opts = self.options
         if opts.server_api is not None or opts.load_balanced:
             cmd: Dict[str, Any] = {"hello": 1}
@@ -340,6 +380,9 @@ class Connection:
             raise
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
+        """Take the limits and capabilities (wire versions, sizes, sessions, retryable writes,
+        ``connectionId``, ``serviceId``) from the handshake reply *reply*.
+        """
         self.hello = dict(reply)
         # (an untrusted document: a field of the wrong type is a ProtocolError, never a
         # ValueError from int())

@@ -105,6 +105,12 @@ class Cursor(_CursorBase[_DocumentType]):
             raise InvalidOperation("cannot set options after executing query")
 
     def batch_size(self, batch_size: int) -> "Self":
+        """Limit the number of documents in each batch (Motor: ``AsyncIOMotorCursor.batch_size``).
+
+        :raises TypeError: not an int.
+        :raises ValueError: negative.
+        :raises pymongo.errors.InvalidOperation: the cursor already started.
+        """
         if not isinstance(batch_size, int):
             raise TypeError("batch_size must be an integer")
         if batch_size < 0:
@@ -114,6 +120,9 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def limit(self, limit: int) -> "Self":
+        """Return at most *limit* documents; 0 means no limit, a negative value one batch
+        (Motor: ``AsyncIOMotorCursor.limit``).
+        """
         if not isinstance(limit, int):
             raise TypeError("limit must be an integer")
         self._check_okay_to_chain()
@@ -121,6 +130,7 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def skip(self, skip: int) -> "Self":
+        """Skip the first *skip* documents (Motor: ``AsyncIOMotorCursor.skip``)."""
         if not isinstance(skip, int):
             raise TypeError("skip must be an integer")
         if skip < 0:
@@ -130,16 +140,21 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def sort(self, key_or_list: Any, direction: Any = None) -> "Self":
+        """Sort by a key and direction, or a list of ``(key, direction)`` pairs
+        (Motor: ``AsyncIOMotorCursor.sort``).
+        """
         self._check_okay_to_chain()
         self._sort = _ops.index_document(_ops.index_list(key_or_list, direction))
         return self
 
     def hint(self, index: Any) -> "Self":
+        """Use the index *index* (a name or a key specification) (Motor: ``AsyncIOMotorCursor.hint``)."""
         self._check_okay_to_chain()
         self._hint = _ops.index_hint(index)
         return self
 
     def max_time_ms(self, max_time_ms: Optional[int]) -> "Self":
+        """Send ``maxTimeMS`` with the query (Motor: ``AsyncIOMotorCursor.max_time_ms``)."""
         if max_time_ms is not None and not isinstance(max_time_ms, int):
             raise TypeError("max_time_ms must be an integer or None")
         self._check_okay_to_chain()
@@ -147,6 +162,9 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def max_await_time_ms(self, max_await_time_ms: Optional[int]) -> "Self":
+        """For tailable-await cursors, the server's wait for new data in each ``getMore``
+        (Motor: ``AsyncIOMotorCursor.max_await_time_ms``); ignored otherwise, as in PyMongo.
+        """
         if max_await_time_ms is not None and not isinstance(max_await_time_ms, int):
             raise TypeError("max_await_time_ms must be an integer or None")
         self._check_okay_to_chain()
@@ -155,30 +173,38 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def max_scan(self, max_scan: Any) -> "Self":
+        """Accepted for Motor compatibility (``AsyncIOMotorCursor.max_scan``); MongoDB 4.0
+        removed ``maxScan``, so nothing is sent, as with PyMongo 4.
+        """
         self._check_okay_to_chain()
         return self
 
     def max(self, spec: Any) -> "Self":
+        """The exclusive upper bound of the index range (Motor: ``AsyncIOMotorCursor.max``)."""
         self._check_okay_to_chain()
         self._max = _ops.index_document(spec)
         return self
 
     def min(self, spec: Any) -> "Self":
+        """The inclusive lower bound of the index range (Motor: ``AsyncIOMotorCursor.min``)."""
         self._check_okay_to_chain()
         self._min = _ops.index_document(spec)
         return self
 
     def collation(self, collation: Any) -> "Self":
+        """Use the collation *collation* (Motor: ``AsyncIOMotorCursor.collation``)."""
         self._check_okay_to_chain()
         self._collation = _ops.collation_doc(collation)
         return self
 
     def comment(self, comment: Any) -> "Self":
+        """Attach *comment* to the query (Motor: ``AsyncIOMotorCursor.comment``)."""
         self._check_okay_to_chain()
         self._comment = comment
         return self
 
     def where(self, code: Union[str, Code]) -> "Self":
+        """Add a ``$where`` JavaScript clause (Motor: ``AsyncIOMotorCursor.where``)."""
         self._check_okay_to_chain()
         if not isinstance(code, Code):
             code = Code(code)
@@ -186,6 +212,9 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def allow_disk_use(self, allow_disk_use: bool) -> "Self":
+        """Let the server use temporary files for a large sort
+        (Motor: ``AsyncIOMotorCursor.allow_disk_use``).
+        """
         if not isinstance(allow_disk_use, bool):
             raise TypeError("allow_disk_use must be a bool")
         self._check_okay_to_chain()
@@ -193,6 +222,9 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def add_option(self, mask: int) -> "Self":
+        """Set query flag bits (:class:`pymongo.CursorType` values; Motor:
+        ``AsyncIOMotorCursor.add_option``).
+        """
         if not isinstance(mask, int):
             raise TypeError("mask must be an int")
         self._check_okay_to_chain()
@@ -200,6 +232,7 @@ class Cursor(_CursorBase[_DocumentType]):
         return self
 
     def remove_option(self, mask: int) -> "Self":
+        """Clear query flag bits (Motor: ``AsyncIOMotorCursor.remove_option``)."""
         if not isinstance(mask, int):
             raise TypeError("mask must be an int")
         self._check_okay_to_chain()

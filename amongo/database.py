@@ -46,13 +46,16 @@ class Database(_BaseObject[_DocumentType]):
 
     @property
     def client(self) -> "MongoClient[_DocumentType]":
+        """The client this database belongs to (Motor: ``AsyncIOMotorDatabase.client``)."""
         return self._client
 
     @property
     def name(self) -> str:
+        """The database's name (Motor: ``AsyncIOMotorDatabase.name``)."""
         return self._name
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorDatabase.get_io_loop``)."""
         return self._client.get_io_loop()
 
     def wrap(self, obj: Any) -> Any:

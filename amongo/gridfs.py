@@ -214,6 +214,7 @@ class GridIn:
         raise AttributeError(f"GridIn object has no attribute {name!r}")
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorGridIn.get_io_loop``)."""
         return self._bucket.root.get_io_loop()
 
     # -- io.IOBase-like predicates (Motor: sync) --------------------------------------------
@@ -222,12 +223,15 @@ class GridIn:
         raise io.UnsupportedOperation("read")
 
     def readable(self) -> bool:
+        """False: a GridIn is write-only (Motor: ``AsyncIOMotorGridIn.readable``)."""
         return False
 
     def seekable(self) -> bool:
+        """False (Motor: ``AsyncIOMotorGridIn.seekable``)."""
         return False
 
     def writeable(self) -> bool:
+        """True (Motor: ``AsyncIOMotorGridIn.writeable``)."""
         return True
 
     # -- writing ------------------------------------------------------------------------------
@@ -490,6 +494,7 @@ class GridOut:
 
     @property
     def content_type(self) -> Optional[str]:
+        """The file's ``contentType`` (deprecated in GridFS; Motor: ``AsyncIOMotorGridOut.content_type``)."""
         return self._require("content_type").get("contentType")
 
     @property
@@ -509,6 +514,7 @@ class GridOut:
 
     @property
     def aliases(self) -> Optional[List[str]]:
+        """The file's ``aliases`` (deprecated in GridFS; Motor: ``AsyncIOMotorGridOut.aliases``)."""
         return self._require("aliases").get("aliases")
 
     @property
@@ -526,13 +532,16 @@ class GridOut:
         raise AttributeError(f"GridOut object has no attribute {name!r}")
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorGridOut.get_io_loop``)."""
         return self._bucket.root.get_io_loop()
 
     # -- reading ------------------------------------------------------------------------------
     def readable(self) -> bool:
+        """True (Motor: ``AsyncIOMotorGridOut.readable``)."""
         return True
 
     def seekable(self) -> bool:
+        """True (Motor: ``AsyncIOMotorGridOut.seekable``)."""
         return True
 
     def write(self, value: Any) -> Any:
@@ -654,6 +663,7 @@ class GridOut:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called (Motor: ``AsyncIOMotorGridOut.closed``)."""
         return self._closed
 
     def __aiter__(self) -> "GridOut":
@@ -753,6 +763,7 @@ class GridFSBucket:
         self._bucket = _Bucket(self._collection)
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorGridFSBucket.get_io_loop``)."""
         return self._database.get_io_loop()
 
     def wrap(self, obj: Any) -> Any:

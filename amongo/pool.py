@@ -77,13 +77,15 @@ from pymongo.monitoring import (
     PoolReadyEvent,
 )
 
-from amongo import _csot
+from amongo import _csot, _logging
 from amongo.monitoring import EventListeners
 
 __all__ = ["Pool", "PoolOptions", "PoolClearedError", "PoolClosedError", "PoolState"]
 
 _monotonic = time.monotonic
 _publish = EventListeners.publish
+_conn_log_enabled = _logging.CONNECTION_LOGGER.isEnabledFor
+_DEBUG = _logging.DEBUG
 
 # ConnectionClosedEvent reasons.
 _STALE = "stale"
@@ -225,6 +227,8 @@ class Pool:
         :meth:`ready` after a successful server check); the default ``False`` starts ready.
     :param populate_error_handler: called with the exception when opening a connection in
         the background (minPoolSize) fails; SDAM's handler for pre-handshake errors.
+    :param log_client_id: ``id()`` of the client, carried by the ``amongo.connection`` log
+        messages.
     """
 
     __slots__ = (
@@ -232,8 +236,9 @@ class Pool:
         "options",
         "_connect",
         "_listeners",
-        "_emit",
-        "_cmap",
+        "_emit_events",
+        "_cmap_events",
+        "_cmap_logged",
         "_state",
         "_generation",
         "_services",
@@ -266,13 +271,18 @@ class Pool:
         *,
         paused: bool = False,
         populate_error_handler: Optional[Callable[[BaseException], None]] = None,
+        log_client_id: int = 0,
     ) -> None:
         self.address = address
         self.options = options
         self._connect = connect
         self._listeners = listeners
-        self._emit = bool(listeners is not None and listeners.enabled_for_cmap)
-        self._cmap: List[Any] = listeners.cmap if listeners is not None else []
+        self._emit_events = bool(listeners is not None and listeners.enabled_for_cmap)
+        self._cmap_events: List[Any] = listeners.cmap if listeners is not None else []
+        # The same listeners plus the ``amongo.connection`` log messages (used while that
+        # logger is enabled for DEBUG; checked at each event, so logging can be switched on
+        # and off at run time).
+        self._cmap_logged: List[Any] = [*self._cmap_events, _logging.CmapLogListener(log_client_id, address)]
         self._state = _PAUSED if paused else _READY
         self._generation = 0
         # load-balanced mode: service_id -> [generation, connection count]
@@ -306,6 +316,15 @@ class Pool:
         if self._state is _READY:
             self._maybe_fill()
 
+    @property
+    def _emit(self) -> bool:
+        """Whether CMAP events are wanted: by a listener, or for ``amongo.connection`` logs."""
+        return self._emit_events or _conn_log_enabled(_DEBUG)
+
+    @property
+    def _cmap(self) -> List[Any]:
+        return self._cmap_logged if _conn_log_enabled(_DEBUG) else self._cmap_events
+
     # ------------------------------------------------------------------ introspection
     @property
     def generation(self) -> int:
@@ -326,10 +345,12 @@ class Pool:
 
     @property
     def closed(self) -> bool:
+        """Whether the pool is closed (CMAP state ``closed``)."""
         return self._state is _CLOSED
 
     @property
     def paused(self) -> bool:
+        """Whether the pool is paused (CMAP state ``paused``: its server is not known usable)."""
         return self._state is _PAUSED
 
     @property
@@ -339,18 +360,22 @@ class Pool:
 
     @property
     def available_connections(self) -> int:
+        """Idle connections ready to be checked out."""
         return len(self._idle)
 
     @property
     def pending_connections(self) -> int:
+        """Connections being opened (or reserved to be opened)."""
         return self._pending
 
     @property
     def draining_connections(self) -> int:
+        """Checked-in connections whose interrupted reply is being read and discarded."""
         return self._draining
 
     @property
     def in_use_connections(self) -> int:
+        """Checked-out connections."""
         return len(self._in_use)
 
     @property
@@ -826,6 +851,30 @@ class Pool:
     def _after_discard(self) -> None:
         self._wake()
         self._maybe_fill()
+
+    def use_idle_nowait(self, use: Callable[[Any], None]) -> bool:
+        """Check out the most recently used idle connection without waiting, call
+        ``use(conn)`` (which must not wait: an unacknowledged send) and check it back in,
+        with the CMAP check-out / check-in events; ``False`` (nothing done) when no idle
+        connection is usable now.  The client's synchronous ``close()`` sends
+        ``endSessions`` this way."""
+        idle = self._idle
+        if self._state is not _READY or not idle or self._perished(idle[-1]) is not None:
+            return False
+        emit = self._emit
+        started = _monotonic()
+        if emit:
+            _publish(self._cmap, "connection_check_out_started", ConnectionCheckOutStartedEvent(self.address))
+        conn = idle.pop()
+        self._in_use[conn.id] = conn
+        if emit:
+            _publish(self._cmap, "connection_checked_out",
+                     ConnectionCheckedOutEvent(self.address, conn.id, _monotonic() - started))
+        try:
+            use(conn)
+        finally:
+            self.checkin(conn)
+        return True
 
     # ------------------------------------------------------------------ check-in
     def checkin(self, conn: Any) -> None:

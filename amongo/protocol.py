@@ -70,9 +70,13 @@ class FrameProtocol(asyncio.BufferedProtocol):
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
+        """Keep the transport (:class:`asyncio.BaseProtocol` callback)."""
         self.transport = transport
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        """The buffer the transport receives into: the fixed 64 KiB one, or the exact-size
+        buffer of a large frame being received (:class:`asyncio.BufferedProtocol` callback).
+        """
         if self._big_view is not None:
             return self._big_view[self._big_pos:]
         if self._end == BUFFER_SIZE:  # only when a partial frame sits at the end: compact
@@ -80,6 +84,9 @@ class FrameProtocol(asyncio.BufferedProtocol):
         return self._view[self._end:]
 
     def buffer_updated(self, nbytes: int) -> None:
+        """Cut whole frames out of the *nbytes* just received and hand them to the waiting
+        reader (:class:`asyncio.BufferedProtocol` callback).
+        """
         if self._error is not None:
             # After a bad frame nothing that follows can be trusted (a TLS transport hands over
             # what it already decrypted while closing): discard it.
@@ -112,9 +119,11 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._cut_frames()
 
     def eof_received(self) -> bool:
+        """The peer closed its side: treated as a lost connection; returns False to close."""
         return False  # close the transport; connection_lost follows
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        """Fail the waiting reader with the error (:class:`asyncio.BaseProtocol` callback)."""
         self._closed = True
         if self._error is None:
             err = ConnectionClosed("connection closed by the server" if exc is None else str(exc))
@@ -126,9 +135,11 @@ class FrameProtocol(asyncio.BufferedProtocol):
             waiter.set_exception(ConnectionResetError("connection lost"))
 
     def pause_writing(self) -> None:
+        """The transport's write buffer is full: senders wait (flow control)."""
         self._write_paused = True
 
     def resume_writing(self) -> None:
+        """The transport's write buffer drained: waiting senders continue."""
         self._write_paused = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():

@@ -48,9 +48,13 @@ class Resolver(Protocol):
     failures raise (preferably :class:`~pymongo.errors.ConfigurationError` with the reason).
     """
 
-    async def srv(self, name: str) -> Sequence[Tuple[str, int]]: ...
+    async def srv(self, name: str) -> Sequence[Tuple[str, int]]:
+        """The SRV records of *name* as ``(target, port)`` pairs."""
+        ...
 
-    async def txt(self, name: str) -> Sequence[Sequence[Union[str, bytes]]]: ...
+    async def txt(self, name: str) -> Sequence[Sequence[Union[str, bytes]]]:
+        """The TXT records of *name*, each as its character strings."""
+        ...
 
 
 class DnsPythonResolver:
@@ -88,12 +92,14 @@ class DnsPythonResolver:
             raise ConfigurationError(f"DNS {rdtype} query for {name!r} failed: {exc}") from exc
 
     async def srv(self, name: str) -> List[Tuple[str, int]]:
+        """The SRV records of *name* as ``(target, port)`` pairs (dnspython's asyncio resolver)."""
         answer = await self._query(name, "SRV", missing_ok=False)
         if answer is None:
             return []
         return [(rr.target.to_text(omit_final_dot=True), int(rr.port)) for rr in answer]
 
     async def txt(self, name: str) -> List[List[bytes]]:
+        """The TXT record strings of *name* (dnspython's asyncio resolver)."""
         answer = await self._query(name, "TXT")
         if answer is None:
             return []

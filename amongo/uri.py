@@ -176,6 +176,7 @@ class CaseInsensitiveDict(MutableMapping[str, Any]):
         return self._data[key.lower()][0]
 
     def copy(self) -> "CaseInsensitiveDict":
+        """A shallow copy."""
         new = CaseInsensitiveDict()
         new._data = dict(self._data)
         return new

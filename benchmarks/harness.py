@@ -33,9 +33,11 @@ JSON_FIELDS = ("driver", "loop", "server", "workload", "concurrency", "ops_per_s
 
 
 def store_path() -> str:
-    from .data import cache_dir
+    """The recorded replay replies, one store per document source (the replies embed the
+    documents)."""
+    from .data import cache_dir, source
 
-    return str(cache_dir() / "replay-store.bson")
+    return str(cache_dir() / f"replay-store-{source()}.bson")
 
 
 @dataclass
@@ -504,41 +506,11 @@ def format_targets(results: Sequence[Dict[str, Any]]) -> str:
 
 
 def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
-    """Grouped bars of ops/s (log scale) per workload x concurrency, one bar per driver-loop."""
-    import matplotlib
+    """The chart of *results* (amongo's ratio to each peer, one panel per workload): see
+    :mod:`benchmarks.plot`."""
+    from .plot import plot as _plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = ok_rows(results)
-    if not rows:
-        raise ValueError("nothing to plot")
-    servers = sorted({r["server"] for r in rows})
-    cells = sorted({(r["workload"], r["concurrency"]) for r in rows},
-                   key=lambda wc: (list(WORKLOADS).index(wc[0]), wc[1]))
-    series = sorted({(r["driver"], r["loop"]) for r in rows})
-    fig, axes = plt.subplots(len(servers), 1, figsize=(max(8, 1.2 * len(cells) * len(series) / 3),
-                                                       4.5 * len(servers)), squeeze=False)
-    width = 0.8 / len(series)
-    idx = _index(rows)
-    for ax, server in zip(axes[:, 0], servers):
-        for k, (d, loop) in enumerate(series):
-            xs, ys = [], []
-            for i, (wl, c) in enumerate(cells):
-                r = idx.get((d, loop, server, wl, c))
-                if r:
-                    xs.append(i + k * width - 0.4 + width / 2)
-                    ys.append(r["ops_per_s"])
-            ax.bar(xs, ys, width, label=f"{d}/{loop}")
-        ax.set_xticks(range(len(cells)))
-        ax.set_xticklabels([f"{wl}\nc={c}" for wl, c in cells], fontsize=8)
-        ax.set_yscale("log")
-        ax.set_ylabel("ops/s")
-        ax.set_title(f"server: {server}")
-        ax.legend(fontsize=7, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _plot(results, path)
 
 
 def median(xs: Sequence[float]) -> float:

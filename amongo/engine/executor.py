@@ -32,6 +32,7 @@ from pymongo.read_preferences import ReadPreference
 
 from amongo import _csot
 from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
+from amongo._logging import SERVER_SELECTION_LOGGER as _SELECTION_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
@@ -71,12 +72,16 @@ class TokenBucket:
         self.tokens = capacity
 
     def consume(self, n: float) -> bool:
+        """Take *n* tokens if there are that many; returns whether it did (client-backpressure
+        specification's retry token bucket).
+        """
         if self.tokens >= n:
             self.tokens -= n
             return True
         return False
 
     def deposit(self, n: float) -> None:
+        """Return *n* tokens to the bucket, up to its capacity."""
         self.tokens = min(self.capacity, self.tokens + n)
 # Errors raised before anything is written to the socket.
 from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402
@@ -247,7 +252,8 @@ class Executor:
         txn_number_assigned = False
         # One operationId for all attempts of this operation (command monitoring spec).
         monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
-        op_id = next_request_id() if monitored else 0
+        log_selection = _SELECTION_LOGGER.isEnabledFor(_DEBUG)
+        op_id = next_request_id() if monitored or log_selection else 0
         last_error: Optional[BaseException] = None
         overloaded = False
         attempt = 0
@@ -264,9 +270,15 @@ class Executor:
             try:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise _timeout_error(last_error)
-                server = topology.select_now(read_preference, address, deprioritized) or await topology.select_server(
-                    read_preference, deadline=deadline, address=address, deprioritized=deprioritized
-                )
+                if log_selection:
+                    server = await topology.select_server_logged(
+                        read_preference, next(iter(cmd)), op_id, deadline=deadline, address=address,
+                        deprioritized=deprioritized,
+                    )
+                else:
+                    server = topology.select_now(read_preference, address, deprioritized) or await topology.select_server(
+                        read_preference, deadline=deadline, address=address, deprioritized=deprioritized
+                    )
             except ServerSelectionTimeoutError:
                 if last_error is not None:
                     raise last_error

@@ -284,6 +284,7 @@ class Bulk:
         self.insert_docs: Optional[List[Any]] = None
 
     def add_request(self, req: Any) -> None:
+        """Add one :mod:`pymongo.operations` request (InsertOne, UpdateMany, ...) to the batch."""
         if isinstance(req, InsertOne):
             doc = req._doc
             validate_document(doc, "document")
@@ -346,8 +347,10 @@ class Bulk:
         wc: Optional[WriteConcern],
         limits: Optional[Tuple[int, int, int]] = None,
     ) -> Tuple[Dict[str, Any], bool]:
-        """Run the writes through *executor* with write concern *wc* (None: the server's
-        default, as in a transaction); returns ``(bulk API result, acknowledged)``.
+        """Run the batch's commands through *executor*, split by the server's limits, with
+        write concern *wc* (None: the server's default, as in a transaction); returns
+        ``(bulk API result, acknowledged)`` for a :class:`pymongo.results.BulkWriteResult`
+        (Motor: ``bulk_write``).
 
         :param limits: ``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` to
             split by (default: the writable server's, :meth:`Executor.write_limits`).

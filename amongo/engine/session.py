@@ -129,6 +129,9 @@ class ServerSession:
         self.generation = generation
 
     def timed_out(self, timeout_minutes: Optional[int]) -> bool:
+        """Whether this server session is within a minute of the server's
+        ``logicalSessionTimeoutMinutes`` and must not be reused.
+        """
         if timeout_minutes is None:
             return False
         return (time.monotonic() - self.last_use) > (timeout_minutes - 1) * 60
@@ -144,6 +147,8 @@ class ServerSessionPool:
         self.generation = 0
 
     def get(self, timeout_minutes: Optional[int]) -> ServerSession:
+        """A pooled server session that will not time out within a minute, or a new one
+        (sessions specification's server session pool)."""
         pool = self._pool
         if pool:
             # (one clock read per call: this runs for every operation's implicit session)
@@ -155,6 +160,7 @@ class ServerSessionPool:
         return ServerSession(self.generation)
 
     def put(self, s: ServerSession, timeout_minutes: Optional[int]) -> None:
+        """Return a server session for reuse (dropped if dirty, stale or about to time out)."""
         pool = self._pool
         now = time.monotonic()
         if timeout_minutes is not None:
@@ -169,11 +175,13 @@ class ServerSessionPool:
         pool.appendleft(s)
 
     def pop_all_ids(self) -> List[Any]:
+        """Empty the pool; returns the sessions' ``lsid`` documents (for ``endSessions``)."""
         ids = [s.session_id for s in self._pool]
         self._pool.clear()
         return ids
 
     def reset(self) -> None:
+        """Forget every pooled session (after a fork, or a topology change that makes them invalid)."""
         self.generation += 1
         self._pool.clear()
 
@@ -234,6 +242,7 @@ class ClientSession:
 
     @property
     def options(self) -> SessionOptions:
+        """The :class:`pymongo.client_session.SessionOptions` (Motor: ``AsyncIOMotorClientSession.options``)."""
         return self._options
 
     @property
@@ -244,18 +253,22 @@ class ClientSession:
 
     @property
     def cluster_time(self) -> Optional[Mapping[str, Any]]:
+        """The latest ``$clusterTime`` this session has seen (Motor: ``cluster_time``)."""
         return self._cluster_time
 
     @property
     def operation_time(self) -> Optional[Timestamp]:
+        """The latest ``operationTime`` this session has seen (Motor: ``operation_time``)."""
         return self._operation_time
 
     @property
     def has_ended(self) -> bool:
+        """Whether :meth:`end_session` was called (Motor: ``has_ended``)."""
         return self._ended
 
     @property
     def in_transaction(self) -> bool:
+        """Whether a transaction is in progress (Motor: ``in_transaction``)."""
         return self.txn_state in (TXN_STARTING, TXN_IN_PROGRESS)
 
     @property
@@ -263,6 +276,7 @@ class ClientSession:
         return self._materialize().txn_number
 
     def get_io_loop(self) -> Any:
+        """The event loop the client runs on (Motor: ``AsyncIOMotorClientSession.get_io_loop``)."""
         return self._core.owner.get_io_loop()
 
     # -- internals --------------------------------------------------------------------------
@@ -292,6 +306,9 @@ class ClientSession:
                 self._operation_time = ot
 
     def mark_dirty(self) -> None:
+        """Mark the server session dirty after a network error: it is discarded, not reused
+        (sessions specification).
+        """
         if self._server_session is not None:
             self._server_session.dirty = True
 

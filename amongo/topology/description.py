@@ -24,11 +24,13 @@ import datetime
 import enum
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError, ProtocolError
+
+from amongo._compat import slotted_dataclass
 
 __all__ = [
     "Address",
@@ -300,7 +302,7 @@ def _error_key(error: Optional[BaseException]) -> Any:
     return (type(error), str(error))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@slotted_dataclass(frozen=True, eq=False)
 class ServerDescription:
     """Immutable view of one server from its latest hello reply (or failed check).
 
@@ -441,18 +443,22 @@ class ServerDescription:
 
     @property
     def is_server_type_known(self) -> bool:
+        """Whether the server type is anything but Unknown (PyMongo: ``is_server_type_known``)."""
         return self.server_type != ServerType.Unknown
 
     @property
     def is_data_bearing(self) -> bool:
+        """Whether the server holds data (primary, secondary, mongos, standalone, load balancer)."""
         return self.server_type in DATA_BEARING_TYPES
 
     @property
     def is_writable(self) -> bool:
+        """Whether writes may go to this server (PyMongo: ``is_writable``)."""
         return self.server_type in _WRITABLE_TYPES
 
     @property
     def is_readable(self) -> bool:
+        """Whether reads may go to this server (PyMongo: ``is_readable``)."""
         return self.server_type == ServerType.RSSecondary or self.is_writable
 
     @property
@@ -465,10 +471,12 @@ class ServerDescription:
 
     @property
     def retryable_reads_supported(self) -> bool:
+        """Whether the server supports retryable reads (PyMongo: ``retryable_reads_supported``)."""
         return self.max_wire_version >= 6
 
     @property
     def election_tuple(self) -> Tuple[Optional[int], Optional[ObjectId]]:
+        """``(setVersion, electionId)``, compared to detect a stale primary (SDAM)."""
         return self.set_version, self.election_id
 
     def with_type(self, server_type: ServerType) -> "ServerDescription":
@@ -542,7 +550,7 @@ def _server_type_from_hello(hello: Mapping[str, Any]) -> ServerType:
     return ServerType.Standalone
 
 
-@dataclass(frozen=True, slots=True)
+@slotted_dataclass(frozen=True)
 class TopologyDescription:
     """Immutable view of the whole deployment.
 
@@ -586,6 +594,7 @@ class TopologyDescription:
         return dict(self.servers)
 
     def has_server(self, address: Address) -> bool:
+        """Whether *address* is one of the described servers."""
         return address in self.servers
 
     def reset_server(self, address: Address, error: Optional[BaseException] = None) -> "TopologyDescription":
@@ -601,10 +610,12 @@ class TopologyDescription:
 
     @property
     def has_known_servers(self) -> bool:
+        """Whether any server's type is known (PyMongo: ``has_known_servers``)."""
         return any(s.is_server_type_known for s in self.servers.values())
 
     @property
     def readable_servers(self) -> List[ServerDescription]:
+        """The servers reads may go to (PyMongo: ``readable_servers``)."""
         return [s for s in self.servers.values() if s.is_readable]
 
     @property
@@ -615,6 +626,7 @@ class TopologyDescription:
 
     @property
     def primary(self) -> Optional[ServerDescription]:
+        """The primary's description, or None."""
         for s in self.servers.values():
             if s.server_type == ServerType.RSPrimary:
                 return s

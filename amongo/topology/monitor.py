@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional
 from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure, ProtocolError
 
+from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
 from amongo.topology.description import (
     Address,
@@ -65,10 +66,12 @@ class HelloReply(dict):
 
     @property
     def document(self) -> Dict[str, Any]:
+        """The raw ``hello`` reply (PyMongo: ``Hello.document``)."""
         return self
 
     @property
     def server_type(self) -> ServerType:
+        """The server type the reply describes (PyMongo: ``Hello.server_type``)."""
         try:
             return ServerDescription.from_hello(("", 0), self).server_type
         except ProtocolError:  # (never published: such a reply fails the check)
@@ -223,6 +226,7 @@ class Monitor:
         return tasks
 
     async def close(self) -> None:
+        """Stop monitoring and close the monitoring connection."""
         tasks = self.close_nowait()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -318,6 +322,11 @@ class Monitor:
         if listeners.enabled_for_server_heartbeat:
             listeners.publish(listeners.heartbeat, method, event)
 
+    def _log(self, message: str, awaited: bool, conn: Any, **fields: Any) -> None:
+        topology = self._topology
+        _logging.log_heartbeat(topology.log_client_id, topology._topology_id, self.address, message,
+                               awaited, conn, **fields)
+
     async def _check(self) -> ServerDescription:
         """One check; returns the new description or raises."""
         loop = asyncio.get_running_loop()
@@ -325,15 +334,21 @@ class Monitor:
         conn = self._conn
         awaited = conn is not None and self._streaming
         self._publish("started", _pm.ServerHeartbeatStartedEvent(self.address, awaited))
+        log = _logging.TOPOLOGY_LOGGER.isEnabledFor(_logging.DEBUG)
+        if log and conn is not None:
+            self._log("Server heartbeat started", awaited, conn)
         start = time.monotonic()
         try:
             if conn is None:
                 self._streaming = False
                 conn = await Connection.open(self.address, self._opts, 0, 0, handshake=False)
                 self._conn = conn
+                if log:  # (once the connection exists, so the message can name it)
+                    self._log("Server heartbeat started", awaited, conn)
                 cmd = conn.handshake_command()
                 reply = await conn.command("admin", cmd, check=False, compress=False)
                 rtt = time.monotonic() - start
+                conn.server_connection_id = reply.get("connectionId")
                 self._hello_ok = bool(reply.get("helloOk"))
                 self._rtt.add(rtt)
             elif self._streaming:
@@ -372,15 +387,21 @@ class Monitor:
         except Exception as exc:
             if self._cancelled:
                 raise _CheckCancelled() from exc
+            failed_after = time.monotonic() - start
             self._publish(
-                "failed",
-                _pm.ServerHeartbeatFailedEvent(time.monotonic() - start, exc, self.address, awaited),
+                "failed", _pm.ServerHeartbeatFailedEvent(failed_after, exc, self.address, awaited)
             )
+            if log:
+                self._log("Server heartbeat failed", awaited, conn, durationMS=failed_after * 1000.0,
+                          failure=repr(exc))
             raise
         self._publish(
             "succeeded",
             _pm.ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
         )
+        if log:
+            self._log("Server heartbeat succeeded", awaited, conn, durationMS=duration * 1000.0,
+                      reply=_logging.document_json(reply))
         tv = sd.topology_version
         self._topology_version = dict(tv) if tv is not None else None
         self._streaming = bool(self._stream_allowed and tv is not None and not conn.closed)

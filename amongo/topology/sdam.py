@@ -22,13 +22,14 @@ Also public: :func:`classify_state_change`, :func:`is_shutdown_code`,
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
 from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError
 
+from amongo._compat import slotted_dataclass
 from amongo.server_errors import NOT_WRITABLE_PRIMARY_CODES, RECOVERING_CODES, SHUTDOWN_CODES
 
 from amongo.topology.description import (
@@ -434,7 +435,7 @@ def command_error_fields(
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@slotted_dataclass(frozen=True)
 class ErrorDecision:
     """What the I/O layer must do about one application error, in this order.
 
@@ -533,7 +534,7 @@ def error_handling_decision(
     return ErrorDecision(mark_unknown=True, clear_pool=True, cancel_check=True)
 
 
-@dataclass(frozen=True, slots=True)
+@slotted_dataclass(frozen=True)
 class CheckFailureDecision:
     """What a monitor does after its own hello failed (server-monitoring spec pseudocode).
 

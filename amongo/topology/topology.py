@@ -69,6 +69,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
 from amongo.monitoring import EventListeners
 from amongo.pool import Pool, PoolOptions
@@ -168,15 +169,18 @@ class Server:
 
     @property
     def description(self) -> ServerDescription:
+        """The server's current :class:`~amongo.topology.description.ServerDescription`."""
         sd = self._topology._td.servers.get(self.address)
         return sd if sd is not None else ServerDescription.unknown(self.address)
 
     @property
     def operation_count(self) -> int:
+        """Operations in flight on this server (selection's in-window choice prefers fewer)."""
         pool = self.pool
         return pool.in_use_connections + pool.waiting
 
     def request_check(self) -> None:
+        """Ask the server's monitor to check it now (rate-limited by minHeartbeatFrequencyMS)."""
         if self.monitor is not None:
             self.monitor.request_check()
 
@@ -211,6 +215,9 @@ _READY_TYPES = frozenset(
 )
 
 
+_topology_log_enabled = _logging.TOPOLOGY_LOGGER.isEnabledFor
+
+
 def _fmt_seconds(value: float) -> str:
     return f"{value:g}"
 
@@ -242,6 +249,9 @@ class Topology:
         self._opening_published = False
         #: The loop the monitors run on (set when monitoring starts).
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        #: ``id()`` of the owning client, carried by the ``amongo.topology`` /
+        #: ``amongo.connection`` / ``amongo.serverSelection`` log messages (set by the client).
+        self.log_client_id = 0
         self._td = self._initial_description(settings.seeds)
 
     # -- construction ----------------------------------------------------------------------
@@ -275,6 +285,8 @@ class Topology:
         return sd if sd is not None else ServerDescription.unknown(address)
 
     def _publish(self, events: List[Any]) -> None:
+        if _topology_log_enabled(_logging.DEBUG):
+            _logging.log_sdam_events(self.log_client_id, events)
         listeners = self._listeners
         if not (listeners.enabled_for_server or listeners.enabled_for_topology):
             return
@@ -606,7 +618,8 @@ class Topology:
                 topology._handle_connect_error(address, exc, generation)
                 raise
 
-        pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb)
+        pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb,
+                    log_client_id=self.log_client_id)
         monitor = None if lb else Monitor(self, address)
         return Server(address, pool, self, monitor)
 
@@ -803,16 +816,72 @@ class Topology:
             with the topology description, as PyMongo's does).
         :raises ConfigurationError: incompatible wire versions, or SRV resolution failed.
         """
+        server = self._open_and_select(read_preference, address, deprioritized)
+        if server is not None:
+            return server
+        return await self._select_slow(read_preference, deadline, address, deprioritized)
+
+    def _open_and_select(
+        self, read_preference: Any, address: Optional[Address], deprioritized: Sequence[Address] = ()
+    ) -> Optional[Server]:
+        """Open the topology if needed; a suitable server now, or None."""
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         if not self._opened:
             self._open_sync()
         candidates = self._candidates(read_preference, address, deprioritized)
-        if candidates:
-            if len(candidates) == 1:
-                return candidates[0]
-            return self._choose(candidates)
-        return await self._select_slow(read_preference, deadline, address, deprioritized)
+        if not candidates:
+            return None
+        return candidates[0] if len(candidates) == 1 else self._choose(candidates)
+
+    async def select_server_logged(
+        self,
+        read_preference: Any,
+        operation: str,
+        operation_id: int,
+        *,
+        deadline: Optional[float] = None,
+        address: Optional[Address] = None,
+        deprioritized: Sequence[Address] = (),
+    ) -> Server:
+        """:meth:`select_server` with the ``amongo.serverSelection`` log messages (the
+        executor calls this instead while that logger is enabled for DEBUG): "Server
+        selection started", "Waiting for suitable server to become available" (INFO, once,
+        when no server is suitable at once), then "Server selection succeeded" or "Server
+        selection failed"."""
+        fields: Dict[str, Any] = {
+            "selector": _logging.selector_text(read_preference, address),
+            "operation": operation,
+            "operationId": operation_id,
+        }
+        cid = self.log_client_id
+        logger = _logging.SERVER_SELECTION_LOGGER
+        _logging.debug(logger, cid, message="Server selection started", clientId=self._topology_id,
+                       topologyDescription=repr(self._td), **fields)
+        try:
+            found = self._open_and_select(read_preference, address, deprioritized)
+            if found is not None:
+                server = found
+            else:
+                timeout = self.settings.server_selection_timeout
+                remaining = timeout if deadline is None else min(timeout, max(0.0, deadline - time.monotonic()))
+                if logger.isEnabledFor(_logging.INFO):
+                    _logging.info(
+                        logger, cid, message="Waiting for suitable server to become available",
+                        clientId=self._topology_id, topologyDescription=repr(self._td),
+                        remainingTimeMS=int(remaining * 1000), **fields,
+                    )
+                server = await self._select_slow(read_preference, deadline, address, deprioritized)
+        except Exception as exc:
+            if logger.isEnabledFor(_logging.DEBUG):
+                _logging.debug(logger, cid, message="Server selection failed", clientId=self._topology_id,
+                               topologyDescription=repr(self._td), failure=repr(exc), **fields)
+            raise
+        if logger.isEnabledFor(_logging.DEBUG):
+            _logging.debug(logger, cid, message="Server selection succeeded", clientId=self._topology_id,
+                           topologyDescription=repr(self._td), serverHost=server.address[0],
+                           serverPort=server.address[1], **fields)
+        return server
 
     def _choose(self, candidates: List[Server]) -> Server:
         sds = [s.description for s in candidates]

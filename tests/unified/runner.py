@@ -1323,7 +1323,7 @@ def _AMONGO_LOGS(driver: Any) -> bool:
 class _LogCapture(logging.Handler):
     """Collects amongo's structured log records (``amongo.<component>`` loggers) at DEBUG."""
 
-    COMPONENTS = {"amongo.command": "command", "amongo.topology": "topology", "amongo.pool": "connection",
+    COMPONENTS = {"amongo.command": "command", "amongo.topology": "topology", "amongo.connection": "connection",
                   "amongo.serverSelection": "serverSelection"}
 
     def __init__(self) -> None:
