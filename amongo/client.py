@@ -222,6 +222,8 @@ class MongoClient(_BaseObject[_DocumentType]):
             read_preference=self.read_preference,
         )
         self._executor = self._core.executor
+        #: a new implicit session (the core's bound method: no extra call per operation)
+        self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
             # connect=True); otherwise the first operation opens the topology.
@@ -295,8 +297,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         override)."""
         return self.max_bson_size, self.max_message_size, self.max_write_batch_size
 
-    def _implicit_session(self) -> ClientSession:
-        return self._core.implicit_session()
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
