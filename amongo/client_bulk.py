@@ -179,6 +179,44 @@ def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
     raise ClientBulkWriteException(full, verbose)
 
 
+class _Batch:
+    """One ``bulkWrite`` command's batch, cut after check-out by the connection's own limits
+    (wire version, maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize): the executor's
+    build hook. A retry sends the same batch again."""
+
+    __slots__ = ("ops", "start", "base", "command_size", "end", "refused", "_built")
+
+    def __init__(self, ops: List[_Op], start: int, base: Dict[str, Any], command_size: int) -> None:
+        self.ops = ops
+        self.start = start
+        self.base = base
+        self.command_size = command_size
+        self.end = start
+        #: the client-side error that refused the batch (raised as is, not as a bulk error)
+        self.refused: Optional[BaseException] = None
+        self._built: Optional[Tuple[List[bytes], List[bytes], bool]] = None
+
+    def build(self, conn: Any) -> Tuple[Dict[str, Any], List[Tuple[str, List[bytes]]], bool]:
+        if self._built is None:
+            if conn.max_wire_version < _MIN_WIRE_VERSION:
+                self.refused = InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
+                raise self.refused
+            max_bson = conn.max_bson_size
+            if self.start == 0:
+                for op in self.ops:
+                    if op.kind == "insert" and op.doc_size > max_bson:
+                        self.refused = DocumentTooLarge(
+                            f"BSON document too large ({op.doc_size} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
+                        )
+                        raise self.refused
+            end, encoded, ns_docs = _split(self.ops, self.start, self.command_size, max_bson,
+                                           conn.max_message_size, conn.max_write_batch_size)
+            self.end = end
+            self._built = (encoded, ns_docs, not any(self.ops[i].multi for i in range(self.start, end)))
+        encoded, ns_docs, retryable = self._built
+        return dict(self.base), [("ops", encoded), ("nsInfo", ns_docs)], retryable
+
+
 async def client_bulk_write(
     client: "MongoClient[Any]",
     models: Sequence[Any],
@@ -228,17 +266,6 @@ async def client_bulk_write(
         if bypass_document_validation is not None:
             raise OperationFailure("Cannot set bypass_document_validation with unacknowledged write concern")
 
-    server = await client._topology.select_server(None)
-    sd = server.description
-    if sd.max_wire_version < _MIN_WIRE_VERSION:
-        raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
-    max_bson = sd.max_bson_size
-    for op in ops:
-        if op.kind == "insert" and op.doc_size > max_bson:
-            raise DocumentTooLarge(
-                f"BSON document too large ({op.doc_size} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
-            )
-
     base: Dict[str, Any] = {"bulkWrite": 1, "errorsOnly": not verbose_results, "ordered": ordered}
     if wc is not None and wc.document:
         base["writeConcern"] = wc.document
@@ -255,13 +282,11 @@ async def client_bulk_write(
     if not acknowledged:
         start = 0
         while start < len(ops):
-            end, encoded, ns_docs = _split(ops, start, command_size, max_bson, sd.max_message_size,
-                                           sd.max_write_batch_size)
+            batch = _Batch(ops, start, base, command_size)
             await executor.command(
-                "admin", dict(base), codec_options=codec, unacknowledged=True,
-                sequences=[("ops", encoded), ("nsInfo", ns_docs)],
+                "admin", {"bulkWrite": 1}, codec_options=codec, unacknowledged=True, build=batch.build,
             )
-            start = end
+            start = batch.end
         return ClientBulkWriteResult(None, False, False)  # type: ignore[arg-type]
 
     full: Dict[str, Any] = {
@@ -273,17 +298,20 @@ async def client_bulk_write(
     try:
         start = 0
         while start < len(ops):
-            end, encoded, ns_docs = _split(ops, start, command_size, max_bson, sd.max_message_size,
-                                           sd.max_write_batch_size)
-            retryable = not any(ops[i].multi for i in range(start, end))
+            batch = _Batch(ops, start, base, command_size)
             addr: List[Any] = []
             try:
+                # (the batch is cut after check-out, by that connection's limits; it is a
+                # retryable write unless it holds a multi-write: the build hook says which)
                 reply = await executor.command(
-                    "admin", dict(base), session=use_session, codec_options=codec,
-                    retryable_write=retryable, sequences=[("ops", encoded), ("nsInfo", ns_docs)],
+                    "admin", {"bulkWrite": 1}, session=use_session, codec_options=codec,
+                    retryable_write=True, build=batch.build,
                     implicit_session=False, result_address=addr,
                 )
+                end = batch.end
             except PyMongoError as exc:
+                if exc is batch.refused:
+                    raise
                 full["error"] = exc
                 _raise(full, verbose_results)
             full["nInserted"] += reply.get("nInserted", 0)

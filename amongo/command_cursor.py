@@ -384,7 +384,10 @@ class CommandCursor(_CursorBase[_DocumentType]):
         if rp is None and not self._is_write:
             rp = parent._read_preference_for(self._explicit_session)
         if rp is None and self._is_write:
-            rp = await self._write_read_preference(parent)
+            # (the executor applies the $out/$merge rule: primary unless every server is 5.0+)
+            rp = parent._read_preference_for(self._explicit_session)
+            if rp is not None and rp.mode == 0:
+                rp = None
         if "readConcern" not in cmd and not self._is_write:
             rc = parent._rc_doc(self._explicit_session)
             if rc and next(iter(cmd)) == "aggregate":
@@ -424,21 +427,6 @@ class CommandCursor(_CursorBase[_DocumentType]):
             self._end_session()
             return
         self._take_cursor(reply, addr[-1] if addr else None, first=True)
-
-    async def _write_read_preference(self, parent: "Collection[Any]") -> Any:
-        """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec): the
-        collection's when every known server is 5.0+ (wire version 13), else primary (None)."""
-        rp = parent._read_preference_for(self._explicit_session)
-        if rp is None or rp.mode == 0:
-            return None
-        topology = self._client._topology
-        common = topology.description.common_wire_version
-        if common is None:  # nothing discovered yet: wait for a writable server first
-            await topology.select_server(None)
-            common = topology.description.common_wire_version
-        if common is None or common < 13:
-            return None
-        return rp
 
 # Motor's name for the cursor aggregate() returns before it is started
 LatentCommandCursor = CommandCursor

@@ -12,7 +12,7 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import Any, Awaitable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
@@ -100,6 +100,10 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     return False
 
 
+#: ``build(connection) -> (command, sequences, retryable)``: see :meth:`Executor.command`.
+BuildHook = Callable[[Connection], Tuple[MutableMapping[str, Any], Optional[Sequence[Tuple[str, Sequence[bytes]]]], bool]]
+
+
 class ExecutorCore(SessionCore, Protocol):
     """What the executor reads from its client's core (:class:`amongo.engine.core.ClientCore`,
     which imports this module)."""
@@ -157,6 +161,7 @@ class Executor:
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
+        build: Optional[BuildHook] = None,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -167,11 +172,20 @@ class Executor:
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
         :param array: documents pre-encoded as one array field appended to *cmd* when sent.
+        :param is_write: an aggregate with ``$out``/``$merge``: a non-primary
+            *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
+            topology is discovered first when nothing is known yet), else primary.
+        :param build: called with each attempt's checked-out connection, before stamping:
+            returns ``(command, sequences, retryable)`` built from the connection's own
+            limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
+            maxWriteBatchSize); *cmd* is then only the command's name, for selection
+            logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
+            update). An error it raises fails the operation (the connection is checked in).
         """
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array,
+            is_write, implicit_session, result_address, array, build,
         )
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
@@ -200,10 +214,13 @@ class Executor:
         implicit_session: bool,
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
+        build: Optional[BuildHook] = None,
     ) -> Dict[str, Any]:
         core = self._core
         topology = self.topology
         implicit: Optional[ClientSession] = None
+        if is_write and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
+            read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
             # times matter (it never has a transaction; the caller ends it).
@@ -306,6 +323,15 @@ class Executor:
                 use_session = None
             else:
                 use_session = session
+            if build is not None:
+                try:
+                    cmd, sequences, built_retryable = build(conn)
+                except BaseException:
+                    pool.checkin(conn)
+                    if implicit is not None:
+                        implicit._end_implicit()
+                    raise
+                retryable_write = retryable_write and built_retryable
             do_retry_write = retryable_write and use_session is not None and conn.supports_retry
             try:
                 if do_retry_write and not in_txn and not txn_number_assigned:
@@ -423,6 +449,19 @@ class Executor:
             if implicit is not None:
                 implicit._end_implicit()
             return reply
+
+    async def _write_read_preference(self, read_preference: Any) -> Any:
+        """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec):
+        *read_preference* when every known server is 5.0+ (wire version 13), else primary
+        (None). With nothing discovered yet it waits for a writable server first."""
+        topology = self.topology
+        common = topology.description.common_wire_version
+        if common is None:
+            await topology.select_server(None)
+            common = topology.description.common_wire_version
+        if common is None or common < 13:
+            return None
+        return read_preference
 
     def _stamp(
         self,
