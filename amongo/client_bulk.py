@@ -32,6 +32,7 @@ from amongo.engine import operations as _ops
 from amongo.engine.session import ClientSession
 
 from amongo.command_cursor import CommandCursor
+from amongo.server_errors import write_concern_error_details
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -157,17 +158,6 @@ def _split(ops: List[_Op], start: int, command_size: int, max_bson_size: int, ma
         used += size + len(ns_raw)
         i += 1
     return i, encoded, ns_docs
-
-
-def _wce_doc(reply: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    wce = reply.get("writeConcernError")
-    if not wce:
-        return None
-    doc = dict(wce)
-    labels = reply.get("errorLabels")
-    if labels:
-        doc["errorLabels"] = list(labels)
-    return doc
 
 
 def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
@@ -319,7 +309,7 @@ async def client_bulk_write(
             full["nMatched"] += reply.get("nMatched", 0)
             full["nModified"] += reply.get("nModified", 0)
             full["nUpserted"] += reply.get("nUpserted", 0)
-            wce = _wce_doc(reply)
+            wce = write_concern_error_details(reply)
             if wce:
                 full["writeConcernErrors"].append(wce)
             n_errors = reply.get("nErrors", 0)

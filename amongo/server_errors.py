@@ -10,7 +10,7 @@ Layer: imported by the connection, the pool, SDAM, the engine and the facades; i
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from pymongo.errors import (
     ConnectionFailure,
@@ -41,6 +41,7 @@ __all__ = [
     "command_error",
     "check_write_concern_error",
     "write_concern_error",
+    "write_concern_error_details",
     "is_resumable",
     "is_unknown_commit",
 ]
@@ -90,16 +91,24 @@ def command_error(reply: Mapping[str, Any], max_wire_version: Optional[int] = No
     return OperationFailure(errmsg, code, reply, max_wire_version)
 
 
-def write_concern_error(reply: Mapping[str, Any]) -> Optional[WriteConcernError]:
-    """The :class:`~pymongo.errors.WriteConcernError` a reply's ``writeConcernError`` maps to
-    (with the reply's error labels), or None."""
+def write_concern_error_details(reply: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """A reply's ``writeConcernError`` document with the reply's error labels, or None."""
     wce = reply.get("writeConcernError")
     if not wce:
         return None
     details = dict(wce)
     labels = reply.get("errorLabels")
     if labels:
-        details["errorLabels"] = labels
+        details["errorLabels"] = list(labels)
+    return details
+
+
+def write_concern_error(reply: Mapping[str, Any]) -> Optional[WriteConcernError]:
+    """The :class:`~pymongo.errors.WriteConcernError` a reply's ``writeConcernError`` maps to
+    (with the reply's error labels), or None."""
+    details = write_concern_error_details(reply)
+    if details is None:
+        return None
     return WriteConcernError(details.get("errmsg", "write concern error"), details.get("code"), details)
 
 
