@@ -7,6 +7,8 @@
 #   make docs              Sphinx site into docs/_build/html (warnings are errors)
 #   make test-versions     tests/unit + an integration smoke on every declared Python (3.9-3.13)
 #   make dist              sdist + wheel into dist/, checked to contain LICENSE
+#   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo (nx-27017)
+#   make test-odm-motor    the same with the real Motor 3.7.1 (the baseline)
 #   MONGODB_URI=mongodb://... make test   run the suite against your own deployment
 #   make test PYTEST_ARGS='-k proxy -x'   extra pytest arguments
 
@@ -20,7 +22,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration demo bench clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-odm test-odm-motor demo bench clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,19 @@ $(VENV)/.stamp-bench: pyproject.toml | $(PY)
 
 venv: $(VENV)/.stamp-test
 
+# The ODM suites run in their own venv (Beanie's test dependencies: pydantic, fastapi,
+# pytest-asyncio ... stay out of .venv), with amongo installed editable and the real Motor.
+ODM_VENV := .venv-odm
+ODM_PY := $(ODM_VENV)/bin/python
+ODM_ARGS ?=
+
+$(ODM_PY):
+	$(PYTHON) -m venv $(ODM_VENV)
+
+$(ODM_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie.txt | $(ODM_PY)
+	$(ODM_PY) -m pip install -q -r tests/odm/requirements-beanie.txt -e .
+	touch $@
+
 test: venv
 	$(PYTEST) tests || { $(CHECK_RC); }
 
@@ -44,6 +59,12 @@ test-unit: venv
 
 test-integration: venv
 	$(PYTEST) tests --ignore=tests/unit || { $(CHECK_RC); }
+
+test-odm: venv $(ODM_VENV)/.stamp
+	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver amongo $(ODM_ARGS)
+
+test-odm-motor: venv $(ODM_VENV)/.stamp
+	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver motor $(ODM_ARGS)
 
 demo: venv
 	$(PY) examples/run_demo.py
@@ -56,7 +77,7 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV) .venvs
+	rm -rf $(VENV) .venvs $(ODM_VENV)
 
 # -- docs, Python versions, distributions ----------------------------------------------------
 $(VENV)/.stamp-docs: pyproject.toml | $(PY)

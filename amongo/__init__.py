@@ -1,11 +1,13 @@
 """amongo: a pure-asyncio MongoDB driver that speaks the wire protocol itself.
 
-It is a drop-in replacement for Motor: ``from amongo.motor_asyncio import AsyncIOMotorClient``.
+It is a drop-in replacement for Motor: ``from amongo.motor_asyncio import AsyncIOMotorClient``,
+or ``amongo.install_as_motor()`` to make ``import motor`` itself resolve to amongo.
 """
 from __future__ import annotations
 
+from amongo._motor_switch import install_as_motor
 from amongo._version import __version__
 
 version = __version__
 
-__all__ = ["__version__", "version"]
+__all__ = ["__version__", "install_as_motor", "version"]

@@ -72,6 +72,9 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     _DEFAULT_HOST = "localhost"
     _DEFAULT_PORT = 27017
+    #: The default host and port (Motor and PyMongo: class constants, not the connected address).
+    HOST: str = "localhost"
+    PORT: int = 27017
 
     def __init__(
         self,
@@ -125,6 +128,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         kw_opts = _uri.validate_options(kw, warn=False)
         opts = _uri.validate_options(uri_opts, warn=True) if uri_opts else _uri.validate_options({})
         opts.update(kw_opts)
+        _uri.check_implemented(opts)
         if fqdn is not None and "tls" not in opts:
             opts["tls"] = True  # mongodb+srv implies TLS unless the URI or kwargs say otherwise
         self._options = opts
@@ -220,6 +224,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             retry_reads=self._retry_reads, timeout=self._timeout, server_api=self._server_api,
             read_concern=self.read_concern, write_concern=self.write_concern,
             read_preference=self.read_preference,
+            max_adaptive_retries=opts.get("maxAdaptiveRetries"),
         )
         self._executor = self._core.executor
         #: a new implicit session (the core's bound method: no extra call per operation)
@@ -636,15 +641,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         sd = self._writable_description()
         return sd.max_write_batch_size if sd is not None else 100_000
 
-    @property
-    def HOST(self) -> str:
-        """The first seed's host (Motor/PyMongo: ``HOST``)."""
-        return self._seeds[0][0] if self._seeds else self._DEFAULT_HOST
-
-    @property
-    def PORT(self) -> int:
-        """The first seed's port (Motor/PyMongo: ``PORT``)."""
-        return self._seeds[0][1] if self._seeds else self._DEFAULT_PORT
 
     # -- closing ---------------------------------------------------------------------------
     def close(self) -> None:

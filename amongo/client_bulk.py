@@ -107,7 +107,7 @@ def _build_op(model: Any, codec: Any) -> Tuple[_Op, bool, bool]:
         if model._collation is not None:
             uses_collation = True
             doc["collation"] = _ops.collation_doc(model._collation)
-        sort = getattr(model, "_sort", None)
+        sort = _ops.sort_document(getattr(model, "_sort", None))
         if sort is not None:
             doc["sort"] = sort
         return _Op("update", ns, doc, bson.encode(doc, False, codec), multi), uses_collation, uses_array_filters

@@ -626,8 +626,9 @@ class Collection(_BaseObject[_DocumentType]):
         cmd["new"] = return_document
         if projection is not None:
             cmd["fields"] = _ops.fields_doc(projection)
-        if sort is not None:
-            cmd["sort"] = _ops.index_document(sort)
+        sort_doc = _ops.sort_document(sort)
+        if sort_doc is not None:
+            cmd["sort"] = sort_doc
         if upsert is not None:
             cmd["upsert"] = upsert
         if array_filters is not None:

@@ -163,7 +163,7 @@ class _CursorBase(Generic[_DocumentType]):
         while True:
             if self._data:
                 if self._limit and self._returned >= self._limit and not self._raw_batches:
-                    await self.close()
+                    await self._close_at_limit()
                     raise StopAsyncIteration
                 return self._pop()
             if self._killed and self._started:
@@ -219,7 +219,7 @@ class _CursorBase(Generic[_DocumentType]):
                             take -= 1
                             self._returned += 1
                         if take <= 0:
-                            await self.close()
+                            await self._close_at_limit()
                             return result
                     else:
                         result.extend(data)
@@ -228,7 +228,7 @@ class _CursorBase(Generic[_DocumentType]):
                 else:
                     while data and len(result) < length:
                         if self._limit and self._returned >= self._limit:
-                            await self.close()
+                            await self._close_at_limit()
                             return result
                         result.append(data.popleft())
                         self._returned += 1
@@ -241,13 +241,21 @@ class _CursorBase(Generic[_DocumentType]):
                 return result
 
     async def close(self) -> None:
-        """Kill the server-side cursor, if any (Motor: ``close``)."""
+        """Kill the server-side cursor, if any (Motor: ``close``).
+
+        As in Motor and PyMongo, documents already buffered stay readable (``alive`` is
+        True while there are any), and a cursor closed before it started never runs."""
+        self._started = True
         if not self._killed:
             self._killed = True
             await self._kill_server_cursor(self._id)
             self._id = 0
-        self._data.clear()
         self._end_session()
+
+    async def _close_at_limit(self) -> None:
+        """The limit is reached: drop anything buffered past it and close."""
+        self._data.clear()
+        await self.close()
 
     async def _kill_server_cursor(self, cid: Optional[int]) -> None:
         if cid and self._address is not None:

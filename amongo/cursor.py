@@ -84,7 +84,7 @@ class Cursor(_CursorBase[_DocumentType]):
             self._flags |= _PARTIAL
         if oplog_replay:
             self._flags |= _OPLOG_REPLAY
-        self._sort = _ops.index_document(sort) if sort is not None else None
+        self._sort = _ops.sort_document(sort)
         self._batch_size = batch_size
         self._collation = _ops.collation_doc(collation)
         self._hint = _ops.index_hint(hint)
@@ -144,7 +144,7 @@ class Cursor(_CursorBase[_DocumentType]):
         (Motor: ``AsyncIOMotorCursor.sort``).
         """
         self._check_okay_to_chain()
-        self._sort = _ops.index_document(_ops.index_list(key_or_list, direction))
+        self._sort = _ops.sort_document(_ops.index_list(key_or_list, direction))
         return self
 
     def hint(self, index: Any) -> "Self":

@@ -733,6 +733,26 @@ _TLS_EXCLUSIVE = (
 )
 
 
+#: Options accepted by the parser (they are in the URI-options tables) that amongo does not
+#: implement: a client given one (other than at its default) raises ConfigurationError rather
+#: than silently ignoring it (name, default, what is missing).
+_UNIMPLEMENTED: Tuple[Tuple[str, Any, str], ...] = (
+    ("auto_encryption_opts", None, "client-side field-level encryption (auto_encryption_opts)"),
+    ("proxyHost", None, "connecting through a SOCKS5 proxy (proxyHost)"),
+    ("server_selector", None, "a custom server_selector"),
+    ("enableOverloadRetargeting", False, "enableOverloadRetargeting=true"),
+)
+
+
+def check_implemented(options: Mapping[str, Any]) -> None:
+    """Raise :class:`~pymongo.errors.ConfigurationError` for an option amongo accepts in a
+    URI or keyword but does not implement (see :data:`_UNIMPLEMENTED`); unknown options were
+    already rejected by :func:`validate_options`."""
+    for name, default, what in _UNIMPLEMENTED:
+        if options.get(name, default) != default:
+            raise ConfigurationError(f"{what} is not supported by amongo")
+
+
 def canonical_option_name(name: str) -> Optional[str]:
     """The canonical spelling of option *name* (any case, aliases resolved), or None."""
     low = name.lower()

@@ -39,7 +39,7 @@ class ClientCore:
     __slots__ = (
         "owner", "topology", "listeners", "retry_writes", "retry_reads", "timeout",
         "server_api", "server_api_doc", "cluster_time", "session_pool", "read_concern",
-        "write_concern", "read_preference", "executor", "__weakref__",
+        "write_concern", "read_preference", "max_adaptive_retries", "executor", "__weakref__",
     )
 
     def __init__(
@@ -55,6 +55,7 @@ class ClientCore:
         read_concern: Optional[ReadConcern] = None,
         write_concern: Optional[WriteConcern] = None,
         read_preference: Any = None,
+        max_adaptive_retries: Optional[int] = None,
     ) -> None:
         #: the facade object sessions report as ``session.client`` (never called by the engine
         #: except ``get_io_loop``)
@@ -72,6 +73,8 @@ class ClientCore:
         self.read_concern = read_concern if read_concern is not None else ReadConcern()
         self.write_concern = write_concern if write_concern is not None else WriteConcern()
         self.read_preference = read_preference
+        #: ``maxAdaptiveRetries`` (client-backpressure spec; None: the default)
+        self.max_adaptive_retries = max_adaptive_retries
         #: the one executor every command of this client goes through
         self.executor = Executor(self)
 

@@ -117,12 +117,25 @@ class ExecutorCore(SessionCore, Protocol):
     cluster_time: Optional[Mapping[str, Any]]
 
     def implicit_session(self) -> ClientSession: ...
+    max_adaptive_retries: Optional[int]
+
+
+class WrongEventLoopError(InvalidOperation, RuntimeError):
+    """A client was used from another event loop than the one it runs on (PyMongo raises a
+    RuntimeError with the same message; this is also an InvalidOperation)."""
+
+    def __init__(self, client_name: str) -> None:
+        super().__init__(
+            f"Cannot use {client_name} in different event loop. {client_name} uses low-level asyncio "
+            "APIs that bind it to the event loop it was first used on (its connections and "
+            "monitors run there); create one client per event loop")
 
 
 class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
-    __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
+    __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
+                 "_max_overload_retries")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
@@ -133,6 +146,8 @@ class Executor:
         self._retry_reads = core.retry_reads
         self._timeout = core.timeout
         self._tokens = TokenBucket()
+        mar = core.max_adaptive_retries
+        self._max_overload_retries = int(mar if mar is not None else _MAX_OVERLOAD_RETRIES)
 
     def write_limits(self) -> Tuple[int, int, int]:
         """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
@@ -218,6 +233,8 @@ class Executor:
     ) -> Dict[str, Any]:
         core = self._core
         topology = self.topology
+        if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
+            raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
         if is_write and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
             read_preference = await self._write_read_preference(read_preference)
@@ -403,7 +420,7 @@ class Executor:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
-                limit = _MAX_OVERLOAD_RETRIES if overloaded else (1 if deadline is None else 1 << 30)
+                limit = self._max_overload_retries if overloaded else (1 if deadline is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
                     if overload:
                         backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)

@@ -179,6 +179,17 @@ def index_document(spec: Any) -> Dict[str, Any]:
     return doc
 
 
+def sort_document(sort: Any) -> Optional[Dict[str, Any]]:
+    """A ``sort`` argument as the command's sort document; ``None`` for no sort. An empty
+    sort (``[]``, ``{}``, ``()``) means no sort, as PyMongo's ``find(sort=[])`` treats it, in
+    every method that takes one."""
+    if sort is None:
+        return None
+    if isinstance(sort, (list, tuple, abc.Mapping, abc.ItemsView)) and not sort:
+        return None
+    return index_document(sort)
+
+
 def index_hint(hint: Any) -> Any:
     if hint is None or isinstance(hint, str):
         return hint
@@ -226,8 +237,9 @@ def update_statement(filter: Any, update: Any, *, multi: bool, upsert: bool, col
         stmt["arrayFilters"] = list(array_filters)
     if hint is not None:
         stmt["hint"] = index_hint(hint)
-    if sort is not None:
-        stmt["sort"] = index_document(sort)
+    sort_doc = sort_document(sort)
+    if sort_doc is not None:
+        stmt["sort"] = sort_doc
     return stmt
 
 

@@ -453,6 +453,10 @@ class Topology:
         if self._closed:
             return []
         self._closed = True
+        if self._loop is not None and self._loop.is_closed():
+            # The loop it ran on is gone, and its tasks and transports with it: nothing can be
+            # scheduled there any more (cancelling would raise); just stay closed.
+            return []
         tasks: List[asyncio.Task[Any]] = []
         if self._srv_task is not None and not self._srv_task.done():
             self._srv_task.cancel()

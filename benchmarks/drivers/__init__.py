@@ -28,6 +28,14 @@ def get_adapter(name: str) -> Any:
         from .motor_adapter import MotorAdapter
 
         return MotorAdapter(AsyncIOMotorClient)
+    if name == "amongo-eager":
+        # amongo with every operation scheduled as a Task at once, as Motor runs an operation
+        # even if its future is never awaited: the cost of that design (README, issue 10)
+        from amongo.motor_asyncio import AsyncIOMotorClient
+
+        from .motor_adapter import EagerMotorAdapter
+
+        return EagerMotorAdapter(AsyncIOMotorClient)
     if name == "motor":
         try:
             from motor.motor_asyncio import AsyncIOMotorClient

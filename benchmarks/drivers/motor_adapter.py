@@ -1,6 +1,7 @@
 """Motor-API adapter: used for Motor itself and for amongo (``amongo.motor_asyncio``)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Dict, List
 
 from pymongo import DeleteOne, InsertOne, UpdateOne
@@ -57,3 +58,18 @@ class MotorAdapter:
         ops = [InsertOne(a) if k == "insert" else UpdateOne(a, b) if k == "update" else DeleteOne(a)
                for k, a, b in reqs]
         return await self._c(coll).bulk_write(ops)
+
+
+class EagerMotorAdapter(MotorAdapter):
+    """The Motor API with each operation wrapped in a Task when it is called (scheduled
+    whether or not it is awaited, as Motor's futures are): ``--drivers amongo,amongo-eager``
+    measures what eager scheduling would cost amongo per operation."""
+
+    def hello(self) -> Any:
+        return asyncio.ensure_future(self.admin.command("hello"))
+
+    def find_one(self, coll: str, flt: Any) -> Any:
+        return asyncio.ensure_future(self._c(coll).find_one(flt))
+
+    def insert_one(self, coll: str, doc: Any) -> Any:
+        return asyncio.ensure_future(self._c(coll).insert_one(doc))

@@ -57,7 +57,7 @@ async def test_client_classes_and_uri(server):
     try:
         assert c1.get_io_loop() is loop and c2.io_loop is loop
         assert c2.max_pool_size == 7
-        assert (host, port) == (c1.HOST, c1.PORT)
+        assert (c1.HOST, c1.PORT) == ("localhost", 27017)  # Motor's class constants
         assert isinstance(c1.amongo_crud, AsyncIOMotorDatabase)
         assert c1.amongo_crud.name == "amongo_crud" and c1["x"].name == "x"
         assert c1["x"].client is c1

@@ -170,9 +170,13 @@ async def test_close_early_sends_kill_cursors(server):
         await cursor.close()
         kills = listener.commands("killCursors")
         assert len(kills) == 1 and kills[0]["cursors"] == [cid] and kills[0]["killCursors"] == coll.name
+        # as in Motor/PyMongo: the document already buffered is still readable, then the end
+        assert cursor.alive
+        assert (await cursor.next())["x"] == 1
         assert not cursor.alive
         with pytest.raises(StopAsyncIteration):
             await cursor.next()
+        assert len(listener.commands("getMore")) == 0
         # an exhausted cursor sends no killCursors
         listener.reset()
         await coll.find().batch_size(2).to_list(None)

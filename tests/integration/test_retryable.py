@@ -175,3 +175,23 @@ async def test_state_change_error_retried_after_rediscovery(rs) -> None:
     finally:
         await _off(client)
         client.close()
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+async def test_max_adaptive_retries_bounds_overload_retries(rs, max_retries: int) -> None:
+    """``maxAdaptiveRetries`` (client-backpressure spec) is honoured, not just parsed: a find
+    failing with SystemOverloadedError is tried 1 + maxAdaptiveRetries times."""
+    cmds = _Cmds()
+    client = AsyncIOMotorClient(rs.uri, event_listeners=[cmds], maxAdaptiveRetries=max_retries)
+    coll = client.amongo_test.overload
+    try:
+        await coll.find_one({})
+        await _fail(client, 10, failCommands=["find"], errorCode=462,
+                    errorLabels=["RetryableError", "SystemOverloadedError"])
+        cmds.events.clear()
+        with pytest.raises(OperationFailure):
+            await coll.find_one({})
+        assert len(cmds.named("find")) == 1 + max_retries
+    finally:
+        await _off(client)
+        client.close()

@@ -94,6 +94,7 @@ class FakeTopology:
         self.selections: List[Tuple[Any, ...]] = []
         self.errors: List[Tuple[Address, BaseException]] = []
         self.fail_selection = fail_selection
+        self._loop = None  # (the executor checks the event loop the topology runs on)
 
     @property
     def description(self) -> Any:

@@ -33,6 +33,10 @@ CLASSES = {
 MISSING: Dict[Tuple[str, str], str] = {
 }
 
+#: Motor's HOST/PORT (delegated to PyMongo's class constants; the seed page documents them as a
+#: plain str and int): amongo has them as class constants, not the connected address
+CLASS_CONSTANTS = {"HOST": "localhost", "PORT": 27017}
+
 #: sync methods that return a cursor / change stream: must NOT be coroutine functions
 SYNC_CURSOR_METHODS = {"find", "aggregate", "watch", "list_indexes", "find_raw_batches", "aggregate_raw_batches",
                        "list_search_indexes"}
@@ -96,6 +100,9 @@ def test_member(motor_name, cls, member, kind):
             static = klass.__dict__[member]
             break
     assert static is not None, f"{cls.__name__} lacks Motor member {member!r} ({kind})"
+    if member in CLASS_CONSTANTS:
+        assert static == CLASS_CONSTANTS[member] and getattr(cls, member) == CLASS_CONSTANTS[member]
+        return
     if kind == "property":
         assert isinstance(static, property), f"{member} should be a property, is {type(static)}"
         return
@@ -189,7 +196,9 @@ def test_seed_motorclient_member(member):
         pytest.skip(SEED_MISSING[member])
     assert hasattr(cls, member), f"MotorClient lacks {member}"
     static = inspect.getattr_static(cls, member)
-    if member in SEED_PROPERTIES:
+    if member in CLASS_CONSTANTS:
+        assert static == CLASS_CONSTANTS[member], member
+    elif member in SEED_PROPERTIES:
         assert isinstance(static, property), member
     elif member in SEED_COROUTINES:
         assert inspect.iscoroutinefunction(getattr(cls, member)), member
@@ -201,7 +210,7 @@ def test_seed_client_values_without_connecting():
     c = motor_tornado.MotorClient("mongodb://h1:27018/?retryReads=false", maxPoolSize=5, minPoolSize=1,
                                   maxIdleTimeMS=1000, localThresholdMS=20, connect=False)
     try:
-        assert (c.HOST, c.PORT) == ("h1", 27018)
+        assert (c.HOST, c.PORT) == ("localhost", 27017)  # class constants, as Motor's
         assert c.max_pool_size == 5 and c.min_pool_size == 1 and c.max_idle_time_ms == 1000
         assert c.local_threshold_ms == 20 and c.server_selection_timeout == 30
         assert c.retry_reads is False and c.retry_writes is True

@@ -24,10 +24,16 @@ def _texts(*objs: Any) -> str:
 
 
 def test_keyword_password_not_in_client_reprs() -> None:
+    proxy = {"proxyHost": "proxy.example", "proxyPassword": SECRET + "2", "proxyUsername": "p"}
+    # amongo has no SOCKS5 proxy support: the client refuses the options (without echoing
+    # the password); the parsed options still redact it
+    with pytest.raises(ConfigurationError) as info:
+        MongoClient("mongodb://127.0.0.1:1/", connect=False, **proxy)
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(_uri.validate_options(proxy)) and SECRET not in str(_uri.validate_options(proxy))
     client = MongoClient(
         "mongodb://127.0.0.1:1/", connect=False, username="alice", password=SECRET,
-        tlsCertificateKeyFilePassword=SECRET + "1", proxyHost="proxy.example", proxyPassword=SECRET + "2",
-        proxyUsername="p",
+        tlsCertificateKeyFilePassword=SECRET + "1",
     )
     try:
         shown = _texts(client, client.options, client._credential, client.topology_description,
