@@ -192,24 +192,21 @@ class Collection(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         wc = self._wc(session, write_concern)
         unack = wc is not None and not wc.acknowledged
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         return await self._exec().command(
             self._database.name, cmd, session=session, codec_options=self._codec_options,
             retryable_write=retryable, unacknowledged=unack,
+            write_concern=wc.document if wc is not None else None,
         )
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
         codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
-        rc = self._rc_doc(session)
-        if rc:
-            cmd["readConcern"] = rc
         return await self._exec().command(
             self._database.name, cmd, session=session,
             read_preference=self._read_preference_for(session),
             codec_options=codec_options if codec_options is not None else self._codec_options, retryable_read=retryable,
+            read_concern=self._rc_doc(session),
         )
 
     # -- inserts ----------------------------------------------------------------------------
@@ -250,8 +247,6 @@ class Collection(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         wc = self._wc(session, write_concern)
         unack = wc is not None and not wc.acknowledged
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         max_bson = self._client.max_bson_size
         for d in encoded:
             if len(d) > max_bson:
@@ -263,6 +258,7 @@ class Collection(_BaseObject[_DocumentType]):
         return await self._exec().command(
             self._database.name, cmd, session=session, codec_options=self._codec_options,
             retryable_write=retryable, unacknowledged=unack, sequences=[(field, encoded)],
+            write_concern=wc.document if wc is not None else None,
         )
 
     async def insert_many(

@@ -396,23 +396,21 @@ class CommandCursor(_CursorBase[_DocumentType]):
             rp = parent._read_preference_for(self._explicit_session)
             if rp is not None and rp.mode == 0:
                 rp = None
-        if "readConcern" not in cmd and not self._is_write:
-            rc = parent._rc_doc(self._explicit_session)
-            if rc and next(iter(cmd)) == "aggregate":
-                cmd["readConcern"] = rc
+        # (concerns are handed to the executor as data; it stamps them)
+        rc = wc_doc = None
         if self._is_write:
             wc = parent._wc(self._explicit_session)
-            if wc is not None and wc.document:
-                cmd["writeConcern"] = wc.document
+            wc_doc = wc.document if wc is not None else None
             rc = parent._rc_doc(self._explicit_session)
-            if rc:
-                cmd["readConcern"] = rc
+        elif "readConcern" not in cmd and next(iter(cmd)) == "aggregate":
+            rc = parent._rc_doc(self._explicit_session)
         addr: List[Any] = []
         try:
             reply = await self._client._executor.command(
                 self._ns_db, cmd, session=session, read_preference=rp,
                 codec_options=self._codec_options, retryable_read=self._retryable,
                 implicit_session=False, result_address=addr, is_write=self._is_write,
+                read_concern=rc, write_concern=wc_doc,
             )
         except OperationFailure as exc:
             self._killed = True

@@ -212,10 +212,9 @@ class Database(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         reply = await self._client._executor.command(
             self._name, cmd, session=session, codec_options=self._codec_options, check=check,
+            write_concern=wc.document if wc is not None else None,
         )
         _check_write_concern_error(reply)
         return reply

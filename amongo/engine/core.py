@@ -7,7 +7,7 @@ see the facade client, which they only hand back as an opaque ``owner`` (``sessi
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -16,9 +16,8 @@ from amongo.engine.clock import ts_newer
 from amongo.engine.executor import Executor
 from amongo.engine.session import IMPLICIT_OPTIONS, ClientSession, ServerSessionPool, SessionOptions
 from amongo.monitoring import EventListeners
+from amongo.topology.topology import Topology
 
-if TYPE_CHECKING:  # pragma: no cover - (types only: the topology layer imports no engine module either way)
-    from amongo.topology.topology import Topology
 
 
 def server_api_document(api: Any) -> Optional[Dict[str, Any]]:
@@ -45,7 +44,7 @@ class ClientCore:
     def __init__(
         self,
         owner: Any,
-        topology: "Topology",
+        topology: Topology,
         listeners: EventListeners,
         *,
         retry_writes: bool = True,

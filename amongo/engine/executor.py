@@ -177,6 +177,8 @@ class Executor:
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
         build: Optional[BuildHook] = None,
+        read_concern: Optional[Mapping[str, Any]] = None,
+        write_concern: Optional[Mapping[str, Any]] = None,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -190,6 +192,9 @@ class Executor:
         :param is_write: an aggregate with ``$out``/``$merge``: a non-primary
             *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
             topology is discovered first when nothing is known yet), else primary.
+        :param read_concern: the ``readConcern`` document the command carries (the
+            collection's; dropped inside a transaction, where the transaction's applies).
+        :param write_concern: the ``writeConcern`` document (dropped inside a transaction).
         :param build: called with each attempt's checked-out connection, before stamping:
             returns ``(command, sequences, retryable)`` built from the connection's own
             limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
@@ -197,6 +202,10 @@ class Executor:
             logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
             update). An error it raises fails the operation (the connection is checked in).
         """
+        if read_concern:
+            cmd["readConcern"] = read_concern
+        if write_concern:
+            cmd["writeConcern"] = write_concern
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,

@@ -387,3 +387,22 @@ def test_ordinary_command_error_does_not_touch_sdam() -> None:
 def test_transaction_options_value() -> None:
     opts = TransactionOptions(None, None, None, None)
     assert opts.max_commit_time_ms is None
+
+
+def test_concerns_are_data_stamped_by_the_executor() -> None:
+    server = FakeServer(A, [OK, OK, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        await core.executor.command("db", {"insert": "c"}, retryable_write=True, write_concern={"w": 2})
+        await core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+                                    read_concern={"level": "majority"})
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction()
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True,
+                                    write_concern={"w": 2}, read_concern={"level": "local"})
+
+    run(go())
+    write, read, in_txn = server.pool.conn.sent
+    assert write["writeConcern"] == {"w": 2} and read["readConcern"] == {"level": "majority"}
+    assert "writeConcern" not in in_txn and "readConcern" not in in_txn  # the transaction's apply
