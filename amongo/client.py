@@ -359,7 +359,7 @@ class MongoClient(_BaseObject[_DocumentType]):
     @property
     def max_pool_size(self) -> int:
         """The ``maxPoolSize`` of each connection pool (Motor: ``max_pool_size``)."""
-        return self._pool_options.max_pool_size
+        return self._pool_options.max_pool_size  # type: ignore[return-value]  # (None: unbounded, as given)
 
     @property
     def min_pool_size(self) -> int:

@@ -229,7 +229,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd["bypassDocumentValidation"] = bypass_document_validation
         if comment is not None:
             cmd["comment"] = comment
-        encoded = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw
+        encoded: bytes = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw  # type: ignore[assignment]
         reply = await self._write_with_docs(cmd, "documents", [encoded], session, retryable=True)
         if acknowledged:
             _raise_single_write_errors(reply)
@@ -406,7 +406,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
         )
         if not acknowledged:
-            return DeleteResult(None, False)
+            return DeleteResult(None, False)  # type: ignore[arg-type]  # (PyMongo's own unacknowledged result)
         _raise_single_write_errors(reply)
         return DeleteResult({"n": reply.get("n", 0), "ok": reply.get("ok", 1.0)}, True)
 

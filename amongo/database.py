@@ -271,7 +271,7 @@ class Database(_BaseObject[_DocumentType]):
             return await self._command_write({"drop": name}, session=session, comment=comment)
         except OperationFailure as exc:
             if exc.code == 26 or "ns not found" in str(exc):
-                return exc.details or {"ok": 0, "errmsg": "ns not found", "code": 26}
+                return dict(exc.details or {"ok": 0, "errmsg": "ns not found", "code": 26})
             raise
 
     async def list_collections(

@@ -183,21 +183,22 @@ class GridIn:
     @property
     def chunk_size(self) -> int:
         """Bytes per chunk (Motor: ``chunk_size``)."""
-        return self._file["chunkSize"]
+        return int(self._file["chunkSize"])
 
     @property
     def length(self) -> int:
         """The file's length; only available once closed (Motor: ``length``)."""
         if not self._closed:
             raise AttributeError("can only get 'length' on a closed file")
-        return self._file["length"]
+        return int(self._file["length"])
 
     @property
     def upload_date(self) -> datetime.datetime:
         """When the file was stored; only available once closed (Motor: ``upload_date``)."""
         if not self._closed:
             raise AttributeError("can only get 'upload_date' on a closed file")
-        return self._file["uploadDate"]
+        upload_date: datetime.datetime = self._file["uploadDate"]
+        return upload_date
 
     @property
     def closed(self) -> bool:
@@ -248,7 +249,7 @@ class GridIn:
             await self._bucket.ensure_indexes(self._session)
             self._ensured_index = True
 
-    def _add_chunk(self, data: bytes) -> None:
+    def _add_chunk(self, data: "bytes | bytearray | memoryview") -> None:
         self._pending.append({"files_id": self._file["_id"], "n": self._chunk_number, "data": Binary(bytes(data))})
         self._pending_bytes += len(data)
         self._chunk_number += 1
@@ -510,7 +511,8 @@ class GridOut:
     @property
     def upload_date(self) -> datetime.datetime:
         """When the file was stored (Motor: ``upload_date``)."""
-        return self._require("upload_date")["uploadDate"]
+        upload_date: datetime.datetime = self._require("upload_date")["uploadDate"]
+        return upload_date
 
     @property
     def aliases(self) -> Optional[List[str]]:
@@ -806,7 +808,8 @@ class GridFSBucket:
         (Motor: ``upload_from_stream``)."""
         gin = self.open_upload_stream(filename, chunk_size_bytes, metadata, session=session)
         await self._upload(gin, source)
-        return gin._id
+        file_id: ObjectId = gin._id
+        return file_id
 
     async def upload_from_stream_with_id(self, file_id: Any, filename: str, source: Any, chunk_size_bytes: Optional[int] = None,
                                          metadata: Optional[Mapping[str, Any]] = None, session: Optional["ClientSession"] = None) -> None:
