@@ -17,6 +17,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo import tracing as _tracing
 from amongo import uri as _uri
 from amongo._common import _BaseObject, validate_database_name
 from amongo._typing import _DocumentType, _DocumentTypeArg
@@ -68,6 +69,11 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
     (``document_class=User`` infers it); databases, collections and cursors keep it.
+
+    ``tracing={"enabled": True, "query_text_max_length": N, "tracer_provider": p}`` turns on
+    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs the ``otel`` extra, see
+    :mod:`amongo.tracing`); the ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` environment
+    variable does when the option leaves ``enabled`` out.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -151,6 +157,8 @@ class MongoClient(_BaseObject[_DocumentType]):
             self._timeout = None
         self._server_api = opts.get("server_api")
         self._listeners = EventListeners(opts.get("event_listeners") or ())
+        # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
+        self._tracing = _tracing.from_options(opts.get("tracing"))
         self._closed = False
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -224,7 +232,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             retry_reads=self._retry_reads, timeout=self._timeout, server_api=self._server_api,
             read_concern=self.read_concern, write_concern=self.write_concern,
             read_preference=self.read_preference,
-            max_adaptive_retries=opts.get("maxAdaptiveRetries"),
+            max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
         )
         self._executor = self._core.executor
         #: a new implicit session (the core's bound method: no extra call per operation)
@@ -449,11 +457,12 @@ class MongoClient(_BaseObject[_DocumentType]):
         """Insert/update/replace/delete across namespaces with MongoDB 8.0's ``bulkWrite``
         command (Motor: ``bulk_write``); returns a ``ClientBulkWriteResult``, raises
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
-        return await client_bulk_write(
-            self, models, session=session, ordered=ordered, verbose_results=verbose_results,
-            bypass_document_validation=bypass_document_validation, comment=comment, let=let,
-            write_concern=write_concern,
-        )
+        async with self._executor.trace_operation("bulkWrite", "admin", None, session):
+            return await client_bulk_write(
+                self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+                bypass_document_validation=bypass_document_validation, comment=comment, let=let,
+                write_concern=write_concern,
+            )
 
     async def drop_database(
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None

@@ -188,7 +188,8 @@ class _Batch:
 
     def build(self, conn: Any) -> Tuple[Dict[str, Any], List[Tuple[str, List[bytes]]], bool]:
         if self._built is None:
-            if conn.max_wire_version < _MIN_WIRE_VERSION:
+            # (not through a load balancer, as before: the command itself is refused there)
+            if conn.max_wire_version < _MIN_WIRE_VERSION and not conn.options.load_balanced:
                 self.refused = InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
                 raise self.refused
             max_bson = conn.max_bson_size

@@ -297,7 +297,8 @@ class Collection(_BaseObject[_DocumentType]):
         bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
                          bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -446,7 +447,8 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------

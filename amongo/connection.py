@@ -193,6 +193,19 @@ def _server_api_doc(server_api: Any) -> Dict[str, Any]:
 
 
 
+def _connect_error(exc: ConnectionFailure, overload: bool) -> ConnectionFailure:
+    """Label *exc*, a network error or timeout while an application connection was being
+    established (TCP, TLS or the initial hello; not DNS, certificate or authentication
+    errors), as an overload error: ``SystemOverloadedError`` + ``RetryableError``
+    (client-backpressure spec: a server over its connection rate limit closes or stalls new
+    connections). SDAM then leaves the server and its pool alone and the executor retries
+    with backoff, as PyMongo 4.20 does. Monitoring connections are not labelled."""
+    if overload:
+        exc._add_error_label("SystemOverloadedError")
+        exc._add_error_label("RetryableError")
+    return exc
+
+
 class Connection:
     """A handshaken connection to one server (no Motor equivalent; internal).
 
@@ -258,7 +271,7 @@ class Connection:
         self.supports_retry = False
         self.server_connection_id: Optional[int] = None
         self._more_to_come = False
-        self._pinned = False
+        self._pinned: Any = False  # "cursor" / "transaction" while pinned (load-balanced mode)
         self.close_reason: Optional[str] = None
         #: mechanism state of this connection's authentication (MONGODB-OIDC: the token
         #: generation it authenticated with; never a secret)
@@ -302,11 +315,16 @@ class Connection:
             else:
                 transport, protocol = await coro
         except asyncio.TimeoutError:
-            raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
+            raise _connect_error(
+                NetworkTimeout(f"{host}:{port}: connection timed out"), handshake
+            ) from None
         except _ssl.SSLError as exc:
-            raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
+            # (only an EOF means the server may have dropped us during the TLS handshake)
+            overload = handshake and isinstance(exc, (_ssl.SSLEOFError, _ssl.SSLZeroReturnError))
+            raise _connect_error(AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}"), overload) from exc
         except OSError as exc:
-            raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+            overload = handshake and not isinstance(exc, socket.gaierror)  # (not a DNS failure)
+            raise _connect_error(AutoReconnect(f"{host}:{port}: {exc.strerror or exc}"), overload) from exc
         except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
             raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
         sock = transport.get_extra_info("socket")
@@ -320,8 +338,10 @@ class Connection:
         if handshake:
             try:
                 await conn.handshake(authenticate=authenticate)
-            except BaseException:
+            except BaseException as exc:
                 conn.close()
+                if not conn.hello and type(exc) in (AutoReconnect, NetworkTimeout):
+                    _connect_error(exc, True)  # the initial hello failed on the network
                 raise
         return conn
 

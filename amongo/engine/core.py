@@ -38,7 +38,7 @@ class ClientCore:
     __slots__ = (
         "owner", "topology", "listeners", "retry_writes", "retry_reads", "timeout",
         "server_api", "server_api_doc", "cluster_time", "session_pool", "read_concern",
-        "write_concern", "read_preference", "max_adaptive_retries", "executor", "__weakref__",
+        "write_concern", "read_preference", "max_adaptive_retries", "tracing", "executor", "__weakref__",
     )
 
     def __init__(
@@ -55,6 +55,7 @@ class ClientCore:
         write_concern: Optional[WriteConcern] = None,
         read_preference: Any = None,
         max_adaptive_retries: Optional[int] = None,
+        tracing: Any = None,
     ) -> None:
         #: the facade object sessions report as ``session.client`` (never called by the engine
         #: except ``get_io_loop``)
@@ -74,6 +75,8 @@ class ClientCore:
         self.read_preference = read_preference
         #: ``maxAdaptiveRetries`` (client-backpressure spec; None: the default)
         self.max_adaptive_retries = max_adaptive_retries
+        #: the OpenTelemetry hook (:mod:`amongo.tracing`), None unless enabled
+        self.tracing = tracing
         #: the one executor every command of this client goes through
         self.executor = Executor(self)
 
@@ -95,5 +98,3 @@ class ClientCore:
         """A new explicit session (``start_session``)."""
         return ClientSession(self, None, options, implicit=False)
 
-    def release_pinned(self, conn: Any) -> None:
-        """Unpin a connection from a session (load-balanced mode; nothing to do otherwise)."""

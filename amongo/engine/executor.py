@@ -27,6 +27,7 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
 )
 from pymongo.read_preferences import ReadPreference
 
@@ -91,6 +92,47 @@ _CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueErro
 _PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
 
 
+class Pin:
+    """A connection kept checked out for a load-balanced cursor or transaction
+    (load-balancers spec, "Connection Pinning"): every later command of that cursor or
+    transaction runs on it; :meth:`release` checks it in. A cursor opened inside a pinned
+    transaction shares the transaction's connection (held with no pool: never checked in
+    by the cursor)."""
+
+    __slots__ = ("kind", "conn", "pool")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "cursor" or "transaction" (the pool's wait-queue timeout message)
+        self.conn: Optional[Connection] = None
+        self.pool: Any = None
+
+    def hold(self, conn: Connection, pool: Any) -> None:
+        self.conn, self.pool = conn, pool
+        if pool is not None:
+            conn._pinned = self.kind
+
+    def release(self) -> None:
+        """Check the connection in (idempotent)."""
+        conn, pool = self.conn, self.pool
+        self.conn = self.pool = None
+        if conn is not None and pool is not None:
+            conn._pinned = False
+            pool.checkin(conn)
+
+
+class _NoScope:
+    """``async with`` that does nothing (contextlib.nullcontext is async only from 3.10)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
 def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     lname = name.lower()
     if lname in _SENSITIVE:
@@ -135,7 +177,7 @@ class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
     __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
-                 "_max_overload_retries")
+                 "_max_overload_retries", "_tracing", "load_balanced")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
@@ -148,6 +190,8 @@ class Executor:
         self._tokens = TokenBucket()
         mar = core.max_adaptive_retries
         self._max_overload_retries = int(mar if mar is not None else _MAX_OVERLOAD_RETRIES)
+        self._tracing = core.tracing  # amongo.tracing.Tracing, or None (disabled)
+        self.load_balanced = bool(core.topology.settings.load_balanced)  # connections are pinned
 
     def write_limits(self) -> Tuple[int, int, int]:
         """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
@@ -176,9 +220,12 @@ class Executor:
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
+        pin: Optional[Pin] = None,
+        run_command: bool = False,
         build: Optional[BuildHook] = None,
         read_concern: Optional[Mapping[str, Any]] = None,
         write_concern: Optional[Mapping[str, Any]] = None,
+        write_aggregate: bool = False,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -189,7 +236,13 @@ class Executor:
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
         :param array: documents pre-encoded as one array field appended to *cmd* when sent.
-        :param is_write: an aggregate with ``$out``/``$merge``: a non-primary
+        :param pin: a cursor's :class:`Pin` (load-balanced mode, see :meth:`cursor_pin`): a
+            command returning an open cursor keeps its connection there; getMore and
+            killCursors run on it.
+        :param is_write: whether the command writes (None: it writes when *read_preference* is
+            None); with *run_command* (a user's ``Database.command``) it decides which of
+            ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
+        :param write_aggregate: an aggregate with ``$out``/``$merge``: a non-primary
             *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
             topology is discovered first when nothing is known yet), else primary.
         :param read_concern: the ``readConcern`` document the command carries (the
@@ -209,8 +262,11 @@ class Executor:
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array, build,
+            is_write, implicit_session, result_address, array, pin, run_command, build,
+            write_aggregate,
         )
+        if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
+            coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
@@ -238,14 +294,17 @@ class Executor:
         implicit_session: bool,
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
+        pin: Optional[Pin] = None,
+        run_command: bool = False,
         build: Optional[BuildHook] = None,
+        write_aggregate: bool = False,
     ) -> Dict[str, Any]:
         core = self._core
         topology = self.topology
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
-        if is_write and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
+        if write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
             read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
@@ -271,9 +330,11 @@ class Executor:
         if in_txn:
             if read_preference is not None and not is_txn_finish:
                 # Reads in a transaction use the transaction's read preference, which must be
-                # primary (transactions spec).
+                # primary (transactions spec); a read preference given to runCommand explicitly
+                # is kept (as PyMongo), so a secondary one fails here.
                 txn_opts = session.txn_options  # type: ignore[union-attr]
-                read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
+                if not run_command:
+                    read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
                 if read_preference.mode != _PRIMARY_MODE:
                     raise InvalidOperation(
                         f"read preference in a transaction must be primary, not: {read_preference!r}"
@@ -285,6 +346,9 @@ class Executor:
                 retryable_write = False
             if session.pinned_address is not None:  # type: ignore[union-attr]
                 address = session.pinned_address  # type: ignore[union-attr]
+        overload_ok = self._overload_retry_allowed(
+            retryable_read, retryable_write, is_write, read_preference, is_txn_finish, run_command
+        )
         if retryable_write and not self._retry_writes and not is_txn_finish:
             retryable_write = False
         if retryable_read and not self._retry_reads:
@@ -294,7 +358,10 @@ class Executor:
 
         txn_number_assigned = False
         # One operationId for all attempts of this operation (command monitoring spec).
-        monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        monitored = (
+            self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+            or self._tracing is not None
+        )
         log_selection = _SELECTION_LOGGER.isEnabledFor(_DEBUG)
         op_id = next_request_id() if monitored or log_selection else 0
         last_error: Optional[BaseException] = None
@@ -306,7 +373,7 @@ class Executor:
         deprioritized: Tuple[Tuple[str, int], ...] = ()
         deadline = None
         timeout = _csot.get_timeout()
-        if timeout is not None:
+        if timeout:  # (pymongo.timeout(0): no deadline, and not the client's timeoutMS either)
             deadline = _csot.get_deadline()
         while True:
             attempt += 1
@@ -329,9 +396,25 @@ class Executor:
             pool = server.pool
             checkout_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                conn: Connection = pool.checkout_now() or await pool.checkout(checkout_timeout)
+                held = self._held(session, in_txn, pin) if self.load_balanced else None
+                conn: Connection = held or pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                if exc.has_error_label("SystemOverloadedError"):
+                    # A network error while connecting (see Connection.open): an overload error.
+                    overloaded = True
+                    if (
+                        overload_ok
+                        and exc.has_error_label("RetryableError")
+                        and attempt <= self._max_overload_retries
+                        and await self._overload_backoff(attempt, deadline)
+                    ):
+                        last_error = exc
+                        deprioritized = _deprioritized(topology, server)
+                        continue
+                elif (
+                    attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
+                    and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
+                ):
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
@@ -349,17 +432,12 @@ class Executor:
                 use_session = None
             else:
                 use_session = session
-            if build is not None:
-                try:
-                    cmd, sequences, built_retryable = build(conn)
-                except BaseException:
-                    pool.checkin(conn)
-                    if implicit is not None:
-                        implicit._end_implicit()
-                    raise
-                retryable_write = retryable_write and built_retryable
-            do_retry_write = retryable_write and use_session is not None and conn.supports_retry
+            do_retry_write = False
             try:
+                if build is not None:  # (an error here is handled as any other, never retried)
+                    cmd, sequences, built_retryable = build(conn)
+                    retryable_write = retryable_write and built_retryable
+                do_retry_write = retryable_write and use_session is not None and conn.supports_retry
                 if do_retry_write and not in_txn and not txn_number_assigned:
                     ss = use_session._materialize()  # type: ignore[union-attr]
                     ss.txn_number += 1
@@ -375,7 +453,7 @@ class Executor:
                 try:
                     timeout_applies = self._stamp(
                         conn, server, cmd, use_session, read_preference, unacknowledged,
-                        is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
+                        is_txn_finish, do_retry_write and not in_txn, in_txn, bool(timeout),
                     )
                     reauthenticated = False
                     while True:
@@ -415,29 +493,35 @@ class Executor:
                 if starting:
                     use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
             except PyMongoError as exc:
+                details = getattr(exc, "details", None)
+                if isinstance(details, Mapping) and ("operationTime" in details or "$clusterTime" in details):
+                    # An error reply still advances the cluster and operation times (as PyMongo:
+                    # a retried transaction's first command then carries afterClusterTime).
+                    self._process_reply(details, use_session, conn)
                 # Classify as if first attempt; how many retries are allowed is decided here.
                 retry = self._handle_error(
                     exc, server, conn, use_session, in_txn, 1,
                     do_retry_write or is_txn_finish, retryable_read, is_txn_finish,
                 )
-                pool.checkin(conn)
+                if self.load_balanced:
+                    self._lb_after_error(exc, pool, conn, held, session, in_txn, is_txn_finish, pin)
+                else:
+                    pool.checkin(conn)
                 overload = exc.has_error_label("SystemOverloadedError")
                 if overload:
                     overloaded = True
-                    retry = retry or exc.has_error_label("RetryableError")
+                    retry = retry or (overload_ok and exc.has_error_label("RetryableError"))
                 elif attempt > 1:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
-                limit = self._max_overload_retries if overloaded else (1 if deadline is None else 1 << 30)
+                # (timeoutMS=0 / pymongo.timeout(0): CSOT with no deadline, retries unbounded)
+                limit = self._max_overload_retries if overloaded else (1 if timeout is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
-                    if overload:
-                        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
-                        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
-                            if implicit is not None:
-                                implicit._end_implicit()
-                            raise
-                        await asyncio.sleep(backoff)
+                    if overload and not await self._overload_backoff(attempt, deadline):
+                        if implicit is not None:
+                            implicit._end_implicit()
+                        raise
                     last_error = exc
                     deprioritized = _deprioritized(topology, server)
                     continue
@@ -454,11 +538,17 @@ class Executor:
                 raise
             except BaseException:
                 # Cancellation: the pool drains the unread reply or closes the connection.
-                pool.checkin(conn)
+                if held is not None:  # (a pinned connection is released with its pin)
+                    self._release_held(conn, session, pin)
+                else:
+                    pool.checkin(conn)
                 if implicit is not None:
                     implicit._end_implicit()
                 raise
-            pool.checkin(conn)
+            if self.load_balanced:
+                self._lb_after_reply(reply, cmd, pool, conn, held, session, in_txn and not is_txn_finish, pin)
+            else:
+                pool.checkin(conn)
             if (
                 do_retry_write
                 and attempt == 1
@@ -481,6 +571,10 @@ class Executor:
         *read_preference* when every known server is 5.0+ (wire version 13), else primary
         (None). With nothing discovered yet it waits for a writable server first."""
         topology = self.topology
+        if topology.settings.load_balanced:
+            # The balancer's servers are never checked: assume 5.0+ as PyMongo does (its
+            # load-balancer description says maxWireVersion 13); an older server refuses.
+            return read_preference
         common = topology.description.common_wire_version
         if common is None:
             await topology.select_server(None)
@@ -488,6 +582,114 @@ class Executor:
         if common is None or common < 13:
             return None
         return read_preference
+
+    def trace_operation(self, op_name: str, dbname: str, coll: Optional[str],
+                        session: Optional[ClientSession]) -> Any:
+        """An async context manager: the OpenTelemetry span of an operation that sends
+        several commands (a no-op when tracing is disabled)."""
+        if self._tracing is None:
+            return _NO_SCOPE
+        return self._tracing.scope(op_name, dbname, coll, session)
+
+    # -- load-balanced mode: connection pinning (load-balancers spec) --------------------------
+    def cursor_pin(self) -> Optional[Pin]:
+        """A new cursor's :class:`Pin` in load-balanced mode, else None."""
+        return Pin("cursor") if self.load_balanced else None
+
+    @staticmethod
+    def _held(session: Optional[ClientSession], in_txn: bool, pin: Optional[Pin]) -> Optional[Connection]:
+        """The pinned connection this command must use, if any."""
+        txn_pin: Optional[Pin] = session.pinned_connection if in_txn and session is not None else None
+        if txn_pin is not None:
+            return txn_pin.conn
+        if pin is not None:
+            return pin.conn
+        return None
+
+    @staticmethod
+    def _release_held(conn: Connection, session: Optional[ClientSession], pin: Optional[Pin]) -> None:
+        if session is not None and session.pinned_connection is not None and session.pinned_connection.conn is conn:
+            session._unpin()
+        if pin is not None and pin.conn is conn:
+            pin.release()
+
+    def _lb_after_reply(
+        self, reply: Mapping[str, Any], cmd: Mapping[str, Any], pool: Any, conn: Connection,
+        held: Optional[Connection], session: Optional[ClientSession], txn_op: bool, pin: Optional[Pin],
+    ) -> None:
+        """Keep *conn* pinned or check it in, after a reply (*txn_op*: an operation in a
+        transaction, not its commit or abort, which only use a pinned connection)."""
+        cursor = reply.get("cursor")
+        open_cursor = isinstance(cursor, Mapping) and bool(cursor.get("id"))
+        if held is not None:
+            if pin is not None and pin.conn is conn:
+                name = next(iter(cmd))
+                if name == "killCursors" or (name == "getMore" and not open_cursor):
+                    pin.release()  # the cursor is done with its connection
+            elif pin is not None and open_cursor:
+                pin.hold(conn, None)  # a cursor in a pinned transaction shares its connection
+            return
+        if txn_op and session is not None and session.in_transaction:
+            txn_pin = Pin("transaction")
+            txn_pin.hold(conn, pool)
+            session.pinned_connection = txn_pin
+        elif pin is not None and open_cursor:
+            pin.hold(conn, pool)
+        else:
+            pool.checkin(conn)
+
+    def _lb_after_error(
+        self, exc: PyMongoError, pool: Any, conn: Connection, held: Optional[Connection],
+        session: Optional[ClientSession], in_txn: bool, is_txn_finish: bool, pin: Optional[Pin],
+    ) -> None:
+        """Keep *conn* pinned or check it in, after an error: a transaction's connection is
+        released by transient (and network) errors and kept by others (abort releases it);
+        a cursor keeps its connection until it is closed."""
+        transient = exc.has_error_label("TransientTransactionError") or isinstance(exc, ConnectionFailure)
+        if held is not None:
+            if transient and session is not None and session.pinned_connection is not None \
+                    and session.pinned_connection.conn is conn:
+                session._unpin()
+            return  # (a cursor's connection: released when the cursor is closed)
+        if in_txn and not is_txn_finish and not transient and session is not None and session.in_transaction:
+            txn_pin = Pin("transaction")
+            txn_pin.hold(conn, pool)
+            session.pinned_connection = txn_pin
+        else:
+            pool.checkin(conn)
+
+    def _overload_retry_allowed(
+        self,
+        retryable_read: bool,
+        retryable_write: bool,
+        is_write: Optional[bool],
+        read_preference: Any,
+        is_txn_finish: bool,
+        run_command: bool,
+    ) -> bool:
+        """Whether an overload error (``SystemOverloadedError`` + ``RetryableError``) may be
+        retried: the client's ``retryReads`` for reads (getMore included), ``retryWrites`` for
+        writes, both for a user's ``runCommand``; commit/abort always (as PyMongo 4.20)."""
+        if is_txn_finish:
+            return True
+        if run_command:
+            return self._retry_reads and self._retry_writes
+        if retryable_read:
+            return self._retry_reads
+        if retryable_write:
+            return self._retry_writes
+        if is_write is None:
+            is_write = read_preference is None
+        return self._retry_writes if is_write else self._retry_reads
+
+    async def _overload_backoff(self, attempt: int, deadline: Optional[float]) -> bool:
+        """Sleep before overload retry *attempt* (exponential backoff with jitter, one token
+        from the retry budget); False when the deadline or the budget forbids the retry."""
+        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
+        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
+            return False
+        await asyncio.sleep(backoff)
+        return True
 
     def _stamp(
         self,
@@ -578,12 +780,18 @@ class Executor:
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
             cmd.update(api)
-        if has_timeout and _csot.get_timeout() is not None:
+        if has_timeout and _csot.get_timeout():
             remaining = _csot.remaining()
             if remaining is not None:
                 if remaining <= 0:
                     raise _timeout_error(None)
-                if not unacknowledged and next(iter(cmd)) != "getMore":
+                # (no maxTimeMS on getMore, nor on a tailable non-awaitData find: the deadline
+                # is the client's alone there, CSOT "Cursors")
+                if (
+                    not unacknowledged
+                    and next(iter(cmd)) != "getMore"
+                    and not (cmd.get("tailable") and not cmd.get("awaitData"))
+                ):
                     # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
                     _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
             return True
@@ -643,6 +851,8 @@ class Executor:
                 _COMMAND_LOGGER, id(self._core.owner), message="Command started",
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
+        tracing = self._tracing
+        span = None if tracing is None or sensitive else tracing.start_command(name, dbname, started_cmd, conn)
         start = time.perf_counter()
         if listeners:
             EventListeners.publish(
@@ -655,7 +865,11 @@ class Executor:
             )
         try:
             reply = await pending
-        except PyMongoError as exc:
+        except BaseException as exc:
+            if span is not None:
+                tracing.command_failed(span, exc)
+            if not isinstance(exc, PyMongoError):
+                raise
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
                 failure: Any = {} if sensitive else (exc.details or {})
@@ -679,6 +893,8 @@ class Executor:
             )
             raise
         duration = _timedelta(seconds=time.perf_counter() - start)
+        if span is not None:
+            tracing.command_succeeded(span, reply)
         if log:
             _log_debug(
                 _COMMAND_LOGGER, id(self._core.owner), message="Command succeeded",
@@ -744,7 +960,7 @@ class Executor:
                 exc._add_error_label("TransientTransactionError")
             if retryable_write:
                 exc._add_error_label("RetryableWriteError")
-            if isinstance(exc, NetworkTimeout) and _csot.get_timeout() is not None:
+            if isinstance(exc, NetworkTimeout) and _csot.get_timeout():
                 return False
             return (retryable_write or retryable_read) and attempt == 1
         code = getattr(exc, "code", None)
@@ -769,11 +985,13 @@ class Executor:
         return False
 
 
-# Commands that carry the collection's read concern, and so a causally consistent session's
-# afterClusterTime (as PyMongo: every CRUD command built from a collection, writes included).
+# Commands that carry a causally consistent session's afterClusterTime (as PyMongo 4.20:
+# every CRUD command built from a collection, writes included, the collection and index DDL
+# commands, dropDatabase and the client-level bulkWrite; causal-consistency spec tests).
 _CAUSAL_COMMANDS = frozenset(
     {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
-     "insert", "update", "delete", "findAndModify"}
+     "insert", "update", "delete", "findAndModify",
+     "create", "createIndexes", "drop", "dropDatabase", "dropIndexes", "bulkWrite"}
 )
 
 

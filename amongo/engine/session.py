@@ -48,7 +48,8 @@ class SessionCore(Protocol):
 
     def session_timeout_minutes(self) -> Optional[int]: ...
 
-    def release_pinned(self, conn: Any) -> None: ...
+    @property
+    def tracing(self) -> Any: ...
 
 _T = TypeVar("_T")
 
@@ -215,7 +216,7 @@ class ClientSession:
     __slots__ = (
         "_core", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
         "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
-        "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "__weakref__",
     )
 
     def __init__(self, core: SessionCore, server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
@@ -233,6 +234,7 @@ class ClientSession:
         self.pinned_connection: Any = None
         self.recovery_token: Any = None
         self.attached_to_cursor = False
+        self._trace_span: Any = None  # OpenTelemetry "transaction" span (amongo/tracing.py)
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
@@ -367,12 +369,19 @@ class ClientSession:
     def __exit__(self, *args: Any) -> None:  # pragma: no cover
         pass
 
+    def _end_trace_span(self) -> None:
+        """End the OpenTelemetry ``transaction`` span, if tracing started one."""
+        span = self._trace_span
+        if span is not None:
+            self._trace_span = None
+            span.end()
+
     def _unpin(self) -> None:
         self.pinned_address = None
-        conn = self.pinned_connection
+        pin = self.pinned_connection  # an executor.Pin (load-balanced mode)
         self.pinned_connection = None
-        if conn is not None:
-            self._core.release_pinned(conn)
+        if pin is not None:
+            pin.release()
 
     def start_transaction(
         self,
@@ -400,6 +409,8 @@ class ClientSession:
         ss = self._materialize()
         ss.txn_number += 1
         self.txn_state = TXN_STARTING
+        if client.tracing is not None:
+            client.tracing.start_transaction(self)
         return _TransactionContext(self)
 
     async def commit_transaction(self) -> None:
@@ -410,12 +421,16 @@ class ClientSession:
             raise InvalidOperation("No transaction started")
         if state in (TXN_STARTING, TXN_COMMITTED_EMPTY):
             self.txn_state = TXN_COMMITTED_EMPTY
+            self._end_trace_span()
             return
         if state == TXN_ABORTED:
             raise InvalidOperation("Cannot call commitTransaction after calling abortTransaction")
         retry = state == TXN_COMMITTED
         try:
-            await self._finish("commitTransaction", retry)
+            try:
+                await self._finish("commitTransaction", retry)
+            finally:
+                self._end_trace_span()
         except PyMongoError as exc:
             self.txn_state = TXN_COMMITTED
             if is_unknown_commit(exc):
@@ -431,6 +446,7 @@ class ClientSession:
             raise InvalidOperation("No transaction started")
         if state == TXN_STARTING:
             self.txn_state = TXN_ABORTED
+            self._end_trace_span()
             return
         if state == TXN_ABORTED:
             raise InvalidOperation("Cannot call abortTransaction twice")
@@ -443,6 +459,7 @@ class ClientSession:
         finally:
             self.txn_state = TXN_ABORTED
             self._unpin()
+            self._end_trace_span()
 
     async def _finish(self, command_name: str, retrying_commit: bool) -> None:
         opts = self.txn_options

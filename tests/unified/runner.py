@@ -51,6 +51,7 @@ from pymongo.results import (
 from pymongo.server_api import ServerApi
 from pymongo.write_concern import WriteConcern
 
+from .extra_ops import ExtraOperations
 from .matching import MISSING, MatchError, Matcher, exact_equal
 from .schema import validate
 
@@ -100,6 +101,14 @@ NOT_IN_MOTOR_API = {
     "listCollectionObjects": "listCollectionObjects is an optional helper Motor does not have",
     "listDatabaseObjects": "listDatabaseObjects is an optional helper Motor does not have",
     "getSnapshotTime": "Motor does not expose a session's snapshot time",
+    # Not in the Motor 3.7.1 API; these run once amongo's PyMongo-style (AsyncMongoClient) API
+    # exists, which it does not yet.
+    "deleteByName": "GridFSBucket.delete_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
+                    "PyMongo-style API, which will run this test, does not exist yet)",
+    "renameByName": "GridFSBucket.rename_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
+                    "PyMongo-style API, which will run this test, does not exist yet)",
+    "appendMetadata": "MongoClient.append_metadata is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
+                      "PyMongo-style API, which will run this test, does not exist yet)",
 }
 ARGS_NOT_IN_MOTOR_API = {
     "rawData": "rawData is not part of the Motor 3.7.1 API",
@@ -160,12 +169,17 @@ class EventRecorder(monitoring.CommandListener, monitoring.ConnectionPoolListene
         self.entities = entities
         self.ignored_requests: set = set()
         self.checked_out = 0
+        self.open_connections = 0  # ready minus closed (awaitMinPoolSizeMS)
 
     # The same callback for every kind of event.
     def _record(self, event: Any) -> None:
         name = EVENT_NAMES.get(type(event))
         if name is None:
             return
+        if name == "connectionReadyEvent":
+            self.open_connections += 1
+        elif name == "connectionClosedEvent":
+            self.open_connections -= 1
         if name == "connectionCheckedOutEvent":
             self.checked_out += 1
         elif name == "connectionCheckedInEvent":
@@ -268,6 +282,7 @@ def match_event(name: str, spec: Dict[str, Any], event: Any, matcher: Matcher) -
 
 
 def _snake(name: str) -> str:
+    name = re.sub(r"MS$", "Ms", name)  # maxAwaitTimeMS -> max_await_time_ms
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -411,10 +426,10 @@ def _version(s: str) -> Tuple[int, ...]:
 async def server_info(client: Any, uri: str) -> ServerInfo:
     hello = await client.admin.command("hello")
     build = await client.admin.command("buildInfo")
-    if hello.get("msg") == "isdbgrid":
-        topology = "sharded"
-    elif hello.get("serviceId") is not None:
+    if hello.get("serviceId") is not None:  # (a load-balanced mongos also says isdbgrid)
         topology = "load-balanced"
+    elif hello.get("msg") == "isdbgrid":
+        topology = "sharded"
     elif "setName" in hello:
         topology = "replicaset"
     else:
@@ -471,10 +486,12 @@ def requirements_unmet(reqs: Optional[List[Dict[str, Any]]], info: ServerInfo) -
 # -- the runner -------------------------------------------------------------------------
 
 
-class UnifiedRunner:
-    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo) -> None:
+class UnifiedRunner(ExtraOperations):
+    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo,
+                 multi_uri: Optional[str] = None) -> None:
         self.motor = driver_module()
         self.uri = uri
+        self.multi_uri = multi_uri or uri  # for useMultipleMongoses: true (load balancers)
         self.spec = spec
         self.test = test
         self.info = info
@@ -488,6 +505,10 @@ class UnifiedRunner:
         self.log_clients: Dict[str, Dict[str, str]] = {}  # client id -> {component: level}
         self.log_capture = _LogCapture()
         self.internal: Any = None
+        self.tracing: Dict[str, Any] = {}  # client id -> its in-memory span exporter
+        self.callback_depth = 0  # > 0 while a withTransaction callback runs
+        self.session_timeouts: Dict[int, float] = {}  # id(session) -> defaultTimeoutMS (s)
+        self.tailable_cursors: set = set()  # id() of command cursors made with a tailable cursorType
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -498,8 +519,8 @@ class UnifiedRunner:
             self.test.get("runOnRequirements"), self.info)
         if why:
             raise Skip(why)
-        if "expectTracingMessages" in self.test:
-            raise Skip("expectTracingMessages: tracing is not part of the Motor 3.7.1 API")
+        if "expectTracingMessages" in self.test and not _AMONGO_LOGS(self.motor):
+            raise Skip("expectTracingMessages: Motor has no OpenTelemetry tracing")
         if "expectLogMessages" in self.test and not _AMONGO_LOGS(self.motor):
             raise Skip("expectLogMessages: Motor has no per-client log hooks for the runner")
         self.internal = self.motor.AsyncIOMotorClient(self.uri, retryWrites=False)
@@ -511,6 +532,7 @@ class UnifiedRunner:
                 await self.run_operation(op)
             await self._check_events()
             self._check_log_messages()
+            check_tracing_messages(self.test.get("expectTracingMessages", []), self.tracing, self.matcher)
             await self._check_outcome()
         finally:
             await self._teardown()
@@ -523,6 +545,7 @@ class UnifiedRunner:
 
     async def _teardown(self) -> None:
         self.log_capture.close()
+        self._cancel_threads()
         for session in self.sessions:
             try:
                 await session.end_session()
@@ -656,7 +679,13 @@ class UnifiedRunner:
                                                        **coll_db_options(spec.get("collectionOptions")))
             elif kind == "session":
                 client = self.entities[spec["client"]]
-                session = await client.start_session(**self._session_opts(spec.get("sessionOptions", {})))
+                opts = dict(spec.get("sessionOptions", {}))
+                default_timeout = opts.pop("defaultTimeoutMS", None)
+                session = await client.start_session(**self._session_opts(opts))
+                if default_timeout is not None:
+                    # (CSOT: operations in the session run under pymongo.timeout() unless
+                    # they set timeoutMS themselves)
+                    self.session_timeouts[id(session)] = default_timeout / 1000.0
                 self.entities[eid] = session
                 self.sessions.append(session)
                 self.lsids[eid] = session.session_id
@@ -677,7 +706,7 @@ class UnifiedRunner:
                         raise NotImplementedError(f"bucketOptions.{k}")
                 self.entities[eid] = self.motor.AsyncIOMotorGridFSBucket(db, **kw)
             elif kind == "thread":
-                raise Skip("thread entities are not supported by this runner")
+                self.entities[eid] = self._make_thread(spec)
             elif kind == "clientEncryption":
                 raise Skip("client-side field level encryption is not supported")
             else:
@@ -729,6 +758,8 @@ class UnifiedRunner:
         # the next 10 s heartbeat.
         kw: Dict[str, Any] = {"event_listeners": [rec], "heartbeatFrequencyMS": 500}
         for k, v in spec.get("uriOptions", {}).items():
+            if k in ("waitQueueSize", "waitQueueMultiple"):
+                raise Skip(f"{k} was removed in PyMongo 4 / Motor 3 (amongo rejects it as an unknown option)")
             if k == "appname":
                 kw["appname"] = v
             elif k == "readPreference":
@@ -744,13 +775,22 @@ class UnifiedRunner:
                 raise Skip("observeLogMessages: Motor has no per-client log hooks for the runner")
             self.log_clients[spec["id"]] = {k: v for k, v in spec["observeLogMessages"].items()}
         if "observeTracingMessages" in spec:
-            raise Skip("observeTracingMessages is not part of the Motor 3.7.1 API")
+            if not _AMONGO_LOGS(self.motor):
+                raise Skip("observeTracingMessages: Motor has no OpenTelemetry tracing")
+            kw["tracing"], self.tracing[spec["id"]] = tracing_option(spec["observeTracingMessages"])
         if "autoEncryptOpts" in spec:
             raise Skip("client-side field level encryption is not supported")
-        client = self.motor.AsyncIOMotorClient(self.uri, **kw)
+        uri = self.multi_uri if spec.get("useMultipleMongoses") else self.uri
+        client = self.motor.AsyncIOMotorClient(uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
-            await asyncio.sleep(spec["awaitMinPoolSizeMS"] / 1000.0)
+            # Wait (at most awaitMinPoolSizeMS) until the pool holds minPoolSize connections.
+            wanted = int(spec.get("uriOptions", {}).get("minPoolSize", 0))
+            deadline = time.monotonic() + spec["awaitMinPoolSizeMS"] / 1000.0
+            while rec.open_connections < wanted:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pool did not reach minPoolSize={wanted} within awaitMinPoolSizeMS")
+                await asyncio.sleep(0.01)
         return client
 
     # -- operations --
@@ -766,8 +806,16 @@ class UnifiedRunner:
     async def run_operation(self, op: Dict[str, Any]) -> Any:
         name = op["name"]
         args = op.get("arguments", {})
+        timeout = None
+        if op["object"] != "testRunner":
+            args = dict(args)
+            timeout = self._operation_timeout(args, self.entities.get(op["object"]))
         try:
-            result = await self._dispatch(op["object"], name, args)
+            if timeout is None:
+                result = await self._dispatch(op["object"], name, args)
+            else:
+                with self._timeout_context(timeout):
+                    result = await self._dispatch(op["object"], name, args)
         except Skip:
             raise
         except (NotImplementedError, SchemaVersionError):
@@ -776,10 +824,14 @@ class UnifiedRunner:
             if op.get("ignoreResultAndError"):
                 if isinstance(exc, (KeyError, TypeError)):
                     raise  # a malformed operation (missing/unknown argument) still fails the test
+                if self.callback_depth:
+                    raise  # inside withTransaction the driver must see the error
                 return None
             if "expectError" not in op:
                 raise
             self._check_error(op["expectError"], exc)
+            if self.callback_depth:
+                raise  # (unified format: errors in a withTransaction callback propagate)
             return None
         if "expectError" in op:
             raise AssertionError(f"{name} succeeded ({result!r}) but an error was expected: {op['expectError']}")
@@ -927,6 +979,8 @@ class UnifiedRunner:
         if name == "close":
             client.close()
             return None
+        if name == "dropDatabase":
+            return await client.drop_database(a.pop("database"), **self._kw(a))
         raise NotImplementedError(f"client.{name}")
 
     @staticmethod
@@ -962,9 +1016,13 @@ class UnifiedRunner:
                 kw["comment"] = a["comment"]
             if "maxTimeMS" in a:
                 kw["max_await_time_ms"] = a["maxTimeMS"]
-            if "cursorType" in a or "timeoutMode" in a:
-                raise Skip("cursorType/timeoutMode on cursor_command is not part of the Motor API")
+            if "timeoutMode" in a:
+                raise Skip("timeoutMode on cursor_command is not part of the Motor 3.7.1 / PyMongo 4.20 API")
             cursor = await db.cursor_command(cmd, **kw)
+            if a.get("cursorType") in ("tailable", "tailableAwait"):
+                # (the command itself asks for the tailable cursor; iterateOnce then does one
+                # getMore and may return nothing, as PyMongo's try_next)
+                self.tailable_cursors.add(id(cursor))
             if "batchSize" in a:
                 cursor.batch_size(a["batchSize"])
             if name == "createCommandCursor":
@@ -1017,9 +1075,12 @@ class UnifiedRunner:
             if "filter" not in a:
                 raise ValueError(f"{name} requires a filter")
             kw = self._find_kw(a)
+            max_await = kw.pop("max_await_time_ms", None)
             cursor = coll.find(**kw)
+            if max_await is not None:  # (a cursor method in Motor/PyMongo, not a find() argument)
+                cursor.max_await_time_ms(max_await)
             if name == "createFindCursor":
-                return cursor
+                return await start_cursor(cursor)
             return await cursor.to_list(None)
         if name == "findOne":
             return await coll.find_one(**self._find_kw(a))
@@ -1099,7 +1160,7 @@ class UnifiedRunner:
             kw["cursor_type"] = {"tailable": CursorType.TAILABLE, "tailableAwait": CursorType.TAILABLE_AWAIT,
                                  "nonTailable": CursorType.NON_TAILABLE}[kw["cursor_type"]]
         if "timeout_m_s" in kw or "timeout_mode" in kw:
-            raise Skip("timeoutMS/timeoutMode on find are not part of the Motor 3.7.1 API")
+            raise Skip("timeoutMode on find is not part of the Motor 3.7.1 / PyMongo 4.20 API")
         return kw
 
     # cursors / change streams
@@ -1107,7 +1168,7 @@ class UnifiedRunner:
         if name == "iterateUntilDocumentOrError":
             return await cursor.next()
         if name == "iterateOnce":
-            if "ChangeStream" in type(cursor).__name__:
+            if "ChangeStream" in type(cursor).__name__ or id(cursor) in self.tailable_cursors:
                 return await cursor.try_next()
             try:
                 return await cursor.next()
@@ -1143,6 +1204,9 @@ class UnifiedRunner:
             return await bucket.rename(a["id"], a["newFilename"])
         if name == "drop":
             return await bucket.drop()
+        if name == "find":
+            filt = a.pop("filter")
+            return await bucket.find(filt, **self._kw(a)).to_list(None)
         raise NotImplementedError(f"bucket.{name}")
 
     # sessions
@@ -1159,8 +1223,12 @@ class UnifiedRunner:
             ops = a.pop("callback")
 
             async def callback(_session: Any) -> None:
-                for op in ops:
-                    await self.run_operation(op)
+                self.callback_depth += 1
+                try:
+                    for op in ops:
+                        await self.run_operation(op)
+                finally:
+                    self.callback_depth -= 1
 
             return await session.with_transaction(callback, **self._txn_opts(a))
         raise NotImplementedError(f"session.{name}")
@@ -1173,18 +1241,18 @@ class UnifiedRunner:
 
     async def _tr_targetedFailPoint(self, session: str, failPoint: Dict[str, Any]) -> None:
         s = self.entities[session]
-        if _session_internal(s, "_pinned_address") is None and self.info.topology == "sharded":
+        if _pinned_address(s) is None and self.info.topology == "sharded":
             raise AssertionError("targetedFailPoint on an unpinned session")
         c = s.client
         await c.admin.command(SON(failPoint))
         self.failpoints.append((c, failPoint["configureFailPoint"]))
 
     async def _tr_assertSessionPinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is None:
+        if _pinned_address(self.entities[session]) is None:
             raise AssertionError("session is not pinned")
 
     async def _tr_assertSessionUnpinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is not None:
+        if _pinned_address(self.entities[session]) is not None:
             raise AssertionError("session is pinned")
 
     async def _tr_assertSessionTransactionState(self, session: str, state: str) -> None:
@@ -1300,6 +1368,12 @@ def _close_all(clients: List[Any]) -> None:
             c.close()
 
 
+def _pinned_address(session: Any) -> Any:
+    """The mongos (or load balancer) a session's transaction is pinned to: amongo's
+    ``pinned_address``, PyMongo's private ``_pinned_address``."""
+    return _session_internal(session, "pinned_address") or _session_internal(session, "_pinned_address")
+
+
 def _session_internal(session: Any, attr: str) -> Any:
     """Transaction/pinning state the spec asks about; Motor has no public accessor for it."""
     sentinel = object()
@@ -1353,3 +1427,108 @@ class _LogCapture(logging.Handler):
             logger.setLevel(level)
         self._saved = []
         super().close()
+
+
+async def start_cursor(cursor: Any) -> Any:
+    """createFindCursor sends the find now (unified format), though Motor-style cursors are
+    lazy: amongo's cursor is started here (Motor's stays lazy: it has no public way)."""
+    start = getattr(cursor, "_ensure_started", None)
+    if start is not None:
+        await start()
+    return cursor
+
+
+# -- OpenTelemetry (observeTracingMessages / expectTracingMessages) ---------------------------
+
+
+def tracing_option(observe: Dict[str, Any]) -> Tuple[Dict[str, Any], Any]:
+    """The ``tracing`` client option for an ``observeTracingMessages`` entity and the in-memory
+    exporter collecting that client's spans (its own TracerProvider from the OpenTelemetry SDK)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for key in observe:
+        if key != "enableCommandPayload":
+            raise NotImplementedError(f"observeTracingMessages.{key}")
+    length = 1 << 24 if observe.get("enableCommandPayload") else 0
+    return {"enabled": True, "query_text_max_length": length, "tracer_provider": provider}, exporter
+
+
+def _span_attributes(span: Any) -> Dict[str, Any]:
+    from bson.int64 import Int64
+
+    # OpenTelemetry integer attributes are 64-bit: they match $$type "long".
+    attrs = {k: Int64(v) if type(v) is int else v for k, v in (span.attributes or {}).items()}
+    lsid = attrs.get("db.mongodb.lsid")
+    if isinstance(lsid, str):  # relaxed Extended JSON of the lsid document
+        attrs["db.mongodb.lsid"] = json_util.loads(lsid)
+    return attrs
+
+
+def _describe_spans(spans: List[Any], children: Dict[int, List[Any]], indent: str = "") -> str:
+    out = []
+    for s in spans:
+        out.append(f"{indent}{s.name} {dict(s.attributes or {})}")
+        out.append(_describe_spans(children.get(s.context.span_id, []), children, indent + "  "))
+    return "\n".join(o for o in out if o)
+
+
+def _match_spans(expected: List[Dict[str, Any]], actual: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher, path: str) -> None:
+    if len(expected) != len(actual):
+        raise AssertionError(f"{path}: expected {len(expected)} spans {[e['name'] for e in expected]}, got "
+                             f"{len(actual)}:\n{_describe_spans(actual, children)}")
+    for i, (exp, span) in enumerate(zip(expected, actual)):
+        where = f"{path}[{i}] {exp['name']}"
+        if span.name != exp["name"]:
+            raise AssertionError(f"{where}: span name {span.name!r}\n{_describe_spans(actual, children)}")
+        try:
+            matcher.match(exp.get("attributes", {}), _span_attributes(span), True, "attributes")
+        except MatchError as e:
+            raise AssertionError(f"{where}: {e}\nactual: {dict(span.attributes or {})}") from None
+        _match_spans(exp.get("nested", []), children.get(span.context.span_id, []), children, matcher,
+                     f"{where}.nested")
+
+
+def check_tracing_messages(expectations: List[Dict[str, Any]], exporters: Dict[str, Any], matcher: Matcher) -> None:
+    """``expectTracingMessages``: the client's finished spans, as trees (parent/child through
+    the span ids) in start order, match the expected spans."""
+    for spec in expectations:
+        spans = sorted(exporters[spec["client"]].get_finished_spans(), key=lambda s: s.start_time)
+        ids = {s.context.span_id for s in spans}
+        children: Dict[int, List[Any]] = {}
+        roots = []
+        for s in spans:
+            parent = s.parent.span_id if s.parent is not None else None
+            if parent in ids:
+                children.setdefault(parent, []).append(s)
+            else:
+                roots.append(s)
+        expected = spec["spans"]
+        if spec.get("ignoreExtraSpans"):
+            roots = _subsequence(expected, roots, children, matcher)
+        _match_spans(expected, roots, children, matcher, "spans")
+
+
+def _subsequence(expected: List[Dict[str, Any]], roots: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher) -> List[Any]:
+    """ignoreExtraSpans: the actual root spans that match the expected ones in order (the
+    others are extra); what is left unmatched is reported by the exact comparison."""
+    picked: List[Any] = []
+    rest = list(roots)
+    for exp in expected:
+        for i, span in enumerate(rest):
+            try:
+                _match_spans([exp], [span], children, matcher, "spans")
+            except AssertionError:
+                continue
+            picked.append(span)
+            rest = rest[i + 1:]
+            break
+        else:
+            return picked + rest
+    return picked

@@ -95,6 +95,7 @@ class FakeTopology:
         self.errors: List[Tuple[Address, BaseException]] = []
         self.fail_selection = fail_selection
         self._loop = None  # (the executor checks the event loop the topology runs on)
+        self.settings = SimpleNamespace(load_balanced=False)
 
     @property
     def description(self) -> Any:
