@@ -18,12 +18,14 @@ _PRIMARY_TXN_WRITE = "SecantusDB accepts the onPrimaryTransactionalWrite fail po
 _RETRY_HISTORY = ("SecantusDB answers a retried write (same txnNumber) from its retry history without consulting "
                   "failCommand, so the fail point's second 'times' never fires")
 
+_LONG_HELLO = ("SecantusDB's hello reply is 1156 characters of relaxed Extended JSON, over the logging spec's default "
+               "1000-character maxDocumentLength: the logged reply is truncated, so the test's $$matchAsDocument "
+               "cannot parse it (a mongod reply fits)")
+
 SECANTUS: Dict[str, str] = {
     "command-logging-and-monitoring/logging/redacted-commands.json::*hello without speculative authenticate "
     "command and server reply are not redacted":
-        "SecantusDB's hello reply is 1156 characters of relaxed Extended JSON, over the logging spec's default "
-        "1000-character maxDocumentLength: the logged reply is truncated, so the test's $$matchAsDocument "
-        "cannot parse it (a mongod reply fits)",
+        _LONG_HELLO,
     "unified-test-format/valid-pass/poc-retryable-writes.json::FindOneAndUpdate is never committed":
         _PRIMARY_TXN_WRITE,
     "unified-test-format/valid-pass/poc-retryable-writes.json::InsertOne fails after multiple retryable "
@@ -53,6 +55,7 @@ SECANTUS: Dict[str, str] = {
         "(tests/integration/test_conformance_bugs.py checks the command it sends)",
     "server-discovery-and-monitoring/unified/interruptInUse-pool-clear.json::*": _NO_JS,
     "server-discovery-and-monitoring/unified/logging-replicaset.json::Topology lifecycle": _ONE_NODE,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Successful heartbeat": _LONG_HELLO,
     "server-discovery-and-monitoring/unified/replicaset-emit-topology-changed-before-close.json::Topology lifecycle":
         _ONE_NODE,
     "server-discovery-and-monitoring/unified/rediscover-quickly-after-step-down.json::Rediscover quickly after "
@@ -78,8 +81,6 @@ _FAIL_ISMASTER = ("SecantusDB's failCommand matches command names exactly: failC
 SECANTUS_STANDALONE: Dict[str, str] = {
     "server-selection/logging/operation-id.json::Failed *": _FAIL_ISMASTER,
     "server-selection/logging/standalone.json::Failure due to unreachable server": _FAIL_ISMASTER,
-    "connection-monitoring-and-pooling/logging/connection-logging.json::Create a client, run a command, and close "
-    "connection-monitoring-and-pooling/logging/connection-pool-options.json::waitQueueTimeoutMS should be "
 }
 
 _NX = "nx-27017"
