@@ -25,14 +25,13 @@ from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
-    ConnectionFailure,
     NetworkTimeout,
-    OperationFailure,
     ProtocolError,
 )
 
 from amongo._version import __version__
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.server_errors import command_error
 from amongo.topology.description import hello_int as _hello_int
 from amongo.topology.description import invalid_hello as _invalid_hello
 from amongo.wire.batching import EncodedArray
@@ -192,8 +191,6 @@ def _server_api_doc(server_api: Any) -> Dict[str, Any]:
     return doc
 
 
-_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058})
-_RECOVERING_CODES = frozenset({11600, 11602, 13436, 189, 91})
 
 
 def _connect_error(exc: ConnectionFailure, overload: bool) -> ConnectionFailure:
@@ -701,27 +698,3 @@ def _decode_takes_header() -> bool:
 
 
 _DECODE_TAKES_HEADER = _decode_takes_header()
-
-
-def command_error(reply: Mapping[str, Any], max_wire_version: Optional[int] = None) -> Exception:
-    """The pymongo exception a failed command reply (``ok: 0``) maps to."""
-    from pymongo.errors import (
-        CursorNotFound,
-        DuplicateKeyError,
-        ExecutionTimeout,
-        NotPrimaryError,
-    )
-
-    code = reply.get("code")
-    errmsg = reply.get("errmsg", reply.get("$err", "Unknown command error"))
-    if code in _NOT_PRIMARY_CODES or code in _RECOVERING_CODES or (
-        code is None and ("not master" in errmsg or "node is recovering" in errmsg)
-    ):
-        return NotPrimaryError(errmsg, reply)
-    if code == 50:
-        return ExecutionTimeout(errmsg, code, reply, max_wire_version)
-    if code == 43:
-        return CursorNotFound(errmsg, code, reply, max_wire_version)
-    if code in (11000, 11001, 12582):
-        return DuplicateKeyError(errmsg, code, reply, max_wire_version)
-    return OperationFailure(errmsg, code, reply, max_wire_version)
