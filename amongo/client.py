@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -19,22 +19,21 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import tracing as _tracing
 from amongo import uri as _uri
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, validate_database_name
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
-from amongo.executor import Executor
+from amongo.engine.core import ClientCore
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
-from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
-from amongo.session import ClientSession, ServerSessionPool, SessionOptions
+from amongo.engine.session import ClientSession, SessionOptions
 from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
+from amongo.change_stream import ChangeStream
+from amongo.client_bulk import client_bulk_write
+from amongo.command_cursor import CommandCursor
+from amongo.database import Database
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
-    from amongo.command_cursor import CommandCursor
-    from amongo.database import Database
 
 Address = Tuple[str, int]
 
@@ -160,8 +159,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self._listeners = EventListeners(opts.get("event_listeners") or ())
         # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
         self._tracing = _tracing.from_options(opts.get("tracing"))
-        self._cluster_time: Optional[Mapping[str, Any]] = None
-        self._server_session_pool = ServerSessionPool()
         self._closed = False
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -230,7 +227,16 @@ class MongoClient(_BaseObject[_DocumentType]):
                 return None if client is None else client._credential_from_txt(txt)
 
             self._topology.srv_txt_hook = txt_hook
-        self._executor = Executor(self)
+        self._core = ClientCore(
+            self, self._topology, self._listeners, retry_writes=self._retry_writes,
+            retry_reads=self._retry_reads, timeout=self._timeout, server_api=self._server_api,
+            read_concern=self.read_concern, write_concern=self.write_concern,
+            read_preference=self.read_preference,
+            max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
+        )
+        self._executor = self._core.executor
+        #: a new implicit session (the core's bound method: no extra call per operation)
+        self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
             # connect=True); otherwise the first operation opens the topology.
@@ -297,10 +303,13 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     def _session_timeout_minutes(self) -> Optional[int]:
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
-        return self._topology._td.logical_session_timeout_minutes
+        return self._core.session_timeout_minutes()
 
-    def _implicit_session(self) -> ClientSession:
-        return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
+    def _write_limits(self) -> Tuple[int, int, int]:
+        """The limits bulk writes split by (the public properties, which a subclass may
+        override)."""
+        return self.max_bson_size, self.max_message_size, self.max_write_batch_size
+
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
@@ -323,8 +332,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Database[_DocumentType]":
-        from amongo.database import Database
-
         return Database(self, name)
 
     def __eq__(self, other: Any) -> bool:
@@ -360,7 +367,7 @@ class MongoClient(_BaseObject[_DocumentType]):
     @property
     def max_pool_size(self) -> int:
         """The ``maxPoolSize`` of each connection pool (Motor: ``max_pool_size``)."""
-        return self._pool_options.max_pool_size
+        return self._pool_options.max_pool_size  # type: ignore[return-value]  # (None: unbounded, as given)
 
     @property
     def min_pool_size(self) -> int:
@@ -391,8 +398,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
-        from amongo.database import Database
-
         if name is None:
             if self._default_database_name is None:
                 raise ConfigurationError("No default database name defined or provided.")
@@ -408,8 +413,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
-        from amongo.database import Database
-
         name = self._default_database_name or default
         if name is None:
             raise ConfigurationError("No default database name defined or provided.")
@@ -423,8 +426,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
     ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listDatabases": 1}
         cmd.update(kwargs)
         if comment is not None:
@@ -456,8 +457,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         """Insert/update/replace/delete across namespaces with MongoDB 8.0's ``bulkWrite``
         command (Motor: ``bulk_write``); returns a ``ClientBulkWriteResult``, raises
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
-        from amongo.client_bulk import client_bulk_write
-
         async with self._executor.trace_operation("bulkWrite", "admin", None, session):
             return await client_bulk_write(
                 self, models, session=session, ordered=ordered, verbose_results=verbose_results,
@@ -469,8 +468,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None
     ) -> None:
         """Drop a database (Motor: ``drop_database``)."""
-        from amongo.database import Database
-
         name = name_or_database
         if isinstance(name, Database):
             name = name.name
@@ -489,7 +486,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
-        return ClientSession(self, None, opts, implicit=False)
+        return self._core.explicit_session(opts)
 
     @property
     def retry_reads(self) -> bool:
@@ -532,12 +529,10 @@ class MongoClient(_BaseObject[_DocumentType]):
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
-        from amongo.change_stream import ChangeStream
-
         return ChangeStream(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self["admin"]["$cmd.aggregate"], aggregate_target=1, all_dbs=True,
         )
 
     # -- topology properties (from the seed's MotorClient page) ------------------------------
@@ -666,7 +661,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             return
         self._closed = True
         topology = self._topology
-        ids = self._server_session_pool.pop_all_ids()
+        ids = self._core.session_pool.pop_all_ids()
         if ids:
             self._end_sessions_nowait(ids)
         close_nowait = getattr(topology, "close_nowait", None)
@@ -739,14 +734,3 @@ class MongoClient(_BaseObject[_DocumentType]):
         finally:
             if session is not None and getattr(session, "_implicit", False):
                 session._end_implicit()
-
-
-def validate_database_name(name: Any) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be an instance of str, not {type(name)}")
-    if not name:
-        raise InvalidName("database name cannot be the empty string")
-    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
-        if ch in name:
-            raise InvalidName(f"database names cannot contain the character {ch!r}")
-    return name

@@ -24,14 +24,14 @@ from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
-    ConnectionFailure,
-    OperationFailure,
+    NetworkTimeout,
     ProtocolError,
 )
 
 from amongo import handshake as _handshake
 from amongo.handshake import client_metadata
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.server_errors import command_error
 from amongo.topology.description import hello_int as _hello_int
 from amongo.wire.batching import EncodedArray
 from amongo.wire import message as _msg
@@ -151,8 +151,6 @@ class ConnectionOptions:
         self.metadata = client_metadata(appname, driver_info)
 
 
-_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058})
-_RECOVERING_CODES = frozenset({11600, 11602, 13436, 189, 91})
 
 
 class Connection:
@@ -264,9 +262,9 @@ class Connection:
             else:
                 transport, protocol = await coro
         except asyncio.TimeoutError as exc:
-            raise _handshake.connect_error(address, exc, timed_out=True) from None
+            raise _handshake.connect_error(address, exc, timed_out=True, overload=handshake) from None
         except (OSError, ValueError) as exc:  # ValueError: a name the resolver refuses
-            raise _handshake.connect_error(address, exc) from exc
+            raise _handshake.connect_error(address, exc, overload=handshake) from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -311,7 +309,12 @@ class Connection:
             if cred.mechanism in (None, "DEFAULT") and cred.username:
                 cmd["saslSupportedMechs"] = f"{cred.source}.{cred.username}"
         start = time.monotonic()
-        reply = await self.command("admin", cmd, check=True, compress=False)
+        try:
+            reply = await self.command("admin", cmd, check=True, compress=False)
+        except (AutoReconnect, NetworkTimeout) as exc:
+            if type(exc) in (AutoReconnect, NetworkTimeout):
+                _handshake.label_overload(exc)  # the initial hello failed on the network
+            raise
         self.set_hello(reply, time.monotonic() - start)
         if cred is not None and authenticate:
             from amongo import auth as _auth
@@ -620,27 +623,3 @@ def _decode_takes_header() -> bool:
 
 
 _DECODE_TAKES_HEADER = _decode_takes_header()
-
-
-def command_error(reply: Mapping[str, Any], max_wire_version: Optional[int] = None) -> Exception:
-    """The pymongo exception a failed command reply (``ok: 0``) maps to."""
-    from pymongo.errors import (
-        CursorNotFound,
-        DuplicateKeyError,
-        ExecutionTimeout,
-        NotPrimaryError,
-    )
-
-    code = reply.get("code")
-    errmsg = reply.get("errmsg", reply.get("$err", "Unknown command error"))
-    if code in _NOT_PRIMARY_CODES or code in _RECOVERING_CODES or (
-        code is None and ("not master" in errmsg or "node is recovering" in errmsg)
-    ):
-        return NotPrimaryError(errmsg, reply)
-    if code == 50:
-        return ExecutionTimeout(errmsg, code, reply, max_wire_version)
-    if code == 43:
-        return CursorNotFound(errmsg, code, reply, max_wire_version)
-    if code in (11000, 11001, 12582):
-        return DuplicateKeyError(errmsg, code, reply, max_wire_version)
-    return OperationFailure(errmsg, code, reply, max_wire_version)

@@ -12,18 +12,21 @@ the same ``hello`` and read its reply, and map the same failures to the same
   ones (with the Stable API fields too, as PyMongo sends them);
 - :func:`check_wire_version`, :func:`negotiate_compressor`: what a connection reads of the
   reply;
-- :func:`connect_error`, :func:`timeout_error`, :func:`response_id_mismatch`,
-  :func:`hello_failure`: the error mapping.
+- :func:`connect_error`, :func:`label_overload`, :func:`timeout_error`,
+  :func:`response_id_mismatch`, :func:`hello_failure`: the error mapping (an application
+  connection's failures to connect are overload errors, client-backpressure spec).
 """
 from __future__ import annotations
 
 import platform
+import socket
 import ssl
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
+    ConnectionFailure,
     NetworkTimeout,
     OperationFailure,
     ProtocolError,
@@ -47,6 +50,7 @@ __all__ = [
     "check_wire_version",
     "negotiate_compressor",
     "connect_error",
+    "label_overload",
     "timeout_error",
     "response_id_mismatch",
     "hello_failure",
@@ -162,18 +166,43 @@ def negotiate_compressor(
     return _compression.make_compressor(name, zlib_level) if name else None
 
 
-def connect_error(address: Address, exc: BaseException, *, timed_out: bool = False) -> PyMongoError:
+def connect_error(
+    address: Address, exc: BaseException, *, timed_out: bool = False, overload: bool = False
+) -> PyMongoError:
     """The error for a failure to open a connection to *address*: TCP connect, TLS
-    handshake or name resolution (*exc*), or the connect timeout (*timed_out*)."""
+    handshake or name resolution (*exc*), or the connect timeout (*timed_out*).
+
+    :param overload: an application connection (not a monitor's): a timeout, a refused or
+        reset TCP connection, or a TLS handshake cut short is labelled as an overload error
+        (:func:`label_overload`); a DNS failure, a certificate error or a bad host name is not.
+    """
     host, port = address
+    err: ConnectionFailure
     if timed_out:
-        return NetworkTimeout(f"{host}:{port}: connection timed out")
-    if isinstance(exc, ssl.SSLError):
-        return AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}")
-    if isinstance(exc, OSError):
-        return AutoReconnect(f"{host}:{port}: {exc.strerror or exc}")
-    # a name the resolver refuses (IDNA: a label over 63 bytes, NUL): a ValueError
-    return AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}")
+        err = NetworkTimeout(f"{host}:{port}: connection timed out")
+    elif isinstance(exc, ssl.SSLError):
+        err = AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}")
+        # (only an EOF means the server may have dropped us during the TLS handshake)
+        overload = overload and isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+    elif isinstance(exc, OSError):
+        err = AutoReconnect(f"{host}:{port}: {exc.strerror or exc}")
+        overload = overload and not isinstance(exc, socket.gaierror)  # (not a DNS failure)
+    else:
+        # a name the resolver refuses (IDNA: a label over 63 bytes, NUL): a ValueError
+        return AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}")
+    return label_overload(err) if overload else err
+
+
+def label_overload(exc: ConnectionFailure) -> ConnectionFailure:
+    """Label *exc*, a network error or timeout while an application connection was being
+    established (TCP, TLS or the initial hello), as an overload error:
+    ``SystemOverloadedError`` + ``RetryableError`` (client-backpressure spec: a server over its
+    connection rate limit closes or stalls new connections). SDAM then leaves the server and
+    its pool alone and the executor retries with backoff, as PyMongo 4.20 does. Monitoring
+    connections are not labelled."""
+    exc._add_error_label("SystemOverloadedError")
+    exc._add_error_label("RetryableError")
+    return exc
 
 
 def timeout_error(address: Address) -> NetworkTimeout:

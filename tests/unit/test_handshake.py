@@ -76,6 +76,16 @@ def test_error_mapping() -> None:
     err = h.connect_error(A, ValueError("label too long"))
     assert type(err) is AutoReconnect and "invalid host name" in str(err)
     assert str(h.timeout_error(A)) == "db.example.com:27017: timed out"
+    # An application connection's failures to connect are overload errors (backpressure
+    # spec), except DNS failures, certificate errors and bad host names.
+    def labelled(exc: BaseException, **kw: bool) -> bool:
+        return h.connect_error(A, exc, overload=True, **kw).has_error_label("SystemOverloadedError")
+
+    assert labelled(socket.timeout(), timed_out=True) and labelled(ConnectionResetError(104, "reset"))
+    assert labelled(ssl.SSLEOFError(8, "EOF")) and not labelled(ssl.SSLError(1, "bad cert"))
+    assert not labelled(socket.gaierror(-2, "Name or service not known"))
+    assert not labelled(ValueError("label too long"))
+    assert not h.connect_error(A, ConnectionResetError(104, "reset")).has_error_label("RetryableError")
     assert str(h.response_id_mismatch(A, 7, 8)) == "db.example.com:27017: Got response id 7 but expected 8"
     assert h.hello_failure({"ok": 1}) is None
     failure = h.hello_failure({"ok": 0, "errmsg": "no", "code": 18})

@@ -23,8 +23,6 @@ import ast
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "amongo"
 
@@ -58,9 +56,6 @@ PURE = (
 PURE_NAMES = frozenset({"operations", "operation", "ops", "errors", "server_errors", "_errors"})
 ASYNC_MODULES = ("asyncio",)
 
-IN_PROGRESS = pytest.mark.xfail(
-    strict=False, reason="engine separation in progress (branch engine)"
-)
 
 
 def _module_name(path: Path) -> str:
@@ -383,13 +378,8 @@ def test_the_graph_sees_amongo() -> None:
 
 
 # -- the rules on amongo --------------------------------------------------------------------
-#
-# The assertions marked IN_PROGRESS fail today only because of the upper-half knot (executor,
-# session, operations and the facades import each other) that the engine package removes;
-# the marks go when it is merged. Every other rule holds now and must keep holding.
 
 
-@IN_PROGRESS
 def test_engine_imports_no_facade() -> None:
     graph = import_graph()
     bad = engine_facade_imports(graph)
@@ -398,7 +388,6 @@ def test_engine_imports_no_facade() -> None:
     ) + "\n" + _describe(graph, cycles(graph))
 
 
-@IN_PROGRESS
 def test_no_cycle_touches_the_engine() -> None:
     graph = import_graph()
     bad = cycles_touching(graph, is_engine)
@@ -420,7 +409,6 @@ def test_lower_pure_modules_import_no_asyncio() -> None:
     )
 
 
-@IN_PROGRESS
 def test_engine_pure_modules_import_no_asyncio() -> None:
     """operations and the server-errors module: no asyncio."""
     graph = import_graph()
@@ -445,7 +433,6 @@ def test_lower_layers_import_no_facade_or_engine() -> None:
     assert not bad, "\n".join(f"  {m} imports {t}" for m, t in bad)
 
 
-@IN_PROGRESS
 def test_remaining_cycles_are_among_facades() -> None:
     """Cycles may remain only among facade modules (each explained in ARCHITECTURE.md)."""
     graph = import_graph()
