@@ -7,6 +7,7 @@ The SCRAM arithmetic is pure (:class:`ScramConversation`); :func:`authenticate` 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -58,12 +59,56 @@ def saslprep(data: str, prohibit_unassigned_code_points: bool = True) -> str:
     return data
 
 
-def _parse_scram(payload: bytes) -> Dict[bytes, bytes]:
-    return dict(item.split(b"=", 1) for item in payload.split(b","))
+#: Largest SCRAM iteration count amongo computes. The server picks the count, and
+#: PBKDF2 runs on the event loop (no threads): 1,000,000 rounds take ~0.7 s here, once per
+#: (password, salt, count) thanks to the cache. MongoDB's defaults are 10,000 (SHA-1) and
+#: 15,000 (SHA-256); a larger count ends the conversation with OperationFailure.
+MAX_SCRAM_ITERATIONS = 1_000_000
+#: The minimum the SCRAM spec allows.
+MIN_SCRAM_ITERATIONS = 4096
+#: Salted-password cache entries kept (a server sending a new salt each time cannot grow it).
+_SCRAM_CACHE_SIZE = 64
+#: saslContinue round trips allowed after the client's final message: one empty exchange
+#: (as PyMongo), so a server that never sets ``done`` cannot hold the conversation open.
+MAX_EMPTY_EXCHANGES = 1
+
+
+def _scram_error(what: str) -> OperationFailure:
+    return OperationFailure(f"Server returned an invalid SCRAM {what}.")
+
+
+def _parse_scram(payload: bytes, what: str = "message") -> Dict[bytes, bytes]:
+    """``attr=value`` pairs of a server SCRAM message (RFC 5802 attributes are one letter).
+
+    :raises OperationFailure: malformed, or the server reports an error (``e=``).
+    """
+    parsed: Dict[bytes, bytes] = {}
+    for item in payload.split(b","):
+        key, eq, value = item.partition(b"=")
+        if not eq or len(key) != 1:
+            raise _scram_error(what)
+        parsed.setdefault(key, value)
+    error = parsed.get(b"e")
+    if error is not None:
+        raise OperationFailure(
+            f"SCRAM authentication failed: the server reported {error[:200].decode('utf-8', 'replace')!r}"
+        )
+    return parsed
+
+
+def _payload(reply: Any, what: str) -> bytes:
+    """The ``payload`` of a SASL reply (BSON binary), checked."""
+    payload = reply.get("payload") if isinstance(reply, Mapping) else None
+    if not isinstance(payload, bytes):  # (bson.Binary is a bytes subclass)
+        raise _scram_error(what)
+    return bytes(payload)
 
 
 class ScramConversation:
-    """The client side of a SCRAM exchange (pure: bytes in, bytes out)."""
+    """The client side of a SCRAM exchange (pure: bytes in, bytes out).
+
+    Every malformed server message raises :class:`~pymongo.errors.OperationFailure`.
+    """
 
     def __init__(self, mechanism: str, username: str, password: str, nonce: Optional[bytes] = None) -> None:
         if mechanism == "SCRAM-SHA-256":
@@ -84,22 +129,38 @@ class ScramConversation:
         return b"n,," + self.first_bare
 
     def client_final(self, server_first: bytes) -> bytes:
-        parsed = _parse_scram(server_first)
-        iterations = int(parsed[b"i"])
-        if iterations < 4096:
+        parsed = _parse_scram(server_first, "first message")
+        rnonce, salt_b64, count = parsed.get(b"r"), parsed.get(b"s"), parsed.get(b"i")
+        if rnonce is None or salt_b64 is None or count is None:
+            raise _scram_error("first message")
+        if not (count.isdigit() and len(count) <= 10):
             raise OperationFailure("Server returned an invalid iteration count.")
-        salt = parsed[b"s"]
-        rnonce = parsed[b"r"]
-        if not rnonce.startswith(self.nonce):
+        iterations = int(count)
+        if iterations < MIN_SCRAM_ITERATIONS:
+            raise OperationFailure("Server returned an invalid iteration count.")
+        if iterations > MAX_SCRAM_ITERATIONS:
+            raise OperationFailure(
+                f"Server returned an iteration count of {iterations}, above amongo's limit of "
+                f"{MAX_SCRAM_ITERATIONS}."
+            )
+        if not rnonce.startswith(self.nonce) or len(rnonce) == len(self.nonce):
             raise OperationFailure("Server returned an invalid nonce.")
+        try:
+            salt = base64.b64decode(salt_b64, validate=True)
+        except (ValueError, binascii.Error):
+            salt = b""
+        if not salt:
+            raise OperationFailure("Server returned an invalid salt.")
         without_proof = b"c=biws,r=" + rnonce
         key = (self.digest, self.password.decode(), salt, iterations)
         cached = _SCRAM_CACHE.get(key)
         if cached is None:
-            salted = hashlib.pbkdf2_hmac(self.digest, self.password, base64.b64decode(salt), iterations)
+            salted = hashlib.pbkdf2_hmac(self.digest, self.password, salt, iterations)
             client_key = hmac.digest(salted, b"Client Key", self.digest)
             server_key = hmac.digest(salted, b"Server Key", self.digest)
             cached = (salted, client_key, server_key)
+            if len(_SCRAM_CACHE) >= _SCRAM_CACHE_SIZE:
+                _SCRAM_CACHE.clear()
             _SCRAM_CACHE[key] = cached
         _salted, client_key, server_key = cached
         stored_key = hashlib.new(self.digest, client_key).digest()
@@ -110,9 +171,16 @@ class ScramConversation:
         return without_proof + b",p=" + base64.b64encode(proof)
 
     def verify_server_final(self, server_final: bytes) -> None:
-        parsed = _parse_scram(server_final)
-        if not hmac.compare_digest(parsed.get(b"v", b""), self.server_signature):
+        parsed = _parse_scram(server_final, "final message")
+        if not self.server_signature or not hmac.compare_digest(parsed.get(b"v", b""), self.server_signature):
             raise OperationFailure("Server returned an invalid signature.")
+
+
+def _conversation_id(reply: Mapping[str, Any]) -> Any:
+    cid = reply.get("conversationId")
+    if cid is None:
+        raise _scram_error("reply (no conversationId)")
+    return cid
 
 
 class _Speculative:
@@ -167,6 +235,8 @@ async def authenticate(
     if mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
         if speculative is not None and speculative.mechanism == mech and spec_reply:
             conv = speculative.conversation
+            if not isinstance(spec_reply, Mapping):
+                raise _scram_error("speculative reply")
             reply: Mapping[str, Any] = spec_reply
         else:
             conv = ScramConversation(mech, cred.username, cred.password or "")
@@ -181,17 +251,21 @@ async def authenticate(
                 },
                 compress=False,
             )
-        final = conv.client_final(bytes(reply["payload"]))
+        final = conv.client_final(_payload(reply, "first message"))
         reply = await conn.command(
             source,
-            {"saslContinue": 1, "conversationId": reply["conversationId"], "payload": Binary(final)},
+            {"saslContinue": 1, "conversationId": _conversation_id(reply), "payload": Binary(final)},
             compress=False,
         )
-        conv.verify_server_final(bytes(reply["payload"]))
+        conv.verify_server_final(_payload(reply, "final message"))
+        exchanges = 0
         while not reply.get("done"):
+            if exchanges == MAX_EMPTY_EXCHANGES:
+                raise OperationFailure("SASL conversation failed to complete.")
+            exchanges += 1
             reply = await conn.command(
                 source,
-                {"saslContinue": 1, "conversationId": reply["conversationId"], "payload": Binary(b"")},
+                {"saslContinue": 1, "conversationId": _conversation_id(reply), "payload": Binary(b"")},
                 compress=False,
             )
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -189,7 +190,15 @@ class MongoClient(_BaseObject):
         )
         self._topology = Topology(self._topology_settings)
         if fqdn is not None:
-            self._topology.srv_txt_hook = self._credential_from_txt
+            # (through a weak reference: the topology, kept alive by its monitor tasks, must
+            # not keep the client alive, or an unclosed client would never be collected)
+            client_ref = weakref.ref(self)
+
+            def txt_hook(txt: Mapping[str, str]) -> Any:
+                client = client_ref()
+                return None if client is None else client._credential_from_txt(txt)
+
+            self._topology.srv_txt_hook = txt_hook
         self._executor = Executor(self)
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
@@ -220,6 +229,13 @@ class MongoClient(_BaseObject):
     def _make_ssl_context(opts: Mapping[str, Any]) -> Optional[ssl.SSLContext]:
         if not (opts.get("tls") or opts.get("ssl")):
             return None
+        try:
+            return MongoClient._load_ssl_context(opts)
+        except (ssl.SSLError, OSError) as exc:  # (the message never holds the key's password)
+            raise ConfigurationError(f"Could not set up TLS: {exc}") from exc
+
+    @staticmethod
+    def _load_ssl_context(opts: Mapping[str, Any]) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         insecure = bool(opts.get("tlsInsecure"))
         allow_invalid_certs = insecure or bool(opts.get("tlsAllowInvalidCertificates"))
@@ -631,6 +647,28 @@ class MongoClient(_BaseObject):
             topology._closed = True
             for srv in list(topology.servers.values()):
                 srv.pool.close_nowait()
+
+    def __del__(self) -> None:
+        """An unclosed client that started monitoring and is garbage-collected: warn
+        (``ResourceWarning``, as PyMongo) and stop its monitors and close its sockets."""
+        try:
+            topology = self._topology
+            if self._closed or not topology._opened or topology._closed:
+                return
+        except AttributeError:  # (a client whose __init__ failed)
+            return
+        self._closed = True
+        try:
+            warnings.warn(
+                f"Unclosed {type(self).__name__} {self!r}: call close() to stop its monitors "
+                "and close its connections",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        except Exception:  # noqa: BLE001 - (interpreter shutdown)
+            pass
+        topology.close_from_finalizer()
 
     def _end_sessions_nowait(self, ids: List[Any]) -> None:
         for srv in list(self._topology.servers.values()):

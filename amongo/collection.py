@@ -480,7 +480,7 @@ class Collection(_BaseObject):
                 codec_options=self._codec_options, retryable_read=True,
                 implicit_session=False, result_address=addr,
             )
-            cursor_doc = reply["cursor"]
+            cursor_doc = _ops.cursor_document(reply)
             if cursor_doc["id"] and addr:
                 # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
                 try:
@@ -515,7 +515,7 @@ class Collection(_BaseObject):
         if comment is not None:
             cmd["comment"] = comment
         reply = await self._read_cmd(cmd, session)
-        batch = reply["cursor"]["firstBatch"]
+        batch = _ops.cursor_document(reply)["firstBatch"]
         return int(batch[0]["n"]) if batch else 0
 
     async def estimated_document_count(self, comment: Any = None, **kwargs: Any) -> int:

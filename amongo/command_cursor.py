@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, List, Mapping, Optional, Tup
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
+from amongo.operations import cursor_document
+
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.collection import Collection
     from amongo.session import ClientSession
@@ -69,7 +71,7 @@ class _CursorBase:
         raise NotImplementedError
 
     def _take_cursor(self, reply: Mapping[str, Any], address: Optional[Address], first: bool) -> None:
-        cursor = reply["cursor"]
+        cursor = cursor_document(reply, first)
         self._id = cursor["id"]
         ns = cursor.get("ns")
         if ns:

@@ -33,6 +33,8 @@ from pymongo.errors import (
 
 from amongo._version import __version__
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.topology.description import hello_int as _hello_int
+from amongo.topology.description import invalid_hello as _invalid_hello
 from amongo.wire.batching import EncodedArray
 from amongo.wire import message as _msg
 from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
@@ -188,6 +190,7 @@ class Connection:
         "_more_to_come",
         "_pinned",
         "close_reason",
+        "_awaiting",
     )
 
     def __init__(
@@ -222,6 +225,10 @@ class Connection:
         self._more_to_come = False
         self._pinned = False
         self.close_reason: Optional[str] = None
+        #: The requestID (its 4 wire bytes) whose reply is outstanding: the next frame's
+        #: responseTo must equal it. None while no request is pending, or within an exhaust /
+        #: moreToCome stream (whose later replies answer the server's own previous reply).
+        self._awaiting: Optional[bytes] = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -316,7 +323,9 @@ class Connection:
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
         self.hello = dict(reply)
-        self.max_wire_version = int(reply.get("maxWireVersion", 0))
+        # (an untrusted document: a field of the wrong type is a ProtocolError, never a
+        # ValueError from int())
+        self.max_wire_version = _hello_int(reply, "maxWireVersion", 0, self.address)
         if self.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
             host, port = self.address
             raise ConfigurationError(
@@ -324,10 +333,10 @@ class Connection:
                 f"version of amongo requires at least {MIN_SUPPORTED_WIRE_VERSION} "
                 f"(MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
             )
-        self.max_bson_size = int(reply.get("maxBsonObjectSize", 16 * 1024 * 1024))
-        self.max_message_size = int(reply.get("maxMessageSizeBytes", 48_000_000))
+        self.max_bson_size = _hello_int(reply, "maxBsonObjectSize", 16 * 1024 * 1024, self.address)
+        self.max_message_size = _hello_int(reply, "maxMessageSizeBytes", 48_000_000, self.address)
         self._protocol.max_message_size = max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + _LENGTH_SLACK
-        self.max_write_batch_size = int(reply.get("maxWriteBatchSize", 100_000))
+        self.max_write_batch_size = _hello_int(reply, "maxWriteBatchSize", 100_000, self.address)
         self.is_writable = bool(reply.get("isWritablePrimary") or reply.get("ismaster"))
         self.is_mongos = reply.get("msg") == "isdbgrid"
         self.supports_sessions = reply.get("logicalSessionTimeoutMinutes") is not None
@@ -344,6 +353,8 @@ class Connection:
                     "support this mode"
                 )
         comp = reply.get("compression")
+        if comp and not (isinstance(comp, list) and all(isinstance(c, str) for c in comp)):
+            raise _invalid_hello(self.address, "'compression' must be an array of strings")
         if comp and _compression is not None and self.options.compressors:
             name = _compression.negotiate(self.options.compressors, list(comp))
             if name:
@@ -465,6 +476,7 @@ class Connection:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
         self.pending_reply = True
+        expected = self._awaiting = frame[4:8]  # the requestID, as the header carries it
         try:
             # No drain(): the reply is read while a large request is still being written
             # (the server answers only after the whole request), which bounds the buffer.
@@ -476,6 +488,9 @@ class Connection:
             header, body = await self._protocol.read_frame()
         except (ConnectionClosed, ProtocolError) as exc:
             raise self._read_failed(exc)
+        if header[8:12] != expected:
+            raise self._mismatch(header, expected)
+        self._awaiting = None
         if (
             header[12:16] == _OP_MSG_CODE
             and len(body) >= 10
@@ -504,7 +519,24 @@ class Connection:
             header, body = await self._protocol.read_frame()
         except (ConnectionClosed, ProtocolError) as exc:
             raise self._read_failed(exc)
+        expected = self._awaiting
+        if expected is not None:
+            # The first reply to a request (drained after a cancellation or timeout) must
+            # answer it; the later replies of a moreToCome stream are not checked (as PyMongo).
+            if header[8:12] != expected:
+                raise self._mismatch(header, expected)
+            self._awaiting = None
         return self._unpack(header, body)
+
+    def _mismatch(self, header: bytes, expected: bytes) -> ProtocolError:
+        """Close the connection (a stale or duplicated frame shifted its replies: none that
+        follows can be trusted); the ProtocolError to raise, PyMongo's message."""
+        self.close("error")
+        got = _INT32_UNPACK(header, 8)[0]
+        want = _INT32_UNPACK(expected, 0)[0]
+        return ProtocolError(
+            f"{self.address[0]}:{self.address[1]}: Got response id {got!r} but expected {want!r}"
+        )
 
     def _read_failed(self, exc: BaseException) -> BaseException:
         """Close the connection; the exception to raise for a failed read."""
@@ -546,7 +578,11 @@ class Connection:
         flags, doc = await self._read_reply()
         self._more_to_come = bool(flags & MORE_TO_COME)
         self.pending_reply = self._more_to_come
-        return bson.decode(doc, codec_options)
+        try:
+            return _decode(doc, codec_options)
+        except Exception as exc:  # bson.errors.InvalidBSON and friends
+            self.close("error")
+            raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
 
     async def drain(self) -> None:
         """Read and discard the outstanding reply (or replies, while moreToCome is set)."""

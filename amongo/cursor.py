@@ -359,7 +359,7 @@ class RawBatchCursor(Cursor):
         self._codec_options = self._codec_options.with_options(document_class=RawBSONDocument)
 
     def _take_cursor(self, reply: Mapping[str, Any], address: Any, first: bool) -> None:
-        cursor = reply["cursor"]
+        cursor = _ops.cursor_document(reply, first)
         batch = cursor["firstBatch" if first else "nextBatch"]
         raw = b"".join(d.raw for d in batch)
         self._id = cursor["id"]

@@ -513,6 +513,17 @@ class Executor:
                 started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         if array is not None:
             started_cmd[array.name] = list(array.docs)
+        from amongo.monitoring import EventListeners
+
+        # Encode first: a command refused client-side (DocumentTooLarge, InvalidDocument)
+        # raises here and was never sent, so it publishes no event and no log
+        # message (as PyMongo).
+        pending = conn.command(
+            dbname, cmd, codec_options=codec_options, sequences=sequences,
+            unacknowledged=unacknowledged, check=check,
+            timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
+            array=array,
+        )
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -531,8 +542,6 @@ class Executor:
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
         start = time.perf_counter()
-        from amongo.monitoring import EventListeners
-
         if listeners:
             EventListeners.publish(
                 listeners,
@@ -543,12 +552,7 @@ class Executor:
                 ),
             )
         try:
-            reply = await conn.command(
-                dbname, cmd, codec_options=codec_options, sequences=sequences,
-                unacknowledged=unacknowledged, check=check,
-                timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
-                array=array,
-            )
+            reply = await pending
         except PyMongoError as exc:
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):

@@ -28,6 +28,7 @@ from pymongo.write_concern import WriteConcern
 from amongo.collection import Collection
 from amongo.cursor import Cursor
 from amongo.database import Database
+from amongo.operations import cursor_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.session import ClientSession
@@ -697,7 +698,7 @@ class GridOutCursor(Cursor):
 
     def _take_cursor(self, reply: Mapping[str, Any], address: Any, first: bool) -> None:
         key = "firstBatch" if first else "nextBatch"
-        cursor = dict(reply["cursor"])
+        cursor = dict(cursor_document(reply, first))
         cursor[key] = [GridOut(self._root, file_document=doc, session=self._explicit_session) for doc in cursor[key]]
         super()._take_cursor({"cursor": cursor}, address, first)
 

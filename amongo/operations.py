@@ -17,7 +17,7 @@ from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 from pymongo.collation import Collation
-from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation
+from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation, ProtocolError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
@@ -433,3 +433,25 @@ class Bulk:
         wce = reply.get("writeConcernError")
         if wce:
             result["writeConcernErrors"].append(dict(wce))
+
+
+def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str, Any]:
+    """The ``cursor`` document of a find/aggregate/getMore/list* reply, checked: a mapping
+    whose ``id`` is an integer and whose ``firstBatch`` (*first*) or ``nextBatch`` is an
+    array (``ns`` a string when present).
+
+    :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
+    """
+    cursor = reply.get("cursor") if isinstance(reply, abc.Mapping) else None
+    key = "firstBatch" if first else "nextBatch"
+    if not isinstance(cursor, abc.Mapping):
+        raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
+    cid = cursor.get("id")
+    if not isinstance(cid, int) or isinstance(cid, bool):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.id' is not an integer")
+    if not isinstance(cursor.get(key), list):
+        raise ProtocolError(f"Malformed cursor reply from server: 'cursor.{key}' is not an array")
+    ns = cursor.get("ns")
+    if ns is not None and not isinstance(ns, str):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
+    return cursor

@@ -156,7 +156,10 @@ def parse_txt_records(records: Sequence[Sequence[Union[str, bytes]]]) -> Dict[st
         return {}
     if len(records) > 1:
         raise ConfigurationError("Only one TXT record is supported for a mongodb+srv host")
-    text = "".join(s.decode("utf-8") if isinstance(s, (bytes, bytearray)) else s for s in records[0])
+    try:
+        text = "".join(s.decode("utf-8") if isinstance(s, (bytes, bytearray)) else s for s in records[0])
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"TXT record is not valid UTF-8: {exc}") from None
     try:
         pairs = split_options(text)
     except ConfigurationError as exc:
@@ -166,7 +169,14 @@ def parse_txt_records(records: Sequence[Sequence[Union[str, bytes]]]) -> Dict[st
     for key, value in pairs:
         if key.lower() not in allowed:
             raise ConfigurationError(f"Option {key!r} is not allowed in a TXT record (only {TXT_ALLOWED_OPTIONS})")
-        options[allowed[key.lower()]] = value
+        name = allowed[key.lower()]
+        # An invalid value (``loadBalanced=maybe``, an empty replicaSet) is an error, never
+        # silently ignored.
+        try:
+            validate_option(name, value, uri=True)
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            raise ConfigurationError(f"Invalid TXT record option {key}={value!r}: {exc}") from None
+        options[name] = value
     return options
 
 

@@ -100,6 +100,29 @@ class OptionTypeError(ConfigurationError, TypeError):
 # ---------------------------------------------------------------------------------------
 
 
+#: Options whose values are secrets: shown as ``<redacted>`` in every repr.
+SENSITIVE_OPTIONS = frozenset({"password", "tlscertificatekeyfilepassword", "proxypassword"})
+#: authMechanismProperties keys whose values are secrets.
+SENSITIVE_MECHANISM_PROPERTIES = frozenset({"AWS_SESSION_TOKEN"})
+REDACTED = "<redacted>"
+
+
+def redacted_options(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """A plain dict of *options* for display: passwords and tokens replaced by
+    ``"<redacted>"`` (issue 11: no credential in any repr, log, error or event)."""
+    shown: Dict[str, Any] = {}
+    for key, value in options.items():
+        low = key.lower()
+        if low in SENSITIVE_OPTIONS and value is not None:
+            value = REDACTED
+        elif low == "authmechanismproperties" and isinstance(value, abc.Mapping):
+            value = {
+                k: (REDACTED if k in SENSITIVE_MECHANISM_PROPERTIES else v) for k, v in value.items()
+            }
+        shown[key] = value
+    return shown
+
+
 class CaseInsensitiveDict(MutableMapping[str, Any]):
     """A dict whose keys compare case-insensitively but keep their (canonical) spelling.
 
@@ -146,7 +169,7 @@ class CaseInsensitiveDict(MutableMapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"CaseInsensitiveDict({dict(self.items())!r})"
+        return f"CaseInsensitiveDict({redacted_options(self)!r})"
 
     def cased_key(self, key: str) -> str:
         """The stored spelling of *key*."""
@@ -180,7 +203,22 @@ def _bool(name: str, value: Any) -> bool:
     raise OptionTypeError(f"Wrong type for {name}, value must be a boolean, not {value!r}")
 
 
+#: Integer options are stored in BSON int64 or used as such: larger magnitudes are refused
+#: at construction (rather than an OverflowError at the first operation).
+_MAX_INT = 2**63 - 1
+#: Durations in milliseconds must be below one billion (~11.6 days), as PyMongo's
+#: ``validate_positive_float`` requires: a float that large (or infinite) is no deadline.
+_MAX_MS = 1e9
+
+
 def _to_number(name: str, value: Any, *, allow_float: bool) -> float:
+    num = _to_number_unchecked(name, value, allow_float=allow_float)
+    if isinstance(num, int) and not -_MAX_INT <= num <= _MAX_INT:
+        raise OptionValueError(f"{name} is out of range: {value!r:.40}")
+    return num
+
+
+def _to_number_unchecked(name: str, value: Any, *, allow_float: bool) -> float:
     if isinstance(value, bool):
         raise OptionTypeError(f"Wrong type for {name}, value must be a number, not {value!r}")
     if isinstance(value, int):
@@ -194,9 +232,13 @@ def _to_number(name: str, value: Any, *, allow_float: bool) -> float:
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"[+-]?\d+", text):
+            if len(text) > 30:  # (int() of thousands of digits is itself slow)
+                raise OptionValueError(f"{name} is out of range: {value!r:.40}")
             return int(text)
         if allow_float and re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", text):
             num = float(text)
+            if math.isnan(num) or math.isinf(num):
+                raise OptionValueError(f"{name} must be a finite number, not {value!r:.40}")
             return int(num) if num.is_integer() else num
         raise OptionValueError(f"The value of {name} must be {'a number' if allow_float else 'an integer'}, not {value!r}")
     raise OptionTypeError(f"Wrong type for {name}, value must be a number, not {value!r}")
@@ -228,6 +270,8 @@ def _ms(lo: float = 0, *, exclusive: bool = False, none_ok: bool = False) -> Cal
         if num < lo or (exclusive and num == lo):
             cmp = ">" if exclusive else ">="
             raise OptionValueError(f"{name} must be {cmp} {lo}, not {value!r}")
+        if num >= _MAX_MS:
+            raise OptionValueError(f"{name} must be less than one billion, not {value!r:.40}")
         return num
 
     return check
@@ -348,8 +392,9 @@ def _auth_mechanism_properties(name: str, value: Any) -> Dict[str, Any]:
     for pair in value.split(","):
         key, sep, val = pair.partition(":")
         if not sep or not key or not val:
-            raise OptionValueError(
-                f"{name} must be comma-separated key:value pairs, got {pair!r}"
+            raise OptionValueError(  # (the key only: a value may be a token)
+                f"{name} must be comma-separated key:value pairs, got {key!r} without a value"
+                if sep else f"{name} must be comma-separated key:value pairs"
             )
         if key not in MECHANISM_PROPERTIES or key in (
             "OIDC_CALLBACK",
@@ -358,7 +403,9 @@ def _auth_mechanism_properties(name: str, value: Any) -> Dict[str, Any]:
         ):
             if "AWS_SESSION_TOKEN" in key:  # don't echo what may be a token
                 raise OptionValueError(f"{name} must be key:value pairs like AWS_SESSION_TOKEN:<token>")
-            raise OptionValueError(f"{key!r} is not a supported auth mechanism property in a URI")
+            # (a name-like key is echoed; anything else may be a misplaced token)
+            shown = repr(key) if re.fullmatch(r"[A-Za-z_]{1,40}", key) else "the key given"
+            raise OptionValueError(f"{shown} is not a supported auth mechanism property in a URI")
         if key == "CANONICALIZE_HOST_NAME":
             props[key] = _canonicalize_host_name(val)
         else:
@@ -844,10 +891,21 @@ _USERINFO_RESERVED = re.compile(r"[:/?#\[\]@]")
 _BAD_DB_CHARS = re.compile(r'[/ "$\\]')
 
 
+_USERINFO_ESCAPE_MESSAGE = (
+    "Username and password must be percent-escaped (RFC 3986): ':', '/', '?', '#', '[', ']' "
+    "and '@' are reserved"
+)
+
+
 def _unquote(text: str, what: str) -> str:
     if _BAD_ESCAPE.search(text):
-        raise InvalidURI(f"Invalid percent-escape in {what}: {text!r}")
-    return unquote(text, errors="strict")
+        shown = "" if what == "password" else f": {text!r}"  # (never echo a password)
+        raise InvalidURI(f"Invalid percent-escape in {what}{shown}")
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        shown = "" if what == "password" else f": {text!r}"
+        raise InvalidURI(f"Invalid percent-escape in {what} (not UTF-8){shown}") from None
 
 
 def is_unix_socket(host: str) -> bool:
@@ -1008,10 +1066,7 @@ class ParsedUri:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        opts = dict(self.options.items())
-        for secret in ("tlsCertificateKeyFilePassword", "proxyPassword", "authMechanismProperties"):
-            if secret in opts:
-                opts[secret] = "<redacted>"
+        opts = redacted_options(self.options)
         return (
             f"ParsedUri(nodelist={self.nodelist!r}, username={self.username!r}, "
             f"password={'<redacted>' if self.password is not None else None}, "
@@ -1115,12 +1170,17 @@ def parse_uri(
 
     username: Optional[str] = None
     password: Optional[str] = None
+    at = tail.find("@")
+    if "@" not in host_info and at != -1 and "=" not in tail[:at]:
+        # An unescaped '/' or '?' in the user information cut it short: say so without
+        # echoing any part of it (it may be the password).
+        raise InvalidURI(_USERINFO_ESCAPE_MESSAGE)
     if "@" in host_info:
         userinfo, _, host_info = host_info.rpartition("@")
         user_raw, colon, pass_raw = userinfo.partition(":")
         for part in (user_raw, pass_raw):
             if _USERINFO_RESERVED.search(part):
-                raise InvalidURI("Username and password must be percent-escaped (RFC 3986): ':', '/', '?', '#', '[', ']' and '@' are reserved")
+                raise InvalidURI(_USERINFO_ESCAPE_MESSAGE)
         username = _unquote(user_raw, "username")
         if not username:
             raise InvalidURI("The empty string is not a valid username")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
-from pymongo.errors import ConfigurationError
+from pymongo.errors import ConfigurationError, ProtocolError
 
 __all__ = [
     "Address",
@@ -45,6 +45,8 @@ __all__ = [
     "moving_average_rtt",
     "compare_topology_version",
     "DATA_BEARING_TYPES",
+    "hello_int",
+    "invalid_hello",
 ]
 
 Address = Tuple[str, int]
@@ -176,15 +178,121 @@ def _to_seconds(value: Any) -> Optional[float]:
     return float(value) / 1000.0
 
 
-def _addresses(values: Optional[Iterable[str]]) -> Tuple[Address, ...]:
+# -- hello field validation ------------------------------------------------------------
+# A hello reply is untrusted input: a field of an unexpected type must not raise somewhere
+# deep inside SDAM (or a comparison with another server's value), it makes the whole reply
+# invalid. ``from_hello`` raises ProtocolError for it; the monitor then marks the server
+# Unknown with that error and goes on checking (issue 11, defect 2).
+
+#: Largest port a hello may name.
+_MAX_PORT = 65535
+
+
+def invalid_hello(address: Optional[Address], message: str) -> ProtocolError:
+    """The ProtocolError for an invalid hello reply from *address*."""
+    where = f" from {format_address(address)}" if address and address[0] else ""
+    return ProtocolError(f"Invalid hello reply{where}: {message}")
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def hello_int(
+    hello: Mapping[str, Any], name: str, default: Optional[int], address: Optional[Address] = None
+) -> Optional[int]:
+    """The integer field *name* of a hello reply (*default* when missing or null).
+
+    A BSON double holding an integer is accepted; a bool, string, fraction, NaN or
+    infinity is not.
+
+    :raises ProtocolError: the field has another type.
+    """
+    value = hello.get(name)
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise invalid_hello(address, f"{name!r} must be an integer, not {_type_name(value)} {value!r:.40}")
+
+
+def _hello_str(hello: Mapping[str, Any], name: str, address: Address) -> Optional[str]:
+    value = hello.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise invalid_hello(address, f"{name!r} must be a string, not {_type_name(value)}")
+
+
+def _hello_oid(hello: Mapping[str, Any], name: str, address: Address) -> Optional[ObjectId]:
+    value = hello.get(name)
+    if value is None or isinstance(value, ObjectId):
+        return value
+    raise invalid_hello(address, f"{name!r} must be an ObjectId, not {_type_name(value)}")
+
+
+def _hello_mapping(hello: Mapping[str, Any], name: str, address: Address) -> Optional[Mapping[str, Any]]:
+    value = hello.get(name)
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise invalid_hello(address, f"{name!r} must be a document, not {_type_name(value)}")
+
+
+def _hello_strings(hello: Mapping[str, Any], name: str, address: Address) -> List[str]:
+    values = hello.get(name)
+    if values is None:
+        return []
+    if not isinstance(values, (list, tuple)):
+        raise invalid_hello(address, f"{name!r} must be an array, not {_type_name(values)}")
+    for v in values:
+        if not isinstance(v, str):
+            raise invalid_hello(address, f"{name!r} entries must be strings, not {_type_name(v)}")
+    return values  # type: ignore[return-value]
+
+
+def _hello_address(text: str, name: str, address: Address) -> Address:
+    try:
+        parsed = parse_address(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or not parsed[0] or not 0 <= parsed[1] <= _MAX_PORT:
+        raise invalid_hello(address, f"{name!r} holds an invalid address {text!r:.80}")
+    return parsed
+
+
+def _topology_version(hello: Mapping[str, Any], address: Address) -> Optional[Mapping[str, Any]]:
+    tv = _hello_mapping(hello, "topologyVersion", address)
+    if tv is None:
+        return None
+    if not isinstance(tv.get("processId"), ObjectId):
+        raise invalid_hello(address, "'topologyVersion.processId' must be an ObjectId")
+    counter = tv.get("counter")
+    if not isinstance(counter, int) or isinstance(counter, bool):
+        raise invalid_hello(address, "'topologyVersion.counter' must be an integer")
+    return tv
+
+
+def _last_write_date(hello: Mapping[str, Any], address: Address) -> Optional[float]:
+    last_write = _hello_mapping(hello, "lastWrite", address)
+    if not last_write:
+        return None
+    value = last_write.get("lastWriteDate")
+    if value is None or isinstance(value, datetime.datetime) or hasattr(value, "to_datetime"):
+        try:
+            return _to_seconds(value)
+        except (ValueError, OverflowError, OSError) as exc:  # a DatetimeMS out of range
+            raise invalid_hello(address, f"'lastWrite.lastWriteDate' is out of range: {exc}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return _to_seconds(value)
+    raise invalid_hello(address, f"'lastWrite.lastWriteDate' must be a date, not {_type_name(value)}")
+
+
+def _addresses(values: Optional[Iterable[str]], name: str = "hosts", address: Address = ("", 0)) -> Tuple[Address, ...]:
+    """Parsed addresses, duplicates removed, in order (linear: a hello may list thousands)."""
     if not values:
         return ()
-    out: List[Address] = []
-    for v in values:
-        a = parse_address(v)
-        if a not in out:
-            out.append(a)
-    return tuple(out)
+    return tuple(dict.fromkeys(_hello_address(v, name, address) for v in values))
 
 
 def _error_key(error: Optional[BaseException]) -> Any:
@@ -251,48 +359,52 @@ class ServerDescription:
         :param round_trip_time: the *averaged* RTT in seconds (see :func:`moving_average_rtt`).
         :param min_round_trip_time: minimum RTT over the recent samples, in seconds.
         :param last_update_time: ``time.monotonic()`` of the check; defaults to now.
+        :raises ProtocolError: a field SDAM reads has an unexpected type or value (a
+            wrong-typed ``electionId``, ``setVersion``, ``topologyVersion``, ``hosts`` entry...).
         """
         if last_update_time is None:
             last_update_time = time.monotonic()
+        if not isinstance(hello, Mapping):
+            raise invalid_hello(address, f"expected a document, not {_type_name(hello)}")
         ok = hello.get("ok", 0)
         if not ok or ok != 1:
             return cls(
                 address=address,
                 hello=dict(hello),
                 last_update_time=last_update_time,
-                topology_version=hello.get("topologyVersion"),
+                topology_version=_topology_version(hello, address),
             )
         server_type = _server_type_from_hello(hello)
-        last_write = hello.get("lastWrite") or {}
-        primary = hello.get("primary")
-        me = hello.get("me")
+        primary = _hello_str(hello, "primary", address)
+        me = _hello_str(hello, "me", address)
+        tags = _hello_mapping(hello, "tags", address)
         return cls(
             address=address,
             server_type=server_type,
-            hosts=_addresses(hello.get("hosts")),
-            passives=_addresses(hello.get("passives")),
-            arbiters=_addresses(hello.get("arbiters")),
-            primary=parse_address(primary) if primary else None,
-            me=parse_address(me) if me else None,
-            set_name=hello.get("setName"),
-            set_version=hello.get("setVersion"),
-            election_id=hello.get("electionId"),
-            tags=dict(hello.get("tags") or {}),
-            min_wire_version=int(hello.get("minWireVersion", 0)),
-            max_wire_version=int(hello.get("maxWireVersion", 0)),
-            last_write_date=_to_seconds(last_write.get("lastWriteDate")),
+            hosts=_addresses(_hello_strings(hello, "hosts", address), "hosts", address),
+            passives=_addresses(_hello_strings(hello, "passives", address), "passives", address),
+            arbiters=_addresses(_hello_strings(hello, "arbiters", address), "arbiters", address),
+            primary=_hello_address(primary, "primary", address) if primary else None,
+            me=_hello_address(me, "me", address) if me else None,
+            set_name=_hello_str(hello, "setName", address),
+            set_version=hello_int(hello, "setVersion", None, address),
+            election_id=_hello_oid(hello, "electionId", address),
+            tags=dict(tags or {}),
+            min_wire_version=hello_int(hello, "minWireVersion", 0, address),  # type: ignore[arg-type]
+            max_wire_version=hello_int(hello, "maxWireVersion", 0, address),  # type: ignore[arg-type]
+            last_write_date=_last_write_date(hello, address),
             last_update_time=last_update_time,
             round_trip_time=round_trip_time,
             min_round_trip_time=min_round_trip_time,
-            logical_session_timeout_minutes=hello.get("logicalSessionTimeoutMinutes"),
-            topology_version=hello.get("topologyVersion"),
+            logical_session_timeout_minutes=hello_int(hello, "logicalSessionTimeoutMinutes", None, address),
+            topology_version=_topology_version(hello, address),
             hello=dict(hello),
-            max_bson_size=int(hello.get("maxBsonObjectSize", 16 * 1024 * 1024)),
-            max_message_size=int(hello.get("maxMessageSizeBytes", 48 * 1000 * 1000)),
-            max_write_batch_size=int(hello.get("maxWriteBatchSize", 100_000)),
-            service_id=hello.get("serviceId"),
+            max_bson_size=hello_int(hello, "maxBsonObjectSize", 16 * 1024 * 1024, address),  # type: ignore[arg-type]
+            max_message_size=hello_int(hello, "maxMessageSizeBytes", 48 * 1000 * 1000, address),  # type: ignore[arg-type]
+            max_write_batch_size=hello_int(hello, "maxWriteBatchSize", 100_000, address),  # type: ignore[arg-type]
+            service_id=_hello_oid(hello, "serviceId", address),
             iscryptd=bool(hello.get("iscryptd", False)),
-            compression=tuple(hello.get("compression") or ()),
+            compression=tuple(_hello_strings(hello, "compression", address)),
         )
 
     @classmethod
@@ -326,11 +438,7 @@ class ServerDescription:
     @property
     def all_hosts(self) -> Tuple[Address, ...]:
         """``hosts`` + ``passives`` + ``arbiters`` in reply order, without duplicates."""
-        out = list(self.hosts)
-        for a in self.passives + self.arbiters:
-            if a not in out:
-                out.append(a)
-        return tuple(out)
+        return tuple(dict.fromkeys(self.hosts + self.passives + self.arbiters))
 
     @property
     def is_server_type_known(self) -> bool:

@@ -37,7 +37,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional
 
 from pymongo import monitoring as _pm
-from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure
+from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure, ProtocolError
 
 from amongo.connection import Connection, ConnectionOptions
 from amongo.topology.description import (
@@ -69,7 +69,10 @@ class HelloReply(dict):
 
     @property
     def server_type(self) -> ServerType:
-        return ServerDescription.from_hello(("", 0), self).server_type
+        try:
+            return ServerDescription.from_hello(("", 0), self).server_type
+        except ProtocolError:  # (never published: such a reply fails the check)
+            return ServerType.Unknown
 
 
 def monitor_connection_options(options: ConnectionOptions) -> ConnectionOptions:
@@ -229,40 +232,53 @@ class Monitor:
         topology = self._topology
         try:
             while not self._closed:
-                previous = topology._server_description(self.address)
                 try:
-                    sd = await self._check()
+                    again = await self._check_and_apply(topology)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - every failure is a failed check
-                    if self._closed:
-                        return
+                except Exception:  # noqa: BLE001 - the monitor must outlive anything
+                    # (applying the outcome failed even as a failed check: start afresh)
                     self._close_conn()
-                    if self._cancelled:
-                        self._cancelled = False
-                        if previous.is_server_type_known:
-                            continue
-                    else:
-                        self._rtt.reset()
-                        is_timeout = isinstance(exc, (NetworkTimeout, asyncio.TimeoutError))
-                        is_network = not isinstance(exc, (OperationFailure, ConfigurationError))
-                        immediate = topology._on_check_failure(
-                            self.address, previous, exc, is_network=is_network, is_timeout=is_timeout
-                        )
-                        if immediate:
-                            continue
-                else:
-                    if self._closed:
-                        return
-                    topology._on_check_success(sd)
-                    if self._streaming:
-                        self._ensure_rtt_task()
-                        continue
-                await self._wait()
+                    again = False
+                if self._closed:
+                    return
+                if not again:
+                    await self._wait()
         except asyncio.CancelledError:
             pass
         finally:
             self._close_conn()
+
+    async def _check_and_apply(self, topology: "Topology") -> bool:
+        """One check and its outcome handed to the topology; returns whether to check
+        again at once. Any exception while checking *or while applying a successful
+        check* (a hello SDAM cannot process) is a failed check: the server is marked
+        Unknown with that error and the monitor goes on."""
+        previous = topology._server_description(self.address)
+        try:
+            sd = await self._check()
+            if self._closed:
+                return False
+            topology._on_check_success(sd)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is a failed check
+            if self._closed:
+                return False
+            self._close_conn()
+            if self._cancelled:
+                self._cancelled = False
+                return previous.is_server_type_known
+            self._rtt.reset()
+            is_timeout = isinstance(exc, (NetworkTimeout, asyncio.TimeoutError))
+            is_network = not isinstance(exc, (OperationFailure, ConfigurationError))
+            return topology._on_check_failure(
+                self.address, previous, exc, is_network=is_network, is_timeout=is_timeout
+            )
+        if self._streaming:
+            self._ensure_rtt_task()
+            return True
+        return False
 
     async def _wait(self) -> None:
         wakeup = self._wakeup
@@ -343,6 +359,14 @@ class Monitor:
                 raise OperationFailure(
                     str(reply.get("errmsg", "hello failed")), reply.get("code"), reply
                 )
+            # Built here, so that a reply SDAM cannot read (a field of the wrong type: a
+            # ProtocolError) is a failed check like any other.
+            sd = ServerDescription.from_hello(
+                self.address,
+                reply,
+                self._rtt.average if self._rtt.average is not None else duration,
+                min_round_trip_time=self._rtt.minimum,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -357,15 +381,10 @@ class Monitor:
             "succeeded",
             _pm.ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
         )
-        tv = reply.get("topologyVersion")
-        self._topology_version = tv
+        tv = sd.topology_version
+        self._topology_version = dict(tv) if tv is not None else None
         self._streaming = bool(self._stream_allowed and tv is not None and not conn.closed)
-        return ServerDescription.from_hello(
-            self.address,
-            reply,
-            self._rtt.average if self._rtt.average is not None else duration,
-            min_round_trip_time=self._rtt.minimum,
-        )
+        return sd
 
     # -- RTT task (streaming only) ---------------------------------------------------------
     def _ensure_rtt_task(self) -> None:

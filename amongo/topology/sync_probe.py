@@ -29,7 +29,14 @@ import time
 from typing import Any, Callable, Coroutine, Dict, List, Optional, Sequence, Tuple
 
 import bson
-from pymongo.errors import AutoReconnect, ConfigurationError, NetworkTimeout, OperationFailure
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    NetworkTimeout,
+    OperationFailure,
+    ProtocolError,
+    PyMongoError,
+)
 
 from amongo.topology.description import Address, ServerDescription, ServerType, TopologyDescription
 from amongo.wire import message as _msg
@@ -161,6 +168,7 @@ def check_server(address: Address, options: ProbeOptions, timeout: float) -> Tup
 
     :raises NetworkTimeout: connect or read timed out.
     :raises AutoReconnect: any other network or TLS error.
+    :raises ProtocolError: the reply does not answer the hello (responseTo), or is malformed.
     :raises OperationFailure: the hello replied ``ok: 0``.
     """
     host, port = address
@@ -173,10 +181,13 @@ def check_server(address: Address, options: ProbeOptions, timeout: float) -> Tup
         except socket.timeout:
             raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
         sock.settimeout(timeout)
-        frame = _msg.encode_op_msg(_next_request_id(), bson.encode(hello_command(options)))
+        request_id = _next_request_id()
+        frame = _msg.encode_op_msg(request_id, bson.encode(hello_command(options)))
         sock.sendall(frame)
         header = _recv_exact(sock, _msg.HEADER_SIZE)
-        length, _rid, _rto, op_code = _msg.parse_header(header)
+        length, _rid, response_to, op_code = _msg.parse_header(header)
+        if response_to != request_id:
+            raise ProtocolError(f"{host}:{port}: Got response id {response_to!r} but expected {request_id!r}")
         body = _recv_exact(sock, length - _msg.HEADER_SIZE)
         _flags, doc = _msg.unpack_reply(op_code, header, body)
         reply = _msg.decode_bson(doc)
@@ -248,10 +259,11 @@ def run_discovery(
             timeout = remaining if not options.connect_timeout else min(options.connect_timeout, remaining)
             try:
                 reply, rtt = check(address, options, timeout)
-            except (AutoReconnect, OperationFailure, ConfigurationError) as exc:
-                on_failure(address, previous, exc)
+                sd = ServerDescription.from_hello(address, reply, rtt, min_round_trip_time=rtt)
+            except PyMongoError as exc:  # network, protocol (a mismatched responseTo, an
+                on_failure(address, previous, exc)  # invalid hello), command
             else:
-                on_success(ServerDescription.from_hello(address, reply, rtt, min_round_trip_time=rtt))
+                on_success(sd)
             if done():
                 return True
         first_round = False

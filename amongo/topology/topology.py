@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bson.objectid import ObjectId
@@ -75,6 +76,7 @@ from amongo.topology import sdam
 from amongo.topology.description import (
     Address,
     ServerDescription,
+    invalid_hello,
     ServerType,
     TopologyDescription,
     TopologyType,
@@ -238,6 +240,8 @@ class Topology:
         self.srv_txt_hook: Optional[Callable[[Dict[str, str]], Any]] = None
         self._srv_resolved = False
         self._opening_published = False
+        #: The loop the monitors run on (set when monitoring starts).
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._td = self._initial_description(settings.seeds)
 
     # -- construction ----------------------------------------------------------------------
@@ -294,6 +298,7 @@ class Topology:
         if self._opened or self._closed:
             return
         self._opened = True
+        self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         s = self.settings
         self._publish_opening()
@@ -449,6 +454,23 @@ class Topology:
         self._notify()
         return tasks
 
+    def close_from_finalizer(self) -> None:
+        """:meth:`close_nowait` for a finalizer (the owning client was garbage-collected
+        unclosed): on the monitors' loop, from whatever thread the collection ran in, and
+        never raising."""
+        loop = self._loop
+        try:
+            try:
+                running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if loop is None or running is loop or loop.is_closed() or not loop.is_running():
+                self.close_nowait()
+            else:
+                loop.call_soon_threadsafe(self.close_nowait)
+        except Exception:  # noqa: BLE001 - (a closed loop: its tasks are gone anyway)
+            pass
+
     async def close(self) -> None:
         """Stop monitoring and close every pool."""
         tasks = self.close_nowait()
@@ -482,18 +504,52 @@ class Topology:
         self._td = new
         # SDAM events first (ServerDescriptionChanged to Unknown precedes PoolCleared).
         self._publish(sdam.topology_events(old, new, self._topology_id, address=address))
-        self._sync_servers(old, new, cleared=address if clear_pool else None, interrupt=interrupt)
+        try:
+            self._sync_servers(old, new, cleared=address if clear_pool else None, interrupt=interrupt)
+        except Exception as exc:  # noqa: BLE001 - keep the description and the pools in line
+            self._sync_failed(address, exc)
         self._notify()
+
+    def _sync_failed(self, address: Optional[Address], exc: BaseException) -> None:
+        """Bringing the pools in line with the new description failed: every server whose
+        pool is not in line (a known server without a Server or with a paused pool) becomes
+        Unknown with the error, and its pool is cleared (paused)."""
+        error = invalid_hello(address, f"could not apply the description: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        servers = dict(self._td.servers)
+        changed = False
+        for a, sd in self._td.servers.items():
+            srv = self.servers.get(a)
+            if sd.server_type in _READY_TYPES and (srv is None or srv.pool.paused or a == address):
+                servers[a] = ServerDescription.unknown(a, error)
+                changed = True
+        if not changed:
+            return
+        old = self._td
+        self._td = new = replace(old, servers=servers)
+        self._publish(sdam.topology_events(old, new, self._topology_id, address=address))
+        for a, sd in new.servers.items():
+            srv = self.servers.get(a)
+            if srv is not None and not sd.is_server_type_known:
+                try:
+                    srv.pool.clear()
+                except Exception:  # noqa: BLE001 - (a pool that cannot even be cleared)
+                    pass
 
     def _apply(self, sd: ServerDescription, *, clear_pool: bool = False, interrupt: bool = False) -> None:
         if self._closed:
             return
-        self._set_description(
-            sdam.updated_topology_description(self._td, sd),
-            address=sd.address,
-            clear_pool=clear_pool,
-            interrupt=interrupt,
-        )
+        try:
+            new = sdam.updated_topology_description(self._td, sd)
+        except Exception as exc:  # noqa: BLE001 - a description SDAM cannot process
+            # (from_hello validates what SDAM reads; this is the defence in depth): the
+            # server is Unknown with that error, its pool cleared.
+            error = invalid_hello(sd.address, f"{type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            sd = ServerDescription.unknown(sd.address, error)
+            new = sdam.updated_topology_description(self._td, sd)
+            clear_pool = True
+        self._set_description(new, address=sd.address, clear_pool=clear_pool, interrupt=interrupt)
 
     def _sync_servers(
         self,

@@ -1,0 +1,75 @@
+"""Issue 11, defect 7 (replies): a malformed cursor reply from a server is a pymongo error
+(ProtocolError), never a KeyError/TypeError reaching the application. A fake server on
+127.0.0.1 answers find/aggregate/getMore with broken cursor documents.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+import pytest
+from pymongo.errors import ProtocolError
+
+from amongo.motor_asyncio import AsyncIOMotorClient
+
+from ._rel_server import FakeServer, Peer
+
+BROKEN: Dict[str, Any] = {
+    "no-cursor": {"ok": 1.0},
+    "cursor-not-a-document": {"cursor": 5, "ok": 1.0},
+    "id-not-an-integer": {"cursor": {"id": "x", "ns": "db.c", "firstBatch": []}, "ok": 1.0},
+    "batch-not-an-array": {"cursor": {"id": 0, "ns": "db.c", "firstBatch": {"a": 1}}, "ok": 1.0},
+    "batch-missing": {"cursor": {"id": 0, "ns": "db.c"}, "ok": 1.0},
+    "ns-not-a-string": {"cursor": {"id": 0, "ns": 7, "firstBatch": []}, "ok": 1.0},
+}
+
+OPERATIONS: Dict[str, Callable[[Any], Any]] = {
+    "find_one": lambda c: c.find_one({}),
+    "find": lambda c: c.find({}).to_list(None),
+    "aggregate": lambda c: c.aggregate([]).to_list(None),
+    "count_documents": lambda c: c.count_documents({}),
+    "list_indexes": lambda c: c.list_indexes().to_list(None),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize("case", sorted(BROKEN))
+async def test_malformed_first_batch(case: str, operation: str) -> None:
+    async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
+        if any(k in cmd for k in ("find", "aggregate", "listIndexes")):
+            await peer.reply(rid, BROKEN[case])
+            return None
+        return False
+
+    async with FakeServer(handler) as srv:
+        client = AsyncIOMotorClient(srv.uri, serverSelectionTimeoutMS=3000)
+        try:
+            if case == "no-cursor" and operation in ("aggregate", "list_indexes"):
+                # (a command cursor without a cursor document is an empty result: $out on
+                # old servers); anything but a pymongo error would still be a defect
+                assert await OPERATIONS[operation](client.db.c) == []
+            else:
+                with pytest.raises(ProtocolError, match="Malformed cursor reply"):
+                    await OPERATIONS[operation](client.db.c)
+        finally:
+            client.close()
+
+
+async def test_malformed_next_batch() -> None:
+    async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
+        if "find" in cmd:
+            await peer.reply(rid, {"cursor": {"id": 42, "ns": "db.c", "firstBatch": [{"_id": 1}]}, "ok": 1.0})
+            return None
+        if "getMore" in cmd:
+            await peer.reply(rid, {"cursor": {"id": 0, "ns": "db.c", "nextBatch": None}, "ok": 1.0})
+            return None
+        return False
+
+    async with FakeServer(handler) as srv:
+        client = AsyncIOMotorClient(srv.uri, serverSelectionTimeoutMS=3000)
+        try:
+            cursor = client.db.c.find({}, batch_size=1)
+            assert (await cursor.next()) == {"_id": 1}
+            with pytest.raises(ProtocolError, match="nextBatch"):
+                await cursor.next()
+        finally:
+            client.close()
