@@ -913,6 +913,14 @@ def is_unix_socket(host: str) -> bool:
     return "/" in host and host.endswith(".sock")
 
 
+def _shown(entity: str) -> str:
+    """*entity* for an error message: anything up to an ``@`` may be user info (a host
+    string such as ``user:password@host`` given without a scheme) and is redacted."""
+    if "@" not in entity:
+        return entity
+    return REDACTED + "@" + entity.rsplit("@", 1)[1]
+
+
 def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
     """Parse one host identifier of a connection string into ``(host, port)``.
 
@@ -929,14 +937,14 @@ def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
     if entity.startswith("["):
         end = entity.find("]")
         if end == -1:
-            raise InvalidURI(f"An IPv6 address must be enclosed in '[' and ']': {entity!r}")
+            raise InvalidURI(f"An IPv6 address must be enclosed in '[' and ']': {_shown(entity)!r}")
         host = entity[1:end]
         rest = entity[end + 1 :]
         if not host:
-            raise InvalidURI(f"Empty IP literal: {entity!r}")
+            raise InvalidURI(f"Empty IP literal: {_shown(entity)!r}")
         if rest:
             if not rest.startswith(":"):
-                raise InvalidURI(f"Invalid host: {entity!r}")
+                raise InvalidURI(f"Invalid host: {_shown(entity)!r}")
             port = rest[1:]
         if "%" in host and not _BAD_ESCAPE.search(host):
             host = unquote(host)  # zone id, e.g. fe80::1%25eth0
@@ -947,15 +955,15 @@ def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
             return decoded, default_port
         host = decoded
     elif entity.endswith(".sock") and "/" in entity:
-        raise InvalidURI(f"A Unix domain socket path must be percent-encoded: {entity!r}")
+        raise InvalidURI(f"A Unix domain socket path must be percent-encoded: {_shown(entity)!r}")
     if host.count(":") > 1:
-        raise InvalidURI(f"Reserved characters such as ':' must be escaped, or an IPv6 address enclosed in '[]': {entity!r}")
+        raise InvalidURI(f"Reserved characters such as ':' must be escaped, or an IPv6 address enclosed in '[]': {_shown(entity)!r}")
     if ":" in host:
         host, _, port = host.partition(":")
     if not host:
-        raise InvalidURI(f"Empty host in {entity!r}")
+        raise InvalidURI(f"Empty host in {_shown(entity)!r}")
     if re.search(r"[/?#\[\]@\s]", host):
-        raise InvalidURI(f"Invalid host: {entity!r}")
+        raise InvalidURI(f"Invalid host: {_shown(entity)!r}")
     return host.lower(), _port(port, entity)
 
 
@@ -963,7 +971,7 @@ def _port(port: Any, entity: str) -> int:
     if isinstance(port, int):
         return port
     if not port.isdigit() or not (0 < int(port) <= 65535):
-        raise InvalidURI(f"Port must be an integer between 1 and 65535: {entity!r}")
+        raise InvalidURI(f"Port must be an integer between 1 and 65535: {_shown(entity)!r}")
     return int(port)
 
 
