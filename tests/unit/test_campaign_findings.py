@@ -23,3 +23,31 @@ def test_host_string_errors_do_not_echo_user_info(entity: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         AsyncIOMotorClient(entity, connect=False)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("reply", [
+    {"ok": 1, "$clusterTime": {"clusterTimf": 1}},
+    {"ok": 1, "$clusterTime": "x"},
+    {"ok": 1, "$clusterTime": {"clusterTime": 5, "signature": {}}},
+    {"ok": 1, "operationTime": "x"},
+    {"ok": 1, "operationTime": {"t": 1}},
+])
+async def test_malformed_gossip_in_a_reply_is_a_protocol_error(reply: dict) -> None:
+    """A reply whose $clusterTime or operationTime is malformed (the soak's corrupted bytes
+    turned ``clusterTime`` into another key) raises ProtocolError, not KeyError/TypeError."""
+    from bson.timestamp import Timestamp
+    from pymongo.errors import ProtocolError
+
+    client = AsyncIOMotorClient("mongodb://127.0.0.1:1/", connect=False)
+    try:
+        executor = client._executor
+        session = client._implicit_session()
+        good = {"ok": 1, "$clusterTime": {"clusterTime": Timestamp(5, 1), "signature": {}},
+                "operationTime": Timestamp(5, 1)}
+        executor._process_reply(good, session, None)
+        with pytest.raises(ProtocolError):
+            executor._process_reply(reply, session, None)
+        executor._process_reply(good, session, None)  # still fine afterwards
+        assert client._cluster_time == good["$clusterTime"]
+    finally:
+        client.close()
