@@ -51,3 +51,50 @@ async def test_malformed_gossip_in_a_reply_is_a_protocol_error(reply: dict) -> N
         assert client._cluster_time == good["$clusterTime"]
     finally:
         client.close()
+
+
+async def test_connection_opened_as_the_deadline_passes_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under pymongo.timeout(), a connection whose opening finishes in the same instant the
+    deadline passes (asyncio.wait_for then raises TimeoutError although the task is done) is
+    used, not a bare TimeoutError raised to the application (found by the soak)."""
+    import asyncio
+
+    import pymongo
+
+    from amongo.pool import Pool, PoolOptions
+
+    class Conn:
+        closed = False
+        pending_reply = False
+        generation = 0
+        service_id = None
+        last_checkin = 0.0
+
+        def __init__(self, conn_id: int) -> None:
+            self.id = conn_id
+
+        def close(self, reason: object = None) -> None:
+            self.closed = True
+
+    async def connect(generation: int, conn_id: int = 0) -> Conn:
+        await asyncio.sleep(0)
+        return Conn(conn_id)
+
+    real_wait_for = asyncio.wait_for
+
+    async def racing_wait_for(aw: object, timeout: object) -> object:
+        await aw  # the opening finishes...
+        raise asyncio.TimeoutError  # ...and the deadline fires in the same instant
+
+    pool = Pool(("localhost", 27017), PoolOptions(), connect)
+    pool.ready()
+    monkeypatch.setattr(asyncio, "wait_for", racing_wait_for)
+    try:
+        with pymongo.timeout(5):
+            conn = await pool.checkout()
+    finally:
+        monkeypatch.setattr(asyncio, "wait_for", real_wait_for)
+    assert isinstance(conn, Conn) and not conn.closed
+    pool.checkin(conn)
+    assert pool.total_connections == 1
+    await pool.close()
