@@ -36,8 +36,8 @@ Fault actions (``fail_next(command=..., action=..., predicate=..., times=1)``):
 ``reorder``            hold the reply until the next reply on this connection (or ``delay``
                        seconds) and deliver the two swapped
 ``reset``              forward the request, then reset the client connection (RST) instead of replying
-``corrupt``            flip ``value`` (default 3) random bytes of the reply after its length field
-                       (responseTo, opCode, flags, body); random with the rule's ``seed``
+``corrupt``            flip ``value`` (default 3) random bytes of the reply's structure (responseTo,
+                       opCode, flagBits, first section kind and length); random with ``seed``
 
 Random faults for campaigns: :meth:`Proxy.chaos` adds a rule that picks, with probability
 ``rate``, one of ``actions`` for each matching request (a seeded :class:`random.Random`).
@@ -510,9 +510,13 @@ class _Conn:
             bad = 9999 if rule.value is None else int(rule.value)
             data = data[:12] + struct.pack("<i", bad) + data[16:]
         elif action == "corrupt":
+            # Only the frame's structure (responseTo, opCode, flagBits, the first section's
+            # kind and length): a flipped byte inside a document's values can give another
+            # valid document, which no driver can tell from the real one (no checksum).
             buf = bytearray(data)
+            end = min(len(buf), 26)
             for _ in range(3 if rule.value is None else int(rule.value)):
-                pos = rule.rng.randrange(4, len(buf))
+                pos = rule.rng.randrange(8, end) if end > 8 else 4
                 buf[pos] ^= rule.rng.randrange(1, 256)
             data = bytes(buf)
         elif action in ("truncate", "stall"):

@@ -228,7 +228,7 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(connection_mod.Connection, "open", classmethod(fake_open))
 
 
-@fuzz_settings(250)
+@fuzz_settings(120)
 @given(records=txt_records())
 def test_txt_records(runner: Any, no_connections: None, records: List[List[bytes]]) -> None:
     CASES["txt_records"] += 1

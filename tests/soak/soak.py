@@ -57,9 +57,27 @@ N_DOCS = 200
 #: faults injected into application commands (and, at a lower rate, into monitor checks)
 APP_FAULTS = ["close", "close_after_reply", "truncate", "chunked", "duplicate", "stale", "reorder",
               "reset", "corrupt", "corrupt_length", "corrupt_opcode", "corrupt_checksum", "delay"]
+#: an operation taking longer is a hang (the client's timeouts are all far shorter)
+OP_BOUND = 120
 SLOW_FAULTS = ["stall", "drop"]  # cost a socket timeout each: rarer
 OP_KINDS = {"find_one": 30, "insert": 20, "cursor": 8, "transaction": 8, "aggregate": 5, "count": 5,
             "cancelled": 12, "timeout": 12}
+
+
+def await_chain(task: "asyncio.Task[Any]") -> str:
+    """Where a stuck task waits: its coroutine's await chain, innermost last."""
+    lines = []
+    obj: Any = task.get_coro()
+    for _ in range(50):
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        nxt = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+        if nxt is None:
+            lines.append(f"  awaiting {obj!r}"[:300])
+            break
+        obj = nxt
+    return "\n".join(lines)
 
 
 def rss_bytes() -> int:
@@ -90,29 +108,43 @@ class Soak:
         self.restarts: List[float] = []
         self.stop_at = 0.0
         self.t0 = 0.0
+        self.mix = dict(OP_KINDS)
+        if args.mix:
+            self.mix = {k: float(v) for k, v in (item.split("=") for item in args.mix.split(","))}
+            unknown = set(self.mix) - set(OP_KINDS)
+            if unknown:
+                raise SystemExit(f"--mix: unknown operation kinds {sorted(unknown)}; known: {sorted(OP_KINDS)}")
 
     # -- outcome bookkeeping ------------------------------------------------------------------
     def failed(self, kind: str, exc: BaseException) -> None:
         if isinstance(exc, PyMongoError):
             self.errors[type(exc).__name__] += 1
         else:
-            self.unexpected.append(f"{kind}: {type(exc).__name__}: {exc!r}"[:500])
+            import traceback
+
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:])
+            self.unexpected.append(f"{kind}: {type(exc).__name__}: {exc!r}\n{tb}"[:4000])
 
     # -- workload ----------------------------------------------------------------------------
     async def worker(self, wid: int) -> None:
         rng = random.Random(self.args.seed * 1000 + wid)
-        kinds = list(OP_KINDS)
-        weights = [OP_KINDS[k] for k in kinds]
+        kinds = list(self.mix)
+        weights = [self.mix[k] for k in kinds]
         i = 0
         loop = asyncio.get_running_loop()
         while loop.time() < self.stop_at:
             kind = rng.choices(kinds, weights)[0]
             i += 1
             self.ops[kind] += 1
+            task = asyncio.ensure_future(self.one(kind, rng, wid, i))
+            done, _ = await asyncio.wait({task}, timeout=OP_BOUND)
+            if not done:
+                self.unexpected.append(f"{kind}: hung for {OP_BOUND} s at\n{await_chain(task)}")
+                task.cancel()
+                await asyncio.wait({task}, timeout=10)
+                continue
             try:
-                await asyncio.wait_for(self.one(kind, rng, wid, i), 120)
-            except asyncio.TimeoutError:
-                self.unexpected.append(f"{kind}: hung for 120 s")
+                task.result()
             except Exception as exc:  # noqa: BLE001 - classified
                 self.failed(kind, exc)
 
@@ -299,7 +331,7 @@ class Soak:
             "wrong_replies": len(self.wrong),
             "wrong_sample": self.wrong[:10],
             "unexpected_exceptions": len(self.unexpected),
-            "unexpected_sample": self.unexpected[:10],
+            "unexpected_sample": self.unexpected[:5],
             "change_stream_events": self.stream_events,
             "change_stream_foreign_ids": len(self.stream_foreign),
             "samples": len(s),
@@ -349,7 +381,8 @@ def print_report(r: Dict[str, Any], problems: List[str]) -> None:
           + "; ".join(f"{k} {g[k]['middle']} -> {g[k]['last']} (<= {g[k]['limit']})" for k in ("rss_mb", "fds", "tasks")))
     for key in ("lost_sample", "wrong_sample", "unexpected_sample"):
         if r[key]:
-            p(f"{key}: {r[key]}")
+            for item in r[key]:
+                p(f"{key}: {item}")
     p("RESULT: " + ("PASS" if not problems else "FAIL: " + "; ".join(problems)))
 
 
@@ -364,6 +397,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--restart-at", type=float, nargs="*", default=[0.5],
                     help="server restarts, as fractions of the duration (default: 0.5)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--mix", help="operation weights, e.g. 'find_one=3,timeout=1' (default: all kinds)")
     return ap.parse_args(argv)
 
 
