@@ -17,6 +17,7 @@ Invariants per case:
 from __future__ import annotations
 
 import urllib.parse
+import warnings
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -35,6 +36,8 @@ ARG_ERRORS = (PyMongoError, TypeError, ValueError)
 URI_OPTIONS = [name for name, _v, uri_ok in _OPTION_TABLE if uri_ok]
 KW_OPTIONS = [name for name, _v, _u in _OPTION_TABLE]
 #: options whose valid values could make a first operation wait long against the fake server
+#: options whose values are secrets (never shown in a repr, error or warning)
+SECRET_OPTIONS = {"tlsCertificateKeyFilePassword", "proxyPassword", "authMechanismProperties"}
 WAITING = {"serverselectiontimeoutms", "timeoutms", "connecttimeoutms", "sockettimeoutms",
            "waitqueuetimeoutms", "wtimeoutms"}
 
@@ -91,6 +94,9 @@ def uris(draw: Any) -> Tuple[str, bool]:
     opts: List[str] = []
     for name, mode, value in draw(st.lists(st.tuples(st.sampled_from(URI_OPTIONS + ["bogusOption", ""]),
                                                      st.integers(0, 3), text_values), max_size=4)):
+        if name in SECRET_OPTIONS and draw(st.booleans()):
+            value = draw(st.sampled_from([SECRET, f"AWS_SESSION_TOKEN:{SECRET}", f"{SECRET}%zz", SECRET + "&x"]))
+            has_pw = True
         opts.append(f"{_case(name, mode)}={value}")
     sep = draw(st.sampled_from(["&", "&", ";"]))
     query = ("?" + sep.join(opts)) if opts else draw(st.sampled_from(["", "?", "?&", "?=", "?a"]))
@@ -108,16 +114,24 @@ def _no_secret(text: str, where: str) -> None:
 def test_uri(runner: Any, case: Tuple[str, bool]) -> None:
     CASES["uri"] += 1
     uri, _has_pw = case
-    try:
-        parse_uri(uri)
-    except Exception as exc:  # noqa: BLE001 - checked
-        assert_user_error(exc, ARG_ERRORS)
-        assert not isinstance(exc, OverflowError)
-        _no_secret(str(exc), "a URI parsing error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            parse_uri(uri, warn=True)
+        except Exception as exc:  # noqa: BLE001 - checked
+            assert_user_error(exc, ARG_ERRORS)
+            assert not isinstance(exc, OverflowError)
+            _no_secret(str(exc), "a URI parsing error")
+    for w in caught:
+        _no_secret(str(w.message), "a warning")
 
     async def construct() -> None:
         try:
-            client = AsyncIOMotorClient(uri, connect=False)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                client = AsyncIOMotorClient(uri, connect=False)
+            for w in caught:
+                _no_secret(str(w.message), "a warning")
         except Exception as exc:  # noqa: BLE001 - checked
             assert_user_error(exc, ARG_ERRORS)
             assert not isinstance(exc, OverflowError)
