@@ -22,6 +22,7 @@ import bson
 from hypothesis import HealthCheck, Phase, settings
 from pymongo.errors import PyMongoError
 
+from integration._rel_server import HELLO as _REL_HELLO
 from proxy import OP_COMPRESSED, OP_MSG, Frame, build_msg, command_of, decompress, read_frame
 
 #: cases tried per target (printed at the end of the session by tests/fuzz/conftest.py)
@@ -48,20 +49,8 @@ def fuzz_settings(base_examples: int) -> settings:
     )
 
 
-HELLO: Dict[str, Any] = {
-    "helloOk": True,
-    "ismaster": True,
-    "isWritablePrimary": True,
-    "maxBsonObjectSize": 16 * 1024 * 1024,
-    "maxMessageSizeBytes": 48_000_000,
-    "maxWriteBatchSize": 100_000,
-    "logicalSessionTimeoutMinutes": 30,
-    "connectionId": 1,
-    "minWireVersion": 0,
-    "maxWireVersion": 21,
-    "readOnly": False,
-    "ok": 1.0,
-}
+#: a standalone's hello (the reliability tests' fake server answers the same)
+HELLO: Dict[str, Any] = dict(_REL_HELLO)
 
 _ids = itertools.count(0x7000000)
 

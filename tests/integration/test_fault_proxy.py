@@ -18,9 +18,10 @@ A last scenario injects random faults (seeded) into concurrent finds and counts 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from pymongo.errors import PyMongoError
@@ -117,6 +118,23 @@ def _client(uri: str, **kw: Any) -> Any:
     return AsyncIOMotorClient(uri, **{**CLIENT_OPTS, **kw})
 
 
+@contextlib.asynccontextmanager
+async def scenario(dep: Deployment, name: str, *, uri: Optional[Callable[[Proxy], str]] = None,
+                   **client_kw: Any) -> AsyncIterator[Tuple[Proxy, Any, Any, Outcome]]:
+    """A proxy in front of *dep*, one client through it (never recreated), the collection
+    *name* seeded with N_DOCS documents, and the outcome record; no wrong reply at the end."""
+    async with Proxy(dep.host, dep.port) as p:
+        client = _client(uri(p) if uri is not None else p.uri(), **client_kw)
+        coll = client.amongo_fault[name]
+        out = Outcome()
+        try:
+            await _seed(coll)
+            yield p, client, coll, out
+        finally:
+            client.close()
+    assert out.wrong == [], out.wrong
+
+
 async def _seed(coll: Any) -> None:
     await coll.delete_many({})
     await coll.insert_many([{"_id": i, "v": f"value-{i}"} for i in range(N_DOCS)])
@@ -139,11 +157,15 @@ def _fault(p: Proxy, action: str, command: Optional[str], predicate: Any = None,
     return p.fail_next(command=command, action=action, **kw)
 
 
+def _behind_own_proxy(dep: Deployment) -> Deployment:
+    if dep.name == "external":
+        pytest.skip("the fault proxy scenarios start their own proxy in front of SecantusDB")
+    return dep
+
+
 @pytest.fixture
 def upstream(secantus_rs: Deployment) -> Deployment:
-    if secantus_rs.name == "external":
-        pytest.skip("the fault proxy scenarios start their own proxy in front of SecantusDB")
-    return secantus_rs
+    return _behind_own_proxy(secantus_rs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,106 +174,74 @@ def upstream(secantus_rs: Deployment) -> Deployment:
 
 @pytest.mark.timeout(240)
 async def test_faults_on_finds(upstream: Deployment) -> None:
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri(), retryReads=False)
-        coll = client.amongo_fault.finds
-        out = Outcome()
-        try:
-            await _seed(coll)
-            for action in FAULTS:
-                _fault(p, action, "find")
-                before = sum(out.errors.values())
-                await find_ones(out, coll, [1, 2, 3, 4])
-                if action in BENIGN:
-                    assert sum(out.errors.values()) == before, (action, out)
-                p.clear_rules()
-                await recovered(client, coll, out)
-            counts = p.fault_counts()
-            assert set(counts) == set(FAULTS), counts
-        finally:
-            client.close()
-    assert out.wrong == []
+    async with scenario(upstream, "finds", retryReads=False) as (p, client, coll, out):
+        for action in FAULTS:
+            _fault(p, action, "find")
+            before = sum(out.errors.values())
+            await find_ones(out, coll, [1, 2, 3, 4])
+            if action in BENIGN:
+                assert sum(out.errors.values()) == before, (action, out)
+            p.clear_rules()
+            await recovered(client, coll, out)
+        counts = p.fault_counts()
+        assert set(counts) == set(FAULTS), counts
 
 
 @pytest.mark.timeout(240)
 async def test_faults_on_cursors(upstream: Deployment) -> None:
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.cursors
-        out = Outcome()
-        try:
-            await _seed(coll)
-            want = list(range(N_DOCS))
+    async with scenario(upstream, "cursors") as (p, client, coll, out):
+        want = list(range(N_DOCS))
 
-            def same_docs(docs: Any) -> Optional[str]:
-                if [d["_id"] for d in docs] != want or any(d["v"] != f"value-{d['_id']}" for d in docs):
-                    return f"cursor returned {[d['_id'] for d in docs]}"
-                return None
+        def same_docs(docs: Any) -> Optional[str]:
+            if [d["_id"] for d in docs] != want or any(d["v"] != f"value-{d['_id']}" for d in docs):
+                return f"cursor returned {[d['_id'] for d in docs]}"
+            return None
 
-            for action in FAULTS:
-                _fault(p, action, "getMore")
-                await run_op(out, coll.find().sort("_id", 1).batch_size(7).to_list(None), same_docs)
-                p.clear_rules()
-                await recovered(client, coll, out)
-                await run_op(out, coll.find().sort("_id", 1).batch_size(9).to_list(None), same_docs)
-            assert set(p.fault_counts()) == set(FAULTS)
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+        for action in FAULTS:
+            _fault(p, action, "getMore")
+            await run_op(out, coll.find().sort("_id", 1).batch_size(7).to_list(None), same_docs)
+            p.clear_rules()
+            await recovered(client, coll, out)
+            await run_op(out, coll.find().sort("_id", 1).batch_size(9).to_list(None), same_docs)
+        assert set(p.fault_counts()) == set(FAULTS)
 
 
 @pytest.mark.timeout(300)
 async def test_faults_on_handshakes(upstream: Deployment) -> None:
     """Faults on the hello of new pool connections (and of monitors reconnecting)."""
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.handshakes
-        out = Outcome()
-        try:
-            await _seed(coll)
-            srv = next(iter(client._topology.servers.values()))
-            for action in FAULTS:
-                srv.pool.clear()  # the next operations open new connections...
-                srv.pool.ready()
-                # ...whose handshake (a hello with client metadata) gets the fault
-                _fault(p, action, None, lambda d: "client" in d and next(iter(d)).lower() in ("hello", "ismaster"))
-                await find_ones(out, coll, [5, 6])
-                p.clear_rules()
-                await recovered(client, coll, out)
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+    async with scenario(upstream, "handshakes") as (p, client, coll, out):
+        srv = next(iter(client._topology.servers.values()))
+        for action in FAULTS:
+            srv.pool.clear()  # the next operations open new connections...
+            srv.pool.ready()
+            # ...whose handshake (a hello with client metadata) gets the fault
+            _fault(p, action, None, lambda d: "client" in d and next(iter(d)).lower() in ("hello", "ismaster"))
+            await find_ones(out, coll, [5, 6])
+            p.clear_rules()
+            await recovered(client, coll, out)
 
 
 @pytest.mark.timeout(300)
 async def test_faults_on_monitors(upstream: Deployment) -> None:
     """Faults on monitor checks (streaming awaitable hellos, polling hellos, RTT pings): the
     monitor keeps running and the server stays or becomes selectable again."""
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.monitors
-        out = Outcome()
-        try:
-            await _seed(coll)
+    async with scenario(upstream, "monitors") as (p, client, coll, out):
 
-            def monitor_hello(d: Dict[str, Any]) -> bool:
-                return next(iter(d)).lower() in ("hello", "ismaster") and "client" not in d
+        def monitor_hello(d: Dict[str, Any]) -> bool:
+            return next(iter(d)).lower() in ("hello", "ismaster") and "client" not in d
 
-            for action in FAULTS:
-                rule = _fault(p, action, None, monitor_hello, times=2)
-                deadline = asyncio.get_running_loop().time() + 15
-                while rule.hits < rule.times and asyncio.get_running_loop().time() < deadline:
-                    await find_ones(out, coll, [7, 8, 9])
-                    await asyncio.sleep(0.1)
-                assert rule.hits >= 1, f"no monitor check met the {action} fault"
-                await asyncio.sleep(0.3)
-                await find_ones(out, coll, [10, 11])
-                p.clear_rules()
-                await recovered(client, coll, out)
-            assert set(p.fault_counts()) == set(FAULTS)
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+        for action in FAULTS:
+            rule = _fault(p, action, None, monitor_hello, times=2)
+            deadline = asyncio.get_running_loop().time() + 15
+            while rule.hits < rule.times and asyncio.get_running_loop().time() < deadline:
+                await find_ones(out, coll, [7, 8, 9])
+                await asyncio.sleep(0.1)
+            assert rule.hits >= 1, f"no monitor check met the {action} fault"
+            await asyncio.sleep(0.3)
+            await find_ones(out, coll, [10, 11])
+            p.clear_rules()
+            await recovered(client, coll, out)
+        assert set(p.fault_counts()) == set(FAULTS)
 
 
 @pytest.mark.timeout(300)
@@ -260,38 +250,30 @@ async def test_faults_on_transactions(upstream: Deployment) -> None:
     """Faults on the writes inside a transaction and on commitTransaction: a transaction that
     reported success has its document; one that failed may or may not (unknown commit result),
     and the client goes on."""
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.txns
-        out = Outcome()
+    async with scenario(upstream, "txns") as (p, client, coll, out):
         committed: List[int] = []
-        try:
-            await _seed(coll)
-            n = 1000
-            for target in ("insert", "commitTransaction"):
-                for action in FAULTS:
-                    n += 1
-                    _fault(p, action, target,
-                           (lambda d: "txnNumber" in d) if target == "insert" else None)
+        n = 1000
+        for target in ("insert", "commitTransaction"):
+            for action in FAULTS:
+                n += 1
+                _fault(p, action, target,
+                       (lambda d: "txnNumber" in d) if target == "insert" else None)
 
-                    async def txn(k: int = n) -> int:
-                        async with await client.start_session() as s:
-                            async with s.start_transaction():
-                                await coll.insert_one({"_id": k, "v": f"value-{k}"}, session=s)
-                        return k
+                async def txn(k: int = n) -> int:
+                    async with await client.start_session() as s:
+                        async with s.start_transaction():
+                            await coll.insert_one({"_id": k, "v": f"value-{k}"}, session=s)
+                    return k
 
-                    res = await run_op(out, txn())
-                    if not isinstance(res, PyMongoError):
-                        committed.append(res)
-                    elif action in BENIGN or (target == "commitTransaction" and action in RETRIED):
-                        raise AssertionError(f"{action} on {target}: the transaction failed: {res!r}")
-                    p.clear_rules()
-                    await recovered(client, coll, out)
-            present = {d["_id"] async for d in coll.find({"_id": {"$gte": 1000}})}
-            assert set(committed) <= present, sorted(set(committed) - present)
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+                res = await run_op(out, txn())
+                if not isinstance(res, PyMongoError):
+                    committed.append(res)
+                elif action in BENIGN or (target == "commitTransaction" and action in RETRIED):
+                    raise AssertionError(f"{action} on {target}: the transaction failed: {res!r}")
+                p.clear_rules()
+                await recovered(client, coll, out)
+        present = {d["_id"] async for d in coll.find({"_id": {"$gte": 1000}})}
+        assert set(committed) <= present, sorted(set(committed) - present)
 
 
 @pytest.mark.timeout(300)
@@ -299,14 +281,10 @@ async def test_faults_on_transactions(upstream: Deployment) -> None:
 async def test_faults_on_change_streams(upstream: Deployment) -> None:
     """Faults on a change stream's getMores and its aggregate: the stream resumes (or raises a
     pymongo error, and is reopened from its resume token); every change is seen once, in order."""
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.stream
+    async with scenario(upstream, "stream") as (p, client, coll, out):
         direct = _client(upstream.direct_uri)
         dcoll = direct.amongo_fault.stream
-        out = Outcome()
         try:
-            await _seed(coll)
             token = None
             k = 5000
 
@@ -348,9 +326,7 @@ async def test_faults_on_change_streams(upstream: Deployment) -> None:
                 p.clear_rules()
                 await recovered(client, coll, out)
         finally:
-            client.close()
             direct.close()
-    assert out.wrong == [], out.wrong
 
 
 async def _close_quietly(stream: Any) -> None:
@@ -362,9 +338,7 @@ async def _close_quietly(stream: Any) -> None:
 
 @pytest.fixture
 def auth_upstream(secantus_auth: Deployment) -> Deployment:
-    if secantus_auth.name == "external":
-        pytest.skip("the fault proxy scenarios start their own proxy in front of SecantusDB")
-    return secantus_auth
+    return _behind_own_proxy(secantus_auth)
 
 
 @pytest.mark.timeout(300)
@@ -372,33 +346,28 @@ async def test_faults_on_authentication(auth_upstream: Deployment) -> None:
     """Faults on saslStart / saslContinue and on the hello carrying speculativeAuthenticate
     (SecantusDB --auth): connections fail with pymongo errors, and authenticate again later."""
     dep = auth_upstream
-    async with Proxy(dep.host, dep.port) as p:
-        uri = (f"mongodb://{dep.username}:{dep.password}@{p.host}:{p.port}/"
-               f"?directConnection=true&authSource={dep.auth_source or 'admin'}")
-        client = _client(uri)
-        coll = client.amongo_fault.auth
-        out = Outcome()
-        try:
-            await _seed(coll)
-            srv = next(iter(client._topology.servers.values()))
-            targets: List[Tuple[Optional[str], Any]] = [
-                (None, lambda d: "speculativeAuthenticate" in d),
-                ("saslContinue", None),
-                ("saslStart", None),
-            ]
-            for command, predicate in targets:
-                for action in FAULTS:
-                    srv.pool.clear()
-                    srv.pool.ready()
-                    _fault(p, action, command, predicate)
-                    await find_ones(out, coll, [12, 13])
-                    p.clear_rules()
-                    await recovered(client, coll, out)
-            counts = p.fault_counts()
-            assert set(counts) == set(FAULTS), counts
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+
+    def auth_uri(p: Proxy) -> str:
+        return (f"mongodb://{dep.username}:{dep.password}@{p.host}:{p.port}/"
+                f"?directConnection=true&authSource={dep.auth_source or 'admin'}")
+
+    async with scenario(dep, "auth", uri=auth_uri) as (p, client, coll, out):
+        srv = next(iter(client._topology.servers.values()))
+        targets: List[Tuple[Optional[str], Any]] = [
+            (None, lambda d: "speculativeAuthenticate" in d),
+            ("saslContinue", None),
+            ("saslStart", None),
+        ]
+        for command, predicate in targets:
+            for action in FAULTS:
+                srv.pool.clear()
+                srv.pool.ready()
+                _fault(p, action, command, predicate)
+                await find_ones(out, coll, [12, 13])
+                p.clear_rules()
+                await recovered(client, coll, out)
+        counts = p.fault_counts()
+        assert set(counts) == set(FAULTS), counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,28 +378,20 @@ async def test_faults_on_authentication(auth_upstream: Deployment) -> None:
 async def test_random_faults_under_concurrency(upstream: Deployment) -> None:
     """Seeded random faults on 5% of finds while 16 tasks run find_one concurrently over a pool
     of 4: no reply ever reaches the wrong request, and the client recovers."""
-    async with Proxy(upstream.host, upstream.port) as p:
-        client = _client(p.uri())
-        coll = client.amongo_fault.random
-        out = Outcome()
-        try:
-            await _seed(coll)
-            p.chaos([a for a in FAULTS if a not in ("stall", "drop")], 0.05, seed=11, command="find",
-                    delay=0.2, value=None)
-            p.chaos(["stall", "drop"], 0.01, seed=12, command="find")
-            rng = random.Random(3)
+    async with scenario(upstream, "random") as (p, client, coll, out):
+        p.chaos([a for a in FAULTS if a not in ("stall", "drop")], 0.05, seed=11, command="find",
+                delay=0.2, value=None)
+        p.chaos(["stall", "drop"], 0.01, seed=12, command="find")
+        rng = random.Random(3)
 
-            async def worker() -> None:
-                for _ in range(25):
-                    k = rng.randrange(N_DOCS)
-                    await run_op(out, coll.find_one({"_id": k}), doc_check(k))
+        async def worker() -> None:
+            for _ in range(25):
+                k = rng.randrange(N_DOCS)
+                await run_op(out, coll.find_one({"_id": k}), doc_check(k))
 
-            await asyncio.gather(*(worker() for _ in range(16)))
-            p.clear_rules()
-            await recovered(client, coll, out)
-            faults = p.fault_counts()
-            assert sum(faults.values()) >= 10, faults
-        finally:
-            client.close()
-    assert out.wrong == [], out.wrong
+        await asyncio.gather(*(worker() for _ in range(16)))
+        p.clear_rules()
+        await recovered(client, coll, out)
+        faults = p.fault_counts()
+        assert sum(faults.values()) >= 10, faults
     assert out.ok >= 300, out

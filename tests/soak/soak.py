@@ -238,6 +238,21 @@ class Soak:
                 return
             await asyncio.sleep(self.args.interval)
 
+    async def trace_growth(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(8)
+        await asyncio.sleep(self.args.duration / 3)
+        first = tracemalloc.take_snapshot()
+        await asyncio.sleep(max(0.0, self.stop_at - asyncio.get_running_loop().time() - 1))
+        last = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        print("memory growth from a third of the run to its end, by allocation site:")
+        for stat in last.compare_to(first, "traceback")[:8]:
+            print(f"  {stat.size_diff / 1024:+.0f} KiB in {stat.count_diff:+d} blocks")
+            for line in stat.traceback.format()[-8:]:
+                print("    " + line)
+
     async def restarter(self, server: Server) -> None:
         loop = asyncio.get_running_loop()
         for frac in self.args.restart_at:
@@ -279,6 +294,8 @@ class Soak:
         self.t0 = loop.time()
         self.stop_at = self.t0 + args.duration
         sampler = asyncio.ensure_future(self.sampler())
+        if args.tracemalloc:
+            asyncio.ensure_future(self.trace_growth())
         restarter = asyncio.ensure_future(self.restarter(server))
         jobs = [asyncio.ensure_future(self.worker(w)) for w in range(args.workers)]
         jobs.append(asyncio.ensure_future(self.change_stream()))
@@ -397,6 +414,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--restart-at", type=float, nargs="*", default=[0.5],
                     help="server restarts, as fractions of the duration (default: 0.5)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="print where memory grew between a third of the run and its end (slow)")
     ap.add_argument("--mix", help="operation weights, e.g. 'find_one=3,timeout=1' (default: all kinds)")
     return ap.parse_args(argv)
 
