@@ -241,10 +241,14 @@ class Soak:
     async def trace_growth(self) -> None:
         import tracemalloc
 
+        import gc
+
         tracemalloc.start(8)
         await asyncio.sleep(self.args.duration / 3)
+        gc.collect()  # (cycles awaiting collection are not a leak)
         first = tracemalloc.take_snapshot()
         await asyncio.sleep(max(0.0, self.stop_at - asyncio.get_running_loop().time() - 1))
+        gc.collect()
         last = tracemalloc.take_snapshot()
         tracemalloc.stop()
         print("memory growth from a third of the run to its end, by allocation site:")
