@@ -898,13 +898,13 @@ _USERINFO_ESCAPE_MESSAGE = (
 
 
 def _unquote(text: str, what: str) -> str:
+    # (never echo a password, nor the user info or options a host string may carry)
+    shown = "" if what == "password" else f": {(_shown(text) if what == 'host' else text)!r}"
     if _BAD_ESCAPE.search(text):
-        shown = "" if what == "password" else f": {text!r}"  # (never echo a password)
         raise InvalidURI(f"Invalid percent-escape in {what}{shown}")
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
-        shown = "" if what == "password" else f": {text!r}"
         raise InvalidURI(f"Invalid percent-escape in {what} (not UTF-8){shown}") from None
 
 
@@ -914,11 +914,14 @@ def is_unix_socket(host: str) -> bool:
 
 
 def _shown(entity: str) -> str:
-    """*entity* for an error message: anything up to an ``@`` may be user info (a host
-    string such as ``user:password@host`` given without a scheme) and is redacted."""
-    if "@" not in entity:
-        return entity
-    return REDACTED + "@" + entity.rsplit("@", 1)[1]
+    """*entity* for an error message: anything up to an ``@`` may be user info and anything
+    after a ``?`` options (a host string such as ``user:password@host/?proxyPassword=...``
+    given without a scheme): both are redacted."""
+    if "@" in entity:
+        entity = REDACTED + "@" + entity.rsplit("@", 1)[1]
+    if "?" in entity:
+        entity = entity.split("?", 1)[0] + "?" + REDACTED
+    return entity
 
 
 def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
