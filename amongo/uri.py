@@ -897,9 +897,10 @@ _USERINFO_ESCAPE_MESSAGE = (
 )
 
 
-def _unquote(text: str, what: str) -> str:
-    # (never echo a password, nor the user info or options a host string may carry)
-    shown = "" if what == "password" else f": {(_shown(text) if what == 'host' else text)!r}"
+def _unquote(text: str, what: str, *, secret: bool = False) -> str:
+    # (never echo a password or a secret option, nor the user info or options a host
+    # string may carry)
+    shown = "" if what == "password" or secret else f": {(_shown(text) if what == 'host' else text)!r}"
     if _BAD_ESCAPE.search(text):
         raise InvalidURI(f"Invalid percent-escape in {what}{shown}")
     try:
@@ -998,7 +999,9 @@ def split_options(query: str) -> List[Tuple[str, str]]:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise InvalidURI(f"MongoDB URI options are key=value pairs, not {item!r}")
-        pairs.append((_unquote(key, "option name"), _unquote(value, f"option {key}")))
+        low = key.lower()
+        secret = low in SENSITIVE_OPTIONS or low == "authmechanismproperties"
+        pairs.append((_unquote(key, "option name"), _unquote(value, f"option {key}", secret=secret)))
     return pairs
 
 

@@ -118,11 +118,25 @@ def _client(uri: str, **kw: Any) -> Any:
     return AsyncIOMotorClient(uri, **{**CLIENT_OPTS, **kw})
 
 
+#: faults injected by the scenarios of this module, by kind (printed at its end)
+FAULT_TOTALS: Counter = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fault_summary(request: pytest.FixtureRequest) -> Any:
+    yield
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None and FAULT_TOTALS:
+        tr.write_line(f"\nfault proxy scenarios: {sum(FAULT_TOTALS.values())} faults injected: "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(FAULT_TOTALS.items())))
+
+
 @contextlib.asynccontextmanager
 async def scenario(dep: Deployment, name: str, *, uri: Optional[Callable[[Proxy], str]] = None,
-                   **client_kw: Any) -> AsyncIterator[Tuple[Proxy, Any, Any, Outcome]]:
+                   every_fault: bool = True, **client_kw: Any) -> AsyncIterator[Tuple[Proxy, Any, Any, Outcome]]:
     """A proxy in front of *dep*, one client through it (never recreated), the collection
-    *name* seeded with N_DOCS documents, and the outcome record; no wrong reply at the end."""
+    *name* seeded with N_DOCS documents, and the outcome record. At the end: no wrong reply,
+    and (with *every_fault*) every fault kind was applied."""
     async with Proxy(dep.host, dep.port) as p:
         client = _client(uri(p) if uri is not None else p.uri(), **client_kw)
         coll = client.amongo_fault[name]
@@ -132,7 +146,11 @@ async def scenario(dep: Deployment, name: str, *, uri: Optional[Callable[[Proxy]
             yield p, client, coll, out
         finally:
             client.close()
+        counts = p.fault_counts()
+        FAULT_TOTALS.update(counts)
     assert out.wrong == [], out.wrong
+    if every_fault:
+        assert set(counts) == set(FAULTS), f"faults not applied: {set(FAULTS) - set(counts)}"
 
 
 async def _seed(coll: Any) -> None:
@@ -378,7 +396,7 @@ async def test_faults_on_authentication(auth_upstream: Deployment) -> None:
 async def test_random_faults_under_concurrency(upstream: Deployment) -> None:
     """Seeded random faults on 5% of finds while 16 tasks run find_one concurrently over a pool
     of 4: no reply ever reaches the wrong request, and the client recovers."""
-    async with scenario(upstream, "random") as (p, client, coll, out):
+    async with scenario(upstream, "random", every_fault=False) as (p, client, coll, out):
         p.chaos([a for a in FAULTS if a not in ("stall", "drop")], 0.05, seed=11, command="find",
                 delay=0.2, value=None)
         p.chaos(["stall", "drop"], 0.01, seed=12, command="find")

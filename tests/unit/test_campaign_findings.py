@@ -27,6 +27,18 @@ def test_host_string_errors_do_not_echo_user_info(entity: str) -> None:
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("option", ["proxyPassword", "tlsCertificateKeyFilePassword", "authMechanismProperties"])
+def test_bad_escape_in_a_secret_option_is_not_echoed(option: str) -> None:
+    """``?proxyPassword=<secret>%zz``: the percent-escape error does not show the value
+    (found by make fuzz)."""
+    from amongo.uri import parse_uri
+
+    value = f"AWS_SESSION_TOKEN:{SECRET}%zz" if option == "authMechanismProperties" else f"{SECRET}%zz"
+    with pytest.raises(ConfigurationError) as info:
+        parse_uri(f"mongodb://127.0.0.1/?{option}={value}")
+    assert SECRET not in str(info.value) and option in str(info.value)
+
+
 @pytest.mark.parametrize("reply", [
     {"ok": 1, "$clusterTime": {"clusterTimf": 1}},
     {"ok": 1, "$clusterTime": "x"},
