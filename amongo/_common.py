@@ -1,22 +1,25 @@
 """Options inherited client → database → collection (shared by the facades)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Generic, Optional
 
 from bson.codec_options import CodecOptions
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from amongo._typing import _DocumentType
+
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.session import ClientSession
 
 
-class _BaseObject:
-    """Options inherited client → database → collection."""
+class _BaseObject(Generic[_DocumentType]):
+    """Options inherited client → database → collection (generic in the document type:
+    ``codec_options`` is ``CodecOptions[_DocumentType]``)."""
 
     __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern")
 
-    def __init__(self, codec_options: CodecOptions, read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
+    def __init__(self, codec_options: CodecOptions[_DocumentType], read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
         if not isinstance(codec_options, CodecOptions):
             raise TypeError("codec_options must be an instance of bson.codec_options.CodecOptions")
         if not isinstance(write_concern, WriteConcern):
@@ -31,7 +34,7 @@ class _BaseObject:
     def _inherit(
         self,
         parent: Any,
-        codec_options: Optional[CodecOptions],
+        codec_options: Optional[CodecOptions[Any]],
         read_preference: Any,
         write_concern: Optional[WriteConcern],
         read_concern: Optional[ReadConcern],
@@ -46,7 +49,7 @@ class _BaseObject:
         )
 
     @property
-    def codec_options(self) -> CodecOptions:
+    def codec_options(self) -> CodecOptions[_DocumentType]:
         return self._codec_options
 
     @property

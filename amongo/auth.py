@@ -203,9 +203,17 @@ def _resolve_mechanism(cred: Any, hello: Optional[Mapping[str, Any]]) -> str:
     return "SCRAM-SHA-256"
 
 
-def speculative_start(cred: Any) -> Optional[_Speculative]:
-    """The ``speculativeAuthenticate`` document for the handshake, or None."""
+def speculative_start(cred: Any, host: Optional[str] = None) -> Optional[_Speculative]:
+    """The ``speculativeAuthenticate`` document for the handshake, or None.
+
+    :param host: the server's host name (MONGODB-OIDC checks ``ALLOWED_HOSTS`` with it).
+    """
     mech = _resolve_mechanism(cred, None)
+    if mech == "MONGODB-OIDC":
+        from amongo import auth_oidc
+
+        found = auth_oidc.speculative_command(cred, host)
+        return None if found is None else _Speculative(mech, found[0], found[1])
     if mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
         conv = ScramConversation(mech, cred.username, cred.password or "")
         cmd = {
@@ -285,4 +293,26 @@ async def authenticate(
             cmd["user"] = cred.username
         await conn.command("$external", cmd, compress=False)
         return
+    if mech == "MONGODB-AWS":
+        from amongo import auth_aws
+
+        await auth_aws.authenticate(conn, cred)
+        return
+    if mech == "MONGODB-OIDC":
+        from amongo import auth_oidc
+
+        spec = speculative if speculative is not None and speculative.mechanism == mech else None
+        await auth_oidc.authenticate(conn, cred, spec and spec.conversation, spec and spec_reply)
+        return
     raise ConfigurationError(f"Authentication mechanism {mech!r} is not supported by amongo")
+
+
+async def reauthenticate(conn: "Connection", cred: Any) -> None:
+    """Authenticate *conn* again after ReauthenticationRequired (391): SASL only, no hello."""
+    if cred.mechanism == "MONGODB-OIDC":
+        from amongo import auth_oidc
+
+        await auth_oidc.reauthenticate(conn, cred)
+        return
+    hello = {k: v for k, v in conn.hello.items() if k != "speculativeAuthenticate"}
+    await authenticate(conn, cred, hello, None)

@@ -5,7 +5,7 @@ first use, and the stream resumes once after a resumable error (change-streams s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Generic, List, Mapping, Optional
 
 from pymongo.errors import (
     ConnectionFailure,
@@ -15,6 +15,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from amongo._typing import _DocumentType
 from amongo.command_cursor import CommandCursor
 
 _RESUMABLE_CODES = frozenset(
@@ -35,9 +36,10 @@ def _is_resumable(exc: BaseException, max_wire: int = 17) -> bool:
     return False
 
 
-class ChangeStream:
+class ChangeStream(Generic[_DocumentType]):
     """A change stream over a collection, database or deployment (Motor:
-    ``AsyncIOMotorChangeStream``)."""
+    ``AsyncIOMotorChangeStream``); generic in the document type of its target, which its
+    change events are decoded as (PyMongo's ``ChangeStream[_DocumentType]``)."""
 
     def __init__(self, target: Any, pipeline: Any, full_document: Any, resume_after: Any,
                  max_await_time_ms: Any, batch_size: Any, collation: Any, start_at_operation_time: Any,
@@ -80,7 +82,7 @@ class ChangeStream:
         self._session = session
         self._comment = comment
         self._show_expanded_events = show_expanded_events
-        self._cursor: Optional[CommandCursor] = None
+        self._cursor: Optional[CommandCursor[_DocumentType]] = None
         self._closed = False
 
     def _stage(self) -> Dict[str, Any]:
@@ -102,7 +104,7 @@ class ChangeStream:
             opts["startAtOperationTime"] = self._start_at_operation_time
         return {"$changeStream": opts}
 
-    async def _open(self) -> CommandCursor:
+    async def _open(self) -> CommandCursor[_DocumentType]:
         from amongo import operations as _ops
 
         cmd: Dict[str, Any] = {"aggregate": self._aggregate_target, "pipeline": [self._stage()] + list(self._pipeline), "cursor": {}}
@@ -114,7 +116,7 @@ class ChangeStream:
             cmd["comment"] = self._comment
         dbname = self._coll.database.name
         coll = self._coll
-        cursor = CommandCursor(
+        cursor: CommandCursor[_DocumentType] = CommandCursor(
             coll, cmd, session=self._session, max_await_time_ms=self._max_await_time_ms,
             batch_size=self._batch_size or 0, retryable=True, parent=coll if self._aggregate_target != 1 else coll,
         )
@@ -151,7 +153,7 @@ class ChangeStream:
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
 
-    async def try_next(self) -> Optional[Dict[str, Any]]:
+    async def try_next(self) -> Optional[_DocumentType]:
         """The next change, or None if none is available now (Motor: ``try_next``)."""
         if self._closed:
             raise StopAsyncIteration
@@ -197,7 +199,7 @@ class ChangeStream:
         self._start_at_operation_time = None
         return doc
 
-    async def next(self) -> Dict[str, Any]:
+    async def next(self) -> _DocumentType:
         """The next change, waiting for one (Motor: ``next``)."""
         while not self._closed:
             doc = await self.try_next()
@@ -205,10 +207,10 @@ class ChangeStream:
                 return doc
         raise StopAsyncIteration
 
-    def __aiter__(self) -> "ChangeStream":
+    def __aiter__(self) -> "ChangeStream[_DocumentType]":
         return self
 
-    async def __anext__(self) -> Dict[str, Any]:
+    async def __anext__(self) -> _DocumentType:
         return await self.next()
 
     async def close(self) -> None:
@@ -218,7 +220,7 @@ class ChangeStream:
             await self._cursor.close()
             self._cursor = None
 
-    async def __aenter__(self) -> "ChangeStream":
+    async def __aenter__(self) -> "ChangeStream[_DocumentType]":
         # Entering opens the stream (the aggregate is sent), so errors surface here.
         if self._cursor is None and not self._closed:
             try:
@@ -236,6 +238,3 @@ class ChangeStream:
 
     def __exit__(self, *args: Any) -> None:  # pragma: no cover
         pass
-
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls

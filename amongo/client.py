@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -19,6 +19,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import uri as _uri
 from amongo._common import _BaseObject
+from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.executor import Executor
@@ -26,10 +27,11 @@ from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
 from amongo.session import ClientSession, ServerSessionPool, SessionOptions
-from amongo.topology.description import ServerType, TopologyType
+from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.database import Database
 
@@ -44,7 +46,7 @@ def _ms(options: Mapping[str, Any], name: str, default: Optional[float]) -> Opti
     return float(v) / 1000.0
 
 
-class MongoClient(_BaseObject):
+class MongoClient(_BaseObject[_DocumentType]):
     """A connection to a MongoDB deployment (Motor: ``AsyncIOMotorClient``).
 
     Takes the same arguments as Motor's client (and so PyMongo's ``MongoClient``): a host
@@ -52,6 +54,9 @@ class MongoClient(_BaseObject):
     options as keyword arguments (case-insensitive). ``io_loop`` is accepted as in Motor.
     Monitoring starts at construction inside a running event loop (``connect=False`` defers
     it to the first operation, which is also when a client built outside a loop connects).
+
+    Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
+    (``document_class=User`` infers it); databases, collections and cursors keep it.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -61,7 +66,7 @@ class MongoClient(_BaseObject):
         self,
         host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
-        document_class: Optional[type] = None,
+        document_class: Optional[Type[_DocumentType]] = None,
         tz_aware: Optional[bool] = None,
         connect: Optional[bool] = None,
         type_registry: Any = None,
@@ -114,12 +119,13 @@ class MongoClient(_BaseObject):
         self._options = opts
         self._seeds = seeds
         self._default_database_name = dbase
+        uri_userinfo = username is not None and "username" not in opts
         username = opts.get("username", username)
         password = opts.get("password", password)
-        self._credential = credential_from_options(username, password, dbase, opts)
+        self._credential = credential_from_options(username, password, dbase, opts, uri_userinfo=uri_userinfo)
         self._credential_inputs = (username, password, dbase)
 
-        self._codec_options: CodecOptions = _uri.codec_options_from(opts)
+        self._codec_options: CodecOptions[_DocumentType] = _uri.codec_options_from(opts)
         self._read_preference = _uri.read_preference_from(opts)
         self._write_concern: WriteConcern = _uri.write_concern_from(opts)
         self._read_concern: ReadConcern = _uri.read_concern_from(opts)
@@ -284,7 +290,7 @@ class MongoClient(_BaseObject):
     def io_loop(self) -> Any:
         return self.get_io_loop()
 
-    def __getattr__(self, name: str) -> "Database":
+    def __getattr__(self, name: str) -> "Database[_DocumentType]":
         if name.startswith("_"):
             raise AttributeError(
                 f"{type(self).__name__} has no attribute {name!r}. To access the {name} database, "
@@ -292,7 +298,7 @@ class MongoClient(_BaseObject):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> "Database":
+    def __getitem__(self, name: str) -> "Database[_DocumentType]":
         from amongo.database import Database
 
         return Database(self, name)
@@ -308,9 +314,6 @@ class MongoClient(_BaseObject):
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self._seeds)
         return f"{type(self).__name__}(host=[{hosts!r}])"
-
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
 
     @property
     def options(self) -> Any:
@@ -350,11 +353,11 @@ class MongoClient(_BaseObject):
     def get_database(
         self,
         name: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
         from amongo.database import Database
 
@@ -367,11 +370,11 @@ class MongoClient(_BaseObject):
     def get_default_database(
         self,
         default: Optional[str] = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
         from amongo.database import Database
 
@@ -386,7 +389,7 @@ class MongoClient(_BaseObject):
 
     async def list_databases(
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -493,7 +496,7 @@ class MongoClient(_BaseObject):
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
               comment: Any = None, full_document_before_change: Any = None,
-              show_expanded_events: Any = None) -> Any:
+              show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
         from amongo.change_stream import ChangeStream
@@ -519,7 +522,7 @@ class MongoClient(_BaseObject):
                 return sd
         return None
 
-    def _select_writable_sync(self) -> Any:
+    def _select_writable_sync(self) -> ServerDescription:
         """The description of a writable server, waiting (blocking) for one (PyMongo's
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description
@@ -685,7 +688,7 @@ class MongoClient(_BaseObject):
                 pass
             return
 
-    def _admin(self) -> "Database":
+    def _admin(self) -> "Database[_DocumentType]":
         return self["admin"]
 
     # internal: kill a cursor whose owner was garbage-collected

@@ -178,7 +178,7 @@ def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
 
 
 async def client_bulk_write(
-    client: "MongoClient",
+    client: "MongoClient[Any]",
     models: Sequence[Any],
     session: Optional["ClientSession"] = None,
     ordered: bool = True,
@@ -317,7 +317,7 @@ async def client_bulk_write(
 
 
 async def _read_results(
-    client: "MongoClient", full: Dict[str, Any], reply: Mapping[str, Any], address: Any,
+    client: "MongoClient[Any]", full: Dict[str, Any], reply: Mapping[str, Any], address: Any,
     session: "ClientSession", ops: List[_Op], offset: int, ordered: bool, verbose: bool, comment: Any,
 ) -> None:
     """Iterate the batch's result cursor: write errors, and per-operation results if verbose."""
@@ -325,7 +325,7 @@ async def _read_results(
 
     if not reply.get("cursor"):
         return
-    cursor = CommandCursor(client["admin"]["$cmd.bulkWrite"], None, session=session)
+    cursor: CommandCursor[Any] = CommandCursor(client["admin"]["$cmd.bulkWrite"], None, session=session)
     cursor._comment = comment
     cursor._started = True
     cursor._take_cursor(reply, address, first=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -41,11 +41,15 @@ from pymongo.results import (
 from pymongo.write_concern import WriteConcern
 
 from amongo import operations as _ops
-from amongo.database import Database, _BaseObject, _check_write_concern_error
+from amongo._typing import _DocumentType, _DocumentTypeArg
+from amongo._common import _BaseObject
+from amongo.database import Database, _check_write_concern_error
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
-    from amongo.cursor import Cursor
+    from amongo.cursor import Cursor, RawBatchCursor
+    from amongo.executor import Executor
     from amongo.session import ClientSession
 
 
@@ -63,16 +67,18 @@ def validate_collection_name(name: Any) -> str:
     return name
 
 
-class Collection(_BaseObject):
-    """A MongoDB collection (Motor: ``AsyncIOMotorCollection``). Get one with ``db[name]``."""
+class Collection(_BaseObject[_DocumentType]):
+    """A MongoDB collection (Motor: ``AsyncIOMotorCollection``). Get one with ``db[name]``;
+    generic in the document type (``find_one`` returns ``Optional[_DocumentType]``, cursors
+    yield ``_DocumentType``)."""
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
 
     def __init__(
         self,
-        database: Database,
+        database: Database[_DocumentType],
         name: str,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
@@ -98,7 +104,7 @@ class Collection(_BaseObject):
         return self._full_name
 
     @property
-    def database(self) -> Database:
+    def database(self) -> Database[_DocumentType]:
         return self._database
 
     def get_io_loop(self) -> Any:
@@ -109,7 +115,7 @@ class Collection(_BaseObject):
         Motor-facing ones, so *obj* is returned unchanged (Motor: ``wrap``)."""
         return obj
 
-    def __getattr__(self, name: str) -> "Collection":
+    def __getattr__(self, name: str) -> "Collection[_DocumentType]":
         if name.startswith("_"):
             full = f"{self._name}.{name}"
             raise AttributeError(
@@ -117,7 +123,7 @@ class Collection(_BaseObject):
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> "Collection":
+    def __getitem__(self, name: str) -> "Collection[_DocumentType]":
         return Collection(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
 
     def __eq__(self, other: Any) -> bool:
@@ -141,23 +147,20 @@ class Collection(_BaseObject):
     def __repr__(self) -> str:
         return f"Collection({self._database!r}, {self._name!r})"
 
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
-
     def with_options(
         self,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Collection":
+    ) -> "Collection[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
         copy = Collection(self._database, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
     # -- helpers ----------------------------------------------------------------------------
-    def _exec(self) -> Any:
+    def _exec(self) -> "Executor":
         return self._client._executor
 
     def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
@@ -190,7 +193,7 @@ class Collection(_BaseObject):
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
         rc = self._rc_doc(session)
         if rc:
@@ -204,7 +207,7 @@ class Collection(_BaseObject):
     # -- inserts ----------------------------------------------------------------------------
     async def insert_one(
         self,
-        document: Any,
+        document: Union[_DocumentType, RawBSONDocument],
         bypass_document_validation: Optional[bool] = None,
         session: Optional["ClientSession"] = None,
         comment: Any = None,
@@ -212,7 +215,7 @@ class Collection(_BaseObject):
         """Insert one document (Motor: ``insert_one``)."""
         _ops.validate_document(document, "document")
         if not isinstance(document, RawBSONDocument) and "_id" not in document:
-            document["_id"] = _ops.new_object_id()
+            document["_id"] = _ops.new_object_id()  # type: ignore[index]  # a MutableMapping at runtime
         doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
@@ -256,7 +259,7 @@ class Collection(_BaseObject):
 
     async def insert_many(
         self,
-        documents: Iterable[Any],
+        documents: Iterable[Union[_DocumentType, RawBSONDocument]],
         ordered: bool = True,
         bypass_document_validation: Optional[bool] = None,
         session: Optional["ClientSession"] = None,
@@ -282,7 +285,7 @@ class Collection(_BaseObject):
                     add_id(doc.get("_id"))
                 else:
                     if "_id" not in doc:
-                        doc["_id"] = next(new_ids)
+                        doc["_id"] = next(new_ids)  # type: ignore[index]
                     add_id(doc["_id"])
             add_doc(doc)
         if not docs:
@@ -441,19 +444,19 @@ class Collection(_BaseObject):
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
-    def find(self, *args: Any, **kwargs: Any) -> "Cursor":
+    def find(self, *args: Any, **kwargs: Any) -> "Cursor[_DocumentType]":
         """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
         from amongo.cursor import Cursor
 
         return Cursor(self, *args, **kwargs)
 
-    def find_raw_batches(self, *args: Any, **kwargs: Any) -> "Cursor":
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> "RawBatchCursor[_DocumentType]":
         """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
         from amongo.cursor import RawBatchCursor
 
         return RawBatchCursor(self, *args, **kwargs)
 
-    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[Any]:
+    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[_DocumentType]:
         """The first matching document or None (Motor: ``find_one``)."""
         if filter is None:
             filter = {}
@@ -552,17 +555,24 @@ class Collection(_BaseObject):
         reply = await self._read_cmd(cmd, session)
         return list(reply.get("values", []))
 
-    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
-        """An aggregation cursor, returned without awaiting (Motor: ``aggregate``)."""
-        return self._aggregate_cursor(pipeline, db_level=False, *args, **kwargs)
+    def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None,
+        let: Optional[Mapping[str, Any]] = None, comment: Any = None, **kwargs: Any,
+    ) -> "CommandCursor[_DocumentType]":
+        """An aggregation cursor, returned without awaiting (Motor: ``aggregate``; positional
+        parameters as PyMongo's ``Collection.aggregate``, to which Motor forwards them)."""
+        return self._aggregate_cursor(pipeline, db_level=False, session=session, let=let, comment=comment, **kwargs)
 
-    def aggregate_raw_batches(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> "CommandCursor":
+    def aggregate_raw_batches(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None,
+        comment: Any = None, **kwargs: Any,
+    ) -> "CommandCursor[_DocumentType]":
         """Like :meth:`aggregate`, yielding raw BSON batches (Motor: ``aggregate_raw_batches``)."""
-        cursor = self._aggregate_cursor(pipeline, db_level=False, **kwargs)
+        cursor = self._aggregate_cursor(pipeline, db_level=False, session=session, comment=comment, **kwargs)
         cursor._raw_batches = True
         return cursor
 
-    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, *args: Any, **kwargs: Any) -> "CommandCursor":
+    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, **kwargs: Any) -> "CommandCursor[Any]":
         from amongo.command_cursor import CommandCursor
 
         if not isinstance(pipeline, list):
@@ -601,7 +611,7 @@ class Collection(_BaseObject):
         return_document: bool, array_filters: Any = None, hint: Any = None,
         session: Optional["ClientSession"] = None, let: Any = None, comment: Any = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> _DocumentType:
         _ops.validate_filter(filter, allow_none=False)
         if not isinstance(return_document, bool):
             raise ValueError("return_document must be ReturnDocument.BEFORE or ReturnDocument.AFTER")
@@ -636,13 +646,14 @@ class Collection(_BaseObject):
             raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
         reply = await self._write_cmd(cmd, session, retryable=True)
         _check_write_concern_error(reply)
-        return reply.get("value")
+        # None when no document matched (typed as Motor's and PyMongo's stubs type it)
+        return cast(_DocumentType, reply.get("value"))
 
     async def find_one_and_delete(
         self, filter: Mapping[str, Any], projection: Any = None, sort: Any = None, hint: Any = None,
         session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
         comment: Any = None, **kwargs: Any,
-    ) -> Any:
+    ) -> _DocumentType:
         """Delete one document and return it (Motor: ``find_one_and_delete``)."""
         kwargs["remove"] = True
         return await self._find_and_modify(filter, projection, sort, None, False, hint=hint,
@@ -653,7 +664,7 @@ class Collection(_BaseObject):
         sort: Any = None, upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
         hint: Any = None, session: Optional["ClientSession"] = None,
         let: Optional[Mapping[str, Any]] = None, comment: Any = None, **kwargs: Any,
-    ) -> Any:
+    ) -> _DocumentType:
         """Replace one document and return it (Motor: ``find_one_and_replace``)."""
         _ops.validate_replacement(replacement)
         kwargs["update"] = replacement
@@ -666,7 +677,7 @@ class Collection(_BaseObject):
         array_filters: Optional[Sequence[Mapping[str, Any]]] = None, hint: Any = None,
         session: Optional["ClientSession"] = None, let: Optional[Mapping[str, Any]] = None,
         comment: Any = None, **kwargs: Any,
-    ) -> Any:
+    ) -> _DocumentType:
         """Update one document and return it (Motor: ``find_one_and_update``)."""
         _ops.validate_update(update)
         kwargs["update"] = update
@@ -730,7 +741,9 @@ class Collection(_BaseObject):
         reply = await self._write_cmd(cmd, session, retryable=False)
         _check_write_concern_error(reply)
 
-    def list_indexes(self, session: Optional["ClientSession"] = None, **kwargs: Any) -> "CommandCursor":
+    def list_indexes(
+        self, session: Optional["ClientSession"] = None, **kwargs: Any
+    ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -749,7 +762,7 @@ class Collection(_BaseObject):
     def list_search_indexes(
         self, name: Optional[str] = None, session: Optional["ClientSession"] = None,
         comment: Any = None, **kwargs: Any,
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[Mapping[str, Any]]":
         """A cursor over this collection's search indexes (a ``$listSearchIndexes``
         aggregation), returned without awaiting (Motor: ``list_search_indexes``)."""
         stage: Dict[str, Any] = {} if name is None else {"name": name}
@@ -861,7 +874,7 @@ class Collection(_BaseObject):
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
               comment: Any = None, full_document_before_change: Any = None,
-              show_expanded_events: Any = None) -> Any:
+              show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
         from amongo.change_stream import ChangeStream
 

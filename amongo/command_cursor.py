@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Optional, Tuple
 
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
+from amongo._typing import _DocumentType
 from amongo.operations import cursor_document
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
+
     from amongo.collection import Collection
     from amongo.session import ClientSession
 
 Address = Tuple[str, int]
 
 
-class _CursorBase:
+class _CursorBase(Generic[_DocumentType]):
     """State and iteration shared by every cursor: the buffered batch, getMore, killCursors,
-    the implicit session's lifetime, and Motor's ``to_list`` / ``next`` semantics."""
+    the implicit session's lifetime, and Motor's ``to_list`` / ``next`` semantics. Generic in
+    the document type: ``async for``, ``next``, ``to_list`` give ``_DocumentType``."""
 
-    def __init__(self, collection: "Collection", session: Optional["ClientSession"], codec_options: Optional[CodecOptions]) -> None:
+    def __init__(self, collection: "Collection[Any]", session: Optional["ClientSession"], codec_options: Optional[CodecOptions[Any]]) -> None:
         self._collection = collection
         self._client = collection._client
         self._explicit_session = session
@@ -62,9 +66,6 @@ class _CursorBase:
 
     def get_io_loop(self) -> Any:
         return self._client.get_io_loop()
-
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
 
     # -- batching -----------------------------------------------------------------------------
     async def _initial(self) -> None:  # pragma: no cover - abstract
@@ -149,16 +150,16 @@ class _CursorBase:
             self._started = True
             await self._initial()
 
-    def _pop(self) -> Any:
-        doc = self._data.popleft()
+    def _pop(self) -> _DocumentType:
+        doc: _DocumentType = self._data.popleft()
         self._returned += 1
         return doc
 
     # -- iteration --------------------------------------------------------------------------
-    def __aiter__(self) -> "_CursorBase":
+    def __aiter__(self) -> "Self":
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> _DocumentType:
         while True:
             if self._data:
                 if self._limit and self._returned >= self._limit and not self._raw_batches:
@@ -176,14 +177,14 @@ class _CursorBase:
     def _is_tailable_empty(self) -> bool:
         return False
 
-    async def _tailable_wait(self) -> Any:
+    async def _tailable_wait(self) -> _DocumentType:
         raise StopAsyncIteration
 
-    async def next(self) -> Any:
+    async def next(self) -> _DocumentType:
         """The next document; StopAsyncIteration when exhausted (Motor: ``next``)."""
         return await self.__anext__()
 
-    async def try_next(self) -> Optional[Any]:
+    async def try_next(self) -> Optional[_DocumentType]:
         """The next document, or None if the current batch is exhausted but the cursor is
         still alive (Motor: ``try_next``)."""
         if not self._data:
@@ -194,7 +195,7 @@ class _CursorBase:
             return self._pop()
         return None
 
-    async def to_list(self, length: Optional[int] = None) -> List[Any]:
+    async def to_list(self, length: Optional[int] = None) -> List[_DocumentType]:
         """Read up to *length* documents (all when None) into a list (Motor: ``to_list``).
 
         As in Motor, ``to_list(0)`` fetches the first batch and returns ``[]``."""
@@ -203,7 +204,7 @@ class _CursorBase:
                 raise TypeError("length must be an int, not %r" % (length,))
             if length < 0:
                 raise ValueError("length must be non-negative")
-        result: List[Any] = []
+        result: List[_DocumentType] = []
         if length == 0:
             await self._ensure_started()
             return result
@@ -259,7 +260,7 @@ class _CursorBase:
             except Exception:
                 pass
 
-    async def __aenter__(self) -> "_CursorBase":
+    async def __aenter__(self) -> "Self":
         return self
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
@@ -318,19 +319,19 @@ class _CursorBase:
         asyncio.ensure_future(_run())
 
 
-class CommandCursor(_CursorBase):
+class CommandCursor(_CursorBase[_DocumentType]):
     """A cursor over a command's result (Motor: ``AsyncIOMotorCommandCursor``; when
     ``latent`` the command is sent on first iteration, as Motor's
     ``AsyncIOMotorLatentCommandCursor``)."""
 
     def __init__(
         self,
-        collection: "Collection",
+        collection: "Collection[Any]",
         command: Optional[Dict[str, Any]],
         *,
         session: Optional["ClientSession"] = None,
         read_preference: Any = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[Any]] = None,
         max_await_time_ms: Optional[int] = None,
         batch_size: int = 0,
         retryable: bool = False,
@@ -353,7 +354,7 @@ class CommandCursor(_CursorBase):
         self._comment = command.get("comment") if command else None
 
     @classmethod
-    def from_documents(cls, collection: "Collection", docs: List[Any], session: Optional["ClientSession"] = None) -> "CommandCursor":
+    def from_documents(cls, collection: "Collection[Any]", docs: List[Any], session: Optional["ClientSession"] = None) -> "CommandCursor[Any]":
         cursor = cls(collection, None, session=session)
         cursor._data.extend(docs)
         cursor._started = True
@@ -361,7 +362,7 @@ class CommandCursor(_CursorBase):
         cursor._id = 0
         return cursor
 
-    def batch_size(self, batch_size: int) -> "CommandCursor":
+    def batch_size(self, batch_size: int) -> "Self":
         """Set the getMore batch size (Motor: ``batch_size``)."""
         if not isinstance(batch_size, int):
             raise TypeError("batch_size must be an integer")
@@ -423,7 +424,7 @@ class CommandCursor(_CursorBase):
             return
         self._take_cursor(reply, addr[-1] if addr else None, first=True)
 
-    async def _write_read_preference(self, parent: "Collection") -> Any:
+    async def _write_read_preference(self, parent: "Collection[Any]") -> Any:
         """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec): the
         collection's when every known server is 5.0+ (wire version 13), else primary (None)."""
         rp = parent._read_preference_for(self._explicit_session)

@@ -190,6 +190,7 @@ class Connection:
         "_more_to_come",
         "_pinned",
         "close_reason",
+        "auth_state",
         "_awaiting",
     )
 
@@ -225,6 +226,9 @@ class Connection:
         self._more_to_come = False
         self._pinned = False
         self.close_reason: Optional[str] = None
+        #: mechanism state of this connection's authentication (MONGODB-OIDC: the token
+        #: generation it authenticated with; never a secret)
+        self.auth_state: Any = None
         #: The requestID (its 4 wire bytes) whose reply is outstanding: the next frame's
         #: responseTo must equal it. None while no request is pending, or within an exhaust /
         #: moreToCome stream (whose later replies answer the server's own previous reply).
@@ -269,6 +273,8 @@ class Connection:
             raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
         except OSError as exc:
             raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+        except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
+            raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -307,7 +313,7 @@ class Connection:
         if cred is not None and authenticate:
             from amongo import auth as _auth
 
-            speculative = _auth.speculative_start(cred)
+            speculative = _auth.speculative_start(cred, self.address[0])
             if speculative is not None:
                 cmd["speculativeAuthenticate"] = speculative.command
             if cred.mechanism in (None, "DEFAULT") and cred.username:
@@ -320,6 +326,21 @@ class Connection:
 
             await _auth.authenticate(self, cred, reply, speculative)
         return reply
+
+    async def reauthenticate(self) -> None:
+        """Run the authentication conversation again after the server answered
+        ReauthenticationRequired (391); no hello (auth spec). A connection whose
+        reauthentication fails is closed (its authentication state is unknown)."""
+        cred = self.options.credential
+        if cred is None:
+            raise ConfigurationError("ReauthenticationRequired on a connection without credentials")
+        from amongo import auth as _auth
+
+        try:
+            await _auth.reauthenticate(self, cred)
+        except BaseException:
+            self.close("error")
+            raise
 
     def set_hello(self, reply: Mapping[str, Any], rtt: float = 0.0) -> None:
         self.hello = dict(reply)

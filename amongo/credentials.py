@@ -40,6 +40,19 @@ DEFAULT_OIDC_ALLOWED_HOSTS = (
 )
 
 
+class AuthCache:
+    """Mutable per-client authentication state kept beside an immutable :class:`Credential`
+    (MONGODB-OIDC's token cache). Not part of the credential's equality or repr."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: Any = None
+
+    def __repr__(self) -> str:
+        return "<AuthCache>"
+
+
 class Credential:
     """An immutable authentication credential.
 
@@ -49,15 +62,17 @@ class Credential:
     :ivar username: or None (X509 from the certificate, AWS/OIDC from the environment).
     :ivar password: or None.
     :ivar mechanism_properties: a dict (empty when none), e.g. ``{"SERVICE_NAME": "mongodb"}``.
+    :ivar cache: the client's :class:`AuthCache` (each client builds its own credential).
     """
 
-    __slots__ = ("mechanism", "source", "username", "password", "mechanism_properties")
+    __slots__ = ("mechanism", "source", "username", "password", "mechanism_properties", "cache")
 
     mechanism: str
     source: str
     username: Optional[str]
     password: Optional[str]
     mechanism_properties: Dict[str, Any]
+    cache: AuthCache
 
     def __init__(
         self,
@@ -73,6 +88,7 @@ class Credential:
         set_(self, "username", username)
         set_(self, "password", password)
         set_(self, "mechanism_properties", dict(mechanism_properties or {}))
+        set_(self, "cache", AuthCache())
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Credential is immutable")
@@ -122,6 +138,8 @@ def credential_from_options(
     password: Optional[str],
     database: Optional[str],
     options: Mapping[str, Any],
+    *,
+    uri_userinfo: bool = False,
 ) -> Optional[Credential]:
     """Build the client's :class:`Credential`, or None when no authentication is configured.
 
@@ -130,6 +148,8 @@ def credential_from_options(
     :param database: the URI's database (default auth source for SCRAM/PLAIN).
     :param options: normalised options (``authMechanism``, ``authSource``,
         ``authMechanismProperties``), case-insensitive.
+    :param uri_userinfo: *username*/*password* came from the connection string (MONGODB-AWS
+        credentials there are deprecated by the auth spec: accepted, with a DeprecationWarning).
     :raises ConfigurationError: invalid combinations per the auth spec.
     """
     mechanism = _get(options, "authMechanism")
@@ -170,6 +190,16 @@ def credential_from_options(
             raise ConfigurationError("MONGODB-AWS requires a username when a password is given")
         if "AWS_SESSION_TOKEN" in props and username is None:
             raise ConfigurationError("AWS_SESSION_TOKEN requires a username and password for MONGODB-AWS")
+        if uri_userinfo and username is not None:
+            import warnings
+
+            warnings.warn(
+                "MONGODB-AWS credentials in the connection string are deprecated: use the "
+                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables or the "
+                "username= / password= keyword arguments",
+                DeprecationWarning,
+                stacklevel=3,
+            )
     elif mechanism == "MONGODB-OIDC":
         _check_oidc(username, password, props)
     elif mechanism == "PLAIN":
@@ -201,6 +231,9 @@ def _check_oidc(username: Optional[str], password: Optional[str], props: Dict[st
         raise ConfigurationError("ALLOWED_HOSTS is only valid with OIDC_HUMAN_CALLBACK")
     if callback is not None and human is not None:
         raise ConfigurationError("Cannot set both OIDC_CALLBACK and OIDC_HUMAN_CALLBACK")
+    for name, value in (("OIDC_CALLBACK", callback), ("OIDC_HUMAN_CALLBACK", human)):
+        if value is not None and not callable(getattr(value, "fetch", None)):
+            raise ConfigurationError(f"{name} must be an object with a fetch(context) method (an OIDCCallback)")
     if callback is not None or human is not None:
         if env is not None:
             raise ConfigurationError("Cannot set ENVIRONMENT together with an OIDC callback")

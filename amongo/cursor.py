@@ -11,9 +11,12 @@ from pymongo import CursorType
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo import operations as _ops
+from amongo._typing import _DocumentType
 from amongo.command_cursor import _CursorBase
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
+
     from amongo.collection import Collection
     from amongo.session import ClientSession
 
@@ -25,13 +28,13 @@ _EXHAUST = 64
 _PARTIAL = 128
 
 
-class Cursor(_CursorBase):
+class Cursor(_CursorBase[_DocumentType]):
     """A cursor over the results of ``find`` (Motor: ``AsyncIOMotorCursor``). The chaining
     methods (``sort``, ``limit``, …) must be called before iteration starts."""
 
     def __init__(
         self,
-        collection: "Collection",
+        collection: "Collection[_DocumentType]",
         filter: Optional[Mapping[str, Any]] = None,
         projection: Any = None,
         skip: int = 0,
@@ -101,7 +104,7 @@ class Cursor(_CursorBase):
         if self._started:
             raise InvalidOperation("cannot set options after executing query")
 
-    def batch_size(self, batch_size: int) -> "Cursor":
+    def batch_size(self, batch_size: int) -> "Self":
         if not isinstance(batch_size, int):
             raise TypeError("batch_size must be an integer")
         if batch_size < 0:
@@ -110,14 +113,14 @@ class Cursor(_CursorBase):
         self._batch_size = batch_size
         return self
 
-    def limit(self, limit: int) -> "Cursor":
+    def limit(self, limit: int) -> "Self":
         if not isinstance(limit, int):
             raise TypeError("limit must be an integer")
         self._check_okay_to_chain()
         self._limit_arg = limit
         return self
 
-    def skip(self, skip: int) -> "Cursor":
+    def skip(self, skip: int) -> "Self":
         if not isinstance(skip, int):
             raise TypeError("skip must be an integer")
         if skip < 0:
@@ -126,24 +129,24 @@ class Cursor(_CursorBase):
         self._skip = skip
         return self
 
-    def sort(self, key_or_list: Any, direction: Any = None) -> "Cursor":
+    def sort(self, key_or_list: Any, direction: Any = None) -> "Self":
         self._check_okay_to_chain()
         self._sort = _ops.index_document(_ops.index_list(key_or_list, direction))
         return self
 
-    def hint(self, index: Any) -> "Cursor":
+    def hint(self, index: Any) -> "Self":
         self._check_okay_to_chain()
         self._hint = _ops.index_hint(index)
         return self
 
-    def max_time_ms(self, max_time_ms: Optional[int]) -> "Cursor":
+    def max_time_ms(self, max_time_ms: Optional[int]) -> "Self":
         if max_time_ms is not None and not isinstance(max_time_ms, int):
             raise TypeError("max_time_ms must be an integer or None")
         self._check_okay_to_chain()
         self._max_time_ms = max_time_ms
         return self
 
-    def max_await_time_ms(self, max_await_time_ms: Optional[int]) -> "Cursor":
+    def max_await_time_ms(self, max_await_time_ms: Optional[int]) -> "Self":
         if max_await_time_ms is not None and not isinstance(max_await_time_ms, int):
             raise TypeError("max_await_time_ms must be an integer or None")
         self._check_okay_to_chain()
@@ -151,59 +154,59 @@ class Cursor(_CursorBase):
             self._max_await_time_ms = max_await_time_ms
         return self
 
-    def max_scan(self, max_scan: Any) -> "Cursor":
+    def max_scan(self, max_scan: Any) -> "Self":
         self._check_okay_to_chain()
         return self
 
-    def max(self, spec: Any) -> "Cursor":
+    def max(self, spec: Any) -> "Self":
         self._check_okay_to_chain()
         self._max = _ops.index_document(spec)
         return self
 
-    def min(self, spec: Any) -> "Cursor":
+    def min(self, spec: Any) -> "Self":
         self._check_okay_to_chain()
         self._min = _ops.index_document(spec)
         return self
 
-    def collation(self, collation: Any) -> "Cursor":
+    def collation(self, collation: Any) -> "Self":
         self._check_okay_to_chain()
         self._collation = _ops.collation_doc(collation)
         return self
 
-    def comment(self, comment: Any) -> "Cursor":
+    def comment(self, comment: Any) -> "Self":
         self._check_okay_to_chain()
         self._comment = comment
         return self
 
-    def where(self, code: Union[str, Code]) -> "Cursor":
+    def where(self, code: Union[str, Code]) -> "Self":
         self._check_okay_to_chain()
         if not isinstance(code, Code):
             code = Code(code)
         self._where = code
         return self
 
-    def allow_disk_use(self, allow_disk_use: bool) -> "Cursor":
+    def allow_disk_use(self, allow_disk_use: bool) -> "Self":
         if not isinstance(allow_disk_use, bool):
             raise TypeError("allow_disk_use must be a bool")
         self._check_okay_to_chain()
         self._allow_disk_use = allow_disk_use
         return self
 
-    def add_option(self, mask: int) -> "Cursor":
+    def add_option(self, mask: int) -> "Self":
         if not isinstance(mask, int):
             raise TypeError("mask must be an int")
         self._check_okay_to_chain()
         self._flags |= mask
         return self
 
-    def remove_option(self, mask: int) -> "Cursor":
+    def remove_option(self, mask: int) -> "Self":
         if not isinstance(mask, int):
             raise TypeError("mask must be an int")
         self._check_okay_to_chain()
         self._flags &= ~mask
         return self
 
-    def clone(self) -> "Cursor":
+    def clone(self) -> "Cursor[_DocumentType]":
         """A fresh, unstarted copy of this cursor (Motor: ``clone``)."""
         c = Cursor(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
@@ -212,7 +215,7 @@ class Cursor(_CursorBase):
             setattr(c, attr, getattr(self, attr))
         return c
 
-    def rewind(self) -> "Cursor":
+    def rewind(self) -> "Self":
         """Reset to the unstarted state (Motor: ``rewind``, synchronous)."""
         if self._id and not self._killed and self._address is not None:
             self._client._schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
@@ -316,7 +319,7 @@ class Cursor(_CursorBase):
     def _is_tailable_empty(self) -> bool:
         return bool(self._flags & _TAILABLE) and not self._killed
 
-    async def _tailable_wait(self) -> Any:
+    async def _tailable_wait(self) -> _DocumentType:
         # A tailable cursor with no new data: keep polling while alive (Motor's next()
         # waits likewise with awaitData; without it, a short pause avoids a busy loop).
         while not self._data and not self._killed:
@@ -347,7 +350,7 @@ class Cursor(_CursorBase):
         )
 
 
-class RawBatchCursor(Cursor):
+class RawBatchCursor(Cursor[_DocumentType]):
     """A find cursor that yields raw BSON batches (Motor: ``AsyncIOMotorRawBatchCursor``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

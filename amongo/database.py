@@ -1,7 +1,7 @@
 """A database (Motor's ``AsyncIOMotorDatabase``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union, overload
 
 from bson.codec_options import CodecOptions
 from bson.son import SON
@@ -11,25 +11,28 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from amongo._common import _BaseObject
+from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.client import validate_database_name
 
 if TYPE_CHECKING:  # pragma: no cover
+    from amongo.change_stream import ChangeStream
     from amongo.client import MongoClient
     from amongo.collection import Collection
     from amongo.command_cursor import CommandCursor
     from amongo.session import ClientSession
 
 
-class Database(_BaseObject):
-    """A MongoDB database (Motor: ``AsyncIOMotorDatabase``). Get one with ``client[name]``."""
+class Database(_BaseObject[_DocumentType]):
+    """A MongoDB database (Motor: ``AsyncIOMotorDatabase``). Get one with ``client[name]``;
+    generic in the document type, which its collections keep."""
 
     __slots__ = ("_client", "_name")
 
     def __init__(
         self,
-        client: "MongoClient",
+        client: "MongoClient[_DocumentType]",
         name: str,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
@@ -41,7 +44,7 @@ class Database(_BaseObject):
         self._name = name
 
     @property
-    def client(self) -> "MongoClient":
+    def client(self) -> "MongoClient[_DocumentType]":
         return self._client
 
     @property
@@ -56,14 +59,14 @@ class Database(_BaseObject):
         Motor-facing ones, so *obj* is returned unchanged (Motor: ``wrap``)."""
         return obj
 
-    def __getattr__(self, name: str) -> "Collection":
+    def __getattr__(self, name: str) -> "Collection[_DocumentType]":
         if name.startswith("_"):
             raise AttributeError(
                 f"Database has no attribute {name!r}. To access the {name} collection, use database[{name!r}]."
             )
         return self[name]
 
-    def __getitem__(self, name: str) -> "Collection":
+    def __getitem__(self, name: str) -> "Collection[_DocumentType]":
         from amongo.collection import Collection
 
         return Collection(self, name)
@@ -87,17 +90,14 @@ class Database(_BaseObject):
     def __repr__(self) -> str:
         return f"Database({self._client!r}, {self._name!r})"
 
-    def __class_getitem__(cls, key: Any) -> Any:
-        return cls
-
     def get_collection(
         self,
         name: str,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Collection":
+    ) -> "Collection[_DocumentType]":
         """Get a collection with optional different options (Motor: ``get_collection``)."""
         from amongo.collection import Collection
 
@@ -105,17 +105,45 @@ class Database(_BaseObject):
 
     def with_options(
         self,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
-    ) -> "Database":
+    ) -> "Database[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
         copy = Database(self._client, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
     # -- commands ---------------------------------------------------------------------------
+    @overload
+    async def command(
+        self,
+        command: Union[str, MutableMapping[str, Any]],
+        value: Any = ...,
+        check: bool = ...,
+        allowable_errors: Optional[Sequence[Union[str, int]]] = ...,
+        read_preference: Any = ...,
+        codec_options: None = ...,
+        session: Optional["ClientSession"] = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> Dict[str, Any]: ...
+
+    @overload
+    async def command(
+        self,
+        command: Union[str, MutableMapping[str, Any]],
+        value: Any = ...,
+        check: bool = ...,
+        allowable_errors: Optional[Sequence[Union[str, int]]] = ...,
+        read_preference: Any = ...,
+        codec_options: CodecOptions[_CodecDocumentType] = ...,
+        session: Optional["ClientSession"] = ...,
+        comment: Any = ...,
+        **kwargs: Any,
+    ) -> _CodecDocumentType: ...
+
     async def command(
         self,
         command: Union[str, MutableMapping[str, Any]],
@@ -123,11 +151,11 @@ class Database(_BaseObject):
         check: bool = True,
         allowable_errors: Optional[Sequence[Union[str, int]]] = None,
         read_preference: Any = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[Any]] = None,
         session: Optional["ClientSession"] = None,
         comment: Any = None,
         **kwargs: Any,
-    ) -> Dict[str, Any]:
+    ) -> Any:
         """Run a database command (Motor: ``command``). ``read_preference`` defaults to primary,
         as in Motor; the database's read preference is not used."""
         if isinstance(command, str):
@@ -156,12 +184,12 @@ class Database(_BaseObject):
         command: Union[str, MutableMapping[str, Any]],
         value: Any = 1,
         read_preference: Any = None,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[Any]] = None,
         session: Optional["ClientSession"] = None,
         comment: Any = None,
         max_await_time_ms: Optional[int] = None,
         **kwargs: Any,
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[_DocumentType]":
         """Run a command that returns a cursor (Motor: ``cursor_command``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -170,7 +198,7 @@ class Database(_BaseObject):
         else:
             cmd = dict(command)
         cmd.update(kwargs)
-        cursor = CommandCursor(
+        cursor: "CommandCursor[_DocumentType]" = CommandCursor(
             self["$cmd"], cmd, session=session,
             read_preference=read_preference or ReadPreference.PRIMARY,
             codec_options=codec_options, max_await_time_ms=max_await_time_ms,
@@ -197,14 +225,14 @@ class Database(_BaseObject):
     async def create_collection(
         self,
         name: str,
-        codec_options: Optional[CodecOptions] = None,
+        codec_options: Optional[CodecOptions[_DocumentTypeArg]] = None,
         read_preference: Any = None,
         write_concern: Optional[WriteConcern] = None,
         read_concern: Optional[ReadConcern] = None,
         session: Optional["ClientSession"] = None,
         check_exists: Optional[bool] = True,
         **kwargs: Any,
-    ) -> "Collection":
+    ) -> "Collection[_DocumentType]":
         """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
         from pymongo.errors import CollectionInvalid, OperationFailure
 
@@ -259,7 +287,7 @@ class Database(_BaseObject):
         filter: Optional[Mapping[str, Any]] = None,
         comment: Any = None,
         **kwargs: Any,
-    ) -> "CommandCursor":
+    ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A command cursor over ``listCollections`` (Motor: ``list_collections``)."""
         from amongo.command_cursor import CommandCursor
 
@@ -273,8 +301,8 @@ class Database(_BaseObject):
             cmd["cursor"] = {"batchSize": batch_size}
         cmd.update(kwargs)
         rp = self._read_preference_for(session) if session is not None and session.in_transaction else ReadPreference.PRIMARY
-        cursor = CommandCursor(self["$cmd"], cmd, session=session, read_preference=rp, retryable=True,
-                               batch_size=batch_size or 0)
+        cursor: "CommandCursor[MutableMapping[str, Any]]" = CommandCursor(
+            self["$cmd"], cmd, session=session, read_preference=rp, retryable=True, batch_size=batch_size or 0)
         await cursor._ensure_started()
         return cursor
 
@@ -293,15 +321,18 @@ class Database(_BaseObject):
         cursor = await self.list_collections(session=session, filter=filter, comment=comment, **kwargs)
         return [d["name"] async for d in cursor]
 
-    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> "CommandCursor":
-        """A database-level aggregation, returned without awaiting (Motor: ``aggregate``)."""
-        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, **kwargs)
+    def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], session: Optional["ClientSession"] = None, **kwargs: Any
+    ) -> "CommandCursor[_DocumentType]":
+        """A database-level aggregation, returned without awaiting (Motor: ``aggregate``;
+        positional parameters as PyMongo's ``Database.aggregate``)."""
+        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, session=session, **kwargs)
 
     def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
               start_at_operation_time: Any = None, session: Any = None, start_after: Any = None,
               comment: Any = None, full_document_before_change: Any = None,
-              show_expanded_events: Any = None) -> Any:
+              show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this database (Motor: ``watch``; returned without awaiting)."""
         from amongo.change_stream import ChangeStream
 
@@ -331,7 +362,9 @@ class Database(_BaseObject):
             raise CollectionInvalid(f"{name} invalid: {res!r}")
         return res
 
-    async def dereference(self, dbref: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any) -> Any:
+    async def dereference(
+        self, dbref: Any, session: Optional["ClientSession"] = None, comment: Any = None, **kwargs: Any
+    ) -> Optional[_DocumentType]:
         """Resolve a DBRef (Motor: ``dereference``)."""
         from bson.dbref import DBRef
 

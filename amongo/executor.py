@@ -35,6 +35,7 @@ from amongo._logging import COMMAND_LOGGER as _COMMAND_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
+from amongo.operations import check_reply_times
 from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
 from amongo.wire.batching import EncodedArray
 from amongo._common import ts_newer
@@ -52,6 +53,7 @@ _SENSITIVE = frozenset(
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
+_REAUTHENTICATION_REQUIRED = 391
 _SINGLE = TopologyType.Single
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
@@ -100,7 +102,7 @@ class Executor:
 
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens")
 
-    def __init__(self, client: "MongoClient") -> None:
+    def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
         self.topology = client._topology
         self.listeners = client._listeners
@@ -125,7 +127,7 @@ class Executor:
         *,
         session: Optional[ClientSession] = None,
         read_preference: Any = None,
-        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
         retryable_read: bool = False,
         retryable_write: bool = False,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
@@ -168,7 +170,7 @@ class Executor:
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
         read_preference: Any,
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         retryable_read: bool,
         retryable_write: bool,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
@@ -297,18 +299,31 @@ class Executor:
                         conn, server, cmd, use_session, read_preference, unacknowledged,
                         is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
                     )
-                    if monitored:  # command monitoring or logging
-                        reply = await self._send_monitored(
-                            conn, dbname, cmd, use_session, codec_options, sequences,
-                            unacknowledged, check, timeout_applies, op_id, array,
-                        )
-                    else:
-                        reply = await conn.command(
-                            dbname, cmd, codec_options=codec_options, sequences=sequences,
-                            unacknowledged=unacknowledged, check=check,
-                            timeout=_csot.remaining() if timeout_applies else None, array=array,
-                        )
-                        self._process_reply(reply, use_session, conn)
+                    reauthenticated = False
+                    while True:
+                        try:
+                            if monitored:  # command monitoring or logging
+                                reply = await self._send_monitored(
+                                    conn, dbname, cmd, use_session, codec_options, sequences,
+                                    unacknowledged, check, timeout_applies, op_id, array,
+                                )
+                            else:
+                                reply = await conn.command(
+                                    dbname, cmd, codec_options=codec_options, sequences=sequences,
+                                    unacknowledged=unacknowledged, check=check,
+                                    timeout=_csot.remaining() if timeout_applies else None, array=array,
+                                )
+                                self._process_reply(reply, use_session, conn)
+                        except OperationFailure as exc:
+                            # ReauthenticationRequired: authenticate this connection again
+                            # and send the command once more (auth spec), retryable or not.
+                            if exc.code != _REAUTHENTICATION_REQUIRED or reauthenticated or conn.options.credential is None:
+                                raise
+                        else:
+                            if check or reauthenticated or reply.get("code") != _REAUTHENTICATION_REQUIRED or conn.options.credential is None:
+                                break
+                        reauthenticated = True
+                        await conn.reauthenticate()
                 except _CLIENT_SIDE_ERRORS:
                     raise  # never sent: the transaction has not started on the server
                 except BaseException as exc:
@@ -491,7 +506,7 @@ class Executor:
         dbname: str,
         cmd: MutableMapping[str, Any],
         session: Optional[ClientSession],
-        codec_options: CodecOptions,
+        codec_options: CodecOptions[Any],
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
         unacknowledged: bool,
         check: bool,
@@ -598,6 +613,7 @@ class Executor:
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
+        check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
             if type(ct.get("clusterTime") if isinstance(ct, Mapping) else None) is not _Timestamp:

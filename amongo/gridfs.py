@@ -89,10 +89,10 @@ class _Bucket:
 
     __slots__ = ("root", "files", "chunks")
 
-    def __init__(self, root: Collection) -> None:
+    def __init__(self, root: Collection[Any]) -> None:
         self.root = root
-        self.files: Collection = root["files"]
-        self.chunks: Collection = root["chunks"]
+        self.files: Collection[Any] = root["files"]
+        self.chunks: Collection[Any] = root["chunks"]
 
     async def ensure_indexes(self, session: Optional["ClientSession"]) -> None:
         """Create the files and chunks indexes when the files collection is empty (spec:
@@ -104,7 +104,7 @@ class _Bucket:
         await self._ensure_index(self.chunks, _C_INDEX, True, session)
 
     @staticmethod
-    async def _ensure_index(coll: Collection, keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
+    async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
             existing = [ix["key"] async for ix in coll.list_indexes(session=session)]
         except OperationFailure:
@@ -130,7 +130,7 @@ class GridIn:
     __slots__ = ("_bucket", "_session", "_file", "_buffer", "_pending", "_pending_bytes",
                  "_position", "_chunk_number", "_closed", "_ensured_index")
 
-    def __init__(self, root_collection: Collection, delegate: Any = None, session: Optional["ClientSession"] = None, **kwargs: Any) -> None:
+    def __init__(self, root_collection: Collection[Any], delegate: Any = None, session: Optional["ClientSession"] = None, **kwargs: Any) -> None:
         if not isinstance(root_collection, Collection):
             raise TypeError(f"root_collection must be an instance of Collection, not {type(root_collection)}")
         if not root_collection.write_concern.acknowledged:
@@ -369,7 +369,7 @@ class _ChunkReader:
 
     def __init__(self, out: "GridOut", start: int) -> None:
         self._out = out
-        self._cursor: Optional[Cursor] = None
+        self._cursor: Optional[Cursor[Any]] = None
         self._next = start
 
     def _expected_length(self, n: int) -> int:
@@ -434,7 +434,7 @@ class GridOut:
     __slots__ = ("_bucket", "_session", "_file_id", "_file", "_position", "_buffer", "_buffer_pos",
                  "_reader", "_closed", "_num_chunks")
 
-    def __init__(self, root_collection: Collection, file_id: Any = None, file_document: Optional[Mapping[str, Any]] = None,
+    def __init__(self, root_collection: Collection[Any], file_id: Any = None, file_document: Optional[Mapping[str, Any]] = None,
                  delegate: Any = None, session: Optional["ClientSession"] = None) -> None:
         if not isinstance(root_collection, Collection):
             raise TypeError(f"root_collection must be an instance of Collection, not {type(root_collection)}")
@@ -683,12 +683,16 @@ class GridOut:
         return f"GridOut(_id={self._file_id!r})"
 
 
-class GridOutCursor(Cursor):
+class GridOutCursor(Cursor[Any]):
     """A find cursor over a bucket's files collection that yields :class:`GridOut` objects
     (Motor: ``AsyncIOMotorGridOutCursor``). Motor yields PyMongo's *synchronous* GridOut here;
     amongo yields its own (same attributes; ``read`` etc. are coroutines)."""
 
-    def __init__(self, root_collection: Collection, filter: Optional[Mapping[str, Any]] = None, skip: int = 0,
+    def __class_getitem__(cls, key: Any) -> Any:
+        # Not generic (it yields GridOut objects); subscripting is a no-op as in Motor.
+        return cls
+
+    def __init__(self, root_collection: Collection[Any], filter: Optional[Mapping[str, Any]] = None, skip: int = 0,
                  limit: int = 0, no_cursor_timeout: bool = False, sort: Any = None, batch_size: int = 0,
                  session: Optional["ClientSession"] = None, **kwargs: Any) -> None:
         _disallow_transactions(session)
@@ -730,7 +734,7 @@ class GridFSBucket:
 
     __slots__ = ("_database", "_bucket_name", "_collection", "_chunk_size_bytes", "_bucket")
 
-    def __init__(self, database: Database, bucket_name: str = "fs", chunk_size_bytes: int = DEFAULT_CHUNK_SIZE,
+    def __init__(self, database: Database[Any], bucket_name: str = "fs", chunk_size_bytes: int = DEFAULT_CHUNK_SIZE,
                  write_concern: Optional[WriteConcern] = None, read_preference: Any = None, collection: Optional[str] = None) -> None:
         if not isinstance(database, Database):
             raise TypeError(f"First argument to {type(self).__name__} must be Database, not {database!r}")

@@ -2,10 +2,17 @@
 
 Change ``from motor.motor_asyncio import AsyncIOMotorClient`` to
 ``from amongo.motor_asyncio import AsyncIOMotorClient`` and the rest of the code stays.
+
+The classes are generic in the document type, as in Motor's stubs: ``AsyncIOMotorClient[User]``
+gives ``AsyncIOMotorDatabase[User]``, ``AsyncIOMotorCollection[User]``,
+``AsyncIOMotorCursor[User]`` (``async for`` yields ``User``), and subscripting works at runtime.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from amongo.change_stream import ChangeStream as AsyncIOMotorChangeStream
+from amongo._typing import _DocumentType
 from amongo.client import MongoClient as _MongoClient
 from amongo.collection import Collection as AsyncIOMotorCollection
 from amongo.command_cursor import CommandCursor as AsyncIOMotorCommandCursor
@@ -36,5 +43,12 @@ __all__ = [
 ]
 
 
-class AsyncIOMotorClient(_MongoClient):
-    """A client for asyncio applications (Motor: ``motor.motor_asyncio.AsyncIOMotorClient``)."""
+if TYPE_CHECKING:
+    # For type checkers the Motor name *is* the client class, so ``db.client`` (typed
+    # ``MongoClient[_DocumentType]``) is an ``AsyncIOMotorClient[_DocumentType]``, as in Motor's
+    # stubs. At runtime it is a subclass, for its name in reprs and errors.
+    AsyncIOMotorClient = _MongoClient
+else:
+
+    class AsyncIOMotorClient(_MongoClient[_DocumentType]):
+        """A client for asyncio applications (Motor: ``motor.motor_asyncio.AsyncIOMotorClient``)."""

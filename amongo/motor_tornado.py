@@ -4,7 +4,10 @@ Tornado (5+) runs on the asyncio loop, so the same classes serve; ``io_loop`` is
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from amongo.change_stream import ChangeStream as MotorChangeStream
+from amongo._typing import _DocumentType
 from amongo.client import MongoClient as _MongoClient
 from amongo.collection import Collection as MotorCollection
 from amongo.command_cursor import CommandCursor as MotorCommandCursor
@@ -32,5 +35,10 @@ __all__ = [
 ]
 
 
-class MotorClient(_MongoClient):
-    """A client for Tornado applications (Motor: ``motor.motor_tornado.MotorClient``)."""
+if TYPE_CHECKING:
+    # As in amongo.motor_asyncio: for type checkers the Motor name is the client class.
+    MotorClient = _MongoClient
+else:
+
+    class MotorClient(_MongoClient[_DocumentType]):
+        """A client for Tornado applications (Motor: ``motor.motor_tornado.MotorClient``)."""

@@ -16,6 +16,7 @@ from bson.codec_options import CodecOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
+from bson.timestamp import Timestamp
 from pymongo.collation import Collation
 from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation, ProtocolError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
@@ -243,7 +244,7 @@ def delete_statement(filter: Any, *, multi: bool, collation: Any = None, hint: A
 _KIND_FIELD = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
-def _one_array(docs: List[Any], codec: CodecOptions, base_size: int, max_bson: int,
+def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bson: int,
                max_batch: int) -> Optional[EncodedArray]:
     """*docs* encoded as one ``documents`` array if they fit one command document, else None
     (then they go as kind-1 sequences, split by the server's limits).
@@ -267,7 +268,7 @@ class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
 
-    def __init__(self, collection: "Collection", ordered: bool, bypass_document_validation: Optional[bool],
+    def __init__(self, collection: "Collection[Any]", ordered: bool, bypass_document_validation: Optional[bool],
                  comment: Any = None, let: Any = None) -> None:
         self.collection = collection
         self.ordered = ordered
@@ -455,3 +456,18 @@ def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str
     if ns is not None and not isinstance(ns, str):
         raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
     return cursor
+
+
+def check_reply_times(reply: Mapping[str, Any]) -> None:
+    """Check the gossiped times of a reply before they are used: ``$clusterTime`` is a
+    document whose ``clusterTime`` is a Timestamp, ``operationTime`` a Timestamp.
+
+    :raises ProtocolError: a malformed value (it would otherwise fail every later
+        comparison with a TypeError or KeyError).
+    """
+    ct = reply.get("$clusterTime")
+    if ct is not None and not (isinstance(ct, abc.Mapping) and isinstance(ct.get("clusterTime"), Timestamp)):
+        raise ProtocolError("Malformed $clusterTime in server reply")
+    ot = reply.get("operationTime")
+    if ot is not None and not isinstance(ot, Timestamp):
+        raise ProtocolError("Malformed operationTime in server reply")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, TypeVar
 
 from bson.binary import Binary
 
@@ -143,7 +143,7 @@ class ServerSessionPool:
         s.last_use = now
         pool.appendleft(s)
 
-    def pop_all_ids(self) -> list:
+    def pop_all_ids(self) -> List[Any]:
         ids = [s.session_id for s in self._pool]
         self._pool.clear()
         return ids
@@ -185,7 +185,7 @@ class ClientSession:
         "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
     )
 
-    def __init__(self, client: "MongoClient", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
+    def __init__(self, client: "MongoClient[Any]", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
         self._client = client
         self._server_session = server_session
         self._options = options
@@ -203,7 +203,7 @@ class ClientSession:
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
-    def client(self) -> "MongoClient":
+    def client(self) -> "MongoClient[Any]":
         """The client this session was created from (Motor: ``session.client``)."""
         return self._client
 

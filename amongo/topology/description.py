@@ -218,25 +218,24 @@ def hello_int(
     raise invalid_hello(address, f"{name!r} must be an integer, not {_type_name(value)} {value!r:.40}")
 
 
-def _hello_str(hello: Mapping[str, Any], name: str, address: Address) -> Optional[str]:
+def _hello_typed(hello: Mapping[str, Any], name: str, address: Address, kind: type, what: str) -> Any:
+    """Field *name* when it is None or a *kind* (described as *what* in the error)."""
     value = hello.get(name)
-    if value is None or isinstance(value, str):
+    if value is None or isinstance(value, kind):
         return value
-    raise invalid_hello(address, f"{name!r} must be a string, not {_type_name(value)}")
+    raise invalid_hello(address, f"{name!r} must be {what}, not {_type_name(value)}")
+
+
+def _hello_str(hello: Mapping[str, Any], name: str, address: Address) -> Optional[str]:
+    return _hello_typed(hello, name, address, str, "a string")
 
 
 def _hello_oid(hello: Mapping[str, Any], name: str, address: Address) -> Optional[ObjectId]:
-    value = hello.get(name)
-    if value is None or isinstance(value, ObjectId):
-        return value
-    raise invalid_hello(address, f"{name!r} must be an ObjectId, not {_type_name(value)}")
+    return _hello_typed(hello, name, address, ObjectId, "an ObjectId")
 
 
 def _hello_mapping(hello: Mapping[str, Any], name: str, address: Address) -> Optional[Mapping[str, Any]]:
-    value = hello.get(name)
-    if value is None or isinstance(value, Mapping):
-        return value
-    raise invalid_hello(address, f"{name!r} must be a document, not {_type_name(value)}")
+    return _hello_typed(hello, name, address, Mapping, "a document")  # type: ignore[arg-type]
 
 
 def _hello_strings(hello: Mapping[str, Any], name: str, address: Address) -> List[str]:

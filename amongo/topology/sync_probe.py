@@ -198,6 +198,8 @@ def check_server(address: Address, options: ProbeOptions, timeout: float) -> Tup
         raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
     except OSError as exc:
         raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
+        raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
     finally:
         if sock is not None:
             try:

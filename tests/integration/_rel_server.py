@@ -12,28 +12,19 @@ import struct
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 import bson
+from pymongo import monitoring
 
-from amongo.wire.message import decode_op_msg, encode_op_msg
+from amongo.wire.message import decode_op_msg
 
-HELLO: Dict[str, Any] = {
-    "helloOk": True,
-    "ismaster": True,
-    "isWritablePrimary": True,
-    "maxBsonObjectSize": 16 * 1024 * 1024,
-    "maxMessageSizeBytes": 48_000_000,
-    "maxWriteBatchSize": 100_000,
-    "logicalSessionTimeoutMinutes": 30,
-    "connectionId": 1,
-    "minWireVersion": 0,
-    "maxWireVersion": 21,
-    "readOnly": False,
-    "ok": 1.0,
-}
+from .test_framing import HELLO  # the standalone hello the framing tests use
+from .test_framing import reply_frame as _framing_reply
+
+__all__ = ["HELLO", "reply_frame", "is_hello", "Peer", "FakeServer", "RecordingListener"]
 
 
 def reply_frame(response_to: int, doc: Dict[str, Any], *, flags: int = 0, request_id: int = 1) -> bytes:
     """An OP_MSG reply frame answering *response_to*."""
-    return encode_op_msg(request_id, bson.encode(doc), flags=flags, response_to=response_to)
+    return _framing_reply(response_to, doc, flags=flags, reply_id=request_id)
 
 
 def is_hello(cmd: Dict[str, Any]) -> bool:
@@ -64,6 +55,27 @@ class Peer:
 #: handler(peer, request_id, command) -> None; returning False hands the command to the
 #: default behaviour (hello answered with ``server.hello``, everything else ``{ok: 1}``).
 Handler = Callable[[Peer, int, Dict[str, Any]], Awaitable[Optional[bool]]]
+
+
+class RecordingListener(
+    monitoring.CommandListener,
+    monitoring.ServerListener,
+    monitoring.ServerHeartbeatListener,
+    monitoring.TopologyListener,
+    monitoring.ConnectionPoolListener,
+):
+    """Records every event of every kind in :attr:`events`."""
+
+    def __init__(self) -> None:
+        self.events: List[Any] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("events", "_record") or name.startswith("__"):
+            return object.__getattribute__(self, name)
+        return object.__getattribute__(self, "_record")
+
+    def _record(self, event: Any) -> None:
+        self.events.append(event)
 
 
 class FakeServer:

@@ -6,33 +6,19 @@ no events. A fake server on 127.0.0.1 records what it receives.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Dict, List
 
 import pytest
 from bson.errors import InvalidDocument
-from pymongo import monitoring
 from pymongo.errors import DocumentTooLarge
 
 from amongo.motor_asyncio import AsyncIOMotorClient
 
-from ._rel_server import FakeServer
+from ._rel_server import FakeServer, RecordingListener
 
 SMALL_LIMIT = 64 * 1024  # the fake server's maxBsonObjectSize
 BIG = "x" * (SMALL_LIMIT + 32 * 1024)
-
-
-class Recorder(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.events: List[Any] = []
-
-    def started(self, event: Any) -> None:
-        self.events.append(event)
-
-    def succeeded(self, event: Any) -> None:
-        self.events.append(event)
-
-    def failed(self, event: Any) -> None:
-        self.events.append(event)
 
 
 class Unencodable:
@@ -54,20 +40,22 @@ CASES: Dict[str, Callable[[Any], Awaitable[Any]]] = {
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_refused_command_publishes_no_event(case: str) -> None:
     async with FakeServer(hello={"maxBsonObjectSize": SMALL_LIMIT, "maxMessageSizeBytes": 4 * SMALL_LIMIT}) as srv:
-        rec = Recorder()
+        rec = RecordingListener()
         client = AsyncIOMotorClient(srv.uri, event_listeners=[rec], serverSelectionTimeoutMS=5000)
         try:
             await client.admin.command("ping")  # a connection exists, its limits are known
-            rec.events.clear()
+            await asyncio.sleep(0)
+            del rec.events[:]
             sent_before = sum(len(p.commands) for p in srv.peers)
             with pytest.raises((DocumentTooLarge, InvalidDocument)):
                 await CASES[case](client.db)
-            assert rec.events == []
+            assert [e for e in rec.events if "Command" in type(e).__name__] == []
             # nothing was sent either (monitor hellos aside)
             sent = [c for p in srv.peers for c in p.commands][sent_before:]
             assert all("isMaster" in c or "hello" in c for c in sent)
             # the connection is still good: a normal command publishes its pair
             await client.admin.command("ping")
-            assert [type(e).__name__ for e in rec.events] == ["CommandStartedEvent", "CommandSucceededEvent"]
+            names = [type(e).__name__ for e in rec.events if "Command" in type(e).__name__]
+            assert names == ["CommandStartedEvent", "CommandSucceededEvent"]
         finally:
             client.close()

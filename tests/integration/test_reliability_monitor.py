@@ -56,12 +56,44 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("field", sorted(ODD))
-async def test_monitor_survives_odd_hello(field: str) -> None:
+def _polling_client(srv: FakeServer, mode: str = "poll") -> AsyncIOMotorClient:
+    return AsyncIOMotorClient(
+        srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode=mode
+    )
+
+
+async def _known_then_failing(
+    client: Any, srv: FakeServer, state: Dict[str, bool], flag: str, streaming: bool = False
+) -> Any:
+    """Ping (the server becomes known; with *streaming*, wait for the streaming protocol),
+    set ``state[flag]``, wait until a check failed; returns the Server."""
+    topology = client._topology
+    assert (await client.admin.command("ping"))["ok"] == 1.0
+    server = topology.servers[srv.address]
+    assert server.description.is_server_type_known
+    if streaming:
+        await _until(lambda: server.monitor.streaming)
+    state[flag] = True
+    await _until(lambda: topology.description.servers[srv.address].error is not None)
+    return server
+
+
+CASES = [(field, "poll") for field in sorted(ODD)] + [
+    (field, "stream") for field in ("electionId", "hosts", "setVersion", "topologyVersion")
+]
+
+
+@pytest.mark.parametrize("field,mode", CASES)
+async def test_monitor_survives_odd_hello(field: str, mode: str) -> None:
+    """(``stream``: the monitor uses the streaming protocol — awaitable hellos answered
+    after a short wait — when the bad replies arrive.)"""
     state = {"bad": False}
 
     async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
         if is_hello(cmd):
+            if "topologyVersion" in cmd:  # an awaitable hello (streaming)
+                assert mode == "stream"
+                await asyncio.sleep(0.05)
             host, port = peer.server.address
             doc = {**peer.server.hello, **_good(f"{host}:{port}")}
             if state["bad"]:
@@ -71,18 +103,12 @@ async def test_monitor_survives_odd_hello(field: str) -> None:
         return False
 
     async with FakeServer(handler) as srv:
-        client = AsyncIOMotorClient(
-            srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode="poll"
-        )
+        client = _polling_client(srv, mode)
         try:
             topology = client._topology
-            assert (await client.admin.command("ping"))["ok"] == 1.0
-            server = topology.servers[srv.address]
-            assert server.description.server_type == ServerType.RSPrimary
-            state["bad"] = True
-            await _until(lambda: topology.description.servers[srv.address].error is not None)
+            server = await _known_then_failing(client, srv, state, "bad", streaming=mode == "stream")
+            assert server.description.server_type == ServerType.Unknown
             sd = topology.description.servers[srv.address]
-            assert sd.server_type == ServerType.Unknown
             assert isinstance(sd.error, ProtocolError)
             assert field.split("-")[0] in str(sd.error)
             assert server.pool.paused  # the description and the pool agree
@@ -96,6 +122,8 @@ async def test_monitor_survives_odd_hello(field: str) -> None:
             assert (await client.admin.command("ping"))["ok"] == 1.0
             assert topology.description.servers[srv.address].server_type == ServerType.RSPrimary
             assert not server.pool.paused
+            if mode == "stream":
+                await _until(lambda: server.monitor.streaming)
         finally:
             client.close()
 
@@ -115,15 +143,10 @@ async def test_sdam_failure_while_applying_marks_unknown(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(sdam, "updated_topology_description", flaky)
     async with FakeServer() as srv:
-        client = AsyncIOMotorClient(
-            srv.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=100, serverMonitoringMode="poll"
-        )
+        client = _polling_client(srv)
         try:
             topology = client._topology
-            assert (await client.admin.command("ping"))["ok"] == 1.0
-            server = topology.servers[srv.address]
-            state["boom"] = True
-            await _until(lambda: topology.description.servers[srv.address].error is not None)
+            server = await _known_then_failing(client, srv, state, "boom")
             sd = topology.description.servers[srv.address]
             assert isinstance(sd.error, ProtocolError) and "TypeError" in str(sd.error)
             assert server.pool.paused
@@ -160,5 +183,37 @@ async def test_pool_handshake_with_odd_max_wire_version(value: Any) -> None:
             assert not isinstance(info.value, (ValueError, TypeError))
             state["bad"] = False
             assert (await client.admin.command("ping"))["ok"] == 1.0
+        finally:
+            client.close()
+
+
+async def test_pools_not_brought_in_line_keep_the_server_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a pool cannot be made ready for a server the description calls known, the server
+    is published Unknown (with the error) rather than selectable with a paused pool."""
+    from amongo.pool import Pool
+
+    real_ready = Pool.ready
+    state = {"fail": True}
+
+    def ready(self: Any) -> None:
+        if state["fail"]:
+            raise RuntimeError("pool could not be made ready")
+        real_ready(self)
+
+    monkeypatch.setattr(Pool, "ready", ready)
+    async with FakeServer() as srv:
+        client = _polling_client(srv)
+        try:
+            topology = client._topology
+            await _until(lambda: topology.description.servers[srv.address].error is not None)
+            sd = topology.description.servers[srv.address]
+            assert sd.server_type == ServerType.Unknown
+            assert isinstance(sd.error, ProtocolError) and "could not apply" in str(sd.error)
+            server = topology.servers[srv.address]
+            assert server.pool.paused
+            assert not server.monitor._task.done()
+            state["fail"] = False
+            assert (await client.admin.command("ping"))["ok"] == 1.0
+            assert not server.pool.paused
         finally:
             client.close()

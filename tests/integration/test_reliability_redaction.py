@@ -9,35 +9,13 @@ import warnings
 from typing import Any, Dict, List
 
 import pytest
-from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 from amongo.motor_asyncio import AsyncIOMotorClient
 
-from ._rel_server import FakeServer, Peer
+from ._rel_server import FakeServer, Peer, RecordingListener
 
 SECRET = "Sup3rS3cretPw"
-
-
-class Everything(
-    monitoring.CommandListener,
-    monitoring.ServerListener,
-    monitoring.ServerHeartbeatListener,
-    monitoring.TopologyListener,
-    monitoring.ConnectionPoolListener,
-):
-    """Records every event of every kind."""
-
-    def __init__(self) -> None:
-        self.events: List[Any] = []
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in ("events", "_record") or name.startswith("__"):
-            return object.__getattribute__(self, name)
-        return object.__getattribute__(self, "_record")
-
-    def _record(self, event: Any) -> None:
-        self.events.append(event)
 
 
 class Records(logging.Handler):
@@ -69,7 +47,7 @@ async def test_failed_authentication_leaks_no_password(mechanism: str) -> None:
             return None
         return False
 
-    listener = Everything()
+    listener = RecordingListener()
     records = Records()
     logger = logging.getLogger()
     old_level = logger.level

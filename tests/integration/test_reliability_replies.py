@@ -73,3 +73,43 @@ async def test_malformed_next_batch() -> None:
                 await cursor.next()
         finally:
             client.close()
+
+
+GOSSIP: Dict[str, Any] = {
+    "cluster-time-not-a-document": {"$clusterTime": 5},
+    "cluster-time-without-clusterTime": {"$clusterTime": {"signature": {}}},
+    "cluster-time-wrong-type": {"$clusterTime": {"clusterTime": "yesterday"}},
+    "operation-time-wrong-type": {"operationTime": 12},
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOSSIP))
+@pytest.mark.parametrize("explicit_session", [False, True])
+async def test_malformed_gossip_is_a_protocol_error(case: str, explicit_session: bool) -> None:
+    from bson.timestamp import Timestamp
+
+    state = {"bad": False}
+
+    async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
+        if "ping" in cmd:
+            doc = {"ok": 1.0, "$clusterTime": {"clusterTime": Timestamp(5, 1), "signature": {}}}
+            if state["bad"]:
+                doc.update(GOSSIP[case])
+            await peer.reply(rid, doc)
+            return None
+        return False
+
+    async with FakeServer(handler) as srv:
+        client = AsyncIOMotorClient(srv.uri, serverSelectionTimeoutMS=3000)
+        try:
+            session = await client.start_session() if explicit_session else None
+            await client.admin.command("ping", session=session)  # a valid cluster time is known
+            state["bad"] = True
+            with pytest.raises(ProtocolError, match="Malformed"):
+                await client.admin.command("ping", session=session)
+            state["bad"] = False
+            assert (await client.admin.command("ping", session=session))["ok"] == 1.0
+            if session is not None:
+                await session.end_session()
+        finally:
+            client.close()

@@ -80,14 +80,16 @@ async def test_duplicated_frame_never_shifts_a_pooled_connection() -> None:
             client.close()
 
 
-async def test_drained_reply_is_checked() -> None:
-    """A request cancelled before its reply: the reply the pool drains later must answer it."""
+@pytest.mark.parametrize("matching", [False, True])
+async def test_drained_reply_is_checked(matching: bool) -> None:
+    """A request cancelled before its reply: the reply the pool drains later must answer it
+    (a foreign one closes the connection, the right one keeps it)."""
     gate = asyncio.Event()
 
     async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
         if "slow" in cmd:
             await gate.wait()
-            await peer.send(reply_frame(rid + 7, {"ok": 1.0}))  # not the reply to this request
+            await peer.send(reply_frame(rid if matching else rid + 7, {"ok": 1.0}))
             return None
         return False
 
@@ -100,33 +102,15 @@ async def test_drained_reply_is_checked() -> None:
             await task
         assert conn.pending_reply
         gate.set()
-        with pytest.raises(ProtocolError, match="Got response id"):
+        if matching:
             await asyncio.wait_for(conn.drain(), 5)
-        assert conn.closed
-
-
-async def test_drained_matching_reply_keeps_the_connection() -> None:
-    gate = asyncio.Event()
-
-    async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
-        if "slow" in cmd:
-            await gate.wait()
-            await peer.send(reply_frame(rid, {"ok": 1.0}))
-            return None
-        return False
-
-    async with FakeServer(handler) as srv:
-        conn = await _open(srv)
-        task = asyncio.ensure_future(conn.command("admin", {"slow": 1}))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        gate.set()
-        await asyncio.wait_for(conn.drain(), 5)
-        assert not conn.closed and not conn.pending_reply
-        assert (await conn.command("admin", {"ping": 1}))["ok"] == 1.0
-        conn.close()
+            assert not conn.closed and not conn.pending_reply
+            assert (await conn.command("admin", {"ping": 1}))["ok"] == 1.0
+            conn.close()
+        else:
+            with pytest.raises(ProtocolError, match="Got response id"):
+                await asyncio.wait_for(conn.drain(), 5)
+            assert conn.closed
 
 
 async def test_exhaust_stream_first_reply_checked_later_replies_not() -> None:
@@ -221,3 +205,18 @@ def test_sync_probe_checks_response_to(delta: int) -> None:
             assert reply["ok"] == 1.0
     finally:
         lsock.close()
+
+
+BAD_HOSTS = ["a" * 64 + ".example", "..", "a\x00b"]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS, ids=["label-too-long", "empty-labels", "nul"])
+async def test_unresolvable_host_name_is_auto_reconnect(host: str) -> None:
+    """(defect 7) A host name the resolver refuses (a server's hosts list can name one) is
+    a network error for the pool and the blocking probe, never a UnicodeError/ValueError."""
+    from pymongo.errors import AutoReconnect
+
+    with pytest.raises(AutoReconnect, match="invalid host name"):
+        await Connection.open((host, 27017), ConnectionOptions(connect_timeout=2.0))
+    with pytest.raises(AutoReconnect):
+        sync_probe.check_server((host, 27017), sync_probe.ProbeOptions(connect_timeout=2.0), 2.0)

@@ -138,10 +138,23 @@ def test_key_calling_conventions():
     assert not inspect.iscoroutinefunction(motor_asyncio.AsyncIOMotorCursor.rewind)
 
 
-def test_class_getitem_is_a_noop():
+def test_class_getitem_works_at_runtime():
+    """Motor's ``Cls[DocType]`` is a runtime no-op; amongo's classes are ``typing.Generic`` in
+    the document type (as PyMongo's), so ``Cls[dict]`` is a generic alias of the class that
+    constructs and checks like it."""
+    import typing
+
     for motor_name, cls in CLASSES.items():
         if "__class_getitem__" in TABLES[motor_name]:
-            assert cls[dict] is cls, motor_name
+            alias = cls[dict]
+            assert typing.get_origin(alias) is cls, motor_name
+            assert typing.get_args(alias) == (dict,), motor_name
+    client = motor_asyncio.AsyncIOMotorClient[dict]("mongodb://localhost:1", connect=False)
+    try:
+        assert type(client) is motor_asyncio.AsyncIOMotorClient
+        assert isinstance(client["db"]["coll"], motor_asyncio.AsyncIOMotorCollection)
+    finally:
+        client.close()
 
 
 def test_module_names():

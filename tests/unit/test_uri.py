@@ -326,10 +326,18 @@ def test_credential_errors(user: Any, pw: Any, opts: Any) -> None:
 
 
 def test_oidc_callback_credential() -> None:
-    cb = object()
+    class Callback:
+        def fetch(self, context: Any) -> Any:
+            raise AssertionError("not called")
+
+    cb = Callback()
     c = credential_from_options("u", None, None, validate_options(
         {"authMechanism": "MONGODB-OIDC", "authMechanismProperties": {"OIDC_HUMAN_CALLBACK": cb, "ALLOWED_HOSTS": ["h"]}}))
     assert c.mechanism_properties["OIDC_HUMAN_CALLBACK"] is cb and c.source == "$external"
+    # an object without fetch() is refused when the client is built, not at first use
+    with pytest.raises(ConfigurationError, match="fetch"):
+        credential_from_options(None, None, None, validate_options(
+            {"authMechanism": "MONGODB-OIDC", "authMechanismProperties": {"OIDC_CALLBACK": object()}}))
 
 
 # --- SRV ---------------------------------------------------------------------------------
