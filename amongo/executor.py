@@ -24,7 +24,6 @@ from pymongo.errors import (
     NetworkTimeout,
     NotPrimaryError,
     OperationFailure,
-    ProtocolError,
     PyMongoError,
     ServerSelectionTimeoutError,
 )
@@ -81,7 +80,6 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens + n)
 # Errors raised before anything is written to the socket.
 from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402
-from bson.timestamp import Timestamp as _Timestamp  # noqa: E402
 from pymongo.errors import DocumentTooLarge as _DocumentTooLarge  # noqa: E402
 
 _CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueError)
@@ -616,16 +614,11 @@ class Executor:
         check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
-            if type(ct.get("clusterTime") if isinstance(ct, Mapping) else None) is not _Timestamp:
-                raise _bad_gossip("$clusterTime", ct)
             client = self._client
             cur = client._cluster_time
             if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
                 client._cluster_time = ct
         if session is not None:
-            ot = reply.get("operationTime")
-            if ot is not None and type(ot) is not _Timestamp:
-                raise _bad_gossip("operationTime", ot)
             session._advance(reply)
             if session._implicit:
                 return
@@ -704,10 +697,3 @@ def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:
 def _timeout_error(last: Optional[BaseException]) -> PyMongoError:
     return _csot.expired_error(last)  # type: ignore[return-value]
 
-
-def _bad_gossip(name: str, value: Any) -> ProtocolError:
-    """A reply whose ``$clusterTime`` / ``operationTime`` is malformed (a corrupted or foreign
-    reply): a ProtocolError, rather than a KeyError/TypeError when it is compared later."""
-    import reprlib
-
-    return ProtocolError(f"Invalid {name} in server reply: {reprlib.repr(value)}")
