@@ -106,7 +106,7 @@ class _Bucket:
     @staticmethod
     async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
-            existing = [ix["key"] async for ix in coll.list_indexes(session=session)]
+            existing = [ix["key"] async for ix in coll._list_indexes(session=session)]
         except OperationFailure:
             existing = []
         if any(_same_keys(k, keys) for k in existing):
