@@ -17,6 +17,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo import tracing as _tracing
 from amongo import uri as _uri
 from amongo._common import _BaseObject, _FacadeClass
 from amongo._typing import _DocumentType, _DocumentTypeArg
@@ -69,6 +70,11 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
     (``document_class=User`` infers it); databases, collections and cursors keep it.
+
+    ``tracing={"enabled": True, "query_text_max_length": N, "tracer_provider": p}`` turns on
+    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs the ``otel`` extra, see
+    :mod:`amongo.tracing`); the ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` environment
+    variable does when the option leaves ``enabled`` out.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -157,6 +163,8 @@ class MongoClient(_BaseObject[_DocumentType]):
             self._timeout = None
         self._server_api = opts.get("server_api")
         self._listeners = EventListeners(opts.get("event_listeners") or ())
+        # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
+        self._tracing = _tracing.from_options(opts.get("tracing"))
         self._cluster_time: Optional[Mapping[str, Any]] = None
         self._server_session_pool = ServerSessionPool()
         self._closed = False
@@ -298,9 +306,6 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     def _implicit_session(self) -> ClientSession:
         return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
-
-    def _release_pinned(self, conn: Any) -> None:
-        pass
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
@@ -450,11 +455,12 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
         from amongo.client_bulk import client_bulk_write
 
-        return await client_bulk_write(
-            self, models, session=session, ordered=ordered, verbose_results=verbose_results,
-            bypass_document_validation=bypass_document_validation, comment=comment, let=let,
-            write_concern=write_concern,
-        )
+        async with self._executor.trace_operation("bulkWrite", "admin", None, session):
+            return await client_bulk_write(
+                self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+                bypass_document_validation=bypass_document_validation, comment=comment, let=let,
+                write_concern=write_concern,
+            )
 
     async def drop_database(
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None

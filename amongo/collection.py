@@ -303,7 +303,8 @@ class Collection(_BaseObject[_DocumentType]):
             raise TypeError("documents must be a non-empty list")
         bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        result, acknowledged = await bulk.execute(session)
+        async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(session)
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -451,7 +452,8 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        result, acknowledged = await bulk.execute(session)
+        async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(session)
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------

@@ -335,7 +335,7 @@ class Cursor(_CursorBase[_DocumentType]):
                 coll.database.name, cmd, session=session,
                 read_preference=coll._read_preference_for(self._explicit_session),
                 codec_options=self._codec_options, retryable_read=True,
-                implicit_session=False, result_address=addr,
+                implicit_session=False, result_address=addr, pin=self._pin,
             )
         except BaseException:
             self._killed = True
