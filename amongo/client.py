@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -17,8 +17,9 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo import tracing as _tracing
 from amongo import uri as _uri
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, _FacadeClass
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
@@ -69,6 +70,11 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     Generic in the document type, as Motor's stubs and PyMongo: ``AsyncIOMotorClient[User]``
     (``document_class=User`` infers it); databases, collections and cursors keep it.
+
+    ``tracing={"enabled": True, "query_text_max_length": N, "tracer_provider": p}`` turns on
+    OpenTelemetry spans (MongoDB's OpenTelemetry spec; needs the ``otel`` extra, see
+    :mod:`amongo.tracing`); the ``OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED`` environment
+    variable does when the option leaves ``enabled`` out.
     """
 
     _DEFAULT_HOST = "localhost"
@@ -76,6 +82,11 @@ class MongoClient(_BaseObject[_DocumentType]):
     #: The default host and port (Motor and PyMongo: class constants, not the connected address).
     HOST: str = "localhost"
     PORT: int = 27017
+    #: the classes this client builds (the PyMongo-style layer sets its own)
+    _database_class: "ClassVar[Type[Database[Any]]]" = _FacadeClass("amongo.database:Database")  # type: ignore[assignment]
+    _session_class: "ClassVar[Type[ClientSession]]" = _FacadeClass("amongo.session:ClientSession")  # type: ignore[assignment]
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -152,6 +163,8 @@ class MongoClient(_BaseObject[_DocumentType]):
             self._timeout = None
         self._server_api = opts.get("server_api")
         self._listeners = EventListeners(opts.get("event_listeners") or ())
+        # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
+        self._tracing = _tracing.from_options(opts.get("tracing"))
         self._cluster_time: Optional[Mapping[str, Any]] = None
         self._server_session_pool = ServerSessionPool()
         self._closed = False
@@ -294,9 +307,6 @@ class MongoClient(_BaseObject[_DocumentType]):
     def _implicit_session(self) -> ClientSession:
         return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
 
-    def _release_pinned(self, conn: Any) -> None:
-        pass
-
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
         """The event loop (Motor: ``get_io_loop``)."""
@@ -318,9 +328,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Database[_DocumentType]":
-        from amongo.database import Database
-
-        return Database(self, name)
+        return self._database_class(self, name)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, MongoClient):
@@ -386,13 +394,11 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """Get a database, optionally with different options (Motor: ``get_database``)."""
-        from amongo.database import Database
-
         if name is None:
             if self._default_database_name is None:
                 raise ConfigurationError("No default database name defined or provided.")
             name = self._default_database_name
-        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)
 
     def get_default_database(
         self,
@@ -403,12 +409,10 @@ class MongoClient(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """The database named in the URI, else *default* (Motor: ``get_default_database``)."""
-        from amongo.database import Database
-
         name = self._default_database_name or default
         if name is None:
             raise ConfigurationError("No default database name defined or provided.")
-        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)
 
     async def server_info(self, session: Optional[ClientSession] = None) -> Dict[str, Any]:
         """The ``buildInfo`` command's reply (Motor: ``server_info``)."""
@@ -418,8 +422,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self, session: Optional[ClientSession] = None, comment: Any = None, **kwargs: Any
     ) -> "CommandCursor[Dict[str, Any]]":
         """A command cursor over ``listDatabases`` (Motor: ``list_databases``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listDatabases": 1}
         cmd.update(kwargs)
         if comment is not None:
@@ -430,7 +432,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             codec_options=admin.codec_options, retryable_read=True,
         )
         batch = res.get("databases", [])
-        return CommandCursor.from_documents(admin["$cmd"], batch, session=session)
+        return self._command_cursor_class.from_documents(admin["$cmd"], batch, session=session)
 
     async def list_database_names(self, session: Optional[ClientSession] = None, comment: Any = None) -> List[str]:
         """Names of all databases (Motor: ``list_database_names``)."""
@@ -453,19 +455,20 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
         from amongo.client_bulk import client_bulk_write
 
-        return await client_bulk_write(
-            self, models, session=session, ordered=ordered, verbose_results=verbose_results,
-            bypass_document_validation=bypass_document_validation, comment=comment, let=let,
-            write_concern=write_concern,
-        )
+        async with self._executor.trace_operation("bulkWrite", "admin", None, session):
+            return await client_bulk_write(
+                self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+                bypass_document_validation=bypass_document_validation, comment=comment, let=let,
+                write_concern=write_concern,
+            )
 
     async def drop_database(
         self, name_or_database: Any, session: Optional[ClientSession] = None, comment: Any = None
     ) -> None:
         """Drop a database (Motor: ``drop_database``)."""
+        name = name_or_database
         from amongo.database import Database
 
-        name = name_or_database
         if isinstance(name, Database):
             name = name.name
         if not isinstance(name, str):
@@ -480,10 +483,14 @@ class MongoClient(_BaseObject[_DocumentType]):
     ) -> ClientSession:
         """Start a logical session; ``async with await client.start_session() as s`` (Motor:
         ``start_session``, a coroutine)."""
+        return self._start_session(causal_consistency, default_transaction_options, snapshot)
+
+    def _start_session(self, causal_consistency: Optional[bool], default_transaction_options: Any,
+                       snapshot: Optional[bool]) -> ClientSession:
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
-        return ClientSession(self, None, opts, implicit=False)
+        return self._session_class(self, None, opts, implicit=False)
 
     @property
     def retry_reads(self) -> bool:
@@ -526,9 +533,7 @@ class MongoClient(_BaseObject[_DocumentType]):
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
-        from amongo.change_stream import ChangeStream
-
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events,

@@ -29,6 +29,7 @@ from pymongo.results import ClientBulkWriteResult, DeleteResult, InsertOneResult
 from pymongo.write_concern import WriteConcern
 
 from amongo import operations as _ops
+from amongo.topology.description import ServerType
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -228,7 +229,9 @@ async def client_bulk_write(
 
     server = await client._topology.select_server(None)
     sd = server.description
-    if sd.max_wire_version < _MIN_WIRE_VERSION:
+    # (a load balancer is never checked: its server's version is unknown; one older than 8.0
+    # refuses the bulkWrite command itself)
+    if sd.max_wire_version < _MIN_WIRE_VERSION and sd.server_type != ServerType.LoadBalancer:
         raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
     max_bson = sd.max_bson_size
     for op in ops:

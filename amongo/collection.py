@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Type, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -42,7 +42,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, _FacadeClass
 from amongo.database import Database, _check_write_concern_error
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,11 @@ class Collection(_BaseObject[_DocumentType]):
     yield ``_DocumentType``)."""
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
+    #: the classes this collection builds (the PyMongo-style layer sets its own)
+    _cursor_class: "ClassVar[Type[Cursor[Any]]]" = _FacadeClass("amongo.cursor:Cursor")  # type: ignore[assignment]
+    _raw_batch_cursor_class: "ClassVar[Type[RawBatchCursor[Any]]]" = _FacadeClass("amongo.cursor:RawBatchCursor")  # type: ignore[assignment]
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -130,7 +135,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        return Collection(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
+        return type(self)(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Collection):
@@ -161,7 +166,7 @@ class Collection(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
-        copy = Collection(self._database, self._name)
+        copy = type(self)(self._database, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
@@ -298,7 +303,8 @@ class Collection(_BaseObject[_DocumentType]):
             raise TypeError("documents must be a non-empty list")
         bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        result, acknowledged = await bulk.execute(session)
+        async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(session)
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -446,21 +452,18 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        result, acknowledged = await bulk.execute(session)
+        async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(session)
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
     def find(self, *args: Any, **kwargs: Any) -> "Cursor[_DocumentType]":
         """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
-        from amongo.cursor import Cursor
-
-        return Cursor(self, *args, **kwargs)
+        return self._cursor_class(self, *args, **kwargs)
 
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> "RawBatchCursor[_DocumentType]":
         """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
-        from amongo.cursor import RawBatchCursor
-
-        return RawBatchCursor(self, *args, **kwargs)
+        return self._raw_batch_cursor_class(self, *args, **kwargs)
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[_DocumentType]:
         """The first matching document or None (Motor: ``find_one``)."""
@@ -579,8 +582,6 @@ class Collection(_BaseObject[_DocumentType]):
         return cursor
 
     def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, **kwargs: Any) -> "CommandCursor[Any]":
-        from amongo.command_cursor import CommandCursor
-
         if not isinstance(pipeline, list):
             if isinstance(pipeline, (tuple,)):
                 pipeline = list(pipeline)
@@ -605,7 +606,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd["comment"] = comment
         _ops.apply_common_kwargs(cmd, kwargs)
         coll = self._database["$cmd"] if db_level else self
-        return CommandCursor(
+        return self._command_cursor_class(
             coll, cmd, session=session, read_preference=None if has_write else None,
             codec_options=self._codec_options, max_await_time_ms=max_await, batch_size=batch_size or 0,
             retryable=not has_write, is_write=has_write, parent=self, latent=True,
@@ -752,8 +753,9 @@ class Collection(_BaseObject[_DocumentType]):
         self, session: Optional["ClientSession"] = None, **kwargs: Any
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
-        from amongo.command_cursor import CommandCursor
+        return self._list_indexes(session, **kwargs)
 
+    def _list_indexes(self, session: Optional["ClientSession"] = None, **kwargs: Any) -> "CommandCursor[MutableMapping[str, Any]]":
         cmd: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         bs = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
         if bs is not None:
@@ -762,7 +764,7 @@ class Collection(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         cmd.update(kwargs)
-        return CommandCursor(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
+        return self._command_cursor_class(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
                              retryable=True, latent=True, missing_ns_ok=True, batch_size=bs or 0)
 
     # -- Atlas Search indexes (sent as-is: no read/write concern, primary) --------------------
@@ -839,7 +841,7 @@ class Collection(_BaseObject[_DocumentType]):
 
     async def index_information(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
         """A dict of index name → info (Motor: ``index_information``)."""
-        cursor = self.list_indexes(session=session, comment=comment)
+        cursor = self._list_indexes(session=session, comment=comment)
         info: Dict[str, Any] = {}
         async for index in cursor:
             index = dict(index)
@@ -883,9 +885,7 @@ class Collection(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
-        from amongo.change_stream import ChangeStream
-
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events,

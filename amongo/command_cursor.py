@@ -45,6 +45,9 @@ class _CursorBase(Generic[_DocumentType]):
         self._max_await_time_ms: Optional[int] = None
         self._raw_batches = False
         self._post_batch_resume_token: Any = None
+        self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
+        # load-balanced mode: the connection this cursor's getMore/killCursors run on
+        self._pin = self._client._executor.cursor_pin()
 
     # -- Motor properties ---------------------------------------------------------------------
     @property
@@ -121,12 +124,14 @@ class _CursorBase(Generic[_DocumentType]):
             reply = await self._client._executor.command(
                 self._ns_db, cmd, session=self._session, address=self._address,
                 codec_options=self._codec_options, implicit_session=False,
-                read_preference=None,
+                read_preference=None, pin=self._pin,
             )
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._killed = True
                 self._id = 0
+            else:  # the server cursor may live on: close() still kills it
+                self._kill_pending = True
             self._killed = True
             self._end_session()
             raise
@@ -246,10 +251,15 @@ class _CursorBase(Generic[_DocumentType]):
         As in Motor and PyMongo, documents already buffered stay readable (``alive`` is
         True while there are any), and a cursor closed before it started never runs."""
         self._started = True
-        if not self._killed:
-            self._killed = True
-            await self._kill_server_cursor(self._id)
-            self._id = 0
+        try:
+            if not self._killed or self._kill_pending:
+                self._killed = True
+                self._kill_pending = False
+                await self._kill_server_cursor(self._id)
+                self._id = 0
+        finally:
+            if self._pin is not None:
+                self._pin.release()
         self._end_session()
 
     async def _close_at_limit(self) -> None:
@@ -263,7 +273,7 @@ class _CursorBase(Generic[_DocumentType]):
                 await self._client._executor.command(
                     self._ns_db, {"killCursors": self._ns_coll, "cursors": [cid]},
                     session=self._session, address=self._address, check=False,
-                    implicit_session=False,
+                    implicit_session=False, pin=self._pin,
                 )
             except Exception:
                 pass
@@ -276,6 +286,8 @@ class _CursorBase(Generic[_DocumentType]):
 
     def __del__(self) -> None:
         try:
+            if self._pin is not None:
+                self._pin.release()
             if not self._killed and self._id and self._address is not None:
                 self._client._schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, self._session if self._session is not self._explicit_session else None)
                 self._killed = True
@@ -410,6 +422,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
                 self._ns_db, cmd, session=session, read_preference=rp,
                 codec_options=self._codec_options, retryable_read=self._retryable,
                 implicit_session=False, result_address=addr, is_write=self._is_write,
+                pin=self._pin,
             )
         except OperationFailure as exc:
             self._killed = True
@@ -440,6 +453,10 @@ class CommandCursor(_CursorBase[_DocumentType]):
         if rp is None or rp.mode == 0:
             return None
         topology = self._client._topology
+        if topology.settings.load_balanced:
+            # The balancer's servers are never checked: assume 5.0+ as PyMongo does (its
+            # load-balancer description says maxWireVersion 13); an older server refuses.
+            return rp
         common = topology.description.common_wire_version
         if common is None:  # nothing discovered yet: wait for a writable server first
             await topology.select_server(None)

@@ -261,7 +261,7 @@ class Connection:
         self.supports_retry = False
         self.server_connection_id: Optional[int] = None
         self._more_to_come = False
-        self._pinned = False
+        self._pinned: Any = False  # "cursor" / "transaction" while pinned (load-balanced mode)
         self.close_reason: Optional[str] = None
         #: mechanism state of this connection's authentication (MONGODB-OIDC: the token
         #: generation it authenticated with; never a secret)

@@ -241,7 +241,7 @@ class Cursor(_CursorBase[_DocumentType]):
 
     def clone(self) -> "Cursor[_DocumentType]":
         """A fresh, unstarted copy of this cursor (Motor: ``clone``)."""
-        c = Cursor(self._collection, self._filter, session=self._explicit_session)
+        c = type(self)(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
                      "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
@@ -335,7 +335,7 @@ class Cursor(_CursorBase[_DocumentType]):
                 coll.database.name, cmd, session=session,
                 read_preference=coll._read_preference_for(self._explicit_session),
                 codec_options=self._codec_options, retryable_read=True,
-                implicit_session=False, result_address=addr,
+                implicit_session=False, result_address=addr, pin=self._pin,
             )
         except BaseException:
             self._killed = True

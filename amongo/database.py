@@ -1,7 +1,7 @@
 """A database (Motor's ``AsyncIOMotorDatabase``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Type, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union, overload
 
 from bson.codec_options import CodecOptions
 from bson.son import SON
@@ -10,7 +10,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, _FacadeClass
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.client import validate_database_name
 
@@ -27,6 +27,10 @@ class Database(_BaseObject[_DocumentType]):
     generic in the document type, which its collections keep."""
 
     __slots__ = ("_client", "_name")
+    #: the classes this database builds (the PyMongo-style layer sets its own)
+    _collection_class: "ClassVar[Type[Collection[Any]]]" = _FacadeClass("amongo.collection:Collection")  # type: ignore[assignment]
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -70,9 +74,7 @@ class Database(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        from amongo.collection import Collection
-
-        return Collection(self, name)
+        return self._collection_class(self, name)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Database):
@@ -102,9 +104,7 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """Get a collection with optional different options (Motor: ``get_collection``)."""
-        from amongo.collection import Collection
-
-        return Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)
 
     def with_options(
         self,
@@ -114,7 +114,7 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
-        copy = Database(self._client, self._name)
+        copy = type(self)(self._client, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
@@ -194,14 +194,12 @@ class Database(_BaseObject[_DocumentType]):
         **kwargs: Any,
     ) -> "CommandCursor[_DocumentType]":
         """Run a command that returns a cursor (Motor: ``cursor_command``)."""
-        from amongo.command_cursor import CommandCursor
-
         if isinstance(command, str):
             cmd: Dict[str, Any] = {command: value}
         else:
             cmd = dict(command)
         cmd.update(kwargs)
-        cursor: "CommandCursor[_DocumentType]" = CommandCursor(
+        cursor: "CommandCursor[_DocumentType]" = self._command_cursor_class(
             self["$cmd"], cmd, session=session,
             read_preference=read_preference or ReadPreference.PRIMARY,
             codec_options=codec_options, max_await_time_ms=max_await_time_ms,
@@ -239,9 +237,7 @@ class Database(_BaseObject[_DocumentType]):
         """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
         from pymongo.errors import CollectionInvalid, OperationFailure
 
-        from amongo.collection import Collection
-
-        coll = Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+        coll = self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)
         if check_exists and not (session is not None and session.in_transaction):
             names = await self.list_collection_names(filter={"name": name}, session=session)
             if name in names:
@@ -272,8 +268,6 @@ class Database(_BaseObject[_DocumentType]):
         """Drop a collection (Motor: ``drop_collection``); dropping a missing one is not an error."""
         from pymongo.errors import OperationFailure
 
-        from amongo.collection import Collection
-
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):
             raise TypeError("name_or_collection must be an instance of str or Collection")
@@ -292,8 +286,6 @@ class Database(_BaseObject[_DocumentType]):
         **kwargs: Any,
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A command cursor over ``listCollections`` (Motor: ``list_collections``)."""
-        from amongo.command_cursor import CommandCursor
-
         cmd: Dict[str, Any] = {"listCollections": 1, "cursor": {}}
         if filter is not None:
             cmd["filter"] = filter
@@ -304,7 +296,7 @@ class Database(_BaseObject[_DocumentType]):
             cmd["cursor"] = {"batchSize": batch_size}
         cmd.update(kwargs)
         rp = self._read_preference_for(session) if session is not None and session.in_transaction else ReadPreference.PRIMARY
-        cursor: "CommandCursor[MutableMapping[str, Any]]" = CommandCursor(
+        cursor: "CommandCursor[MutableMapping[str, Any]]" = self._command_cursor_class(
             self["$cmd"], cmd, session=session, read_preference=rp, retryable=True, batch_size=batch_size or 0)
         await cursor._ensure_started()
         return cursor
@@ -337,9 +329,7 @@ class Database(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this database (Motor: ``watch``; returned without awaiting)."""
-        from amongo.change_stream import ChangeStream
-
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events,
@@ -351,8 +341,6 @@ class Database(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         """Validate a collection (Motor: ``validate_collection``)."""
         from pymongo.errors import CollectionInvalid
-
-        from amongo.collection import Collection
 
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):

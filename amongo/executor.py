@@ -26,6 +26,7 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
 )
 from pymongo.read_preferences import ReadPreference
 
@@ -91,6 +92,47 @@ _CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueErro
 _PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
 
 
+class Pin:
+    """A connection kept checked out for a load-balanced cursor or transaction
+    (load-balancers spec, "Connection Pinning"): every later command of that cursor or
+    transaction runs on it; :meth:`release` checks it in. A cursor opened inside a pinned
+    transaction shares the transaction's connection (held with no pool: never checked in
+    by the cursor)."""
+
+    __slots__ = ("kind", "conn", "pool")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "cursor" or "transaction" (the pool's wait-queue timeout message)
+        self.conn: Optional[Connection] = None
+        self.pool: Any = None
+
+    def hold(self, conn: Connection, pool: Any) -> None:
+        self.conn, self.pool = conn, pool
+        if pool is not None:
+            conn._pinned = self.kind
+
+    def release(self) -> None:
+        """Check the connection in (idempotent)."""
+        conn, pool = self.conn, self.pool
+        self.conn = self.pool = None
+        if conn is not None and pool is not None:
+            conn._pinned = False
+            pool.checkin(conn)
+
+
+class _NoScope:
+    """``async with`` that does nothing (contextlib.nullcontext is async only from 3.10)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_SCOPE = _NoScope()
+
+
 def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     lname = name.lower()
     if lname in _SENSITIVE:
@@ -115,7 +157,7 @@ class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
     __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
-                 "_max_overload_retries")
+                 "_max_overload_retries", "_tracing", "load_balanced")
 
     def __init__(self, client: "MongoClient[Any]") -> None:
         self._client = client
@@ -135,6 +177,8 @@ class Executor:
         self._timeout = client._timeout
         self._tokens = TokenBucket()
         self._max_overload_retries = int(client._options.get("maxAdaptiveRetries", _MAX_OVERLOAD_RETRIES))
+        self._tracing = client._tracing  # amongo.tracing.Tracing, or None (disabled)
+        self.load_balanced = client._connection_options.load_balanced  # connections are pinned
 
     def command(
         self,
@@ -155,6 +199,7 @@ class Executor:
         implicit_session: bool = True,
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
+        pin: Optional[Pin] = None,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -165,12 +210,17 @@ class Executor:
         :param address: run on this server (getMore / killCursors on the cursor's server).
         :param result_address: if given, the selected server's address is appended to it.
         :param array: documents pre-encoded as one array field appended to *cmd* when sent.
+        :param pin: a cursor's :class:`Pin` (load-balanced mode, see :meth:`cursor_pin`): a
+            command returning an open cursor keeps its connection there; getMore and
+            killCursors run on it.
         """
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array,
+            is_write, implicit_session, result_address, array, pin,
         )
+        if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
+            coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
@@ -198,6 +248,7 @@ class Executor:
         implicit_session: bool,
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
+        pin: Optional[Pin] = None,
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
@@ -251,7 +302,10 @@ class Executor:
 
         txn_number_assigned = False
         # One operationId for all attempts of this operation (command monitoring spec).
-        monitored = self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+        monitored = (
+            self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG)
+            or self._tracing is not None
+        )
         log_selection = _SELECTION_LOGGER.isEnabledFor(_DEBUG)
         op_id = next_request_id() if monitored or log_selection else 0
         last_error: Optional[BaseException] = None
@@ -281,9 +335,13 @@ class Executor:
             pool = server.pool
             checkout_timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                conn: Connection = pool.checkout_now() or await pool.checkout(checkout_timeout)
+                held = self._held(session, in_txn, pin) if self.load_balanced else None
+                conn: Connection = held or pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure):
+                if (
+                    attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
+                    and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
+                ):
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
@@ -366,7 +424,10 @@ class Executor:
                     exc, server, conn, use_session, in_txn, 1,
                     do_retry_write or is_txn_finish, retryable_read, is_txn_finish,
                 )
-                pool.checkin(conn)
+                if self.load_balanced:
+                    self._lb_after_error(exc, pool, conn, held, session, in_txn, is_txn_finish, pin)
+                else:
+                    pool.checkin(conn)
                 overload = exc.has_error_label("SystemOverloadedError")
                 if overload:
                     overloaded = True
@@ -399,11 +460,17 @@ class Executor:
                 raise
             except BaseException:
                 # Cancellation: the pool drains the unread reply or closes the connection.
-                pool.checkin(conn)
+                if held is not None:  # (a pinned connection is released with its pin)
+                    self._release_held(conn, session, pin)
+                else:
+                    pool.checkin(conn)
                 if implicit is not None:
                     implicit._end_implicit()
                 raise
-            pool.checkin(conn)
+            if self.load_balanced:
+                self._lb_after_reply(reply, cmd, pool, conn, held, session, in_txn and not is_txn_finish, pin)
+            else:
+                pool.checkin(conn)
             if (
                 do_retry_write
                 and attempt == 1
@@ -423,6 +490,81 @@ class Executor:
             if implicit is not None:
                 implicit._end_implicit()
             return reply
+
+    def trace_operation(self, op_name: str, dbname: str, coll: Optional[str],
+                        session: Optional[ClientSession]) -> Any:
+        """An async context manager: the OpenTelemetry span of an operation that sends
+        several commands (a no-op when tracing is disabled)."""
+        if self._tracing is None:
+            return _NO_SCOPE
+        return self._tracing.scope(op_name, dbname, coll, session)
+
+    # -- load-balanced mode: connection pinning (load-balancers spec) --------------------------
+    def cursor_pin(self) -> Optional[Pin]:
+        """A new cursor's :class:`Pin` in load-balanced mode, else None."""
+        return Pin("cursor") if self.load_balanced else None
+
+    @staticmethod
+    def _held(session: Optional[ClientSession], in_txn: bool, pin: Optional[Pin]) -> Optional[Connection]:
+        """The pinned connection this command must use, if any."""
+        txn_pin: Optional[Pin] = session.pinned_connection if in_txn and session is not None else None
+        if txn_pin is not None:
+            return txn_pin.conn
+        if pin is not None:
+            return pin.conn
+        return None
+
+    @staticmethod
+    def _release_held(conn: Connection, session: Optional[ClientSession], pin: Optional[Pin]) -> None:
+        if session is not None and session.pinned_connection is not None and session.pinned_connection.conn is conn:
+            session._unpin()
+        if pin is not None and pin.conn is conn:
+            pin.release()
+
+    def _lb_after_reply(
+        self, reply: Mapping[str, Any], cmd: Mapping[str, Any], pool: Any, conn: Connection,
+        held: Optional[Connection], session: Optional[ClientSession], txn_op: bool, pin: Optional[Pin],
+    ) -> None:
+        """Keep *conn* pinned or check it in, after a reply (*txn_op*: an operation in a
+        transaction, not its commit or abort, which only use a pinned connection)."""
+        cursor = reply.get("cursor")
+        open_cursor = isinstance(cursor, Mapping) and bool(cursor.get("id"))
+        if held is not None:
+            if pin is not None and pin.conn is conn:
+                name = next(iter(cmd))
+                if name == "killCursors" or (name == "getMore" and not open_cursor):
+                    pin.release()  # the cursor is done with its connection
+            elif pin is not None and open_cursor:
+                pin.hold(conn, None)  # a cursor in a pinned transaction shares its connection
+            return
+        if txn_op and session is not None and session.in_transaction:
+            txn_pin = Pin("transaction")
+            txn_pin.hold(conn, pool)
+            session.pinned_connection = txn_pin
+        elif pin is not None and open_cursor:
+            pin.hold(conn, pool)
+        else:
+            pool.checkin(conn)
+
+    def _lb_after_error(
+        self, exc: PyMongoError, pool: Any, conn: Connection, held: Optional[Connection],
+        session: Optional[ClientSession], in_txn: bool, is_txn_finish: bool, pin: Optional[Pin],
+    ) -> None:
+        """Keep *conn* pinned or check it in, after an error: a transaction's connection is
+        released by transient (and network) errors and kept by others (abort releases it);
+        a cursor keeps its connection until it is closed."""
+        transient = exc.has_error_label("TransientTransactionError") or isinstance(exc, ConnectionFailure)
+        if held is not None:
+            if transient and session is not None and session.pinned_connection is not None \
+                    and session.pinned_connection.conn is conn:
+                session._unpin()
+            return  # (a cursor's connection: released when the cursor is closed)
+        if in_txn and not is_txn_finish and not transient and session is not None and session.in_transaction:
+            txn_pin = Pin("transaction")
+            txn_pin.hold(conn, pool)
+            session.pinned_connection = txn_pin
+        else:
+            pool.checkin(conn)
 
     def _stamp(
         self,
@@ -582,6 +724,8 @@ class Executor:
                 _COMMAND_LOGGER, id(self._client), message="Command started",
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
+        tracing = self._tracing
+        span = None if tracing is None or sensitive else tracing.start_command(name, dbname, started_cmd, conn)
         start = time.perf_counter()
         if listeners:
             EventListeners.publish(
@@ -594,7 +738,11 @@ class Executor:
             )
         try:
             reply = await pending
-        except PyMongoError as exc:
+        except BaseException as exc:
+            if span is not None:
+                tracing.command_failed(span, exc)  # type: ignore[union-attr]
+            if not isinstance(exc, PyMongoError):
+                raise
             duration = _timedelta(seconds=time.perf_counter() - start)
             if isinstance(exc, OperationFailure):
                 failure: Any = {} if sensitive else (exc.details or {})
@@ -618,6 +766,8 @@ class Executor:
             )
             raise
         duration = _timedelta(seconds=time.perf_counter() - start)
+        if span is not None:
+            tracing.command_succeeded(span, reply)  # type: ignore[union-attr]
         if log:
             _log_debug(
                 _COMMAND_LOGGER, id(self._client), message="Command succeeded",

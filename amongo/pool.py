@@ -589,6 +589,17 @@ class Pool:
     def _timeout_error(self, started: float, timeout: Optional[float]) -> WaitQueueTimeoutError:
         if self._emit:
             self._emit_checkout_failed(_TIMEOUT_REASON, started)
+        if self.options.load_balanced:
+            # load-balancers spec: what holds the connections (pinned by cursors/transactions)
+            kinds = [getattr(c, "_pinned", False) for c in self._in_use.values()]
+            cursors, txns = kinds.count("cursor"), kinds.count("transaction")
+            return WaitQueueTimeoutError(
+                "Timed out while checking out a connection from connection pool. "
+                f"maxPoolSize: {self._max_size or 0}, connections in use by cursors: {cursors}, "
+                f"connections in use by transactions: {txns}, "
+                f"connections in use by other operations: {len(kinds) - cursors - txns}, "
+                f"timeout: {timeout if timeout is not None else 0:.3f}s"
+            )
         return WaitQueueTimeoutError(
             "Timed out while checking out a connection from connection pool. "
             f"maxPoolSize: {self._max_size or 0}, timeout: {timeout if timeout is not None else 0:.3f}s, "
@@ -893,12 +904,16 @@ class Pool:
         if self._state is _CLOSED:
             self._discard(conn, _POOL_CLOSED)
             return
-        # Not maxIdleTimeMS: it was just in use.
-        if conn.generation != (self._generation if conn.service_id is None else
-                               self.generation_for(conn.service_id)):
-            reason: Optional[str] = _STALE
-        elif conn.closed:
-            reason = _ERROR
+        # Not maxIdleTimeMS: it was just in use. In load-balanced mode a connection closed by an
+        # error is closed for that error even when the error also cleared its service's
+        # connections (load-balancers spec events); otherwise a cleared pool's connection
+        # (also one its clear interrupted) is stale.
+        stale = conn.generation != (self._generation if conn.service_id is None else
+                                    self.generation_for(conn.service_id))
+        if conn.closed and (not stale or self.options.load_balanced):
+            reason: Optional[str] = _ERROR
+        elif stale:
+            reason = _STALE
         else:
             reason = None
         if reason is not None:

@@ -190,7 +190,7 @@ class ClientSession:
     __slots__ = (
         "_client", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
         "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
-        "pinned_connection", "recovery_token", "attached_to_cursor", "__weakref__",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "__weakref__",
     )
 
     def __init__(self, client: "MongoClient[Any]", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
@@ -208,6 +208,7 @@ class ClientSession:
         self.pinned_connection: Any = None
         self.recovery_token: Any = None
         self.attached_to_cursor = False
+        self._trace_span: Any = None  # OpenTelemetry "transaction" span (amongo/tracing.py)
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
@@ -343,12 +344,19 @@ class ClientSession:
     def __exit__(self, *args: Any) -> None:  # pragma: no cover
         pass
 
+    def _end_trace_span(self) -> None:
+        """End the OpenTelemetry ``transaction`` span, if tracing started one."""
+        span = self._trace_span
+        if span is not None:
+            self._trace_span = None
+            span.end()
+
     def _unpin(self) -> None:
         self.pinned_address = None
-        conn = self.pinned_connection
+        pin = self.pinned_connection  # an executor.Pin (load-balanced mode)
         self.pinned_connection = None
-        if conn is not None:
-            self._client._release_pinned(conn)
+        if pin is not None:
+            pin.release()
 
     def start_transaction(
         self,
@@ -359,6 +367,15 @@ class ClientSession:
     ) -> _TransactionContext:
         """Start a transaction; use as ``async with s.start_transaction():`` (Motor:
         ``start_transaction``, synchronous)."""
+        return self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+
+    def _start_transaction(
+        self,
+        read_concern: Optional[ReadConcern],
+        write_concern: Optional[WriteConcern],
+        read_preference: Any,
+        max_commit_time_ms: Optional[int],
+    ) -> _TransactionContext:
         self._check_ended()
         if self._options.snapshot:
             raise InvalidOperation("Transactions are not supported in snapshot sessions")
@@ -376,6 +393,8 @@ class ClientSession:
         ss = self._materialize()
         ss.txn_number += 1
         self.txn_state = TXN_STARTING
+        if client._tracing is not None:
+            client._tracing.start_transaction(self)
         return _TransactionContext(self)
 
     async def commit_transaction(self) -> None:
@@ -386,12 +405,16 @@ class ClientSession:
             raise InvalidOperation("No transaction started")
         if state in (TXN_STARTING, TXN_COMMITTED_EMPTY):
             self.txn_state = TXN_COMMITTED_EMPTY
+            self._end_trace_span()
             return
         if state == TXN_ABORTED:
             raise InvalidOperation("Cannot call commitTransaction after calling abortTransaction")
         retry = state == TXN_COMMITTED
         try:
-            await self._finish("commitTransaction", retry)
+            try:
+                await self._finish("commitTransaction", retry)
+            finally:
+                self._end_trace_span()
         except PyMongoError as exc:
             from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
 
@@ -414,6 +437,7 @@ class ClientSession:
             raise InvalidOperation("No transaction started")
         if state == TXN_STARTING:
             self.txn_state = TXN_ABORTED
+            self._end_trace_span()
             return
         if state == TXN_ABORTED:
             raise InvalidOperation("Cannot call abortTransaction twice")
@@ -426,6 +450,7 @@ class ClientSession:
         finally:
             self.txn_state = TXN_ABORTED
             self._unpin()
+            self._end_trace_span()
 
     async def _finish(self, command_name: str, retrying_commit: bool) -> None:
         opts = self.txn_options
@@ -462,7 +487,7 @@ class ClientSession:
         ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
         start = time.monotonic()
         while True:
-            self.start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
             try:
                 ret = await coro(self)
             except BaseException as exc:

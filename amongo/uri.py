@@ -623,6 +623,12 @@ def _server_api(name: str, value: Any) -> Any:
     raise OptionTypeError(f"{name} must be an instance of pymongo.server_api.ServerApi")
 
 
+def _tracing(name: str, value: Any) -> Optional[Dict[str, Any]]:
+    from amongo.tracing import validate_tracing
+
+    return validate_tracing(name, value)
+
+
 def _hedge(name: str, value: Any) -> Optional[dict]:
     if value is None or isinstance(value, abc.Mapping):
         return None if value is None else dict(value)
@@ -705,6 +711,7 @@ _OPTION_TABLE: Tuple[Tuple[str, Callable[[str, Any], Any], bool], ...] = (
     ("driver", _driver_info, False),
     ("server_api", _server_api, False),
     ("hedge", _hedge, False),
+    ("tracing", _tracing, False),
 )
 
 _VALIDATORS: Dict[str, Tuple[str, Callable[[str, Any], Any], bool]] = {

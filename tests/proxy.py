@@ -27,6 +27,17 @@ Fault actions (``fail_next(command=..., action=..., predicate=..., times=1)``):
 ``corrupt_checksum``   OP_MSG reply with checksumPresent set and a wrong CRC-32C
 ``reply``              answer with ``reply`` (a document) instead of forwarding the request
 
+Load-balancer mode (``load_balancer=True``): the proxy plays a load balancer in front of one
+mongos, the closest real thing to a load-balanced deployment with a server that has no LB
+mode. On a connection whose handshake hello says ``loadBalanced: true``, every hello/isMaster
+reply is decoded, made a mongos reply (``msg: "isdbgrid"``; no ``setName``, ``hosts``,
+``primary``, ``me``... so nothing looks like a replica set) and given the proxy's
+``serviceId`` of the mongos behind it (a real LB-fronted mongos does the same), then
+re-encoded. ``mongoses=N`` plays N mongoses behind the balancer: connections are spread over
+N service ids round-robin (all reach the same upstream server).
+``loadBalanced`` is removed from the hello before it is forwarded. Hellos without
+``loadBalanced: true`` get the mongos reply without ``serviceId``.
+
 Compression translation (``compressors=[...]``): the proxy adds ``compression`` to the reply of
 a hello that asked for compression (the client's list intersected with ``compressors``, in the
 client's order), decompresses OP_COMPRESSED requests before forwarding them, and compresses each
@@ -43,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import bson
+from bson import ObjectId
 
 __all__ = ["COMPRESSOR_IDS", "ConnStats", "Proxy", "Rule", "compress", "decompress"]
 
@@ -58,6 +70,11 @@ HELLO_NAMES = {"hello", "ismaster"}
 # Commands whose messages must never be compressed (the compression spec's list).
 UNCOMPRESSIBLE = {"hello", "ismaster", "saslstart", "saslcontinue", "getnonce", "authenticate",
                   "createuser", "updateuser", "copydbsaslstart", "copydbgetnonce", "copydb"}
+
+# Replica-set fields a mongos's hello reply does not have (load-balancer mode removes them).
+RS_HELLO_FIELDS = ("setName", "setVersion", "hosts", "passives", "arbiters", "primary", "me",
+                   "secondary", "arbiterOnly", "passive", "hidden", "tags", "electionId",
+                   "lastWrite")
 
 COMPRESSOR_IDS = {"noop": 0, "snappy": 1, "zlib": 2, "zstd": 3}
 COMPRESSOR_NAMES = {v: k for k, v in COMPRESSOR_IDS.items()}
@@ -275,6 +292,7 @@ class _Pending:
     compressor_id: Optional[int]
     rule: Optional[Rule]
     hello_compression: Optional[list]
+    lb_hello: bool = False  # a hello reply to rewrite as a load balancer's
 
 
 class _Conn:
@@ -287,6 +305,7 @@ class _Conn:
         self.s_writer: Optional[asyncio.StreamWriter] = None
         self.pending: dict[int, _Pending] = {}
         self.tasks: list[asyncio.Task] = []
+        self.load_balanced = False  # the handshake asked for load-balanced mode
 
     async def run(self) -> None:
         try:
@@ -340,8 +359,14 @@ class _Conn:
             if name.lower() in HELLO_NAMES and "compression" in doc:
                 hello_compression = list(doc["compression"])
                 self.stats.client_compression = hello_compression
+            lb_hello = self.proxy.load_balancer and name.lower() in HELLO_NAMES
+            if lb_hello and frame.opcode == OP_MSG and "loadBalanced" in doc:
+                self.load_balanced = self.load_balanced or doc["loadBalanced"] is True
+                flags = struct.unpack_from("<I", frame.body, 0)[0]
+                doc.pop("loadBalanced")
+                frame = Frame(frame.request_id, frame.response_to, OP_MSG, build_msg(doc, flags))
             rule = self.proxy._match(name, doc)
-            self.pending[frame.request_id] = _Pending(name, compressor_id, rule, hello_compression)
+            self.pending[frame.request_id] = _Pending(name, compressor_id, rule, hello_compression, lb_hello)
             if rule is not None:
                 self.stats.faults.append(rule.action)
                 if rule.action == "close":
@@ -379,6 +404,18 @@ class _Conn:
             if await self._deliver(frame, pend) is False:
                 return
 
+    def _balanced_hello(self, doc: dict) -> dict:
+        """A replica-set member's hello reply as a load-balanced mongos would give it."""
+        if not doc.get("ok"):
+            return doc
+        for key in RS_HELLO_FIELDS:
+            doc.pop(key, None)
+        doc["msg"] = "isdbgrid"
+        if self.load_balanced:
+            ids = self.proxy.service_ids
+            doc["serviceId"] = ids[(self.stats.id - 1) % len(ids)]  # this connection's mongos
+        return doc
+
     async def _deliver(self, frame: Frame, pend: _Pending) -> Optional[bool]:
         proxy = self.proxy
         # compression negotiation on the hello reply
@@ -396,6 +433,10 @@ class _Conn:
                     frame = Frame(frame.request_id, frame.response_to, OP_REPLY, build_reply(fields, doc))
             except Exception:
                 pass
+        if pend.lb_hello and frame.opcode == OP_MSG:
+            flags, doc = msg_document(frame.body)
+            frame = Frame(frame.request_id, frame.response_to, OP_MSG,
+                          build_msg(self._balanced_hello(doc), flags))
         rule = pend.rule
         action = rule.action if rule is not None else None
         if action == "corrupt_checksum" and frame.opcode == OP_MSG:
@@ -444,16 +485,21 @@ class Proxy:
 
     :param compressors: names ("zstd", "zlib", "snappy", "noop") the proxy negotiates in the
         hello reply on the upstream server's behalf; ``None`` (default) leaves hello alone.
+    :param load_balancer: act as a load balancer in front of *mongoses* mongoses (see the
+        module docstring); ``service_ids`` are their ``serviceId``s.
     """
 
     def __init__(self, upstream_host: str, upstream_port: int, *, host: str = "127.0.0.1",
-                 port: int = 0, compressors: Optional[list[str]] = None, zlib_level: int = -1) -> None:
+                 port: int = 0, compressors: Optional[list[str]] = None, zlib_level: int = -1,
+                 load_balancer: bool = False, mongoses: int = 1) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.host = host
         self.port = port
         self.compressors = list(compressors) if compressors is not None else None
         self.zlib_level = zlib_level
+        self.load_balancer = load_balancer
+        self.service_ids = [ObjectId() for _ in range(max(1, mongoses))]
         self.rules: list[Rule] = []
         self.connections: list[ConnStats] = []
         self._conns: set[_Conn] = set()
@@ -517,8 +563,10 @@ class Proxy:
         return (self.host, self.port)
 
     def uri(self, **options: str) -> str:
-        """``mongodb://host:port/?directConnection=true`` plus *options* (the proxy hides topology)."""
-        opts = {"directConnection": "true", **options}
+        """``mongodb://host:port/?directConnection=true`` (``loadBalanced=true`` in load-balancer
+        mode) plus *options* (the proxy hides topology)."""
+        mode = "loadBalanced" if self.load_balancer else "directConnection"
+        opts = {mode: "true", **options}
         return f"mongodb://{self.host}:{self.port}/?" + "&".join(f"{k}={v}" for k, v in opts.items())
 
     # -- lifecycle ----------------------------------------------------------------------------

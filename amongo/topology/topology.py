@@ -617,10 +617,20 @@ class Topology:
 
         async def connect(generation: int, conn_id: int = 0) -> Connection:
             try:
-                return await Connection.open(address, topology._connection_options, conn_id, generation)
+                conn = await Connection.open(address, topology._connection_options, conn_id, generation, handshake=False)
             except (ConnectionFailure, OperationFailure) as exc:
                 topology._handle_connect_error(address, exc, generation)
                 raise
+            try:
+                await conn.handshake()
+            except BaseException as exc:
+                conn.close()
+                if isinstance(exc, (ConnectionFailure, OperationFailure)):
+                    # After the hello (authentication) a load balancer's connection has its
+                    # serviceId: that service's connections are cleared (load-balancers spec).
+                    topology._handle_connect_error(address, exc, generation, service_id=conn.service_id)
+                raise
+            return conn
 
         pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb,
                     log_client_id=self.log_client_id)
@@ -667,8 +677,9 @@ class Topology:
         self._handle(server.address, error, connection_generation, sdam.ErrorPhase.AFTER_HANDSHAKE,
                      service_id=service_id, max_wire_version=max_wire_version)
 
-    def _handle_connect_error(self, address: Address, error: BaseException, generation: int) -> None:
-        self._handle(address, error, generation, sdam.ErrorPhase.BEFORE_HANDSHAKE)
+    def _handle_connect_error(self, address: Address, error: BaseException, generation: int,
+                              service_id: Any = None) -> None:
+        self._handle(address, error, generation, sdam.ErrorPhase.BEFORE_HANDSHAKE, service_id=service_id)
 
     def _handle(
         self,

@@ -411,10 +411,10 @@ def _version(s: str) -> Tuple[int, ...]:
 async def server_info(client: Any, uri: str) -> ServerInfo:
     hello = await client.admin.command("hello")
     build = await client.admin.command("buildInfo")
-    if hello.get("msg") == "isdbgrid":
-        topology = "sharded"
-    elif hello.get("serviceId") is not None:
+    if hello.get("serviceId") is not None:  # (a load-balanced mongos also says isdbgrid)
         topology = "load-balanced"
+    elif hello.get("msg") == "isdbgrid":
+        topology = "sharded"
     elif "setName" in hello:
         topology = "replicaset"
     else:
@@ -472,9 +472,11 @@ def requirements_unmet(reqs: Optional[List[Dict[str, Any]]], info: ServerInfo) -
 
 
 class UnifiedRunner:
-    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo) -> None:
+    def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo,
+                 multi_uri: Optional[str] = None) -> None:
         self.motor = driver_module()
         self.uri = uri
+        self.multi_uri = multi_uri or uri  # for useMultipleMongoses: true (load balancers)
         self.spec = spec
         self.test = test
         self.info = info
@@ -488,6 +490,7 @@ class UnifiedRunner:
         self.log_clients: Dict[str, Dict[str, str]] = {}  # client id -> {component: level}
         self.log_capture = _LogCapture()
         self.internal: Any = None
+        self.tracing: Dict[str, Any] = {}  # client id -> its in-memory span exporter
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -498,8 +501,8 @@ class UnifiedRunner:
             self.test.get("runOnRequirements"), self.info)
         if why:
             raise Skip(why)
-        if "expectTracingMessages" in self.test:
-            raise Skip("expectTracingMessages: tracing is not part of the Motor 3.7.1 API")
+        if "expectTracingMessages" in self.test and not _AMONGO_LOGS(self.motor):
+            raise Skip("expectTracingMessages: Motor has no OpenTelemetry tracing")
         if "expectLogMessages" in self.test and not _AMONGO_LOGS(self.motor):
             raise Skip("expectLogMessages: Motor has no per-client log hooks for the runner")
         self.internal = self.motor.AsyncIOMotorClient(self.uri, retryWrites=False)
@@ -511,6 +514,7 @@ class UnifiedRunner:
                 await self.run_operation(op)
             await self._check_events()
             self._check_log_messages()
+            check_tracing_messages(self.test.get("expectTracingMessages", []), self.tracing, self.matcher)
             await self._check_outcome()
         finally:
             await self._teardown()
@@ -744,10 +748,13 @@ class UnifiedRunner:
                 raise Skip("observeLogMessages: Motor has no per-client log hooks for the runner")
             self.log_clients[spec["id"]] = {k: v for k, v in spec["observeLogMessages"].items()}
         if "observeTracingMessages" in spec:
-            raise Skip("observeTracingMessages is not part of the Motor 3.7.1 API")
+            if not _AMONGO_LOGS(self.motor):
+                raise Skip("observeTracingMessages: Motor has no OpenTelemetry tracing")
+            kw["tracing"], self.tracing[spec["id"]] = tracing_option(spec["observeTracingMessages"])
         if "autoEncryptOpts" in spec:
             raise Skip("client-side field level encryption is not supported")
-        client = self.motor.AsyncIOMotorClient(self.uri, **kw)
+        uri = self.multi_uri if spec.get("useMultipleMongoses") else self.uri
+        client = self.motor.AsyncIOMotorClient(uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
             await asyncio.sleep(spec["awaitMinPoolSizeMS"] / 1000.0)
@@ -1019,7 +1026,7 @@ class UnifiedRunner:
             kw = self._find_kw(a)
             cursor = coll.find(**kw)
             if name == "createFindCursor":
-                return cursor
+                return await start_cursor(cursor)
             return await cursor.to_list(None)
         if name == "findOne":
             return await coll.find_one(**self._find_kw(a))
@@ -1173,18 +1180,18 @@ class UnifiedRunner:
 
     async def _tr_targetedFailPoint(self, session: str, failPoint: Dict[str, Any]) -> None:
         s = self.entities[session]
-        if _session_internal(s, "_pinned_address") is None and self.info.topology == "sharded":
+        if _pinned_address(s) is None and self.info.topology == "sharded":
             raise AssertionError("targetedFailPoint on an unpinned session")
         c = s.client
         await c.admin.command(SON(failPoint))
         self.failpoints.append((c, failPoint["configureFailPoint"]))
 
     async def _tr_assertSessionPinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is None:
+        if _pinned_address(self.entities[session]) is None:
             raise AssertionError("session is not pinned")
 
     async def _tr_assertSessionUnpinned(self, session: str) -> None:
-        if _session_internal(self.entities[session], "_pinned_address") is not None:
+        if _pinned_address(self.entities[session]) is not None:
             raise AssertionError("session is pinned")
 
     async def _tr_assertSessionTransactionState(self, session: str, state: str) -> None:
@@ -1300,6 +1307,12 @@ def _close_all(clients: List[Any]) -> None:
             c.close()
 
 
+def _pinned_address(session: Any) -> Any:
+    """The mongos (or load balancer) a session's transaction is pinned to: amongo's
+    ``pinned_address``, PyMongo's private ``_pinned_address``."""
+    return _session_internal(session, "pinned_address") or _session_internal(session, "_pinned_address")
+
+
 def _session_internal(session: Any, attr: str) -> Any:
     """Transaction/pinning state the spec asks about; Motor has no public accessor for it."""
     sentinel = object()
@@ -1353,3 +1366,108 @@ class _LogCapture(logging.Handler):
             logger.setLevel(level)
         self._saved = []
         super().close()
+
+
+async def start_cursor(cursor: Any) -> Any:
+    """createFindCursor sends the find now (unified format), though Motor-style cursors are
+    lazy: amongo's cursor is started here (Motor's stays lazy: it has no public way)."""
+    start = getattr(cursor, "_ensure_started", None)
+    if start is not None:
+        await start()
+    return cursor
+
+
+# -- OpenTelemetry (observeTracingMessages / expectTracingMessages) ---------------------------
+
+
+def tracing_option(observe: Dict[str, Any]) -> Tuple[Dict[str, Any], Any]:
+    """The ``tracing`` client option for an ``observeTracingMessages`` entity and the in-memory
+    exporter collecting that client's spans (its own TracerProvider from the OpenTelemetry SDK)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for key in observe:
+        if key != "enableCommandPayload":
+            raise NotImplementedError(f"observeTracingMessages.{key}")
+    length = 1 << 24 if observe.get("enableCommandPayload") else 0
+    return {"enabled": True, "query_text_max_length": length, "tracer_provider": provider}, exporter
+
+
+def _span_attributes(span: Any) -> Dict[str, Any]:
+    from bson.int64 import Int64
+
+    # OpenTelemetry integer attributes are 64-bit: they match $$type "long".
+    attrs = {k: Int64(v) if type(v) is int else v for k, v in (span.attributes or {}).items()}
+    lsid = attrs.get("db.mongodb.lsid")
+    if isinstance(lsid, str):  # relaxed Extended JSON of the lsid document
+        attrs["db.mongodb.lsid"] = json_util.loads(lsid)
+    return attrs
+
+
+def _describe_spans(spans: List[Any], children: Dict[int, List[Any]], indent: str = "") -> str:
+    out = []
+    for s in spans:
+        out.append(f"{indent}{s.name} {dict(s.attributes or {})}")
+        out.append(_describe_spans(children.get(s.context.span_id, []), children, indent + "  "))
+    return "\n".join(o for o in out if o)
+
+
+def _match_spans(expected: List[Dict[str, Any]], actual: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher, path: str) -> None:
+    if len(expected) != len(actual):
+        raise AssertionError(f"{path}: expected {len(expected)} spans {[e['name'] for e in expected]}, got "
+                             f"{len(actual)}:\n{_describe_spans(actual, children)}")
+    for i, (exp, span) in enumerate(zip(expected, actual)):
+        where = f"{path}[{i}] {exp['name']}"
+        if span.name != exp["name"]:
+            raise AssertionError(f"{where}: span name {span.name!r}\n{_describe_spans(actual, children)}")
+        try:
+            matcher.match(exp.get("attributes", {}), _span_attributes(span), True, "attributes")
+        except MatchError as e:
+            raise AssertionError(f"{where}: {e}\nactual: {dict(span.attributes or {})}") from None
+        _match_spans(exp.get("nested", []), children.get(span.context.span_id, []), children, matcher,
+                     f"{where}.nested")
+
+
+def check_tracing_messages(expectations: List[Dict[str, Any]], exporters: Dict[str, Any], matcher: Matcher) -> None:
+    """``expectTracingMessages``: the client's finished spans, as trees (parent/child through
+    the span ids) in start order, match the expected spans."""
+    for spec in expectations:
+        spans = sorted(exporters[spec["client"]].get_finished_spans(), key=lambda s: s.start_time)
+        ids = {s.context.span_id for s in spans}
+        children: Dict[int, List[Any]] = {}
+        roots = []
+        for s in spans:
+            parent = s.parent.span_id if s.parent is not None else None
+            if parent in ids:
+                children.setdefault(parent, []).append(s)
+            else:
+                roots.append(s)
+        expected = spec["spans"]
+        if spec.get("ignoreExtraSpans"):
+            roots = _subsequence(expected, roots, children, matcher)
+        _match_spans(expected, roots, children, matcher, "spans")
+
+
+def _subsequence(expected: List[Dict[str, Any]], roots: List[Any], children: Dict[int, List[Any]],
+                 matcher: Matcher) -> List[Any]:
+    """ignoreExtraSpans: the actual root spans that match the expected ones in order (the
+    others are extra); what is left unmatched is reported by the exact comparison."""
+    picked: List[Any] = []
+    rest = list(roots)
+    for exp in expected:
+        for i, span in enumerate(rest):
+            try:
+                _match_spans([exp], [span], children, matcher, "spans")
+            except AssertionError:
+                continue
+            picked.append(span)
+            rest = rest[i + 1:]
+            break
+        else:
+            return picked + rest
+    return picked

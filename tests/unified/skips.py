@@ -245,3 +245,13 @@ def skip_reason(test_id: str, table: Dict[str, str]) -> Optional[str]:
         if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(test_id, pattern):
             return reason
     return None
+
+
+# -- load-balanced (tests/proxy.py in load-balancer mode in front of SecantusDB) --------------
+# The same server behind the proxy: SecantusDB's own limitations apply too.
+LOAD_BALANCED: Dict[str, str] = {
+    **SECANTUS,
+    "transactions/unified/mongos-recovery-token.json::commitTransaction explicit retries include recoveryToken":
+        "SecantusDB behind the load-balancer proxy is a replica-set member: its replies carry no recoveryToken "
+        "(only mongos sends one)",
+}

@@ -5,7 +5,7 @@ runs them with ``amongo.motor_asyncio``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -28,6 +28,7 @@ SUITES: Tuple[str, ...] = (
     "change-streams",
     "retryable-reads",
     "retryable-writes",
+    "open-telemetry",
 )
 
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
@@ -58,7 +59,8 @@ def _spec(path: Any) -> Dict[str, Any]:
     return _FILES[path]
 
 
-async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any) -> None:
+async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any,
+               multi_uri: Optional[str] = None) -> None:
     test_id = request.node.callspec.id
     reason = skips.skip_reason(test_id, table)
     if reason:
@@ -75,10 +77,14 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
             _INFO[uri] = await server_info(client, uri)
         finally:
             client.close()
+    runner = UnifiedRunner(uri, spec, test, _INFO[uri], multi_uri=multi_uri)
     try:
-        await UnifiedRunner(uri, spec, test, _INFO[uri]).run()
+        await runner.run()
     except Skip as exc:
         pytest.skip(str(exc))
+    finally:
+        # (a test skipped before its teardown must not leave amongo's loggers at DEBUG)
+        runner.log_capture.close()
 
 
 @pytest.mark.timeout(60)
@@ -97,6 +103,7 @@ NX_SUITES: Tuple[str, ...] = (
     "run-command",
     "command-logging-and-monitoring",
     "versioned-api",
+    "load-balancers",  # non-lb-connection-establishment (single or sharded only)
 )
 
 
@@ -104,6 +111,54 @@ NX_SUITES: Tuple[str, ...] = (
 @pytest.mark.parametrize("path, description", _cases(NX_SUITES))
 async def test_unified_nx(path: Any, description: str, unified_nx: Any, request: Any) -> None:
     await _run(path, description, unified_nx.uri, skips.NX, request)
+
+
+#: Suites run against a load balancer (tests/proxy.py in load-balancer mode over SecantusDB):
+#: the load-balancers suite and those whose commands pin connections (cursors, transactions)
+#: or whose events carry the serviceId.
+LB_SUITES: Tuple[str, ...] = (
+    "load-balancers",
+    "crud",
+    "transactions",
+    "transactions-convenient-api",
+    "sessions",
+    "change-streams",
+    "retryable-reads",
+    "retryable-writes",
+    "command-logging-and-monitoring",
+    "versioned-api",
+    "open-telemetry",
+)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _cases(LB_SUITES))
+async def test_unified_lb(path: Any, description: str, unified_lb: Any, request: Any) -> None:
+    await _run(path, description, unified_lb.uri, skips.LOAD_BALANCED, request, multi_uri=unified_lb.multi_uri)
+
+
+def _needs_auth(reqs: Any) -> bool:
+    return any(r.get("auth") is True for r in reqs or [])
+
+
+def _auth_cases(suites: Tuple[str, ...]) -> List[Any]:
+    """The tests of *suites* that only run with authentication (runOnRequirements auth: true)."""
+    out = []
+    for param in _cases(suites):
+        path, description = param.values
+        spec = load(path)
+        test = next(t for t in spec["tests"] if t["description"] == description)
+        if _needs_auth(spec.get("runOnRequirements")) or _needs_auth(test.get("runOnRequirements")):
+            out.append(param)
+    return out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path, description", _auth_cases(LB_SUITES))
+async def test_unified_lb_auth(path: Any, description: str, unified_lb_auth: Any, request: Any) -> None:
+    """The load-balancer tests that need authentication, through the LB proxy over SecantusDB --auth."""
+    await _run(path, description, unified_lb_auth.uri, skips.LOAD_BALANCED, request,
+               multi_uri=unified_lb_auth.multi_uri)
 
 
 @pytest.mark.timeout(60)

@@ -652,6 +652,21 @@ async def test_load_balanced_clear_per_service() -> None:
     await pool.close()
 
 
+async def test_load_balanced_checkin_of_a_connection_its_error_closed() -> None:
+    """Load-balanced mode: a connection closed by a network error that also cleared its
+    service is closed for "error" at check-in, not "stale" (load-balancers spec events)."""
+    from bson import ObjectId
+
+    rec = Recorder()
+    pool = Pool(ADDRESS, PoolOptions(load_balanced=True), Factory(service_id=ObjectId()), EventListeners([rec]))
+    conn = await pool.checkout()
+    conn.close()  # the network error
+    pool.clear(service_id=conn.service_id)  # ... which clears the service's connections
+    pool.checkin(conn)
+    assert [e.reason for e in rec.of(monitoring.ConnectionClosedEvent)] == ["error"]
+    await pool.close()
+
+
 def test_pool_options_non_default() -> None:
     assert PoolOptions().non_default_options == {}
     assert PoolOptions(max_pool_size=50, min_pool_size=5, max_idle_time_ms=100).non_default_options == {
