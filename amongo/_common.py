@@ -129,3 +129,9 @@ class _FacadeClass:
         cls = getattr(importlib.import_module(module), attr)
         setattr(self._owner, self._name, cls)
         return cls
+
+
+def _facade_class(path: str) -> Any:
+    """A :class:`_FacadeClass` attribute, typed ``Any`` for the annotations of its users
+    (``_cursor_class: ClassVar[Type[Any]] = _facade_class("amongo.cursor:Cursor")``)."""
+    return _FacadeClass(path)

@@ -19,7 +19,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import tracing as _tracing
 from amongo import uri as _uri
-from amongo._common import _BaseObject, _FacadeClass
+from amongo._common import _BaseObject, _facade_class
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
@@ -83,10 +83,10 @@ class MongoClient(_BaseObject[_DocumentType]):
     HOST: str = "localhost"
     PORT: int = 27017
     #: the classes this client builds (the PyMongo-style layer sets its own)
-    _database_class: "ClassVar[Type[Database[Any]]]" = _FacadeClass("amongo.database:Database")  # type: ignore[assignment]
-    _session_class: "ClassVar[Type[ClientSession]]" = _FacadeClass("amongo.session:ClientSession")  # type: ignore[assignment]
-    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
-    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
+    _database_class: "ClassVar[Type[Any]]" = _facade_class("amongo.database:Database")
+    _session_class: "ClassVar[Type[Any]]" = _facade_class("amongo.session:ClientSession")
+    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,

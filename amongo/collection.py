@@ -42,7 +42,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
-from amongo._common import _BaseObject, _FacadeClass
+from amongo._common import _BaseObject, _facade_class
 from amongo.database import Database, _check_write_concern_error
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,10 +74,10 @@ class Collection(_BaseObject[_DocumentType]):
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
     #: the classes this collection builds (the PyMongo-style layer sets its own)
-    _cursor_class: "ClassVar[Type[Cursor[Any]]]" = _FacadeClass("amongo.cursor:Cursor")  # type: ignore[assignment]
-    _raw_batch_cursor_class: "ClassVar[Type[RawBatchCursor[Any]]]" = _FacadeClass("amongo.cursor:RawBatchCursor")  # type: ignore[assignment]
-    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
-    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
+    _cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:Cursor")
+    _raw_batch_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:RawBatchCursor")
+    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _BaseObject, _FacadeClass
+from amongo._common import _BaseObject, _facade_class
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.client import validate_database_name
 
@@ -28,9 +28,9 @@ class Database(_BaseObject[_DocumentType]):
 
     __slots__ = ("_client", "_name")
     #: the classes this database builds (the PyMongo-style layer sets its own)
-    _collection_class: "ClassVar[Type[Collection[Any]]]" = _FacadeClass("amongo.collection:Collection")  # type: ignore[assignment]
-    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _FacadeClass("amongo.command_cursor:CommandCursor")  # type: ignore[assignment]
-    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _FacadeClass("amongo.change_stream:ChangeStream")  # type: ignore[assignment]
+    _collection_class: "ClassVar[Type[Any]]" = _facade_class("amongo.collection:Collection")
+    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -268,6 +268,8 @@ class Database(_BaseObject[_DocumentType]):
         """Drop a collection (Motor: ``drop_collection``); dropping a missing one is not an error."""
         from pymongo.errors import OperationFailure
 
+        from amongo.collection import Collection
+
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):
             raise TypeError("name_or_collection must be an instance of str or Collection")
@@ -341,6 +343,8 @@ class Database(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         """Validate a collection (Motor: ``validate_collection``)."""
         from pymongo.errors import CollectionInvalid
+
+        from amongo.collection import Collection
 
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):

@@ -19,7 +19,7 @@ __all__ = ["AsyncCollection", "ReturnDocument"]
 from pymongo import ReturnDocument  # noqa: E402  (PyMongo's module exports it too)
 
 
-class AsyncCollection(_NotIterable, _AsyncWatch[_DocumentType], Collection[_DocumentType]):
+class AsyncCollection(_NotIterable, _AsyncWatch[_DocumentType], Collection[_DocumentType]):  # type: ignore[misc]
     """A MongoDB collection (PyMongo: ``AsyncCollection``); get one with ``db[name]``.
 
     ``find()`` returns an :class:`~amongo.asynchronous.cursor.AsyncCursor` at once;

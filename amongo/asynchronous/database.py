@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AsyncDatabase"]
 
 
-class AsyncDatabase(_NotIterable, _AsyncWatch[_DocumentType], Database[_DocumentType]):
+class AsyncDatabase(_NotIterable, _AsyncWatch[_DocumentType], Database[_DocumentType]):  # type: ignore[misc]
     """A MongoDB database (PyMongo: ``AsyncDatabase``); get one with ``client[name]``."""
 
     __slots__ = ()
@@ -42,20 +42,20 @@ class AsyncDatabase(_NotIterable, _AsyncWatch[_DocumentType], Database[_Document
 
         async def create_collection(self, name: str, codec_options: Any = None, read_preference: Any = None,
                                     write_concern: Any = None, read_concern: Any = None,
-                                    session: Optional[AsyncClientSession] = None, check_exists: Optional[bool] = True,
+                                    session: Any = None, check_exists: Optional[bool] = True,
                                     **kwargs: Any) -> AsyncCollection[_DocumentType]: ...
 
-        async def list_collections(self, session: Optional[AsyncClientSession] = None,
+        async def list_collections(self, session: Any = None,
                                    filter: Optional[Mapping[str, Any]] = None, comment: Any = None,
                                    **kwargs: Any) -> AsyncCommandCursor[MutableMapping[str, Any]]: ...
 
         async def cursor_command(self, command: Any, value: Any = 1, read_preference: Any = None,
-                                 codec_options: Any = None, session: Optional[AsyncClientSession] = None,
+                                 codec_options: Any = None, session: Any = None,
                                  comment: Any = None, max_await_time_ms: Optional[int] = None,
                                  **kwargs: Any) -> AsyncCommandCursor[_DocumentType]: ...
 
     async def aggregate(  # type: ignore[override]
-        self, pipeline: Sequence[Mapping[str, Any]], session: Optional[AsyncClientSession] = None, **kwargs: Any
+        self, pipeline: Sequence[Mapping[str, Any]], session: Any = None, **kwargs: Any
     ) -> AsyncCommandCursor[_DocumentType]:
         """Run a database-level aggregation (PyMongo: ``AsyncDatabase.aggregate``, a
         coroutine: the command runs at the ``await``)."""

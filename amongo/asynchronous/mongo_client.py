@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AsyncMongoClient"]
 
 
-class AsyncMongoClient(_NotIterable, _AsyncWatch[_DocumentType], MongoClient[_DocumentType]):
+class AsyncMongoClient(_NotIterable, _AsyncWatch[_DocumentType], MongoClient[_DocumentType]):  # type: ignore[misc]
     """A client for asyncio applications with PyMongo's async API (PyMongo:
     ``pymongo.AsyncMongoClient``).
 
@@ -49,7 +49,7 @@ class AsyncMongoClient(_NotIterable, _AsyncWatch[_DocumentType], MongoClient[_Do
                                  read_preference: Any = None, write_concern: Any = None,
                                  read_concern: Any = None) -> _AsyncDatabase[_DocumentType]: ...
 
-        async def list_databases(self, session: Optional[AsyncClientSession] = None, comment: Any = None,
+        async def list_databases(self, session: Any = None, comment: Any = None,
                                  **kwargs: Any) -> AsyncCommandCursor[dict[str, Any]]: ...
 
     async def close(self) -> None:  # type: ignore[override]

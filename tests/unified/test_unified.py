@@ -29,6 +29,8 @@ SUITES: Tuple[str, ...] = (
     "retryable-reads",
     "retryable-writes",
     "open-telemetry",
+    "gridfs",
+    "mongodb-handshake/unified",
 )
 
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
