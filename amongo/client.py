@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from amongo.change_stream import ChangeStream
     from amongo.command_cursor import CommandCursor
     from amongo.database import Database
+    from amongo.client_options import ClientOptions
 
 Address = Tuple[str, int]
 
@@ -343,9 +344,13 @@ class MongoClient(_BaseObject[_DocumentType]):
         return f"{type(self).__name__}(host=[{hosts!r}])"
 
     @property
-    def options(self) -> Any:
-        """The validated client options (a case-insensitive mapping)."""
-        return self._options
+    def options(self) -> "ClientOptions":
+        """The client's options (Motor/PyMongo: ``options``, a ``ClientOptions``): attributes
+        such as ``codec_options``, ``pool_options.max_pool_size``, ``pool_options.metadata``,
+        and a read-only case-insensitive mapping of the validated options by URI name."""
+        from amongo.client_options import ClientOptions
+
+        return ClientOptions(self)
 
     @property
     def event_listeners(self) -> List[Any]:
