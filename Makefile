@@ -2,6 +2,7 @@
 #   make test              whole suite (unit + integration; servers are started by the fixtures)
 #   make test-unit         tests/unit only
 #   make test-integration  everything but tests/unit
+#   make test-csot         the client-side-operations-timeout unified suite (timing-sensitive)
 #   make demo              examples/quickstart.py against a throwaway SecantusDB replica set
 #   make bench             python -m benchmarks
 #   make docs              Sphinx site into docs/_build/html (warnings are errors)
@@ -22,7 +23,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration test-odm test-odm-motor demo bench clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor demo bench clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,9 @@ test-odm: venv $(ODM_VENV)/.stamp
 
 test-odm-motor: venv $(ODM_VENV)/.stamp
 	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver motor $(ODM_ARGS)
+
+test-csot: venv
+	AMONGO_UNIFIED_CSOT=1 $(PYTEST) tests/unified/test_unified.py -k test_unified_csot || { $(CHECK_RC); }
 
 demo: venv
 	$(PY) examples/run_demo.py
