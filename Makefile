@@ -8,8 +8,12 @@
 #   make docs              Sphinx site into docs/_build/html (warnings are errors)
 #   make test-versions     tests/unit + an integration smoke on every declared Python (3.9-3.13)
 #   make dist              sdist + wheel into dist/, checked to contain LICENSE
-#   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo (nx-27017)
-#   make test-odm-motor    the same with the real Motor 3.7.1 (the baseline)
+#   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo, then
+#                          Beanie 2.1.0's with pymongo.AsyncMongoClient = amongo.AsyncMongoClient
+#                          (nx-27017)
+#   make test-odm-motor    Beanie 1.30.0 with the real Motor 3.7.1 (its baseline)
+#   make test-odm-pymongo  Beanie 2.1.0 with the real PyMongo 4.20.1 async client (its baseline)
+#   make test-odm-beanie2  only the amongo run of Beanie 2.1.0
 #   MONGODB_URI=mongodb://... make test   run the suite against your own deployment
 #   make test PYTEST_ARGS='-k proxy -x'   extra pytest arguments
 
@@ -23,7 +27,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor demo bench clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor test-odm-pymongo test-odm-beanie2 demo bench clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +56,19 @@ $(ODM_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie.txt | $(ODM_PY)
 	$(ODM_PY) -m pip install -q -r tests/odm/requirements-beanie.txt -e .
 	touch $@
 
+# Beanie 2.x (built on PyMongo's async API) pins other versions of its dependencies: a venv of its own.
+ODM2_VENV := .venv-odm2
+ODM2_PY := $(ODM2_VENV)/bin/python
+ODM2_ARGS ?=
+BEANIE2 = $(PY) tests/odm/run_beanie.py --python $(ODM2_PY) --beanie-version 2.1.0
+
+$(ODM2_PY):
+	$(PYTHON) -m venv $(ODM2_VENV)
+
+$(ODM2_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie2.txt | $(ODM2_PY)
+	$(ODM2_PY) -m pip install -q -r tests/odm/requirements-beanie2.txt -e .
+	touch $@
+
 test: venv
 	$(PYTEST) tests || { $(CHECK_RC); }
 
@@ -61,8 +78,18 @@ test-unit: venv
 test-integration: venv
 	$(PYTEST) tests --ignore=tests/unit || { $(CHECK_RC); }
 
-test-odm: venv $(ODM_VENV)/.stamp
-	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver amongo $(ODM_ARGS)
+# Both Beanie suites run even when the first fails; the target fails if either does.
+test-odm: venv $(ODM_VENV)/.stamp $(ODM2_VENV)/.stamp
+	rc=0; \
+	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver amongo $(ODM_ARGS) || rc=1; \
+	$(BEANIE2) --driver amongo $(ODM2_ARGS) || rc=1; \
+	exit $$rc
+
+test-odm-beanie2: venv $(ODM2_VENV)/.stamp
+	$(BEANIE2) --driver amongo $(ODM2_ARGS)
+
+test-odm-pymongo: venv $(ODM2_VENV)/.stamp
+	$(BEANIE2) --driver pymongo $(ODM2_ARGS)
 
 test-odm-motor: venv $(ODM_VENV)/.stamp
 	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver motor $(ODM_ARGS)
@@ -81,7 +108,7 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV) .venvs $(ODM_VENV)
+	rm -rf $(VENV) .venvs $(ODM_VENV) $(ODM2_VENV)
 
 # -- docs, Python versions, distributions ----------------------------------------------------
 $(VENV)/.stamp-docs: pyproject.toml | $(PY)

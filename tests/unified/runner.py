@@ -129,14 +129,6 @@ NOT_IN_MOTOR_API = {
     "listCollectionObjects": "listCollectionObjects is an optional helper Motor does not have",
     "listDatabaseObjects": "listDatabaseObjects is an optional helper Motor does not have",
     "getSnapshotTime": "Motor does not expose a session's snapshot time",
-    # Not in the Motor 3.7.1 API; these run once amongo's PyMongo-style (AsyncMongoClient) API
-    # exists, which it does not yet.
-    "deleteByName": "GridFSBucket.delete_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                    "PyMongo-style API, which will run this test, does not exist yet)",
-    "renameByName": "GridFSBucket.rename_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                    "PyMongo-style API, which will run this test, does not exist yet)",
-    "appendMetadata": "MongoClient.append_metadata is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                      "PyMongo-style API, which will run this test, does not exist yet)",
 }
 ARGS_NOT_IN_MOTOR_API = {
     "rawData": "rawData is not part of the Motor 3.7.1 API",

@@ -40,8 +40,6 @@ SUITES: Tuple[str, ...] = (
     "connection-monitoring-and-pooling/logging",
     "auth/unified",
     "open-telemetry",
-    "gridfs",
-    "mongodb-handshake/unified",
 )
 
 #: Suites whose standalone-only tests run against SecantusDB --standalone (test_unified_single)
