@@ -1,5 +1,6 @@
 # amongo developer tasks. Needs only python3 (3.9+) and pip reaching PyPI.
-#   make test              whole suite (unit + integration; servers are started by the fixtures)
+#   make test              whole suite (unit + integration; servers are started by the fixtures),
+#                          then the unified spec suites through the PyMongo-style API
 #   make test-unit         tests/unit only
 #   make test-integration  everything but tests/unit
 #   make test-csot         the client-side-operations-timeout unified suite (timing-sensitive)
@@ -71,6 +72,8 @@ $(ODM2_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie2.txt | $(ODM2_
 
 test: venv
 	$(PYTEST) tests || { $(CHECK_RC); }
+	# the unified spec suites once more through the PyMongo-style API (amongo.AsyncMongoClient)
+	AMONGO_UNIFIED_API=pymongo $(PYTEST) tests/unified || { $(CHECK_RC); }
 
 test-unit: venv
 	$(PYTEST) tests/unit || { $(CHECK_RC); }
