@@ -1,7 +1,9 @@
 # amongo developer tasks. Needs only python3 (3.9+) and pip reaching PyPI.
-#   make test              whole suite (unit + integration; servers are started by the fixtures)
+#   make test              whole suite (unit + integration; servers are started by the fixtures),
+#                          then the unified spec suites through the PyMongo-style API
 #   make test-unit         tests/unit only
 #   make test-integration  everything but tests/unit
+#   make test-csot         the client-side-operations-timeout unified suite (timing-sensitive)
 #   make demo              examples/quickstart.py against a throwaway SecantusDB replica set
 #   make bench             python -m benchmarks
 #   make docs              Sphinx site into docs/_build/html (warnings are errors)
@@ -26,7 +28,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration test-odm test-odm-motor test-odm-pymongo test-odm-beanie2 demo bench clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor test-odm-pymongo test-odm-beanie2 demo bench clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +72,8 @@ $(ODM2_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie2.txt | $(ODM2_
 
 test: venv
 	$(PYTEST) tests || { $(CHECK_RC); }
+	# the unified spec suites once more through the PyMongo-style API (amongo.AsyncMongoClient)
+	AMONGO_UNIFIED_API=pymongo $(PYTEST) tests/unified || { $(CHECK_RC); }
 
 test-unit: venv
 	$(PYTEST) tests/unit || { $(CHECK_RC); }
@@ -92,6 +96,9 @@ test-odm-pymongo: venv $(ODM2_VENV)/.stamp
 
 test-odm-motor: venv $(ODM_VENV)/.stamp
 	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver motor $(ODM_ARGS)
+
+test-csot: venv
+	AMONGO_UNIFIED_CSOT=1 $(PYTEST) tests/unified/test_unified.py -k test_unified_csot || { $(CHECK_RC); }
 
 demo: venv
 	$(PY) examples/run_demo.py

@@ -124,11 +124,15 @@ class _CursorBase(Generic[_DocumentType]):
             reply = await self._client._executor.command(
                 self._ns_db, cmd, session=self._session, address=self._address,
                 codec_options=self._codec_options, implicit_session=False,
-                read_preference=None, pin=self._pin,
+                read_preference=None, pin=self._pin, is_write=False,
             )
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
+                self._id = 0
+            elif not exc.timeout and not self._killed:
+                # The server still has the cursor: kill it (as PyMongo's close() does).
                 self._killed = True
+                await self._kill_server_cursor(self._id)
                 self._id = 0
             else:  # the server cursor may live on: close() still kills it
                 self._kill_pending = True

@@ -196,6 +196,19 @@ _NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058})
 _RECOVERING_CODES = frozenset({11600, 11602, 13436, 189, 91})
 
 
+def _connect_error(exc: ConnectionFailure, overload: bool) -> ConnectionFailure:
+    """Label *exc*, a network error or timeout while an application connection was being
+    established (TCP, TLS or the initial hello; not DNS, certificate or authentication
+    errors), as an overload error: ``SystemOverloadedError`` + ``RetryableError``
+    (client-backpressure spec: a server over its connection rate limit closes or stalls new
+    connections). SDAM then leaves the server and its pool alone and the executor retries
+    with backoff, as PyMongo 4.20 does. Monitoring connections are not labelled."""
+    if overload:
+        exc._add_error_label("SystemOverloadedError")
+        exc._add_error_label("RetryableError")
+    return exc
+
+
 class Connection:
     """A handshaken connection to one server (no Motor equivalent; internal).
 
@@ -305,11 +318,16 @@ class Connection:
             else:
                 transport, protocol = await coro
         except asyncio.TimeoutError:
-            raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
+            raise _connect_error(
+                NetworkTimeout(f"{host}:{port}: connection timed out"), handshake
+            ) from None
         except _ssl.SSLError as exc:
-            raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
+            # (only an EOF means the server may have dropped us during the TLS handshake)
+            overload = handshake and isinstance(exc, (_ssl.SSLEOFError, _ssl.SSLZeroReturnError))
+            raise _connect_error(AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}"), overload) from exc
         except OSError as exc:
-            raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
+            overload = handshake and not isinstance(exc, socket.gaierror)  # (not a DNS failure)
+            raise _connect_error(AutoReconnect(f"{host}:{port}: {exc.strerror or exc}"), overload) from exc
         except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
             raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
         sock = transport.get_extra_info("socket")
@@ -323,8 +341,10 @@ class Connection:
         if handshake:
             try:
                 await conn.handshake(authenticate=authenticate)
-            except BaseException:
+            except BaseException as exc:
                 conn.close()
+                if not conn.hello and type(exc) in (AutoReconnect, NetworkTimeout):
+                    _connect_error(exc, True)  # the initial hello failed on the network
                 raise
         return conn
 

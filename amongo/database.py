@@ -178,6 +178,7 @@ class Database(_BaseObject[_DocumentType]):
             return await self._client._executor.command(
                 self._name, cmd, session=session, read_preference=read_preference,
                 codec_options=codec_options if codec_options is not None else self._codec_options, check=check and not allowable_errors,
+                run_command=True,
             )
         finally:
             pass

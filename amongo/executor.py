@@ -200,6 +200,7 @@ class Executor:
         result_address: Optional[List[Any]] = None,
         array: Optional[EncodedArray] = None,
         pin: Optional[Pin] = None,
+        run_command: bool = False,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -213,11 +214,14 @@ class Executor:
         :param pin: a cursor's :class:`Pin` (load-balanced mode, see :meth:`cursor_pin`): a
             command returning an open cursor keeps its connection there; getMore and
             killCursors run on it.
+        :param is_write: whether the command writes (None: it writes when *read_preference* is
+            None); with *run_command* (a user's ``Database.command``) it decides which of
+            ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
         """
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array, pin,
+            is_write, implicit_session, result_address, array, pin, run_command,
         )
         if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
             coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
@@ -249,6 +253,7 @@ class Executor:
         result_address: Optional[List[Any]],
         array: Optional[EncodedArray] = None,
         pin: Optional[Pin] = None,
+        run_command: bool = False,
     ) -> Dict[str, Any]:
         client = self._client
         topology = self.topology
@@ -279,9 +284,11 @@ class Executor:
         if in_txn:
             if read_preference is not None and not is_txn_finish:
                 # Reads in a transaction use the transaction's read preference, which must be
-                # primary (transactions spec).
+                # primary (transactions spec); a read preference given to runCommand explicitly
+                # is kept (as PyMongo), so a secondary one fails here.
                 txn_opts = session.txn_options  # type: ignore[union-attr]
-                read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
+                if not run_command:
+                    read_preference = (txn_opts.read_preference if txn_opts else None) or read_preference
                 if read_preference.mode != _PRIMARY_MODE:
                     raise InvalidOperation(
                         f"read preference in a transaction must be primary, not: {read_preference!r}"
@@ -293,6 +300,9 @@ class Executor:
                 retryable_write = False
             if session.pinned_address is not None:  # type: ignore[union-attr]
                 address = session.pinned_address  # type: ignore[union-attr]
+        overload_ok = self._overload_retry_allowed(
+            retryable_read, retryable_write, is_write, read_preference, is_txn_finish, run_command
+        )
         if retryable_write and not self._retry_writes and not is_txn_finish:
             retryable_write = False
         if retryable_read and not self._retry_reads:
@@ -313,7 +323,7 @@ class Executor:
         attempt = 0
         deadline = None
         timeout = _csot.get_timeout()
-        if timeout is not None:
+        if timeout:  # (pymongo.timeout(0): no deadline, and not the client's timeoutMS either)
             deadline = _csot.get_deadline()
         while True:
             attempt += 1
@@ -338,7 +348,18 @@ class Executor:
                 held = self._held(session, in_txn, pin) if self.load_balanced else None
                 conn: Connection = held or pool.checkout_now() or await pool.checkout(checkout_timeout)
             except PyMongoError as exc:
-                if (
+                if exc.has_error_label("SystemOverloadedError"):
+                    # A network error while connecting (see Connection.open): an overload error.
+                    overloaded = True
+                    if (
+                        overload_ok
+                        and exc.has_error_label("RetryableError")
+                        and attempt <= self._max_overload_retries
+                        and await self._overload_backoff(attempt, deadline)
+                    ):
+                        last_error = exc
+                        continue
+                elif (
                     attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
                     and not isinstance(exc, WaitQueueTimeoutError)  # (the pool is busy: no network error)
                 ):
@@ -379,7 +400,7 @@ class Executor:
                 try:
                     timeout_applies = self._stamp(
                         conn, server, cmd, use_session, read_preference, unacknowledged,
-                        is_txn_finish, do_retry_write and not in_txn, in_txn, timeout is not None,
+                        is_txn_finish, do_retry_write and not in_txn, in_txn, bool(timeout),
                     )
                     reauthenticated = False
                     while True:
@@ -419,6 +440,11 @@ class Executor:
                 if starting:
                     use_session.txn_state = TXN_IN_PROGRESS  # type: ignore[union-attr]
             except PyMongoError as exc:
+                details = getattr(exc, "details", None)
+                if isinstance(details, Mapping) and ("operationTime" in details or "$clusterTime" in details):
+                    # An error reply still advances the cluster and operation times (as PyMongo:
+                    # a retried transaction's first command then carries afterClusterTime).
+                    self._process_reply(details, use_session, conn)
                 # Classify as if first attempt; how many retries are allowed is decided here.
                 retry = self._handle_error(
                     exc, server, conn, use_session, in_txn, 1,
@@ -431,20 +457,18 @@ class Executor:
                 overload = exc.has_error_label("SystemOverloadedError")
                 if overload:
                     overloaded = True
-                    retry = retry or exc.has_error_label("RetryableError")
+                    retry = retry or (overload_ok and exc.has_error_label("RetryableError"))
                 elif attempt > 1:
                     self._tokens.deposit(1.0)  # the server answered: healthy enough (backpressure spec)
                 # Retries allowed: 1 (retryable reads/writes), unlimited within a CSOT deadline,
                 # MAX_ATTEMPTS once any attempt was overloaded (client-backpressure spec).
-                limit = self._max_overload_retries if overloaded else (1 if deadline is None else 1 << 30)
+                # (timeoutMS=0 / pymongo.timeout(0): CSOT with no deadline, retries unbounded)
+                limit = self._max_overload_retries if overloaded else (1 if timeout is None else 1 << 30)
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
-                    if overload:
-                        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
-                        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
-                            if implicit is not None:
-                                implicit._end_implicit()
-                            raise
-                        await asyncio.sleep(backoff)
+                    if overload and not await self._overload_backoff(attempt, deadline):
+                        if implicit is not None:
+                            implicit._end_implicit()
+                        raise
                     last_error = exc
                     continue
                 if implicit is not None:
@@ -566,6 +590,39 @@ class Executor:
         else:
             pool.checkin(conn)
 
+    def _overload_retry_allowed(
+        self,
+        retryable_read: bool,
+        retryable_write: bool,
+        is_write: Optional[bool],
+        read_preference: Any,
+        is_txn_finish: bool,
+        run_command: bool,
+    ) -> bool:
+        """Whether an overload error (``SystemOverloadedError`` + ``RetryableError``) may be
+        retried: the client's ``retryReads`` for reads (getMore included), ``retryWrites`` for
+        writes, both for a user's ``runCommand``; commit/abort always (as PyMongo 4.20)."""
+        if is_txn_finish:
+            return True
+        if run_command:
+            return self._retry_reads and self._retry_writes
+        if retryable_read:
+            return self._retry_reads
+        if retryable_write:
+            return self._retry_writes
+        if is_write is None:
+            is_write = read_preference is None
+        return self._retry_writes if is_write else self._retry_reads
+
+    async def _overload_backoff(self, attempt: int, deadline: Optional[float]) -> bool:
+        """Sleep before overload retry *attempt* (exponential backoff with jitter, one token
+        from the retry budget); False when the deadline or the budget forbids the retry."""
+        backoff = random.random() * min(_BASE_BACKOFF * (1 << (attempt - 1)), _MAX_BACKOFF)
+        if (deadline is not None and time.monotonic() + backoff > deadline) or not self._tokens.consume(1.0):
+            return False
+        await asyncio.sleep(backoff)
+        return True
+
     def _stamp(
         self,
         conn: Connection,
@@ -655,12 +712,18 @@ class Executor:
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
             cmd.update(api)
-        if has_timeout and _csot.get_timeout() is not None:
+        if has_timeout and _csot.get_timeout():
             remaining = _csot.remaining()
             if remaining is not None:
                 if remaining <= 0:
                     raise _timeout_error(None)
-                if not unacknowledged and next(iter(cmd)) != "getMore":
+                # (no maxTimeMS on getMore, nor on a tailable non-awaitData find: the deadline
+                # is the client's alone there, CSOT "Cursors")
+                if (
+                    not unacknowledged
+                    and next(iter(cmd)) != "getMore"
+                    and not (cmd.get("tailable") and not cmd.get("awaitData"))
+                ):
                     # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
                     _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
             return True
@@ -833,7 +896,7 @@ class Executor:
                 exc._add_error_label("TransientTransactionError")
             if retryable_write:
                 exc._add_error_label("RetryableWriteError")
-            if isinstance(exc, NetworkTimeout) and _csot.get_timeout() is not None:
+            if isinstance(exc, NetworkTimeout) and _csot.get_timeout():
                 return False
             return (retryable_write or retryable_read) and attempt == 1
         code = getattr(exc, "code", None)
@@ -858,11 +921,13 @@ class Executor:
         return False
 
 
-# Commands that carry the collection's read concern, and so a causally consistent session's
-# afterClusterTime (as PyMongo: every CRUD command built from a collection, writes included).
+# Commands that carry a causally consistent session's afterClusterTime (as PyMongo 4.20:
+# every CRUD command built from a collection, writes included, the collection and index DDL
+# commands, dropDatabase and the client-level bulkWrite; causal-consistency spec tests).
 _CAUSAL_COMMANDS = frozenset(
     {"find", "aggregate", "distinct", "count", "listCollections", "listIndexes",
-     "insert", "update", "delete", "findAndModify"}
+     "insert", "update", "delete", "findAndModify",
+     "create", "createIndexes", "drop", "dropDatabase", "dropIndexes", "bulkWrite"}
 )
 
 

@@ -32,6 +32,8 @@ class AsyncClientSession(ClientSession):
         @property
         def client(self) -> AsyncMongoClient[Any]: ...
 
+        async def __aenter__(self) -> AsyncClientSession: ...
+
     async def start_transaction(  # type: ignore[override]
         self,
         read_concern: Optional[ReadConcern] = None,

@@ -10,7 +10,7 @@ cursor yields :class:`AsyncGridOut`, and the bucket has ``delete_by_name`` /
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, List, Mapping, NoReturn, Optional, Type
+from typing import TYPE_CHECKING, Any, List, Mapping, NoReturn, Optional, Type
 
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, DESCENDING
@@ -149,6 +149,21 @@ class AsyncGridFSBucket(GridFSBucket):
     _grid_in_class = AsyncGridIn
     _grid_out_class = AsyncGridOut
     _grid_out_cursor_class = AsyncGridOutCursor
+
+    if TYPE_CHECKING:
+
+        def open_upload_stream(self, filename: str, chunk_size_bytes: Optional[int] = None,
+                               metadata: Optional[Mapping[str, Any]] = None, session: Any = None) -> AsyncGridIn: ...
+
+        def open_upload_stream_with_id(self, file_id: Any, filename: str, chunk_size_bytes: Optional[int] = None,
+                                       metadata: Optional[Mapping[str, Any]] = None, session: Any = None) -> AsyncGridIn: ...
+
+        async def open_download_stream(self, file_id: Any, session: Any = None) -> AsyncGridOut: ...
+
+        async def open_download_stream_by_name(self, filename: str, revision: int = -1,
+                                               session: Any = None) -> AsyncGridOut: ...
+
+        def find(self, *args: Any, **kwargs: Any) -> AsyncGridOutCursor: ...
 
     async def delete_by_name(self, filename: str, session: Any = None) -> None:
         """Delete every revision of *filename* and their chunks; :class:`~gridfs.errors.NoFile`

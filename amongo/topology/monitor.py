@@ -352,7 +352,10 @@ class Monitor:
                 self._hello_ok = bool(reply.get("helloOk"))
                 self._rtt.add(rtt)
             elif self._streaming:
-                timeout = (self._opts.connect_timeout or 0) + self._heartbeat or None
+                # connectTimeoutMS + heartbeatFrequencyMS; connectTimeoutMS=0 means no timeout
+                # at all (SDAM unified connectTimeoutMS.json), as in PyMongo.
+                ct = self._opts.connect_timeout
+                timeout = ct + self._heartbeat if ct else None
                 if conn.pending_reply:
                     coro = conn.read_more()
                 else:

@@ -3,6 +3,8 @@
 ``MONGODB_URI`` overrides the SecantusDB replica set; ``AMONGO_UNIFIED_NX_URI`` overrides nx-27017;
 ``AMONGO_UNIFIED_LB_URI`` / ``AMONGO_UNIFIED_MULTI_LB_URI`` (``loadBalanced=true`` URIs, one and
 several mongoses behind the balancer) override the load balancers.
+``AMONGO_UNIFIED_AUTH_URI`` (a deployment URI with credentials) overrides the SecantusDB replica set
+started with ``--auth``.
 """
 from __future__ import annotations
 
@@ -87,3 +89,16 @@ def unified_lb_auth() -> Iterator[LoadBalancer]:
                                    multi.uri().replace("://", "://" + cred) + source)
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def unified_secantus_auth() -> Iterator[Deployment]:
+    """SecantusDB replica set started with ``--auth`` (root credentials in the URI), or
+    ``AMONGO_UNIFIED_AUTH_URI``."""
+    yield from _serve("secantus-auth", "AMONGO_UNIFIED_AUTH_URI")
+
+
+@pytest.fixture(scope="session")
+def unified_secantus_standalone() -> Iterator[Deployment]:
+    """SecantusDB started with ``--standalone`` (or ``AMONGO_UNIFIED_STANDALONE_URI``)."""
+    yield from _serve("secantus-standalone", "AMONGO_UNIFIED_STANDALONE_URI")

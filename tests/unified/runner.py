@@ -58,6 +58,7 @@ from pymongo.results import (
 from pymongo.server_api import ServerApi
 from pymongo.write_concern import WriteConcern
 
+from .extra_ops import ExtraOperations
 from .matching import MISSING, MatchError, Matcher, exact_equal
 from .schema import validate
 
@@ -188,12 +189,17 @@ class EventRecorder(monitoring.CommandListener, monitoring.ConnectionPoolListene
         self.entities = entities
         self.ignored_requests: set = set()
         self.checked_out = 0
+        self.open_connections = 0  # ready minus closed (awaitMinPoolSizeMS)
 
     # The same callback for every kind of event.
     def _record(self, event: Any) -> None:
         name = EVENT_NAMES.get(type(event))
         if name is None:
             return
+        if name == "connectionReadyEvent":
+            self.open_connections += 1
+        elif name == "connectionClosedEvent":
+            self.open_connections -= 1
         if name == "connectionCheckedOutEvent":
             self.checked_out += 1
         elif name == "connectionCheckedInEvent":
@@ -296,6 +302,7 @@ def match_event(name: str, spec: Dict[str, Any], event: Any, matcher: Matcher) -
 
 
 def _snake(name: str) -> str:
+    name = re.sub(r"MS$", "Ms", name)  # maxAwaitTimeMS -> max_await_time_ms
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -499,7 +506,7 @@ def requirements_unmet(reqs: Optional[List[Dict[str, Any]]], info: ServerInfo) -
 # -- the runner -------------------------------------------------------------------------
 
 
-class UnifiedRunner:
+class UnifiedRunner(ExtraOperations):
     def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo,
                  multi_uri: Optional[str] = None) -> None:
         self.motor = driver_module()
@@ -521,6 +528,9 @@ class UnifiedRunner:
         self.log_capture = _LogCapture()
         self.internal: Any = None
         self.tracing: Dict[str, Any] = {}  # client id -> its in-memory span exporter
+        self.callback_depth = 0  # > 0 while a withTransaction callback runs
+        self.session_timeouts: Dict[int, float] = {}  # id(session) -> defaultTimeoutMS (s)
+        self.tailable_cursors: set = set()  # id() of command cursors made with a tailable cursorType
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -557,6 +567,7 @@ class UnifiedRunner:
 
     async def _teardown(self) -> None:
         self.log_capture.close()
+        self._cancel_threads()
         for session in self.sessions:
             try:
                 await session.end_session()
@@ -690,8 +701,14 @@ class UnifiedRunner:
                                                        **coll_db_options(spec.get("collectionOptions")))
             elif kind == "session":
                 client = self.entities[spec["client"]]
-                opts = self._session_opts(spec.get("sessionOptions", {}))
+                opts = dict(spec.get("sessionOptions", {}))
+                default_timeout = opts.pop("defaultTimeoutMS", None)
+                opts = self._session_opts(opts)
                 session = client.start_session(**opts) if self.pymongo_api else await client.start_session(**opts)
+                if default_timeout is not None:
+                    # (CSOT: operations in the session run under pymongo.timeout() unless
+                    # they set timeoutMS themselves)
+                    self.session_timeouts[id(session)] = default_timeout / 1000.0
                 self.entities[eid] = session
                 self.sessions.append(session)
                 self.lsids[eid] = session.session_id
@@ -717,7 +734,7 @@ class UnifiedRunner:
                 else:
                     self.entities[eid] = self.motor.AsyncIOMotorGridFSBucket(db, **kw)
             elif kind == "thread":
-                raise Skip("thread entities are not supported by this runner")
+                self.entities[eid] = self._make_thread(spec)
             elif kind == "clientEncryption":
                 raise Skip("client-side field level encryption is not supported")
             else:
@@ -769,6 +786,8 @@ class UnifiedRunner:
         # the next 10 s heartbeat.
         kw: Dict[str, Any] = {"event_listeners": [rec], "heartbeatFrequencyMS": 500}
         for k, v in spec.get("uriOptions", {}).items():
+            if k in ("waitQueueSize", "waitQueueMultiple"):
+                raise Skip(f"{k} was removed in PyMongo 4 / Motor 3 (amongo rejects it as an unknown option)")
             if k == "appname":
                 kw["appname"] = v
             elif k == "readPreference":
@@ -798,7 +817,13 @@ class UnifiedRunner:
             client = self.motor.AsyncIOMotorClient(uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
-            await asyncio.sleep(spec["awaitMinPoolSizeMS"] / 1000.0)
+            # Wait (at most awaitMinPoolSizeMS) until the pool holds minPoolSize connections.
+            wanted = int(spec.get("uriOptions", {}).get("minPoolSize", 0))
+            deadline = time.monotonic() + spec["awaitMinPoolSizeMS"] / 1000.0
+            while rec.open_connections < wanted:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pool did not reach minPoolSize={wanted} within awaitMinPoolSizeMS")
+                await asyncio.sleep(0.01)
         return client
 
     # -- operations --
@@ -814,8 +839,16 @@ class UnifiedRunner:
     async def run_operation(self, op: Dict[str, Any]) -> Any:
         name = op["name"]
         args = op.get("arguments", {})
+        timeout = None
+        if op["object"] != "testRunner":
+            args = dict(args)
+            timeout = self._operation_timeout(args, self.entities.get(op["object"]))
         try:
-            result = await self._dispatch(op["object"], name, args)
+            if timeout is None:
+                result = await self._dispatch(op["object"], name, args)
+            else:
+                with self._timeout_context(timeout):
+                    result = await self._dispatch(op["object"], name, args)
         except Skip:
             raise
         except (NotImplementedError, SchemaVersionError):
@@ -824,10 +857,14 @@ class UnifiedRunner:
             if op.get("ignoreResultAndError"):
                 if isinstance(exc, (KeyError, TypeError)):
                     raise  # a malformed operation (missing/unknown argument) still fails the test
+                if self.callback_depth:
+                    raise  # inside withTransaction the driver must see the error
                 return None
             if "expectError" not in op:
                 raise
             self._check_error(op["expectError"], exc)
+            if self.callback_depth:
+                raise  # (unified format: errors in a withTransaction callback propagate)
             return None
         if "expectError" in op:
             raise AssertionError(f"{name} succeeded ({result!r}) but an error was expected: {op['expectError']}")
@@ -985,6 +1022,8 @@ class UnifiedRunner:
 
             client.append_metadata(DriverInfo(**a["driverInfoOptions"]))
             return None
+        if name == "dropDatabase":
+            return await client.drop_database(a.pop("database"), **self._kw(a))
         raise NotImplementedError(f"client.{name}")
 
     @staticmethod
@@ -1029,9 +1068,13 @@ class UnifiedRunner:
                 kw["comment"] = a["comment"]
             if "maxTimeMS" in a:
                 kw["max_await_time_ms"] = a["maxTimeMS"]
-            if "cursorType" in a or "timeoutMode" in a:
-                raise Skip("cursorType/timeoutMode on cursor_command is not part of the Motor API")
+            if "timeoutMode" in a:
+                raise Skip("timeoutMode on cursor_command is not part of the Motor 3.7.1 / PyMongo 4.20 API")
             cursor = await db.cursor_command(cmd, **kw)
+            if a.get("cursorType") in ("tailable", "tailableAwait"):
+                # (the command itself asks for the tailable cursor; iterateOnce then does one
+                # getMore and may return nothing, as PyMongo's try_next)
+                self.tailable_cursors.add(id(cursor))
             if "batchSize" in a:
                 cursor.batch_size(a["batchSize"])
             if name == "createCommandCursor":
@@ -1084,7 +1127,10 @@ class UnifiedRunner:
             if "filter" not in a:
                 raise ValueError(f"{name} requires a filter")
             kw = self._find_kw(a)
+            max_await = kw.pop("max_await_time_ms", None)
             cursor = coll.find(**kw)
+            if max_await is not None:  # (a cursor method in Motor/PyMongo, not a find() argument)
+                cursor.max_await_time_ms(max_await)
             if name == "createFindCursor":
                 return await start_cursor(cursor)
             return await cursor.to_list(None)
@@ -1166,7 +1212,7 @@ class UnifiedRunner:
             kw["cursor_type"] = {"tailable": CursorType.TAILABLE, "tailableAwait": CursorType.TAILABLE_AWAIT,
                                  "nonTailable": CursorType.NON_TAILABLE}[kw["cursor_type"]]
         if "timeout_m_s" in kw or "timeout_mode" in kw:
-            raise Skip("timeoutMS/timeoutMode on find are not part of the Motor 3.7.1 API")
+            raise Skip("timeoutMode on find is not part of the Motor 3.7.1 / PyMongo 4.20 API")
         return kw
 
     # cursors / change streams
@@ -1174,7 +1220,7 @@ class UnifiedRunner:
         if name == "iterateUntilDocumentOrError":
             return await cursor.next()
         if name == "iterateOnce":
-            if "ChangeStream" in type(cursor).__name__:
+            if "ChangeStream" in type(cursor).__name__ or id(cursor) in self.tailable_cursors:
                 return await cursor.try_next()
             try:
                 return await cursor.next()
@@ -1214,6 +1260,9 @@ class UnifiedRunner:
             return await bucket.rename_by_name(a["filename"], a["newFilename"])
         if name == "drop":
             return await bucket.drop()
+        if name == "find":
+            filt = a.pop("filter")
+            return await bucket.find(filt, **self._kw(a)).to_list(None)
         raise NotImplementedError(f"bucket.{name}")
 
     # sessions
@@ -1232,8 +1281,12 @@ class UnifiedRunner:
             ops = a.pop("callback")
 
             async def callback(_session: Any) -> None:
-                for op in ops:
-                    await self.run_operation(op)
+                self.callback_depth += 1
+                try:
+                    for op in ops:
+                        await self.run_operation(op)
+                finally:
+                    self.callback_depth -= 1
 
             return await session.with_transaction(callback, **self._txn_opts(a))
         raise NotImplementedError(f"session.{name}")

@@ -8,19 +8,24 @@ from __future__ import annotations
 import fnmatch
 from typing import Dict, Optional
 
-_NO_SECONDARY = "SecantusDB is a one-node replica set: no secondary to select (server selection times out)"
 _SNAPSHOT = "SecantusDB ignores readConcern.atClusterTime on snapshot reads (returns the latest data)"
 
+_ONE_NODE = ("SecantusDB is a one-node replica set: the test waits for the four topology changes of a "
+             "three-member set's discovery")
+_NO_JS = ("SecantusDB has no JavaScript engine: the $where 'sleep(2000)' that keeps a connection in use fails at "
+          "once, so no in-use connection is there to interrupt")
 _PRIMARY_TXN_WRITE = "SecantusDB accepts the onPrimaryTransactionalWrite fail point but ignores it"
 _RETRY_HISTORY = ("SecantusDB answers a retried write (same txnNumber) from its retry history without consulting "
                   "failCommand, so the fail point's second 'times' never fires")
 
+_LONG_HELLO = ("SecantusDB's hello reply is 1156 characters of relaxed Extended JSON, over the logging spec's default "
+               "1000-character maxDocumentLength: the logged reply is truncated, so the test's $$matchAsDocument "
+               "cannot parse it (a mongod reply fits)")
+
 SECANTUS: Dict[str, str] = {
     "command-logging-and-monitoring/logging/redacted-commands.json::*hello without speculative authenticate "
     "command and server reply are not redacted":
-        "SecantusDB's hello reply is 1156 characters of relaxed Extended JSON, over the logging spec's default "
-        "1000-character maxDocumentLength: the logged reply is truncated, so the test's $$matchAsDocument "
-        "cannot parse it (a mongod reply fits)",
+        _LONG_HELLO,
     "unified-test-format/valid-pass/poc-retryable-writes.json::FindOneAndUpdate is never committed":
         _PRIMARY_TXN_WRITE,
     "unified-test-format/valid-pass/poc-retryable-writes.json::InsertOne fails after multiple retryable "
@@ -33,24 +38,49 @@ SECANTUS: Dict[str, str] = {
         "(duplicate key)",
     "retryable-writes/unified/bulkWrite.json::First command is retried": _PRIMARY_TXN_WRITE,
     "retryable-writes/unified/bulkWrite.json::BulkWrite with unordered execution": _PRIMARY_TXN_WRITE,
-    "retryable-writes/unified/*.json::* is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/deleteOne.json::DeleteOne is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/findOneAndDelete.json::FindOneAndDelete is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/findOneAndReplace.json::FindOneAndReplace is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/findOneAndUpdate.json::FindOneAndUpdate is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/insertOne.json::InsertOne is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/replaceOne.json::ReplaceOne is committed on first attempt": _PRIMARY_TXN_WRITE,
+    "retryable-writes/unified/updateOne.json::UpdateOne is committed on first attempt": _PRIMARY_TXN_WRITE,
     "retryable-writes/unified/*.json::* is never committed": _PRIMARY_TXN_WRITE,
     "retryable-writes/unified/insertMany.json::InsertMany succeeds after one network error": _PRIMARY_TXN_WRITE,
     "retryable-writes/unified/insertMany.json::InsertMany with unordered execution": _PRIMARY_TXN_WRITE,
     "retryable-writes/unified/insertMany.json::InsertMany fails after multiple network errors": _PRIMARY_TXN_WRITE,
+    "causal-consistency/causal-consistency-clientBulkWrite.json::clientBulkWrite includes afterClusterTime in "
+    "causally consistent session":
+        "SecantusDB rejects readConcern on the bulkWrite command (IDLUnknownField); amongo sends afterClusterTime "
+        "(tests/integration/test_conformance_bugs.py checks the command it sends)",
+    "server-discovery-and-monitoring/unified/interruptInUse-pool-clear.json::*": _NO_JS,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Topology lifecycle": _ONE_NODE,
+    "server-discovery-and-monitoring/unified/logging-replicaset.json::Successful heartbeat": _LONG_HELLO,
+    "server-discovery-and-monitoring/unified/replicaset-emit-topology-changed-before-close.json::Topology lifecycle":
+        _ONE_NODE,
+    "server-discovery-and-monitoring/unified/rediscover-quickly-after-step-down.json::Rediscover quickly after "
+    "replSetStepDown":
+        "SecantusDB is a one-node replica set: replSetFreeze needs a secondary and replSetStepDown another member "
+        "to elect",
+    "server-selection/logging/replica-set.json::*": _ONE_NODE,
     "sessions/snapshot-sessions.json::Find operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Distinct operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Aggregate operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Mixed operation with snapshot": _SNAPSHOT,
     "sessions/snapshot-sessions.json::Write commands with snapshot session do not affect snapshot reads": _SNAPSHOT,
-    "transactions/unified/read-pref.json::secondary readPreference": _NO_SECONDARY,
-    "transactions/unified/run-command.json::run command fails with explicit secondary read preference": _NO_SECONDARY,
-    "transactions/unified/run-command.json::run command fails with secondary read preference from transaction "
-    "options": _NO_SECONDARY,
-    "transactions/unified/transaction-options.json::readPreference inherited from client": _NO_SECONDARY,
-    "transactions/unified/transaction-options.json::readPreference inherited from defaultTransactionOptions":
-        _NO_SECONDARY,
-    "transactions/unified/transaction-options.json::startTransaction overrides readPreference": _NO_SECONDARY,
+}
+
+#: Tests run against SecantusDB started with --auth (test_unified_auth).
+SECANTUS_AUTH: Dict[str, str] = {}
+
+_FAIL_ISMASTER = ("SecantusDB's failCommand matches command names exactly: failCommands ['hello', 'ismaster'] "
+                  "misses the isMaster handshake of the reconnecting monitor (mongod treats isMaster and "
+                  "ismaster as one command), so the server does not stay Unknown")
+
+#: Standalone-only tests run against SecantusDB --standalone (test_unified_single).
+SECANTUS_STANDALONE: Dict[str, str] = {
+    "server-selection/logging/operation-id.json::Failed *": _FAIL_ISMASTER,
+    "server-selection/logging/standalone.json::Failure due to unreachable server": _FAIL_ISMASTER,
 }
 
 _NX = "nx-27017"
@@ -82,11 +112,18 @@ _NX_CLUSTERED = f"{_NX} has no clustered collections"
 _NX_TIMESERIES = f"{_NX} enforces a unique _id on time-series collections"
 _NX_RETURN_KEY = f"{_NX} ignores returnKey/showRecordId"
 _NX_API_STRICT = f"{_NX} does not enforce apiStrict"
+_NX_HYPHEN = (f"{_NX} rejects the suite's collection name 'logging-tests-collection' (Invalid identifier: no "
+              "hyphens)")
 
 NX: Dict[str, str] = {
-    "command-logging-and-monitoring/logging/*":
-        f"{_NX} rejects the suite's collection name 'logging-tests-collection' (Invalid identifier: no hyphens) "
-        "and answers unknown or invalid commands with ok:1, so the logged commands differ",
+    **{f"command-logging-and-monitoring/logging/{name}.json::*": _NX_HYPHEN for name in (
+        "command", "driver-connection-id", "operation-id", "server-connection-id", "service-id",
+        "unacknowledged-write")},
+    "command-logging-and-monitoring/logging/redacted-commands.json::* command and resulting server-generated error "
+    "are redacted": _NX_UNKNOWN_CMD,
+    "command-logging-and-monitoring/logging/redacted-commands.json::network error in response to *": _NX_UNKNOWN_CMD,
+    "command-logging-and-monitoring/logging/redacted-commands.json::legacy hello without speculative authenticate "
+    "command and server reply are not redacted": _NX_ISMASTER,
     'unified-test-format/valid-pass/collectionData-createOptions.json::collection is created with the correct options': _NX_OPTIONS,
     'unified-test-format/valid-pass/expectedError-errorResponse.json::Unsupported command': _NX_ERROR_DETAILS,
     'unified-test-format/valid-pass/expectedError-errorResponse.json::Unsupported query operator': _NX_ERROR_DETAILS,
@@ -214,6 +251,8 @@ NX: Dict[str, str] = {
     'collection-management/modifyCollection-errorResponse.json::modifyCollection prepareUnique violations are accessible': _NX_ERROR_DETAILS,
     'collection-management/timeseries-collection.json::insertMany with duplicate ids': _NX_TIMESERIES,
     'run-command/unified/runCommand.json::does not retry retryable errors on given command': _NX_FAILPOINT,
+    'run-command/unified/runCursorCommand.json::does not close the cursor when receiving an empty batch':
+        f"{_NX} closes a tailable find cursor after its first batch (cursor id 0: no getMore, no killCursors)",
     'command-logging-and-monitoring/monitoring/find.json::A successful find with showRecordId and returnKey': _NX_RETURN_KEY,
     'command-logging-and-monitoring/monitoring/redacted-commands.json::authenticate': _NX_UNKNOWN_CMD,
     'command-logging-and-monitoring/monitoring/redacted-commands.json::saslStart': _NX_UNKNOWN_CMD,

@@ -8,10 +8,10 @@ from _specs import load, spec_files, specs_dir
 
 from .runner import SchemaVersionError, check_schema_version
 from .schema import SCHEMA, errors, validate
-from .test_unified import SUITES
+from .test_unified import CSOT_SUITES, SUITES
 
 INVALID = spec_files("unified-test-format", "invalid")
-VALID = [p for suite in SUITES + ("unified-test-format/valid-fail",) for p in spec_files(*suite.split("/"))]
+VALID = [p for suite in SUITES + CSOT_SUITES + ("unified-test-format/valid-fail",) for p in spec_files(*suite.split("/"))]
 
 
 def _id(p):

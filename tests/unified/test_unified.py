@@ -5,13 +5,14 @@ runs them with ``amongo.motor_asyncio``.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from _specs import load, spec_files, specs_dir
 
-from . import skips
+from . import known_failures, skips
 from .runner import Skip, load_extended, UnifiedRunner, driver_module, driver_name, server_info
 from .schema import validate
 
@@ -28,24 +29,76 @@ SUITES: Tuple[str, ...] = (
     "change-streams",
     "retryable-reads",
     "retryable-writes",
-    "open-telemetry",
+    "transactions-convenient-api",
+    "read-write-concern/operation",
+    "causal-consistency",
+    "client-backpressure",
     "gridfs",
-    "mongodb-handshake/unified",
+    "mongodb-handshake",
+    "server-discovery-and-monitoring/unified",
+    "server-selection/logging",
+    "connection-monitoring-and-pooling/logging",
+    "auth/unified",
+    "open-telemetry",
 )
+
+#: Suites whose standalone-only tests run against SecantusDB --standalone (test_unified_single)
+#: instead of the replica set.
+SINGLE_SUITES: Tuple[str, ...] = (
+    "server-discovery-and-monitoring/unified",
+    "server-selection/logging",
+    "connection-monitoring-and-pooling/logging",
+)
+
+
+#: Per-test time limit (seconds); AMONGO_UNIFIED_TIMEOUT lowers it for quick triage runs.
+_TIMEOUT = float(os.environ.get("AMONGO_UNIFIED_TIMEOUT", "60"))
 
 # The driver must import: a broken amongo.motor_asyncio fails collection, never skips the suite.
 driver_module()
 
 
-def _cases(suites: Tuple[str, ...]) -> List[Any]:
+def _requires_auth(reqs: Any) -> bool:
+    """Whether every alternative of a runOnRequirements list needs an authenticated server."""
+    return bool(reqs) and all(r.get("auth") is True for r in reqs)
+
+
+_ALL_TOPOLOGIES = frozenset({"single", "replicaset", "sharded", "sharded-replicaset", "load-balanced"})
+
+
+def _topologies(reqs: Any) -> frozenset:
+    """The topologies a runOnRequirements list allows (all of them when it says nothing)."""
+    if not reqs:
+        return _ALL_TOPOLOGIES
+    out: set = set()
+    for r in reqs:
+        out |= set(r.get("topologies") or _ALL_TOPOLOGIES)
+    return frozenset(out)
+
+
+def _single_only(spec: Any, test: Any) -> bool:
+    """Whether the test runs on a standalone but not on a replica set."""
+    tops = _topologies(spec.get("runOnRequirements")) & _topologies(test.get("runOnRequirements"))
+    return "single" in tops and "replicaset" not in tops
+
+
+def _cases(suites: Tuple[str, ...], auth: Optional[bool] = None, single: Optional[bool] = None) -> List[Any]:
+    """One param per test; *auth* True/False keeps only the tests that do / do not require
+    authentication, *single* True/False only those that do / do not run on a standalone only
+    (None keeps all)."""
     out = []
     root = specs_dir()
     for suite in suites:
         for path in spec_files(*suite.split("/")):
             spec = load(path)
             rel = path.relative_to(root).as_posix()
+            file_auth = _requires_auth(spec.get("runOnRequirements"))
             for test in spec["tests"]:
-                out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
+                needs = file_auth or _requires_auth(test.get("runOnRequirements"))
+                if single is not None and suite in SINGLE_SUITES and _single_only(spec, test) != single:
+                    continue
+                if auth is None or needs == auth:
+                    out.append(pytest.param(path, test["description"], id=f"{rel}::{test['description']}"))
     return out
 
 
@@ -65,8 +118,11 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
                multi_uri: Optional[str] = None) -> None:
     test_id = request.node.callspec.id
     reason = skips.skip_reason(test_id, table)
-    if reason:
+    if reason and not os.environ.get("AMONGO_UNIFIED_NO_SKIPS"):  # (set it to audit skips.py)
         pytest.skip(reason)
+    gap = skips.skip_reason(test_id, known_failures.AMONGO)
+    if gap:
+        request.applymarker(pytest.mark.xfail(reason=f"amongo gap: {gap}", strict=False))
     if driver_name() == "motor":
         deviation = skips.skip_reason(test_id, skips.MOTOR_DEVIATIONS)
         if deviation:
@@ -89,10 +145,25 @@ async def _run(path: Any, description: str, uri: str, table: Dict[str, str], req
         runner.log_capture.close()
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("path, description", _cases(SUITES))
+@pytest.mark.timeout(_TIMEOUT)
+@pytest.mark.parametrize("path, description", _cases(SUITES, auth=False, single=False))
 async def test_unified(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
+
+
+@pytest.mark.timeout(_TIMEOUT)
+@pytest.mark.parametrize("path, description", _cases(SUITES, auth=True))
+async def test_unified_auth(path: Any, description: str, unified_secantus_auth: Any, request: Any) -> None:
+    """The tests whose runOnRequirements need authentication, against SecantusDB with --auth."""
+    await _run(path, description, unified_secantus_auth.uri, skips.SECANTUS_AUTH, request)
+
+
+@pytest.mark.timeout(_TIMEOUT)
+@pytest.mark.parametrize("path, description", _cases(SINGLE_SUITES, single=True))
+async def test_unified_single(path: Any, description: str, unified_secantus_standalone: Any,
+                              request: Any) -> None:
+    """Tests that need a standalone, against SecantusDB started with --standalone."""
+    await _run(path, description, unified_secantus_standalone.uri, skips.SECANTUS_STANDALONE, request)
 
 
 #: Suites that also run against nx-27017, a standalone (tests needing a replica set skip
@@ -109,7 +180,7 @@ NX_SUITES: Tuple[str, ...] = (
 )
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(NX_SUITES))
 async def test_unified_nx(path: Any, description: str, unified_nx: Any, request: Any) -> None:
     await _run(path, description, unified_nx.uri, skips.NX, request)
@@ -163,7 +234,7 @@ async def test_unified_lb_auth(path: Any, description: str, unified_lb_auth: Any
                multi_uri=unified_lb_auth.multi_uri)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(_TIMEOUT)
 @pytest.mark.parametrize("path, description", _cases(("unified-test-format/valid-fail",)))
 async def test_valid_fail(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
     """Runner self-test: each of these must be reported as a failure."""
@@ -174,3 +245,16 @@ async def test_valid_fail(path: Any, description: str, unified_secantus: Any, re
             raise
         return
     pytest.fail("the runner did not report this valid-fail test as failing")
+
+
+#: The client-side-operations-timeout suite: its tests race fail points that block for 10-50 ms
+#: against deadlines of the same size, so on a loaded machine some fail by timing alone. It runs
+#: in ``make test-csot`` (AMONGO_UNIFIED_CSOT=1), not in ``make test``.
+CSOT_SUITES: Tuple[str, ...] = ("client-side-operations-timeout",)
+
+if os.environ.get("AMONGO_UNIFIED_CSOT"):
+
+    @pytest.mark.timeout(_TIMEOUT)
+    @pytest.mark.parametrize("path, description", _cases(CSOT_SUITES))
+    async def test_unified_csot(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
+        await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
