@@ -570,6 +570,20 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description
 
+    async def _select_writable(self) -> ServerDescription:
+        """The description of a writable server, awaiting one (the PyMongo-style API's
+        awaitable ``address`` / ``is_primary`` / ``is_mongos``; PyMongo's async
+        ``_server_property``)."""
+        return (await self._topology.select_server(None)).description
+
+    def _check_single_address(self) -> None:
+        """``address`` has no answer when load balancing among several mongoses."""
+        td = self._topology.description
+        if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
+            raise InvalidOperation(
+                'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
+            )
+
     @property
     def address(self) -> Optional[Address]:
         """(host, port) of the current standalone, primary, mongos or load balancer (Motor:
@@ -582,11 +596,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         :raises InvalidOperation: when the client is load balancing among several mongoses
             (checked, as in PyMongo, against the description before waiting); use
             :attr:`nodes` instead."""
-        td = self._topology.description
-        if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
-            raise InvalidOperation(
-                'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
-            )
+        self._check_single_address()
         return self._select_writable_sync().address
 
     @property

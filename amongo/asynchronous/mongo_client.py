@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Optional, Set, Tuple, Type
 
 from pymongo.driver_info import DriverInfo
 
@@ -13,6 +13,7 @@ from amongo.asynchronous.client_session import AsyncClientSession
 from amongo.asynchronous.command_cursor import AsyncCommandCursor
 from amongo.asynchronous.database import AsyncDatabase
 from amongo.client import MongoClient
+from amongo.topology.description import ServerType
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.asynchronous.database import AsyncDatabase as _AsyncDatabase
@@ -51,6 +52,46 @@ class AsyncMongoClient(_NotIterable, _AsyncWatch[_DocumentType], MongoClient[_Do
 
         async def list_databases(self, session: Any = None, comment: Any = None,
                                  **kwargs: Any) -> AsyncCommandCursor[dict[str, Any]]: ...
+
+    # -- topology properties: awaitable, as in PyMongo's async client ---------------------
+    # (``await client.address``: the waiting ones await server selection instead of the
+    # Motor API's blocking discovery; the others answer from the current description.)
+    @property
+    async def address(self) -> Optional[Tuple[str, int]]:  # type: ignore[override]
+        """(host, port) of the current standalone, primary, mongos or load balancer,
+        awaiting discovery (PyMongo: ``await client.address``).
+
+        :raises InvalidOperation: when load balancing among several mongoses.
+        :raises ServerSelectionTimeoutError: no such server within serverSelectionTimeoutMS."""
+        self._check_single_address()
+        return (await self._select_writable()).address
+
+    @property
+    async def primary(self) -> Optional[Tuple[str, int]]:  # type: ignore[override]
+        """The replica set primary's address, or None (PyMongo: ``await client.primary``)."""
+        return MongoClient.primary.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    async def secondaries(self) -> Set[Tuple[str, int]]:  # type: ignore[override]
+        """The replica set's known secondaries (PyMongo: ``await client.secondaries``)."""
+        return MongoClient.secondaries.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    async def arbiters(self) -> Set[Tuple[str, int]]:  # type: ignore[override]
+        """The replica set's known arbiters (PyMongo: ``await client.arbiters``)."""
+        return MongoClient.arbiters.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    async def is_primary(self) -> bool:  # type: ignore[override]
+        """Whether the server writes go to accepts writes, awaiting discovery (PyMongo:
+        ``await client.is_primary``)."""
+        return (await self._select_writable()).is_writable
+
+    @property
+    async def is_mongos(self) -> bool:  # type: ignore[override]
+        """Whether the client is connected to mongos, awaiting discovery (PyMongo:
+        ``await client.is_mongos``)."""
+        return (await self._select_writable()).server_type == ServerType.Mongos
 
     async def close(self) -> None:  # type: ignore[override]
         """Close the pools and stop monitoring (PyMongo: ``AsyncMongoClient.close``, a
