@@ -1,16 +1,17 @@
 """Options inherited client → database → collection (shared by the facades)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Optional
+from typing import Any, Generic, Optional
 
 from bson.codec_options import CodecOptions
+from pymongo.errors import InvalidName
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from amongo._typing import _DocumentType
+from amongo.engine.clock import ts_newer as _clock_ts_newer
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.session import ClientSession
+from amongo.engine.session import ClientSession
 
 
 class _BaseObject(Generic[_DocumentType]):
@@ -76,32 +77,8 @@ class _BaseObject(Generic[_DocumentType]):
         return self._read_preference
 
 
-def _ts_newer() -> Any:
-    """``ts_newer(a, b)``: whether Timestamp *a* is later than *b* — ``a > b`` without
-    Timestamp's Python ``__gt__`` and its four property calls (reads the slots directly;
-    falls back to ``>`` if bson's Timestamp is laid out differently)."""
-    from bson.timestamp import Timestamp
-
-    try:
-        get_time = Timestamp._Timestamp__time.__get__  # type: ignore[attr-defined]
-        get_inc = Timestamp._Timestamp__inc.__get__  # type: ignore[attr-defined]
-        a, b = Timestamp(5, 1), Timestamp(4, 9)
-        if (get_time(a), get_inc(a)) != (5, 1) or (get_time(b), get_inc(b)) != (4, 9):
-            raise ValueError("unexpected Timestamp layout")
-    except Exception:  # pragma: no cover - depends on the installed bson
-        return lambda a, b: a > b
-
-    def ts_newer(a: Any, b: Any) -> bool:
-        try:
-            ta, tb = get_time(a), get_time(b)
-        except TypeError:  # not Timestamps: let Timestamp decide (TypeError for bad values)
-            return bool(a > b)
-        return ta > tb or (ta == tb and get_inc(a) > get_inc(b))
-
-    return ts_newer
-
-
-ts_newer = _ts_newer()
+# (re-exported for older importers)
+ts_newer = _clock_ts_newer
 
 
 class _FacadeClass:
@@ -135,3 +112,14 @@ def _facade_class(path: str) -> Any:
     """A :class:`_FacadeClass` attribute, typed ``Any`` for the annotations of its users
     (``_cursor_class: ClassVar[Type[Any]] = _facade_class("amongo.cursor:Cursor")``)."""
     return _FacadeClass(path)
+
+
+def validate_database_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an instance of str, not {type(name)}")
+    if not name:
+        raise InvalidName("database name cannot be the empty string")
+    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
+        if ch in name:
+            raise InvalidName(f"database names cannot contain the character {ch!r}")
+    return name

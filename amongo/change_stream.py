@@ -5,36 +5,14 @@ first use, and the stream resumes once after a resumable error (change-streams s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Generic, List, Mapping, Optional
+from typing import Any, Dict, Generic, List, Mapping, Optional
 
-from pymongo.errors import (
-    ConnectionFailure,
-    CursorNotFound,
-    InvalidOperation,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import InvalidOperation, PyMongoError
 
 from amongo._typing import _DocumentType
 from amongo.command_cursor import CommandCursor
-
-_RESUMABLE_CODES = frozenset(
-    {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436, 63, 150, 234, 133, 43}
-)
-
-
-def _is_resumable(exc: BaseException, max_wire: int = 17) -> bool:
-    if isinstance(exc, ConnectionFailure) and not isinstance(exc, OperationFailure):
-        return True
-    if isinstance(exc, CursorNotFound):
-        return True
-    if isinstance(exc, OperationFailure):
-        if exc.has_error_label("ResumableChangeStreamError"):
-            return True
-        if max_wire < 9:
-            return exc.code in _RESUMABLE_CODES
-    return False
-
+from amongo.engine import operations as _ops
+from amongo.server_errors import is_resumable as _is_resumable
 
 class ChangeStream(Generic[_DocumentType]):
     """A change stream over a collection, database or deployment (Motor:
@@ -44,30 +22,21 @@ class ChangeStream(Generic[_DocumentType]):
     def __init__(self, target: Any, pipeline: Any, full_document: Any, resume_after: Any,
                  max_await_time_ms: Any, batch_size: Any, collation: Any, start_at_operation_time: Any,
                  session: Any, start_after: Any, comment: Any = None,
-                 full_document_before_change: Any = None, show_expanded_events: Any = None) -> None:
-        from amongo.client import MongoClient
-        from amongo.collection import Collection
-        from amongo.database import Database
-
+                 full_document_before_change: Any = None, show_expanded_events: Any = None, *,
+                 aggregate_on: Any = None, aggregate_target: Any = None, all_dbs: bool = False) -> None:
+        """(Built by ``watch()``: *aggregate_on* is the collection the ``aggregate`` runs on —
+        ``admin.$cmd.aggregate`` for a deployment, ``<db>.$cmd.aggregate`` for a database —
+        and *aggregate_target* its ``aggregate`` value: 1, or the collection's name.)"""
         if pipeline is None:
             pipeline = []
         if not isinstance(pipeline, list):
             raise TypeError("pipeline must be a list")
-        self._target = target
-        if isinstance(target, MongoClient):
-            self._coll = target["admin"]["$cmd.aggregate"]
-            self._aggregate_target: Any = 1
-            self._all_dbs = True
-        elif isinstance(target, Database):
-            self._coll = target["$cmd.aggregate"]
-            self._aggregate_target = 1
-            self._all_dbs = False
-        elif isinstance(target, Collection):
-            self._coll = target
-            self._aggregate_target = target.name
-            self._all_dbs = False
-        else:
+        if aggregate_on is None or aggregate_target is None:
             raise TypeError("target must be a client, database or collection")
+        self._target = target
+        self._coll = aggregate_on
+        self._aggregate_target: Any = aggregate_target
+        self._all_dbs = all_dbs
         self._client = self._coll._client
         self._pipeline = pipeline
         self._full_document = full_document
@@ -105,8 +74,6 @@ class ChangeStream(Generic[_DocumentType]):
         return {"$changeStream": opts}
 
     async def _open(self) -> CommandCursor[_DocumentType]:
-        from amongo import operations as _ops
-
         cmd: Dict[str, Any] = {"aggregate": self._aggregate_target, "pipeline": [self._stage()] + list(self._pipeline), "cursor": {}}
         if self._batch_size is not None:
             cmd["cursor"] = {"batchSize": self._batch_size}

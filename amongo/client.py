@@ -19,22 +19,22 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import tracing as _tracing
 from amongo import uri as _uri
-from amongo._common import _BaseObject, _facade_class
+from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
-from amongo.executor import Executor
+from amongo.engine.core import ClientCore
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
-from amongo.session import IMPLICIT_OPTIONS as _IMPLICIT_OPTIONS
-from amongo.session import ClientSession, ServerSessionPool, SessionOptions
+from amongo.engine.session import ClientSession, SessionOptions
 from amongo.topology.description import ServerDescription, ServerType, TopologyType
 from amongo.topology.topology import Topology, TopologySettings
+from amongo.change_stream import ChangeStream
+from amongo.client_bulk import client_bulk_write
+from amongo.command_cursor import CommandCursor
+from amongo.database import Database
 
 if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
-    from amongo.command_cursor import CommandCursor
-    from amongo.database import Database
     from amongo.client_options import ClientOptions
 
 Address = Tuple[str, int]
@@ -85,7 +85,7 @@ class MongoClient(_BaseObject[_DocumentType]):
     PORT: int = 27017
     #: the classes this client builds (the PyMongo-style layer sets its own)
     _database_class: "ClassVar[Type[Any]]" = _facade_class("amongo.database:Database")
-    _session_class: "ClassVar[Type[Any]]" = _facade_class("amongo.session:ClientSession")
+    _session_class: "ClassVar[Type[Any]]" = _facade_class("amongo.engine.session:ClientSession")
     _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
     _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
 
@@ -166,8 +166,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         self._listeners = EventListeners(opts.get("event_listeners") or ())
         # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
         self._tracing = _tracing.from_options(opts.get("tracing"))
-        self._cluster_time: Optional[Mapping[str, Any]] = None
-        self._server_session_pool = ServerSessionPool()
         self._closed = False
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
@@ -236,7 +234,16 @@ class MongoClient(_BaseObject[_DocumentType]):
                 return None if client is None else client._credential_from_txt(txt)
 
             self._topology.srv_txt_hook = txt_hook
-        self._executor = Executor(self)
+        self._core = ClientCore(
+            self, self._topology, self._listeners, retry_writes=self._retry_writes,
+            retry_reads=self._retry_reads, timeout=self._timeout, server_api=self._server_api,
+            read_concern=self.read_concern, write_concern=self.write_concern,
+            read_preference=self.read_preference,
+            max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
+        )
+        self._executor = self._core.executor
+        #: a new implicit session (the core's bound method: no extra call per operation)
+        self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
             # Start monitoring at once when constructed inside a running loop (as PyMongo's
             # connect=True); otherwise the first operation opens the topology.
@@ -303,10 +310,13 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     def _session_timeout_minutes(self) -> Optional[int]:
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
-        return self._topology._td.logical_session_timeout_minutes
+        return self._core.session_timeout_minutes()
 
-    def _implicit_session(self) -> ClientSession:
-        return ClientSession(self, None, _IMPLICIT_OPTIONS, implicit=True)
+    def _write_limits(self) -> Tuple[int, int, int]:
+        """The limits bulk writes split by (the public properties, which a subclass may
+        override)."""
+        return self.max_bson_size, self.max_message_size, self.max_write_batch_size
+
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:
@@ -368,7 +378,7 @@ class MongoClient(_BaseObject[_DocumentType]):
     @property
     def max_pool_size(self) -> int:
         """The ``maxPoolSize`` of each connection pool (Motor: ``max_pool_size``)."""
-        return self._pool_options.max_pool_size
+        return self._pool_options.max_pool_size  # type: ignore[return-value]  # (None: unbounded, as given)
 
     @property
     def min_pool_size(self) -> int:
@@ -458,8 +468,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         """Insert/update/replace/delete across namespaces with MongoDB 8.0's ``bulkWrite``
         command (Motor: ``bulk_write``); returns a ``ClientBulkWriteResult``, raises
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
-        from amongo.client_bulk import client_bulk_write
-
         async with self._executor.trace_operation("bulkWrite", "admin", None, session):
             return await client_bulk_write(
                 self, models, session=session, ordered=ordered, verbose_results=verbose_results,
@@ -472,8 +480,6 @@ class MongoClient(_BaseObject[_DocumentType]):
     ) -> None:
         """Drop a database (Motor: ``drop_database``)."""
         name = name_or_database
-        from amongo.database import Database
-
         if isinstance(name, Database):
             name = name.name
         if not isinstance(name, str):
@@ -495,7 +501,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
-        return self._session_class(self, None, opts, implicit=False)
+        return self._core.explicit_session(opts, self._session_class)
 
     @property
     def retry_reads(self) -> bool:
@@ -541,7 +547,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self["admin"]["$cmd.aggregate"], aggregate_target=1, all_dbs=True,
         )
 
     # -- topology properties (from the seed's MotorClient page) ------------------------------
@@ -680,7 +686,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             return
         self._closed = True
         topology = self._topology
-        ids = self._server_session_pool.pop_all_ids()
+        ids = self._core.session_pool.pop_all_ids()
         if ids:
             self._end_sessions_nowait(ids)
         close_nowait = getattr(topology, "close_nowait", None)
@@ -753,14 +759,3 @@ class MongoClient(_BaseObject[_DocumentType]):
         finally:
             if session is not None and getattr(session, "_implicit", False):
                 session._end_implicit()
-
-
-def validate_database_name(name: Any) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be an instance of str, not {type(name)}")
-    if not name:
-        raise InvalidName("database name cannot be the empty string")
-    for ch in (" ", ".", "$", "/", "\\", "\x00", '"'):
-        if ch in name:
-            raise InvalidName(f"database names cannot contain the character {ch!r}")
-    return name

@@ -28,12 +28,14 @@ from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, Upd
 from pymongo.results import ClientBulkWriteResult, DeleteResult, InsertOneResult, UpdateResult
 from pymongo.write_concern import WriteConcern
 
-from amongo import operations as _ops
-from amongo.topology.description import ServerType
+from amongo.engine import operations as _ops
+from amongo.engine.session import ClientSession
+
+from amongo.command_cursor import CommandCursor
+from amongo.server_errors import write_concern_error_details
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
-    from amongo.session import ClientSession
 
 __all__ = ["client_bulk_write"]
 
@@ -158,17 +160,6 @@ def _split(ops: List[_Op], start: int, command_size: int, max_bson_size: int, ma
     return i, encoded, ns_docs
 
 
-def _wce_doc(reply: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    wce = reply.get("writeConcernError")
-    if not wce:
-        return None
-    doc = dict(wce)
-    labels = reply.get("errorLabels")
-    if labels:
-        doc["errorLabels"] = list(labels)
-    return doc
-
-
 def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
     if full["writeErrors"]:
         full["writeErrors"].sort(key=lambda e: e["idx"])
@@ -176,6 +167,45 @@ def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
     if isinstance(error, BaseException):
         raise ClientBulkWriteException(full, verbose) from error
     raise ClientBulkWriteException(full, verbose)
+
+
+class _Batch:
+    """One ``bulkWrite`` command's batch, cut after check-out by the connection's own limits
+    (wire version, maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize): the executor's
+    build hook. A retry sends the same batch again."""
+
+    __slots__ = ("ops", "start", "base", "command_size", "end", "refused", "_built")
+
+    def __init__(self, ops: List[_Op], start: int, base: Dict[str, Any], command_size: int) -> None:
+        self.ops = ops
+        self.start = start
+        self.base = base
+        self.command_size = command_size
+        self.end = start
+        #: the client-side error that refused the batch (raised as is, not as a bulk error)
+        self.refused: Optional[BaseException] = None
+        self._built: Optional[Tuple[List[bytes], List[bytes], bool]] = None
+
+    def build(self, conn: Any) -> Tuple[Dict[str, Any], List[Tuple[str, List[bytes]]], bool]:
+        if self._built is None:
+            # (not through a load balancer, as before: the command itself is refused there)
+            if conn.max_wire_version < _MIN_WIRE_VERSION and not conn.options.load_balanced:
+                self.refused = InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
+                raise self.refused
+            max_bson = conn.max_bson_size
+            if self.start == 0:
+                for op in self.ops:
+                    if op.kind == "insert" and op.doc_size > max_bson:
+                        self.refused = DocumentTooLarge(
+                            f"BSON document too large ({op.doc_size} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
+                        )
+                        raise self.refused
+            end, encoded, ns_docs = _split(self.ops, self.start, self.command_size, max_bson,
+                                           conn.max_message_size, conn.max_write_batch_size)
+            self.end = end
+            self._built = (encoded, ns_docs, not any(self.ops[i].multi for i in range(self.start, end)))
+        encoded, ns_docs, retryable = self._built
+        return dict(self.base), [("ops", encoded), ("nsInfo", ns_docs)], retryable
 
 
 async def client_bulk_write(
@@ -227,19 +257,6 @@ async def client_bulk_write(
         if bypass_document_validation is not None:
             raise OperationFailure("Cannot set bypass_document_validation with unacknowledged write concern")
 
-    server = await client._topology.select_server(None)
-    sd = server.description
-    # (a load balancer is never checked: its server's version is unknown; one older than 8.0
-    # refuses the bulkWrite command itself)
-    if sd.max_wire_version < _MIN_WIRE_VERSION and sd.server_type != ServerType.LoadBalancer:
-        raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
-    max_bson = sd.max_bson_size
-    for op in ops:
-        if op.kind == "insert" and op.doc_size > max_bson:
-            raise DocumentTooLarge(
-                f"BSON document too large ({op.doc_size} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
-            )
-
     base: Dict[str, Any] = {"bulkWrite": 1, "errorsOnly": not verbose_results, "ordered": ordered}
     if wc is not None and wc.document:
         base["writeConcern"] = wc.document
@@ -256,13 +273,11 @@ async def client_bulk_write(
     if not acknowledged:
         start = 0
         while start < len(ops):
-            end, encoded, ns_docs = _split(ops, start, command_size, max_bson, sd.max_message_size,
-                                           sd.max_write_batch_size)
+            batch = _Batch(ops, start, base, command_size)
             await executor.command(
-                "admin", dict(base), codec_options=codec, unacknowledged=True,
-                sequences=[("ops", encoded), ("nsInfo", ns_docs)],
+                "admin", {"bulkWrite": 1}, codec_options=codec, unacknowledged=True, build=batch.build,
             )
-            start = end
+            start = batch.end
         return ClientBulkWriteResult(None, False, False)  # type: ignore[arg-type]
 
     full: Dict[str, Any] = {
@@ -274,17 +289,20 @@ async def client_bulk_write(
     try:
         start = 0
         while start < len(ops):
-            end, encoded, ns_docs = _split(ops, start, command_size, max_bson, sd.max_message_size,
-                                           sd.max_write_batch_size)
-            retryable = not any(ops[i].multi for i in range(start, end))
+            batch = _Batch(ops, start, base, command_size)
             addr: List[Any] = []
             try:
+                # (the batch is cut after check-out, by that connection's limits; it is a
+                # retryable write unless it holds a multi-write: the build hook says which)
                 reply = await executor.command(
-                    "admin", dict(base), session=use_session, codec_options=codec,
-                    retryable_write=retryable, sequences=[("ops", encoded), ("nsInfo", ns_docs)],
+                    "admin", {"bulkWrite": 1}, session=use_session, codec_options=codec,
+                    retryable_write=True, build=batch.build,
                     implicit_session=False, result_address=addr,
                 )
+                end = batch.end
             except PyMongoError as exc:
+                if exc is batch.refused:
+                    raise
                 full["error"] = exc
                 _raise(full, verbose_results)
             full["nInserted"] += reply.get("nInserted", 0)
@@ -292,7 +310,7 @@ async def client_bulk_write(
             full["nMatched"] += reply.get("nMatched", 0)
             full["nModified"] += reply.get("nModified", 0)
             full["nUpserted"] += reply.get("nUpserted", 0)
-            wce = _wce_doc(reply)
+            wce = write_concern_error_details(reply)
             if wce:
                 full["writeConcernErrors"].append(wce)
             n_errors = reply.get("nErrors", 0)
@@ -324,7 +342,6 @@ async def _read_results(
     session: "ClientSession", ops: List[_Op], offset: int, ordered: bool, verbose: bool, comment: Any,
 ) -> None:
     """Iterate the batch's result cursor: write errors, and per-operation results if verbose."""
-    from amongo.command_cursor import CommandCursor
 
     if not reply.get("cursor"):
         return

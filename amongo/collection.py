@@ -40,17 +40,19 @@ from pymongo.results import (
 )
 from pymongo.write_concern import WriteConcern
 
-from amongo import operations as _ops
+from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject, _facade_class
-from amongo.database import Database, _check_write_concern_error
+from amongo.server_errors import check_write_concern_error as _check_write_concern_error
+from amongo.engine.session import ClientSession
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
-    from amongo.command_cursor import CommandCursor
-    from amongo.cursor import Cursor, RawBatchCursor
-    from amongo.executor import Executor
-    from amongo.session import ClientSession
+from amongo.engine.executor import Executor
+from amongo.change_stream import ChangeStream
+from amongo.command_cursor import CommandCursor
+from amongo.cursor import Cursor, RawBatchCursor
+
+if TYPE_CHECKING:  # pragma: no cover - (upward, for annotations only: the database builds collections)
+    from amongo.database import Database
 
 
 def validate_collection_name(name: Any) -> str:
@@ -195,24 +197,21 @@ class Collection(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         wc = self._wc(session, write_concern)
         unack = wc is not None and not wc.acknowledged
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         return await self._exec().command(
             self._database.name, cmd, session=session, codec_options=self._codec_options,
             retryable_write=retryable, unacknowledged=unack,
+            write_concern=wc.document if wc is not None else None,
         )
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
         codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
-        rc = self._rc_doc(session)
-        if rc:
-            cmd["readConcern"] = rc
         return await self._exec().command(
             self._database.name, cmd, session=session,
             read_preference=self._read_preference_for(session),
             codec_options=codec_options if codec_options is not None else self._codec_options, retryable_read=retryable,
+            read_concern=self._rc_doc(session),
         )
 
     # -- inserts ----------------------------------------------------------------------------
@@ -235,7 +234,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd["bypassDocumentValidation"] = bypass_document_validation
         if comment is not None:
             cmd["comment"] = comment
-        encoded = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw
+        encoded: bytes = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw  # type: ignore[assignment]
         reply = await self._write_with_docs(cmd, "documents", [encoded], session, retryable=True)
         if acknowledged:
             _raise_single_write_errors(reply)
@@ -253,8 +252,6 @@ class Collection(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         wc = self._wc(session, write_concern)
         unack = wc is not None and not wc.acknowledged
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         max_bson = self._client.max_bson_size
         for d in encoded:
             if len(d) > max_bson:
@@ -266,6 +263,7 @@ class Collection(_BaseObject[_DocumentType]):
         return await self._exec().command(
             self._database.name, cmd, session=session, codec_options=self._codec_options,
             retryable_write=retryable, unacknowledged=unack, sequences=[(field, encoded)],
+            write_concern=wc.document if wc is not None else None,
         )
 
     async def insert_many(
@@ -301,10 +299,11 @@ class Collection(_BaseObject[_DocumentType]):
             add_doc(doc)
         if not docs:
             raise TypeError("documents must be a non-empty list")
-        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment)
+        bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
+                         bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
         async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(session)
+            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -413,7 +412,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
         )
         if not acknowledged:
-            return DeleteResult(None, False)
+            return DeleteResult(None, False)  # type: ignore[arg-type]  # (PyMongo's own unacknowledged result)
         _raise_single_write_errors(reply)
         return DeleteResult({"n": reply.get("n", 0), "ok": reply.get("ok", 1.0)}, True)
 
@@ -447,13 +446,14 @@ class Collection(_BaseObject[_DocumentType]):
         """Run a batch of pymongo.operations requests (Motor: ``bulk_write``)."""
         if not isinstance(requests, abc.Iterable) or isinstance(requests, (str, bytes, abc.Mapping)):
             raise TypeError("requests must be a list")
-        bulk = _ops.Bulk(self, ordered, bypass_document_validation, comment=comment, let=let)
+        bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
+                         bypass_document_validation, comment=comment, let=let)
         for req in requests:
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
         async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(session)
+            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
@@ -888,7 +888,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self, aggregate_target=self.name,
         )
 
 

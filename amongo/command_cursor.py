@@ -10,13 +10,13 @@ from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo._typing import _DocumentType
-from amongo.operations import cursor_document
+from amongo.engine.operations import cursor_document
+from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
 
     from amongo.collection import Collection
-    from amongo.session import ClientSession
 
 Address = Tuple[str, int]
 
@@ -129,8 +129,10 @@ class _CursorBase(Generic[_DocumentType]):
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
-            elif not exc.timeout and not self._killed:
-                # The server still has the cursor: kill it (as PyMongo's close() does).
+            elif not exc.timeout and not self._killed and self._pin is None:
+                # The server still has the cursor: kill it (as PyMongo's close() does). A pinned
+                # cursor (load-balanced mode) keeps its connection until close() kills it
+                # (load-balancers spec).
                 self._killed = True
                 await self._kill_server_cursor(self._id)
                 self._id = 0
@@ -402,31 +404,31 @@ class CommandCursor(_CursorBase[_DocumentType]):
         parent = self._parent
         session = self._new_implicit_session()
         self._session = session
-        from amongo.collection import Collection
-
+        # (the parent is always a collection: the one the cursor reads, or the collection an
+        # aggregate with $out/$merge was started from)
         rp = self._read_preference
-        if rp is None and not self._is_write and isinstance(parent, Collection):
+        if rp is None and not self._is_write:
             rp = parent._read_preference_for(self._explicit_session)
-        if rp is None and self._is_write and isinstance(parent, Collection):
-            rp = await self._write_read_preference(parent)
-        if isinstance(parent, Collection) and "readConcern" not in cmd and not self._is_write:
-            rc = parent._rc_doc(self._explicit_session)
-            if rc and next(iter(cmd)) == "aggregate":
-                cmd["readConcern"] = rc
-        if self._is_write and isinstance(parent, Collection):
+        if rp is None and self._is_write:
+            # (the executor applies the $out/$merge rule: primary unless every server is 5.0+)
+            rp = parent._read_preference_for(self._explicit_session)
+            if rp is not None and rp.mode == 0:
+                rp = None
+        # (concerns are handed to the executor as data; it stamps them)
+        rc = wc_doc = None
+        if self._is_write:
             wc = parent._wc(self._explicit_session)
-            if wc is not None and wc.document:
-                cmd["writeConcern"] = wc.document
+            wc_doc = wc.document if wc is not None else None
             rc = parent._rc_doc(self._explicit_session)
-            if rc:
-                cmd["readConcern"] = rc
+        elif "readConcern" not in cmd and next(iter(cmd)) == "aggregate":
+            rc = parent._rc_doc(self._explicit_session)
         addr: List[Any] = []
         try:
             reply = await self._client._executor.command(
                 self._ns_db, cmd, session=session, read_preference=rp,
                 codec_options=self._codec_options, retryable_read=self._retryable,
                 implicit_session=False, result_address=addr, is_write=self._is_write,
-                pin=self._pin,
+                read_concern=rc, write_concern=wc_doc, pin=self._pin, write_aggregate=self._is_write,
             )
         except OperationFailure as exc:
             self._killed = True
@@ -449,25 +451,6 @@ class CommandCursor(_CursorBase[_DocumentType]):
             self._end_session()
             return
         self._take_cursor(reply, addr[-1] if addr else None, first=True)
-
-    async def _write_read_preference(self, parent: "Collection[Any]") -> Any:
-        """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec): the
-        collection's when every known server is 5.0+ (wire version 13), else primary (None)."""
-        rp = parent._read_preference_for(self._explicit_session)
-        if rp is None or rp.mode == 0:
-            return None
-        topology = self._client._topology
-        if topology.settings.load_balanced:
-            # The balancer's servers are never checked: assume 5.0+ as PyMongo does (its
-            # load-balancer description says maxWireVersion 13); an older server refuses.
-            return rp
-        common = topology.description.common_wire_version
-        if common is None:  # nothing discovered yet: wait for a writable server first
-            await topology.select_server(None)
-            common = topology.description.common_wire_version
-        if common is None or common < 13:
-            return None
-        return rp
 
 # Motor's name for the cursor aggregate() returns before it is started
 LatentCommandCursor = CommandCursor

@@ -25,14 +25,13 @@ from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
-    ConnectionFailure,
     NetworkTimeout,
-    OperationFailure,
     ProtocolError,
 )
 
 from amongo._version import __version__
 from amongo.protocol import ConnectionClosed, FrameProtocol
+from amongo.server_errors import command_error
 from amongo.topology.description import hello_int as _hello_int
 from amongo.topology.description import invalid_hello as _invalid_hello
 from amongo.wire.batching import EncodedArray
@@ -192,8 +191,6 @@ def _server_api_doc(server_api: Any) -> Dict[str, Any]:
     return doc
 
 
-_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058})
-_RECOVERING_CODES = frozenset({11600, 11602, 13436, 189, 91})
 
 
 def _connect_error(exc: ConnectionFailure, overload: bool) -> ConnectionFailure:
@@ -341,10 +338,8 @@ class Connection:
         if handshake:
             try:
                 await conn.handshake(authenticate=authenticate)
-            except BaseException as exc:
+            except BaseException:
                 conn.close()
-                if not conn.hello and type(exc) in (AutoReconnect, NetworkTimeout):
-                    _connect_error(exc, True)  # the initial hello failed on the network
                 raise
         return conn
 
@@ -379,7 +374,12 @@ class Connection:
             if cred.mechanism in (None, "DEFAULT") and cred.username:
                 cmd["saslSupportedMechs"] = f"{cred.source}.{cred.username}"
         start = time.monotonic()
-        reply = await self.command("admin", cmd, check=True, compress=False)
+        try:
+            reply = await self.command("admin", cmd, check=True, compress=False)
+        except (AutoReconnect, NetworkTimeout) as exc:
+            if type(exc) in (AutoReconnect, NetworkTimeout):
+                _connect_error(exc, True)  # the initial hello failed on the network
+            raise
         self.set_hello(reply, time.monotonic() - start)
         if cred is not None and authenticate:
             from amongo import auth as _auth
@@ -698,27 +698,3 @@ def _decode_takes_header() -> bool:
 
 
 _DECODE_TAKES_HEADER = _decode_takes_header()
-
-
-def command_error(reply: Mapping[str, Any], max_wire_version: Optional[int] = None) -> Exception:
-    """The pymongo exception a failed command reply (``ok: 0``) maps to."""
-    from pymongo.errors import (
-        CursorNotFound,
-        DuplicateKeyError,
-        ExecutionTimeout,
-        NotPrimaryError,
-    )
-
-    code = reply.get("code")
-    errmsg = reply.get("errmsg", reply.get("$err", "Unknown command error"))
-    if code in _NOT_PRIMARY_CODES or code in _RECOVERING_CODES or (
-        code is None and ("not master" in errmsg or "node is recovering" in errmsg)
-    ):
-        return NotPrimaryError(errmsg, reply)
-    if code == 50:
-        return ExecutionTimeout(errmsg, code, reply, max_wire_version)
-    if code == 43:
-        return CursorNotFound(errmsg, code, reply, max_wire_version)
-    if code in (11000, 11001, 12582):
-        return DuplicateKeyError(errmsg, code, reply, max_wire_version)
-    return OperationFailure(errmsg, code, reply, max_wire_version)

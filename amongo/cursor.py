@@ -10,15 +10,15 @@ from bson.son import SON
 from pymongo import CursorType
 from pymongo.errors import InvalidOperation, OperationFailure
 
-from amongo import operations as _ops
+from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType
 from amongo.command_cursor import _CursorBase
+from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
 
     from amongo.collection import Collection
-    from amongo.session import ClientSession
 
 _TAILABLE = 2
 _OPLOG_REPLAY = 8

@@ -10,16 +10,17 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _BaseObject, _facade_class
+from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
-from amongo.client import validate_database_name
+from amongo.server_errors import check_write_concern_error as _check_write_concern_error
+from amongo.engine.session import ClientSession
+
+from amongo.change_stream import ChangeStream
+from amongo.collection import Collection
+from amongo.command_cursor import CommandCursor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from amongo.change_stream import ChangeStream
     from amongo.client import MongoClient
-    from amongo.collection import Collection
-    from amongo.command_cursor import CommandCursor
-    from amongo.session import ClientSession
 
 
 class Database(_BaseObject[_DocumentType]):
@@ -216,10 +217,9 @@ class Database(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
         reply = await self._client._executor.command(
             self._name, cmd, session=session, codec_options=self._codec_options, check=check,
+            write_concern=wc.document if wc is not None else None,
         )
         _check_write_concern_error(reply)
         return reply
@@ -269,8 +269,6 @@ class Database(_BaseObject[_DocumentType]):
         """Drop a collection (Motor: ``drop_collection``); dropping a missing one is not an error."""
         from pymongo.errors import OperationFailure
 
-        from amongo.collection import Collection
-
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):
             raise TypeError("name_or_collection must be an instance of str or Collection")
@@ -278,7 +276,7 @@ class Database(_BaseObject[_DocumentType]):
             return await self._command_write({"drop": name}, session=session, comment=comment)
         except OperationFailure as exc:
             if exc.code == 26 or "ns not found" in str(exc):
-                return exc.details or {"ok": 0, "errmsg": "ns not found", "code": 26}
+                return dict(exc.details or {"ok": 0, "errmsg": "ns not found", "code": 26})
             raise
 
     async def list_collections(
@@ -335,7 +333,7 @@ class Database(_BaseObject[_DocumentType]):
         return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
-            show_expanded_events,
+            show_expanded_events, aggregate_on=self["$cmd.aggregate"], aggregate_target=1,
         )
 
     async def validate_collection(
@@ -344,8 +342,6 @@ class Database(_BaseObject[_DocumentType]):
     ) -> Dict[str, Any]:
         """Validate a collection (Motor: ``validate_collection``)."""
         from pymongo.errors import CollectionInvalid
-
-        from amongo.collection import Collection
 
         name = name_or_collection.name if isinstance(name_or_collection, Collection) else name_or_collection
         if not isinstance(name, str):
@@ -369,15 +365,3 @@ class Database(_BaseObject[_DocumentType]):
         if dbref.database is not None and dbref.database != self._name:
             raise ValueError(f"trying to dereference a DBRef that points to another database ({dbref.database!r} not {self._name!r})")
         return await self[dbref.collection].find_one({"_id": dbref.id}, session=session, comment=comment, **kwargs)
-
-
-def _check_write_concern_error(reply: Mapping[str, Any]) -> None:
-    wce = reply.get("writeConcernError")
-    if wce:
-        from pymongo.errors import WriteConcernError
-
-        details = dict(wce)
-        labels = reply.get("errorLabels")
-        if labels:
-            details["errorLabels"] = labels
-        raise WriteConcernError(details.get("errmsg", "write concern error"), details.get("code"), details)

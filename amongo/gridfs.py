@@ -29,10 +29,8 @@ from amongo._common import _facade_class
 from amongo.collection import Collection
 from amongo.cursor import Cursor
 from amongo.database import Database
-from amongo.operations import cursor_document
-
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.session import ClientSession
+from amongo.engine.operations import cursor_document
+from amongo.engine.session import ClientSession
 
 __all__ = ["GridFSBucket", "GridIn", "GridOut", "GridOutCursor", "DEFAULT_CHUNK_SIZE"]
 
@@ -186,21 +184,22 @@ class GridIn:
     @property
     def chunk_size(self) -> int:
         """Bytes per chunk (Motor: ``chunk_size``)."""
-        return self._file["chunkSize"]
+        return int(self._file["chunkSize"])
 
     @property
     def length(self) -> int:
         """The file's length; only available once closed (Motor: ``length``)."""
         if not self._closed:
             raise AttributeError("can only get 'length' on a closed file")
-        return self._file["length"]
+        return int(self._file["length"])
 
     @property
     def upload_date(self) -> datetime.datetime:
         """When the file was stored; only available once closed (Motor: ``upload_date``)."""
         if not self._closed:
             raise AttributeError("can only get 'upload_date' on a closed file")
-        return self._file["uploadDate"]
+        upload_date: datetime.datetime = self._file["uploadDate"]
+        return upload_date
 
     @property
     def closed(self) -> bool:
@@ -251,7 +250,7 @@ class GridIn:
             await self._bucket.ensure_indexes(self._session)
             self._ensured_index = True
 
-    def _add_chunk(self, data: bytes) -> None:
+    def _add_chunk(self, data: "bytes | bytearray | memoryview") -> None:
         self._pending.append({"files_id": self._file["_id"], "n": self._chunk_number, "data": Binary(bytes(data))})
         self._pending_bytes += len(data)
         self._chunk_number += 1
@@ -513,7 +512,8 @@ class GridOut:
     @property
     def upload_date(self) -> datetime.datetime:
         """When the file was stored (Motor: ``upload_date``)."""
-        return self._require("upload_date")["uploadDate"]
+        upload_date: datetime.datetime = self._require("upload_date")["uploadDate"]
+        return upload_date
 
     @property
     def aliases(self) -> Optional[List[str]]:
@@ -816,7 +816,8 @@ class GridFSBucket:
         (Motor: ``upload_from_stream``)."""
         gin = self.open_upload_stream(filename, chunk_size_bytes, metadata, session=session)
         await self._upload(gin, source)
-        return gin._id
+        file_id: ObjectId = gin._id
+        return file_id
 
     async def upload_from_stream_with_id(self, file_id: Any, filename: str, source: Any, chunk_size_bytes: Optional[int] = None,
                                          metadata: Optional[Mapping[str, Any]] = None, session: Optional["ClientSession"] = None) -> None:

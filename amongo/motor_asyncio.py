@@ -24,7 +24,7 @@ from amongo.gridfs import GridFSBucket as AsyncIOMotorGridFSBucket
 from amongo.gridfs import GridIn as AsyncIOMotorGridIn
 from amongo.gridfs import GridOut as AsyncIOMotorGridOut
 from amongo.gridfs import GridOutCursor as AsyncIOMotorGridOutCursor
-from amongo.session import ClientSession as AsyncIOMotorClientSession
+from amongo.engine.session import ClientSession as AsyncIOMotorClientSession
 
 __all__ = [
     "AsyncIOMotorClient",

@@ -23,7 +23,7 @@ from amongo.command_cursor import _CursorBase as AgnosticBaseCursor
 from amongo.cursor import Cursor as AgnosticCursor
 from amongo.cursor import RawBatchCursor as AgnosticRawBatchCursor
 from amongo.database import Database as AgnosticDatabase
-from amongo.session import ClientSession as AgnosticClientSession
+from amongo.engine.session import ClientSession as AgnosticClientSession
 
 __all__ = [
     "AgnosticBase",

@@ -18,7 +18,7 @@ from amongo.gridfs import GridFSBucket as MotorGridFSBucket
 from amongo.gridfs import GridIn as MotorGridIn
 from amongo.gridfs import GridOut as MotorGridOut
 from amongo.gridfs import GridOutCursor as MotorGridOutCursor
-from amongo.session import ClientSession as MotorClientSession
+from amongo.engine.session import ClientSession as MotorClientSession
 
 __all__ = [
     "MotorClient",

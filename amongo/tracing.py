@@ -39,7 +39,7 @@ from amongo._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.connection import Connection
-    from amongo.session import ClientSession
+    from amongo.engine.session import ClientSession
 
 ENV_ENABLED = "OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED"
 ENV_QUERY_TEXT_MAX_LENGTH = "OTEL_PYTHON_INSTRUMENTATION_MONGODB_QUERY_TEXT_MAX_LENGTH"

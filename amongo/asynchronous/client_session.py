@@ -7,7 +7,7 @@ from pymongo.errors import ConfigurationError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from amongo.session import ClientSession, SessionOptions, TransactionOptions, _TransactionContext
+from amongo.engine.session import ClientSession, SessionOptions, TransactionOptions, _TransactionContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.asynchronous.mongo_client import AsyncMongoClient

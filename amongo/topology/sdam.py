@@ -30,6 +30,7 @@ from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError
 
 from amongo._compat import slotted_dataclass
+from amongo.server_errors import NOT_WRITABLE_PRIMARY_CODES, RECOVERING_CODES, SHUTDOWN_CODES
 
 from amongo.topology.description import (
     Address,
@@ -360,12 +361,7 @@ def _update_rs_with_primary_from_member(st: _State, sd: ServerDescription) -> No
 # Application error handling
 # ---------------------------------------------------------------------------------------
 
-#: "node is recovering" error codes.
-RECOVERING_CODES = frozenset((11600, 11602, 13436, 189, 91))
-#: "not writable primary" error codes.
-NOT_WRITABLE_PRIMARY_CODES = frozenset((10107, 13435, 10058))
-#: "node is shutting down" codes (a subset of the recovering codes).
-SHUTDOWN_CODES = frozenset((11600, 91))
+# RECOVERING_CODES, NOT_WRITABLE_PRIMARY_CODES, SHUTDOWN_CODES: see amongo.server_errors.
 
 #: Label on errors the server raises under overload; such errors never change SDAM state.
 SYSTEM_OVERLOADED_LABEL = "SystemOverloadedError"

@@ -758,10 +758,13 @@ class Topology:
             if srv.monitor is not None:
                 srv.monitor.request_check()
 
-    def _candidates(self, read_preference: Any, address: Optional[Address]) -> List[Server]:
-        """The servers in the latency window for a selector (cached per description)."""
+    def _candidates(
+        self, read_preference: Any, address: Optional[Address], deprioritized: Sequence[Address] = ()
+    ) -> List[Server]:
+        """The servers in the latency window for a selector (cached per description; not
+        when servers are *deprioritized*: a retry avoiding the server that failed)."""
         key = address if address is not None else id(read_preference)
-        cached = self._selection_cache.get(key)
+        cached = None if deprioritized else self._selection_cache.get(key)
         if cached is not None and (address is not None or cached[0] is read_preference):
             return cached[1]
         td = self._td
@@ -780,27 +783,32 @@ class Topology:
                 selector,
                 self.settings.local_threshold_ms,
                 heartbeat_frequency_ms=self.settings.heartbeat_frequency * 1000,
+                deprioritized=deprioritized,
             )
         servers = self.servers
         result = [servers[sd.address] for sd in sds if sd.address in servers]
+        if deprioritized:
+            return result
         cache = self._selection_cache
         if len(cache) > 256:
             cache.clear()
         cache[key] = (read_preference, result)
         return result
 
-    def select_now(self, read_preference: Any = None, address: Optional[Address] = None) -> Optional[Server]:
+    def select_now(
+        self, read_preference: Any = None, address: Optional[Address] = None, deprioritized: Sequence[Address] = ()
+    ) -> Optional[Server]:
         """:meth:`select_server`'s answer when it needs no waiting (the topology is open and
         a server is suitable now), else None: then await :meth:`select_server`."""
         if self._closed or not self._opened or self._srv_error is not None:
             return None
-        if address is None:  # (the selection cache's hit, inline)
+        if address is None and not deprioritized:  # (the selection cache's hit, inline)
             cached = self._selection_cache.get(id(read_preference))
             if cached is not None and cached[0] is read_preference:
                 candidates = cached[1]
                 if len(candidates) == 1:
                     return candidates[0]
-        candidates = self._candidates(read_preference, address)
+        candidates = self._candidates(read_preference, address, deprioritized)
         if not candidates:
             return None
         return candidates[0] if len(candidates) == 1 else self._choose(candidates)
@@ -811,27 +819,32 @@ class Topology:
         *,
         deadline: Optional[float] = None,
         address: Optional[Address] = None,
+        deprioritized: Sequence[Address] = (),
     ) -> Server:
         """A server for *read_preference* (None: a writable server), or the server at
         *address*; waits for the topology to change until *deadline* (``time.monotonic()``)
-        or ``serverSelectionTimeoutMS``.
+        or ``serverSelectionTimeoutMS``. Servers in *deprioritized* (a retried operation's
+        failed server) are chosen only when no other server is suitable (server-selection
+        spec).
 
         :raises ServerSelectionTimeoutError: no suitable server in time (the message ends
             with the topology description, as PyMongo's does).
         :raises ConfigurationError: incompatible wire versions, or SRV resolution failed.
         """
-        server = self._open_and_select(read_preference, address)
+        server = self._open_and_select(read_preference, address, deprioritized)
         if server is not None:
             return server
-        return await self._select_slow(read_preference, deadline, address)
+        return await self._select_slow(read_preference, deadline, address, deprioritized)
 
-    def _open_and_select(self, read_preference: Any, address: Optional[Address]) -> Optional[Server]:
+    def _open_and_select(
+        self, read_preference: Any, address: Optional[Address], deprioritized: Sequence[Address] = ()
+    ) -> Optional[Server]:
         """Open the topology if needed; a suitable server now, or None."""
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         if not self._opened:
             self._open_sync()
-        candidates = self._candidates(read_preference, address)
+        candidates = self._candidates(read_preference, address, deprioritized)
         if not candidates:
             return None
         return candidates[0] if len(candidates) == 1 else self._choose(candidates)
@@ -844,6 +857,7 @@ class Topology:
         *,
         deadline: Optional[float] = None,
         address: Optional[Address] = None,
+        deprioritized: Sequence[Address] = (),
     ) -> Server:
         """:meth:`select_server` with the ``amongo.serverSelection`` log messages (the
         executor calls this instead while that logger is enabled for DEBUG): "Server
@@ -860,7 +874,7 @@ class Topology:
         _logging.debug(logger, cid, message="Server selection started", clientId=self._topology_id,
                        topologyDescription=repr(self._td), **fields)
         try:
-            found = self._open_and_select(read_preference, address)
+            found = self._open_and_select(read_preference, address, deprioritized)
             if found is not None:
                 server = found
             else:
@@ -872,7 +886,7 @@ class Topology:
                         clientId=self._topology_id, topologyDescription=repr(self._td),
                         remainingTimeMS=int(remaining * 1000), **fields,
                     )
-                server = await self._select_slow(read_preference, deadline, address)
+                server = await self._select_slow(read_preference, deadline, address, deprioritized)
         except Exception as exc:
             if logger.isEnabledFor(_logging.DEBUG):
                 _logging.debug(logger, cid, message="Server selection failed", clientId=self._topology_id,
@@ -891,7 +905,11 @@ class Topology:
         return self.servers.get(chosen.address) or candidates[0]
 
     async def _select_slow(
-        self, read_preference: Any, deadline: Optional[float], address: Optional[Address]
+        self,
+        read_preference: Any,
+        deadline: Optional[float],
+        address: Optional[Address],
+        deprioritized: Sequence[Address] = (),
     ) -> Server:
         timeout = self.settings.server_selection_timeout
         now = time.monotonic()
@@ -905,7 +923,7 @@ class Topology:
                 raise InvalidOperation("Cannot use MongoClient after close")
             if self._srv_error is not None:
                 raise self._srv_error
-            candidates = self._candidates(read_preference, address)
+            candidates = self._candidates(read_preference, address, deprioritized)
             if candidates:
                 return candidates[0] if len(candidates) == 1 else self._choose(candidates)
             self._request_checks()

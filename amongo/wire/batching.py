@@ -162,7 +162,7 @@ class EncodedArray:
     options) costs as much as the document. The server reads ``documents`` the same from
     either place (OP_MSG spec: a sequence is equivalent to an array field of the command).
     Used when the whole batch fits one command document (see
-    :meth:`amongo.operations.Bulk.execute`); larger inserts are split into sequences.
+    :meth:`amongo.engine.operations.Bulk.execute`); larger inserts are split into sequences.
 
     :param name: the field (``"documents"``).
     :param docs: the documents, already given their ``_id``.

@@ -1315,8 +1315,8 @@ class UnifiedRunner(ExtraOperations):
 
     async def _tr_assertSessionTransactionState(self, session: str, state: str) -> None:
         sess = self.entities[session]
-        if hasattr(sess, "txn_state"):  # amongo: amongo.session.TXN_* constants
-            from amongo import session as _amongo_session
+        if hasattr(sess, "txn_state"):  # amongo: amongo.engine.session.TXN_* constants
+            from amongo.engine import session as _amongo_session
 
             names = {
                 _amongo_session.TXN_NONE: "none", _amongo_session.TXN_STARTING: "starting",

@@ -11,7 +11,7 @@ from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 
-from amongo import operations as ops
+from amongo.engine import operations as ops
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray
 
 MAX_BSON = 16 * 1024 * 1024

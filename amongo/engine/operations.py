@@ -9,7 +9,7 @@ import os
 import struct
 import time
 from collections import abc
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
 from bson.codec_options import CodecOptions
@@ -19,13 +19,12 @@ from bson.son import SON
 from bson.timestamp import Timestamp
 from pymongo.collation import Collation
 from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation, ProtocolError
+from pymongo.write_concern import WriteConcern
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.collection import Collection
-    from amongo.session import ClientSession
+from amongo.engine.session import ClientSession
 
 ASCENDING = 1
 
@@ -44,7 +43,7 @@ def _oid_random() -> bytes:
     pid = os.getpid()
     if st[0] != pid:  # first use, or a forked child: new random value and counter
         st[0], st[1], st[2] = pid, os.urandom(5), int.from_bytes(os.urandom(3), "big")
-    return st[1]
+    return st[1]  # type: ignore[no-any-return]
 
 
 def _oid_from_bytes() -> Callable[[bytes], ObjectId]:
@@ -280,9 +279,11 @@ class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
 
-    def __init__(self, collection: "Collection[Any]", ordered: bool, bypass_document_validation: Optional[bool],
-                 comment: Any = None, let: Any = None) -> None:
-        self.collection = collection
+    def __init__(self, dbname: str, collection_name: str, codec_options: CodecOptions[Any], ordered: bool,
+                 bypass_document_validation: Optional[bool], comment: Any = None, let: Any = None) -> None:
+        self.dbname = dbname
+        self.collection_name = collection_name
+        self.codec_options = codec_options
         self.ordered = ordered
         self.bypass = bypass_document_validation
         self.comment = comment
@@ -351,13 +352,21 @@ class Bulk:
             groups.setdefault(kind, []).append(i)
         return [(k, groups[k]) for k in ("insert", "update", "delete") if k in groups]
 
-    async def execute(self, session: Optional["ClientSession"]) -> Tuple[Dict[str, Any], bool]:
-        """Run the batch's commands, split by the server's limits; returns a
-        :class:`pymongo.results.BulkWriteResult` (Motor: ``bulk_write``).
+    async def execute(
+        self,
+        executor: Any,
+        session: Optional[ClientSession],
+        wc: Optional[WriteConcern],
+        limits: Optional[Tuple[int, int, int]] = None,
+    ) -> Tuple[Dict[str, Any], bool]:
+        """Run the batch's commands through *executor*, split by the server's limits, with
+        write concern *wc* (None: the server's default, as in a transaction); returns
+        ``(bulk API result, acknowledged)`` for a :class:`pymongo.results.BulkWriteResult`
+        (Motor: ``bulk_write``).
+
+        :param limits: ``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` to
+            split by (default: the writable server's, :meth:`Executor.write_limits`).
         """
-        coll = self.collection
-        client = coll._client
-        wc = coll._wc(session)
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged:
             # Hints are sent with w:0 (servers >= 4.4, amongo's minimum).
@@ -365,22 +374,19 @@ class Bulk:
                 raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
             if self.uses_array_filters:
                 raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
-        codec = coll._codec_options
+        codec = self.codec_options
         result: Dict[str, Any] = {
             "writeErrors": [], "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0,
             "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
         }
-        executor = client._executor
-        dbname = coll._database.name
-        max_bson = client.max_bson_size
-        max_msg = client.max_message_size
-        max_batch = client.max_write_batch_size
+        dbname = self.dbname
+        max_bson, max_msg, max_batch = limits if limits is not None else executor.write_limits()
         stop = False
         for kind, indexes in self._runs():
             if stop:
                 break
             field = _KIND_FIELD[kind]
-            cmd_base: Dict[str, Any] = {kind: coll._name, "ordered": self.ordered}
+            cmd_base: Dict[str, Any] = {kind: self.collection_name, "ordered": self.ordered}
             if self.bypass is not None and kind != "delete":
                 cmd_base["bypassDocumentValidation"] = self.bypass
             if self.let is not None and kind != "insert":

@@ -12,8 +12,9 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
 
+import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
@@ -36,26 +37,25 @@ from amongo._logging import SERVER_SELECTION_LOGGER as _SELECTION_LOGGER
 from amongo._logging import debug as _log_debug
 from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
-from amongo.operations import check_reply_times
-from amongo.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession
+from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
+from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
+from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
+from amongo.engine.clock import ts_newer
+from amongo.engine.operations import check_reply_times
+from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
+from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
-from amongo._common import ts_newer
 from amongo.topology.description import TopologyType
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.client import MongoClient
-    from amongo.topology.topology import Server
+from amongo.topology.topology import Server
 
-#: Server error codes after which reads and writes are retried (retryable-reads/writes specs).
-RETRYABLE_CODES = frozenset({11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262, 134})
-_NOT_PRIMARY_CODES = frozenset({10107, 13435, 10058, 11600, 11602, 13436, 189, 91})
 _SENSITIVE = frozenset(
     {"authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser",
      "copydbgetnonce", "copydbsaslstart", "copydb"}
 )
 _PRIMARY_MODE = 0
-_REAUTHENTICATION_REQUIRED = 391
 _SINGLE = TopologyType.Single
+_SHARDED = TopologyType.Sharded
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
 _BASE_BACKOFF = 0.1
@@ -142,6 +142,26 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     return False
 
 
+#: ``build(connection) -> (command, sequences, retryable)``: see :meth:`Executor.command`.
+BuildHook = Callable[[Connection], Tuple[MutableMapping[str, Any], Optional[Sequence[Tuple[str, Sequence[bytes]]]], bool]]
+
+
+class ExecutorCore(SessionCore, Protocol):
+    """What the executor reads from its client's core (:class:`amongo.engine.core.ClientCore`,
+    which imports this module)."""
+
+    topology: Any
+    listeners: EventListeners
+    retry_writes: bool
+    retry_reads: bool
+    timeout: Optional[float]
+    server_api_doc: Optional[Dict[str, Any]]
+    cluster_time: Optional[Mapping[str, Any]]
+
+    def implicit_session(self) -> ClientSession: ...
+    max_adaptive_retries: Optional[int]
+
+
 class WrongEventLoopError(InvalidOperation, RuntimeError):
     """A client was used from another event loop than the one it runs on (PyMongo raises a
     RuntimeError with the same message; this is also an InvalidOperation)."""
@@ -156,29 +176,30 @@ class WrongEventLoopError(InvalidOperation, RuntimeError):
 class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
-    __slots__ = ("_client", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
+    __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
                  "_max_overload_retries", "_tracing", "load_balanced")
 
-    def __init__(self, client: "MongoClient[Any]") -> None:
-        self._client = client
-        self.topology = client._topology
-        self.listeners = client._listeners
-        api = client._server_api
-        self._server_api_doc: Optional[Dict[str, Any]] = None
-        if api is not None:
-            doc: Dict[str, Any] = {"apiVersion": api.version}
-            if api.strict is not None:
-                doc["apiStrict"] = api.strict
-            if api.deprecation_errors is not None:
-                doc["apiDeprecationErrors"] = api.deprecation_errors
-            self._server_api_doc = doc
-        self._retry_writes = client._retry_writes
-        self._retry_reads = client._retry_reads
-        self._timeout = client._timeout
+    def __init__(self, core: ExecutorCore) -> None:
+        self._core = core
+        self.topology = core.topology
+        self.listeners = core.listeners
+        self._server_api_doc = core.server_api_doc
+        self._retry_writes = core.retry_writes
+        self._retry_reads = core.retry_reads
+        self._timeout = core.timeout
         self._tokens = TokenBucket()
-        self._max_overload_retries = int(client._options.get("maxAdaptiveRetries", _MAX_OVERLOAD_RETRIES))
-        self._tracing = client._tracing  # amongo.tracing.Tracing, or None (disabled)
-        self.load_balanced = client._connection_options.load_balanced  # connections are pinned
+        mar = core.max_adaptive_retries
+        self._max_overload_retries = int(mar if mar is not None else _MAX_OVERLOAD_RETRIES)
+        self._tracing = core.tracing  # amongo.tracing.Tracing, or None (disabled)
+        self.load_balanced = bool(core.topology.settings.load_balanced)  # connections are pinned
+
+    def write_limits(self) -> Tuple[int, int, int]:
+        """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
+        server, or the defaults (16 MiB, 48 MB, 100,000) until one is known."""
+        for sd in self.topology.description.servers.values():
+            if sd.is_writable:
+                return sd.max_bson_size, sd.max_message_size, sd.max_write_batch_size
+        return 16 * 1024 * 1024, 48_000_000, 100_000
 
     def command(
         self,
@@ -201,6 +222,10 @@ class Executor:
         array: Optional[EncodedArray] = None,
         pin: Optional[Pin] = None,
         run_command: bool = False,
+        build: Optional[BuildHook] = None,
+        read_concern: Optional[Mapping[str, Any]] = None,
+        write_concern: Optional[Mapping[str, Any]] = None,
+        write_aggregate: bool = False,
     ) -> Awaitable[Dict[str, Any]]:
         """Run *cmd* on a suitable server; await the result for the reply.
 
@@ -217,11 +242,28 @@ class Executor:
         :param is_write: whether the command writes (None: it writes when *read_preference* is
             None); with *run_command* (a user's ``Database.command``) it decides which of
             ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
+        :param write_aggregate: an aggregate with ``$out``/``$merge``: a non-primary
+            *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
+            topology is discovered first when nothing is known yet), else primary.
+        :param read_concern: the ``readConcern`` document the command carries (the
+            collection's; dropped inside a transaction, where the transaction's applies).
+        :param write_concern: the ``writeConcern`` document (dropped inside a transaction).
+        :param build: called with each attempt's checked-out connection, before stamping:
+            returns ``(command, sequences, retryable)`` built from the connection's own
+            limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
+            maxWriteBatchSize); *cmd* is then only the command's name, for selection
+            logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
+            update). An error it raises fails the operation (the connection is checked in).
         """
+        if read_concern:
+            cmd["readConcern"] = read_concern
+        if write_concern:
+            cmd["writeConcern"] = write_concern
         coro = self._command(
             dbname, cmd, session, read_preference, codec_options, retryable_read,
             retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array, pin, run_command,
+            is_write, implicit_session, result_address, array, pin, run_command, build,
+            write_aggregate,
         )
         if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
             coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
@@ -254,12 +296,16 @@ class Executor:
         array: Optional[EncodedArray] = None,
         pin: Optional[Pin] = None,
         run_command: bool = False,
+        build: Optional[BuildHook] = None,
+        write_aggregate: bool = False,
     ) -> Dict[str, Any]:
-        client = self._client
+        core = self._core
         topology = self.topology
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
-            raise WrongEventLoopError(type(client).__name__)
+            raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
+        if write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
+            read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
             # times matter (it never has a transaction; the caller ends it).
@@ -267,7 +313,7 @@ class Executor:
                 session = None
             in_txn = False
         elif session is not None:
-            if session._client is not client:
+            if session._core is not core:
                 raise InvalidOperation("Can only use session with the MongoClient that started it")
             session._check_ended()
             if unacknowledged:
@@ -321,6 +367,10 @@ class Executor:
         last_error: Optional[BaseException] = None
         overloaded = False
         attempt = 0
+        # Retries as data: the server an attempt failed on goes back into selection as
+        # deprioritized (server-selection spec: a retry on a sharded cluster goes to another
+        # mongos when there is one).
+        deprioritized: Tuple[Tuple[str, int], ...] = ()
         deadline = None
         timeout = _csot.get_timeout()
         if timeout:  # (pymongo.timeout(0): no deadline, and not the client's timeoutMS either)
@@ -332,11 +382,12 @@ class Executor:
                     raise _timeout_error(last_error)
                 if log_selection:
                     server = await topology.select_server_logged(
-                        read_preference, next(iter(cmd)), op_id, deadline=deadline, address=address
+                        read_preference, next(iter(cmd)), op_id, deadline=deadline, address=address,
+                        deprioritized=deprioritized,
                     )
                 else:
-                    server = topology.select_now(read_preference, address) or await topology.select_server(
-                        read_preference, deadline=deadline, address=address
+                    server = topology.select_now(read_preference, address, deprioritized) or await topology.select_server(
+                        read_preference, deadline=deadline, address=address, deprioritized=deprioritized
                     )
             except ServerSelectionTimeoutError:
                 if last_error is not None:
@@ -358,6 +409,7 @@ class Executor:
                         and await self._overload_backoff(attempt, deadline)
                     ):
                         last_error = exc
+                        deprioritized = _deprioritized(topology, server)
                         continue
                 elif (
                     attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
@@ -366,6 +418,7 @@ class Executor:
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
+                    deprioritized = _deprioritized(topology, server)
                     continue
                 if in_txn:
                     exc._add_error_label("TransientTransactionError")
@@ -373,14 +426,18 @@ class Executor:
             if result_address is not None:
                 result_address.append(server.address)
             if session is None and implicit_session and not unacknowledged and conn.supports_sessions:
-                implicit = implicit or client._implicit_session()
+                implicit = implicit or core.implicit_session()
                 use_session: Optional[ClientSession] = implicit
             elif session is not None and session._implicit and not conn.supports_sessions:
                 use_session = None
             else:
                 use_session = session
-            do_retry_write = retryable_write and use_session is not None and conn.supports_retry
+            do_retry_write = False
             try:
+                if build is not None:  # (an error here is handled as any other, never retried)
+                    cmd, sequences, built_retryable = build(conn)
+                    retryable_write = retryable_write and built_retryable
+                do_retry_write = retryable_write and use_session is not None and conn.supports_retry
                 if do_retry_write and not in_txn and not txn_number_assigned:
                     ss = use_session._materialize()  # type: ignore[union-attr]
                     ss.txn_number += 1
@@ -391,11 +448,7 @@ class Executor:
                     and "commitTransaction" in cmd
                     and not (isinstance(last_error, PyMongoError) and last_error.has_error_label("SystemOverloadedError"))
                 ):
-                    # A retried commit uses w:majority (transactions spec).
-                    wc_doc = dict(cmd.get("writeConcern") or {})
-                    wc_doc["w"] = "majority"
-                    wc_doc.setdefault("wtimeout", 10000)
-                    cmd["writeConcern"] = wc_doc
+                    cmd["writeConcern"] = retried_commit_write_concern(cmd.get("writeConcern"))
                 starting = in_txn and not is_txn_finish and use_session.txn_state == TXN_STARTING  # type: ignore[union-attr]
                 try:
                     timeout_applies = self._stamp(
@@ -470,6 +523,7 @@ class Executor:
                             implicit._end_implicit()
                         raise
                     last_error = exc
+                    deprioritized = _deprioritized(topology, server)
                     continue
                 if implicit is not None:
                     implicit._end_implicit()
@@ -502,11 +556,8 @@ class Executor:
                 and "RetryableWriteError" in (reply.get("errorLabels") or ())
             ):
                 # A retryable write-concern error (retryable-writes spec): retry once.
-                from pymongo.errors import WriteConcernError
-
-                wce = dict(reply["writeConcernError"])
-                wce["errorLabels"] = list(reply["errorLabels"])
-                last_error = WriteConcernError(wce.get("errmsg", ""), wce.get("code"), wce)
+                last_error = write_concern_error(reply)
+                deprioritized = _deprioritized(topology, server)
                 continue
             tokens = self._tokens
             if tokens.tokens < tokens.capacity:
@@ -514,6 +565,23 @@ class Executor:
             if implicit is not None:
                 implicit._end_implicit()
             return reply
+
+    async def _write_read_preference(self, read_preference: Any) -> Any:
+        """The read preference of an aggregate with ``$out``/``$merge`` (CRUD spec):
+        *read_preference* when every known server is 5.0+ (wire version 13), else primary
+        (None). With nothing discovered yet it waits for a writable server first."""
+        topology = self.topology
+        if topology.settings.load_balanced:
+            # The balancer's servers are never checked: assume 5.0+ as PyMongo does (its
+            # load-balancer description says maxWireVersion 13); an older server refuses.
+            return read_preference
+        common = topology.description.common_wire_version
+        if common is None:
+            await topology.select_server(None)
+            common = topology.description.common_wire_version
+        if common is None or common < 13:
+            return None
+        return read_preference
 
     def trace_operation(self, op_name: str, dbname: str, coll: Optional[str],
                         session: Optional[ClientSession]) -> Any:
@@ -640,7 +708,7 @@ class Executor:
         txnNumber and the transaction fields, read concern for causal and snapshot reads,
         $clusterTime, $readPreference, the API version, maxTimeMS. Returns whether a CSOT
         deadline applies to the round trip."""
-        client = self._client
+        core = self._core
         if session is not None:
             ss = session._materialize()
             cmd["lsid"] = ss.session_id
@@ -685,7 +753,7 @@ class Executor:
                     rc_doc["afterClusterTime"] = session.operation_time
                     cmd["readConcern"] = rc_doc
         hello = conn.hello
-        ct = client._cluster_time
+        ct = core.cluster_time
         if ct is not None or "$clusterTime" in hello:
             if session is not None and not session._implicit:
                 # (an implicit session only ever saw replies that advanced the client's too)
@@ -703,7 +771,7 @@ class Executor:
                 if mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
             elif hello.get("setName"):
-                if client._topology._td.topology_type == _SINGLE:  # a direct connection
+                if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
                     cmd["$readPreference"] = (
                         _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
                     )
@@ -743,8 +811,6 @@ class Executor:
         op_id: int = 0,
         array: Optional[EncodedArray] = None,
     ) -> Dict[str, Any]:
-        import bson
-
         listeners = self.listeners.command
         name = next(iter(cmd))
         request_id = next_request_id()
@@ -759,8 +825,6 @@ class Executor:
                 started_cmd[ident] = [bson.decode(d, codec_options) for d in docs]
         if array is not None:
             started_cmd[array.name] = list(array.docs)
-        from amongo.monitoring import EventListeners
-
         # Encode first: a command refused client-side (DocumentTooLarge, InvalidDocument)
         # raises here and was never sent, so it publishes no event and no log
         # message (as PyMongo).
@@ -784,7 +848,7 @@ class Executor:
             if conn.service_id is not None:
                 common["serviceId"] = str(conn.service_id)
             _log_debug(
-                _COMMAND_LOGGER, id(self._client), message="Command started",
+                _COMMAND_LOGGER, id(self._core.owner), message="Command started",
                 command=_document_json({} if sensitive else started_cmd), **common,
             )
         tracing = self._tracing
@@ -803,7 +867,7 @@ class Executor:
             reply = await pending
         except BaseException as exc:
             if span is not None:
-                tracing.command_failed(span, exc)  # type: ignore[union-attr]
+                tracing.command_failed(span, exc)
             if not isinstance(exc, PyMongoError):
                 raise
             duration = _timedelta(seconds=time.perf_counter() - start)
@@ -813,7 +877,7 @@ class Executor:
                 failure = {"errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
             if log:
                 _log_debug(
-                    _COMMAND_LOGGER, id(self._client), message="Command failed",
+                    _COMMAND_LOGGER, id(self._core.owner), message="Command failed",
                     durationMS=duration.total_seconds() * 1000.0,
                     failure=(_document_json(failure) if isinstance(exc, OperationFailure) else str(exc)),
                     **common,
@@ -830,10 +894,10 @@ class Executor:
             raise
         duration = _timedelta(seconds=time.perf_counter() - start)
         if span is not None:
-            tracing.command_succeeded(span, reply)  # type: ignore[union-attr]
+            tracing.command_succeeded(span, reply)
         if log:
             _log_debug(
-                _COMMAND_LOGGER, id(self._client), message="Command succeeded",
+                _COMMAND_LOGGER, id(self._core.owner), message="Command succeeded",
                 durationMS=duration.total_seconds() * 1000.0,
                 reply=_document_json({} if sensitive else reply), **common,
             )
@@ -853,10 +917,10 @@ class Executor:
         check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
-            client = self._client
-            cur = client._cluster_time
+            core = self._core
+            cur = core.cluster_time
             if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
-                client._cluster_time = ct
+                core.cluster_time = ct
         if session is not None:
             session._advance(reply)
             if session._implicit:
@@ -912,11 +976,11 @@ class Executor:
             if retryable_write:
                 if "RetryableWriteError" in labels:
                     return attempt == 1
-                if conn.max_wire_version < 9 and code in RETRYABLE_CODES:
+                if conn.max_wire_version < 9 and code in RETRYABLE_WRITE_CODES:
                     exc._add_error_label("RetryableWriteError")
                     return attempt == 1
                 return False
-            if retryable_read and (code in RETRYABLE_CODES or isinstance(exc, NotPrimaryError)):
+            if retryable_read and (code in RETRYABLE_READ_CODES or isinstance(exc, NotPrimaryError)):
                 return attempt == 1
         return False
 
@@ -929,6 +993,14 @@ _CAUSAL_COMMANDS = frozenset(
      "insert", "update", "delete", "findAndModify",
      "create", "createIndexes", "drop", "dropDatabase", "dropIndexes", "bulkWrite"}
 )
+
+
+def _deprioritized(topology: Any, server: Server) -> Tuple[Tuple[str, int], ...]:
+    """The servers a retry should avoid after an attempt failed on *server*: that server in
+    a sharded cluster (server-selection spec, "deprioritized servers"), else none."""
+    if topology.description.topology_type == _SHARDED:
+        return (server.address,)
+    return ()
 
 
 def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:

@@ -9,18 +9,47 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Protocol, TypeVar
 
 from bson.binary import Binary
 
-from amongo._common import ts_newer
+from amongo.engine.clock import ts_newer
+from amongo.server_errors import check_write_concern_error, is_unknown_commit
 from bson.timestamp import Timestamp
 from pymongo.errors import ConfigurationError, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.client import MongoClient
+
+
+def retried_commit_write_concern(document: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The write concern of a retried commitTransaction (transactions spec): ``w: majority``,
+    and ``wtimeout: 10000`` unless one is set. The one place this rule is written (the
+    executor's automatic retry and an explicit second ``commit_transaction`` both use it)."""
+    doc = dict(document or {})
+    doc["w"] = "majority"
+    doc.setdefault("wtimeout", 10000)
+    return doc
+
+
+class SessionCore(Protocol):
+    """What a session needs from its client's engine core (:class:`amongo.engine.core.ClientCore`;
+    a protocol here so this module does not import the core, which imports it)."""
+
+    owner: Any
+    topology: Any
+    session_pool: "ServerSessionPool"
+    read_concern: ReadConcern
+    write_concern: WriteConcern
+    read_preference: Any
+
+    @property
+    def executor(self) -> Any: ...
+
+    def session_timeout_minutes(self) -> Optional[int]: ...
+
+    @property
+    def tracing(self) -> Any: ...
 
 _T = TypeVar("_T")
 
@@ -33,9 +62,6 @@ TXN_COMMITTED_EMPTY = 4
 TXN_ABORTED = 5
 
 _WITH_TXN_TIMEOUT = 120.0
-_UNKNOWN_COMMIT_CODES = frozenset({64, 50, 91, 189, 262, 6, 7, 89, 9001, 10107, 11600, 11602, 13435, 13436})
-# UnsatisfiableWriteConcern, UnknownReplWriteConcern: the commit certainly did not happen
-_NOT_UNKNOWN_COMMIT_CODES = frozenset({100, 79})
 
 
 class TransactionOptions:
@@ -188,13 +214,13 @@ class ClientSession:
     """A logical session (Motor's ``AsyncIOMotorClientSession``)."""
 
     __slots__ = (
-        "_client", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
+        "_core", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
         "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
         "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "__weakref__",
     )
 
-    def __init__(self, client: "MongoClient[Any]", server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
-        self._client = client
+    def __init__(self, core: SessionCore, server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
+        self._core = core
         self._server_session = server_session
         self._options = options
         self._implicit = implicit
@@ -212,9 +238,9 @@ class ClientSession:
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
-    def client(self) -> "MongoClient[Any]":
+    def client(self) -> Any:
         """The client this session was created from (Motor: ``session.client``)."""
-        return self._client
+        return self._core.owner
 
     @property
     def options(self) -> SessionOptions:
@@ -253,14 +279,14 @@ class ClientSession:
 
     def get_io_loop(self) -> Any:
         """The event loop the client runs on (Motor: ``AsyncIOMotorClientSession.get_io_loop``)."""
-        return self._client.get_io_loop()
+        return self._core.owner.get_io_loop()
 
     # -- internals --------------------------------------------------------------------------
     def _materialize(self) -> ServerSession:
         if self._server_session is None:
-            client = self._client
-            self._server_session = client._server_session_pool.get(
-                client._topology._td.logical_session_timeout_minutes)
+            core = self._core
+            # (the topology's description read directly: one call less per operation)
+            self._server_session = core.session_pool.get(core.topology._td.logical_session_timeout_minutes)
         return self._server_session
 
     def _check_ended(self) -> None:
@@ -319,7 +345,7 @@ class ClientSession:
             self._ended = True
             self._unpin()
             if self._server_session is not None:
-                self._client._server_session_pool.put(self._server_session, self._client._session_timeout_minutes())
+                self._core.session_pool.put(self._server_session, self._core.session_timeout_minutes())
                 self._server_session = None
 
     def _end_implicit(self) -> None:
@@ -327,9 +353,8 @@ class ClientSession:
         if not self._ended:
             self._ended = True
             if self._server_session is not None:
-                client = self._client
-                client._server_session_pool.put(
-                    self._server_session, client._topology._td.logical_session_timeout_minutes)
+                core = self._core
+                core.session_pool.put(self._server_session, core.topology._td.logical_session_timeout_minutes)
                 self._server_session = None
 
     async def __aenter__(self) -> "ClientSession":
@@ -382,7 +407,7 @@ class ClientSession:
         if self.in_transaction:
             raise InvalidOperation("Transaction already in progress")
         defaults = self._options.default_transaction_options
-        client = self._client
+        client = self._core
         rc = read_concern or getattr(defaults, "read_concern", None) or client.read_concern
         wc = write_concern or getattr(defaults, "write_concern", None) or client.write_concern
         rp = read_preference or getattr(defaults, "read_preference", None) or client.read_preference
@@ -393,8 +418,8 @@ class ClientSession:
         ss = self._materialize()
         ss.txn_number += 1
         self.txn_state = TXN_STARTING
-        if client._tracing is not None:
-            client._tracing.start_transaction(self)
+        if client.tracing is not None:
+            client.tracing.start_transaction(self)
         return _TransactionContext(self)
 
     async def commit_transaction(self) -> None:
@@ -416,15 +441,8 @@ class ClientSession:
             finally:
                 self._end_trace_span()
         except PyMongoError as exc:
-            from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
-
             self.txn_state = TXN_COMMITTED
-            code = getattr(exc, "code", None)
-            unknown = isinstance(exc, (ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError)) or (
-                isinstance(exc, OperationFailure)
-                and (code in _UNKNOWN_COMMIT_CODES or exc.has_error_label("RetryableWriteError"))
-            )
-            if unknown and code not in _NOT_UNKNOWN_COMMIT_CODES:
+            if is_unknown_commit(exc):
                 exc._add_error_label("UnknownTransactionCommitResult")
             raise
         self.txn_state = TXN_COMMITTED
@@ -460,20 +478,15 @@ class ClientSession:
             if opts and opts.max_commit_time_ms is not None:
                 cmd["maxTimeMS"] = opts.max_commit_time_ms
             if retrying_commit:
-                doc = dict(wc.document) if wc is not None else {}
-                doc["w"] = "majority"
-                doc.setdefault("wtimeout", 10000)
-                wc = WriteConcern(**doc)
+                wc = WriteConcern(**retried_commit_write_concern(wc.document if wc is not None else None))
         if wc is not None and wc.document:
             cmd["writeConcern"] = wc.document
         if self.recovery_token is not None:
             cmd["recoveryToken"] = self.recovery_token
-        reply = await self._client._executor.command(
+        reply = await self._core.executor.command(
             "admin", cmd, session=self, retryable_write=True, is_txn_finish=True
         )
-        from amongo.database import _check_write_concern_error
-
-        _check_write_concern_error(reply)
+        check_write_concern_error(reply)
 
     async def with_transaction(
         self,

@@ -1,0 +1,409 @@
+"""The executor with a fake topology and fake connections (no sockets): selection errors,
+retry decisions, deprioritization, session and transaction stamping, error classification."""
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+from bson.timestamp import Timestamp
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    InvalidOperation,
+    NotPrimaryError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
+from pymongo.read_preferences import ReadPreference
+
+from amongo.engine.core import ClientCore
+from amongo.engine.session import SessionOptions, TransactionOptions, retried_commit_write_concern
+from amongo.monitoring import EventListeners
+from amongo.server_errors import command_error
+from amongo.topology.description import TopologyType
+
+Address = Tuple[str, int]
+A: Address = ("a", 27017)
+B: Address = ("b", 27017)
+
+
+class FakeConnection:
+    """What the executor reads from a connection; replies come from a script."""
+
+    def __init__(self, address: Address, script: List[Any], *, mongos: bool = False) -> None:
+        self.address = address
+        self.script = script
+        self.sent: List[Dict[str, Any]] = []
+        self.id = 1
+        self.generation = 0
+        self.service_id = None
+        self.server_connection_id = None
+        self.max_wire_version = 21
+        self.is_mongos = mongos
+        self.supports_sessions = True
+        self.supports_retry = True
+        self.hello: Dict[str, Any] = {"msg": "isdbgrid"} if mongos else {"setName": "rs"}
+        self.options = SimpleNamespace(load_balanced=False, credential=None)
+        self.closed = False
+
+    def command(self, dbname: str, cmd: Any, *, check: bool = True, **kwargs: Any) -> Any:
+        self.sent.append(dict(cmd))
+        item = self.script.pop(0)
+
+        async def reply() -> Dict[str, Any]:
+            if isinstance(item, BaseException):
+                raise item
+            if check and not item.get("ok"):
+                raise command_error(item, self.max_wire_version)
+            return dict(item)
+
+        return reply()
+
+
+class FakePool:
+    def __init__(self, conn: FakeConnection) -> None:
+        self.conn = conn
+        self.checked_in = 0
+
+    def checkout_now(self) -> Optional[FakeConnection]:
+        return self.conn
+
+    async def checkout(self, timeout: Optional[float] = None) -> FakeConnection:  # pragma: no cover
+        return self.conn
+
+    def checkin(self, conn: FakeConnection) -> None:
+        self.checked_in += 1
+
+
+class FakeServer:
+    def __init__(self, address: Address, script: List[Any], *, mongos: bool = False) -> None:
+        self.address = address
+        self.pool = FakePool(FakeConnection(address, script, mongos=mongos))
+        self.description = SimpleNamespace(min_round_trip_time=0.0)
+
+
+class FakeTopology:
+    """Selection by address; records what each selection was asked to avoid."""
+
+    def __init__(self, servers: Sequence[FakeServer], topology_type: Any = TopologyType.ReplicaSetWithPrimary,
+                 fail_selection: bool = False) -> None:
+        self.servers = {s.address: s for s in servers}
+        self._td = SimpleNamespace(topology_type=topology_type, logical_session_timeout_minutes=30)
+        self.selections: List[Tuple[Any, ...]] = []
+        self.errors: List[Tuple[Address, BaseException]] = []
+        self.fail_selection = fail_selection
+        self._loop = None  # (the executor checks the event loop the topology runs on)
+        self.settings = SimpleNamespace(load_balanced=False)
+
+    @property
+    def description(self) -> Any:
+        return self._td
+
+    def _pick(self, address: Optional[Address], deprioritized: Sequence[Address]) -> Optional[FakeServer]:
+        self.selections.append(tuple(deprioritized))
+        if self.fail_selection:
+            return None
+        if address is not None:
+            return self.servers[address]
+        for addr, server in self.servers.items():
+            if addr not in deprioritized:
+                return server
+        return next(iter(self.servers.values()))
+
+    def select_now(self, read_preference: Any = None, address: Optional[Address] = None,
+                   deprioritized: Sequence[Address] = ()) -> Optional[FakeServer]:
+        return self._pick(address, deprioritized)
+
+    async def select_server(self, read_preference: Any = None, *, deadline: Any = None,
+                            address: Optional[Address] = None, deprioritized: Sequence[Address] = ()) -> FakeServer:
+        raise ServerSelectionTimeoutError("No servers found yet, Timeout: 0.0s")
+
+    def handle_error(self, server: FakeServer, error: BaseException, generation: Any, **kwargs: Any) -> None:
+        self.errors.append((server.address, error))
+
+
+def make_core(topology: FakeTopology, **kwargs: Any) -> ClientCore:
+    return ClientCore(SimpleNamespace(get_io_loop=asyncio.get_event_loop), topology,  # type: ignore[arg-type]
+                      EventListeners(()), **kwargs)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+OK = {"ok": 1}
+NOT_PRIMARY = {"ok": 0, "code": 10107, "errmsg": "not primary"}
+
+
+# -- selection errors ------------------------------------------------------------------------
+def test_selection_timeout_is_raised() -> None:
+    core = make_core(FakeTopology([], fail_selection=True))
+    with pytest.raises(ServerSelectionTimeoutError):
+        run(core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
+
+
+def test_selection_failure_on_retry_raises_the_first_error() -> None:
+    server = FakeServer(A, [AutoReconnect("connection reset")])
+    topology = FakeTopology([server])
+
+    async def go() -> None:
+        original = topology.select_now
+
+        def once_then_none(*args: Any) -> Any:
+            topology.select_now = lambda *a: None  # type: ignore[method-assign]
+            return original(*args)
+
+        topology.select_now = once_then_none  # type: ignore[method-assign]
+        await make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+                                                   retryable_read=True)
+
+    with pytest.raises(AutoReconnect):
+        run(go())
+
+
+# -- retry decisions -------------------------------------------------------------------------
+def test_retryable_read_is_retried_once() -> None:
+    server = FakeServer(A, [NOT_PRIMARY, OK])
+    topology = FakeTopology([server])
+    reply = run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+                                                     retryable_read=True))
+    assert reply["ok"] == 1
+    assert len(server.pool.conn.sent) == 2
+    assert topology.errors and isinstance(topology.errors[0][1], NotPrimaryError)  # SDAM told
+
+
+def test_read_not_retried_twice() -> None:
+    server = FakeServer(A, [NOT_PRIMARY, NOT_PRIMARY, OK])
+    with pytest.raises(NotPrimaryError):
+        run(make_core(FakeTopology([server])).executor.command(
+            "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
+    assert len(server.pool.conn.sent) == 2
+
+
+def test_retry_reads_false_disables_retry() -> None:
+    server = FakeServer(A, [NOT_PRIMARY, OK])
+    with pytest.raises(NotPrimaryError):
+        run(make_core(FakeTopology([server]), retry_reads=False).executor.command(
+            "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
+    assert len(server.pool.conn.sent) == 1
+
+
+def test_non_retryable_code_is_not_retried() -> None:
+    server = FakeServer(A, [{"ok": 0, "code": 2, "errmsg": "bad value"}, OK])
+    with pytest.raises(OperationFailure) as info:
+        run(make_core(FakeTopology([server])).executor.command(
+            "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
+    assert info.value.code == 2
+    assert len(server.pool.conn.sent) == 1
+
+
+def test_retryable_write_keeps_its_txn_number() -> None:
+    labelled = {"ok": 0, "code": 91, "errmsg": "shutting down", "errorLabels": ["RetryableWriteError"]}
+    server = FakeServer(A, [labelled, {"ok": 1, "n": 1}])
+    run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+    first, second = server.pool.conn.sent
+    assert first["txnNumber"] == second["txnNumber"] == 1
+    assert first["lsid"] == second["lsid"]
+
+
+def test_write_without_label_is_not_retried() -> None:
+    server = FakeServer(A, [{"ok": 0, "code": 91, "errmsg": "shutting down"}, OK])
+    with pytest.raises(NotPrimaryError):
+        run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert len(server.pool.conn.sent) == 1
+
+
+def test_network_error_on_write_gets_retryable_label_and_retries() -> None:
+    server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}])
+    topology = FakeTopology([server])
+    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert len(server.pool.conn.sent) == 2
+    (addr, err), = topology.errors
+    assert addr == A and isinstance(err, AutoReconnect) and err.has_error_label("RetryableWriteError")
+
+
+def test_retryable_write_concern_error_is_retried() -> None:
+    wce = {"ok": 1, "n": 1, "writeConcernError": {"code": 91, "errmsg": "shutdown"},
+           "errorLabels": ["RetryableWriteError"]}
+    server = FakeServer(A, [wce, {"ok": 1, "n": 1}])
+    reply = run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert "writeConcernError" not in reply
+    assert len(server.pool.conn.sent) == 2
+
+
+# -- deprioritization ------------------------------------------------------------------------
+def test_retry_on_sharded_cluster_avoids_the_failed_mongos() -> None:
+    a = FakeServer(A, [AutoReconnect("reset")], mongos=True)
+    b = FakeServer(B, [{"ok": 1, "n": 1}], mongos=True)
+    topology = FakeTopology([a, b], TopologyType.Sharded)
+    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert topology.selections == [(), (A,)]
+    assert len(a.pool.conn.sent) == 1 and len(b.pool.conn.sent) == 1
+
+
+def test_retry_on_replica_set_deprioritizes_nothing() -> None:
+    a = FakeServer(A, [NOT_PRIMARY, OK])
+    topology = FakeTopology([a])
+    run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+                                             retryable_read=True))
+    assert topology.selections == [(), ()]
+
+
+def test_deprioritized_mongos_is_used_when_it_is_the_only_one() -> None:
+    a = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}], mongos=True)
+    topology = FakeTopology([a], TopologyType.Sharded)
+    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert topology.selections == [(), (A,)]
+    assert len(a.pool.conn.sent) == 2
+
+
+# -- session and transaction stamping --------------------------------------------------------
+def test_implicit_session_and_cluster_time_are_stamped() -> None:
+    ct = {"clusterTime": Timestamp(5, 1), "signature": {}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct}, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        await core.executor.command("db", {"ping": 1})
+        await core.executor.command("db", {"ping": 1})
+
+    run(go())
+    first, second = server.pool.conn.sent
+    assert "lsid" in first and "$clusterTime" not in first
+    assert second["$clusterTime"] == ct and core.cluster_time == ct
+    assert first["lsid"] == second["lsid"]  # the server session went back to the pool
+
+
+def test_transaction_fields_are_stamped() -> None:
+    server = FakeServer(A, [OK, OK, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction()
+        await core.executor.command("db", {"insert": "c", "writeConcern": {"w": 1}, "readConcern": {"level": "local"}},
+                                    session=s, retryable_write=True)
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await s.commit_transaction()
+
+    run(go())
+    first, second, commit = server.pool.conn.sent
+    assert first["startTransaction"] is True and first["autocommit"] is False
+    assert "writeConcern" not in first and "readConcern" not in first
+    assert "startTransaction" not in second and second["autocommit"] is False
+    assert first["txnNumber"] == second["txnNumber"] == commit["txnNumber"] == 1
+    assert "commitTransaction" in commit and commit["autocommit"] is False
+
+
+def test_retried_commit_uses_majority() -> None:
+    server = FakeServer(A, [OK, AutoReconnect("reset"), OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction(write_concern=None)
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await s.commit_transaction()
+
+    run(go())
+    _, commit1, commit2 = server.pool.conn.sent
+    assert "writeConcern" not in commit1 or commit1["writeConcern"].get("w") != "majority"
+    assert commit2["writeConcern"] == {"w": "majority", "wtimeout": 10000}
+    assert retried_commit_write_concern({"w": 2, "wtimeout": 5}) == {"w": "majority", "wtimeout": 5}
+
+
+def test_read_in_transaction_must_be_primary() -> None:
+    server = FakeServer(A, [OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction(read_preference=ReadPreference.SECONDARY)
+        await core.executor.command("db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
+
+    with pytest.raises(InvalidOperation, match="must be primary"):
+        run(go())
+    assert not server.pool.conn.sent
+
+
+def test_session_of_another_client_is_refused() -> None:
+    server = FakeServer(A, [OK])
+    core, other = make_core(FakeTopology([server])), make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        await core.executor.command("db", {"ping": 1}, session=other.explicit_session(SessionOptions()))
+
+    with pytest.raises(InvalidOperation, match="session with the MongoClient that started it"):
+        run(go())
+
+
+def test_causal_read_gets_after_cluster_time() -> None:
+    server = FakeServer(A, [{"ok": 1, "operationTime": Timestamp(7, 1)}, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        s = core.explicit_session(SessionOptions(causal_consistency=True))
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await core.executor.command("db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
+
+    run(go())
+    assert server.pool.conn.sent[1]["readConcern"] == {"afterClusterTime": Timestamp(7, 1)}
+
+
+# -- error classification --------------------------------------------------------------------
+def test_network_error_in_transaction_is_transient() -> None:
+    server = FakeServer(A, [ConnectionFailure("reset")])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction()
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+
+    with pytest.raises(ConnectionFailure) as info:
+        run(go())
+    assert info.value.has_error_label("TransientTransactionError")
+
+
+def test_state_change_code_marks_server_unknown_and_is_not_primary_error() -> None:
+    server = FakeServer(A, [{"ok": 0, "code": 13436, "errmsg": "node is recovering"}])
+    topology = FakeTopology([server])
+    with pytest.raises(NotPrimaryError):
+        run(make_core(topology).executor.command("db", {"ping": 1}))
+    assert [addr for addr, _ in topology.errors] == [A]
+
+
+def test_ordinary_command_error_does_not_touch_sdam() -> None:
+    server = FakeServer(A, [{"ok": 0, "code": 11000, "errmsg": "E11000 duplicate key"}])
+    topology = FakeTopology([server])
+    with pytest.raises(OperationFailure) as info:
+        run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    assert type(info.value).__name__ == "DuplicateKeyError"
+    assert topology.errors == []
+    assert server.pool.checked_in == 1
+
+
+def test_transaction_options_value() -> None:
+    opts = TransactionOptions(None, None, None, None)
+    assert opts.max_commit_time_ms is None
+
+
+def test_concerns_are_data_stamped_by_the_executor() -> None:
+    server = FakeServer(A, [OK, OK, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        await core.executor.command("db", {"insert": "c"}, retryable_write=True, write_concern={"w": 2})
+        await core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+                                    read_concern={"level": "majority"})
+        s = core.explicit_session(SessionOptions())
+        s.start_transaction()
+        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True,
+                                    write_concern={"w": 2}, read_concern={"level": "local"})
+
+    run(go())
+    write, read, in_txn = server.pool.conn.sent
+    assert write["writeConcern"] == {"w": 2} and read["readConcern"] == {"level": "majority"}
+    assert "writeConcern" not in in_txn and "readConcern" not in in_txn  # the transaction's apply
