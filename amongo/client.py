@@ -84,10 +84,10 @@ class MongoClient(_BaseObject[_DocumentType]):
     HOST: str = "localhost"
     PORT: int = 27017
     #: the classes this client builds (the PyMongo-style layer sets its own)
-    _database_class: "ClassVar[Type[Any]]" = _facade_class("amongo.database:Database")
-    _session_class: "ClassVar[Type[Any]]" = _facade_class("amongo.engine.session:ClientSession")
-    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
-    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
+    _database_class: "ClassVar[Type[Database[Any]]]" = _facade_class("amongo.database:Database")
+    _session_class: "ClassVar[Type[ClientSession]]" = _facade_class("amongo.engine.session:ClientSession")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -413,7 +413,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             if self._default_database_name is None:
                 raise ConfigurationError("No default database name defined or provided.")
             name = self._default_database_name
-        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     def get_default_database(
         self,
@@ -427,7 +427,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         name = self._default_database_name or default
         if name is None:
             raise ConfigurationError("No default database name defined or provided.")
-        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     async def server_info(self, session: Optional[ClientSession] = None) -> Dict[str, Any]:
         """The ``buildInfo`` command's reply (Motor: ``server_info``)."""

@@ -76,10 +76,10 @@ class Collection(_BaseObject[_DocumentType]):
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
     #: the classes this collection builds (the PyMongo-style layer sets its own)
-    _cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:Cursor")
-    _raw_batch_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:RawBatchCursor")
-    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
-    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
+    _cursor_class: "ClassVar[Type[Cursor[Any]]]" = _facade_class("amongo.cursor:Cursor")
+    _raw_batch_cursor_class: "ClassVar[Type[RawBatchCursor[Any]]]" = _facade_class("amongo.cursor:RawBatchCursor")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -137,7 +137,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        return type(self)(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
+        return type(self)(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)  # type: ignore[arg-type]
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Collection):

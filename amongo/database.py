@@ -29,9 +29,9 @@ class Database(_BaseObject[_DocumentType]):
 
     __slots__ = ("_client", "_name")
     #: the classes this database builds (the PyMongo-style layer sets its own)
-    _collection_class: "ClassVar[Type[Any]]" = _facade_class("amongo.collection:Collection")
-    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
-    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
+    _collection_class: "ClassVar[Type[Collection[Any]]]" = _facade_class("amongo.collection:Collection")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -105,7 +105,7 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """Get a collection with optional different options (Motor: ``get_collection``)."""
-        return self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     def with_options(
         self,
@@ -238,7 +238,7 @@ class Database(_BaseObject[_DocumentType]):
         """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
         from pymongo.errors import CollectionInvalid, OperationFailure
 
-        coll = self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)
+        coll = self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
         if check_exists and not (session is not None and session.in_transaction):
             names = await self.list_collection_names(filter={"name": name}, session=session)
             if name in names:

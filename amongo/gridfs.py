@@ -700,7 +700,7 @@ class GridOutCursor(Cursor[Any]):
     amongo yields its own (same attributes; ``read`` etc. are coroutines)."""
 
     #: the class of the files it yields (the PyMongo-style layer sets its own)
-    _grid_out_class: "ClassVar[Type[Any]]" = _facade_class("amongo.gridfs:GridOut")
+    _grid_out_class: "ClassVar[Type[GridOut]]" = _facade_class("amongo.gridfs:GridOut")
 
     def __class_getitem__(cls, key: Any) -> Any:
         # Not generic (it yields GridOut objects); subscripting is a no-op as in Motor.
@@ -748,9 +748,9 @@ class GridFSBucket:
 
     __slots__ = ("_database", "_bucket_name", "_collection", "_chunk_size_bytes", "_bucket")
     #: the classes this bucket builds (the PyMongo-style layer sets its own)
-    _grid_in_class: "ClassVar[Type[Any]]" = _facade_class("amongo.gridfs:GridIn")
-    _grid_out_class: "ClassVar[Type[Any]]" = _facade_class("amongo.gridfs:GridOut")
-    _grid_out_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.gridfs:GridOutCursor")
+    _grid_in_class: "ClassVar[Type[GridIn]]" = _facade_class("amongo.gridfs:GridIn")
+    _grid_out_class: "ClassVar[Type[GridOut]]" = _facade_class("amongo.gridfs:GridOut")
+    _grid_out_cursor_class: "ClassVar[Type[GridOutCursor]]" = _facade_class("amongo.gridfs:GridOutCursor")
 
     def __init__(self, database: Database[Any], bucket_name: str = "fs", chunk_size_bytes: int = DEFAULT_CHUNK_SIZE,
                  write_concern: Optional[WriteConcern] = None, read_preference: Any = None, collection: Optional[str] = None) -> None:

@@ -34,7 +34,7 @@ class _AsyncWatch(Generic[_DocumentType]):
 
     __slots__ = ()
 
-    async def watch(  # type: ignore[override]
+    async def watch(
         self,
         pipeline: Any = None,
         full_document: Optional[str] = None,

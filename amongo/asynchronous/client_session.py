@@ -45,7 +45,7 @@ class AsyncClientSession(ClientSession):
         ``start_transaction``, a coroutine)."""
         return self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
 
-    async def with_transaction(  # type: ignore[override]
+    async def with_transaction(
         self,
         callback: Callable[["AsyncClientSession"], Awaitable[_T]],
         read_concern: Optional[ReadConcern] = None,

@@ -54,7 +54,7 @@ class AsyncCollection(_NotIterable, _AsyncWatch[_DocumentType], Collection[_Docu
     ) -> AsyncCommandCursor[_DocumentType]:
         """Run an aggregation (PyMongo: ``AsyncCollection.aggregate``, a coroutine: the
         command runs at the ``await``)."""
-        return await _started(super().aggregate(pipeline, session, let, comment, **kwargs))
+        return await _started(super().aggregate(pipeline, session, let, comment, **kwargs))  # type: ignore[no-any-return]
 
     async def aggregate_raw_batches(  # type: ignore[override]
         self, pipeline: Sequence[Mapping[str, Any]], session: Optional[AsyncClientSession] = None,
@@ -62,13 +62,13 @@ class AsyncCollection(_NotIterable, _AsyncWatch[_DocumentType], Collection[_Docu
     ) -> AsyncRawBatchCommandCursor[_DocumentType]:
         """Like :meth:`aggregate`, yielding raw BSON batches (PyMongo:
         ``aggregate_raw_batches``, a coroutine)."""
-        return await _started(super().aggregate_raw_batches(pipeline, session, comment, **kwargs))
+        return await _started(super().aggregate_raw_batches(pipeline, session, comment, **kwargs))  # type: ignore[no-any-return]
 
     async def list_indexes(  # type: ignore[override]
         self, session: Optional[AsyncClientSession] = None, **kwargs: Any
     ) -> AsyncCommandCursor[MutableMapping[str, Any]]:
         """A cursor over the index documents (PyMongo: ``list_indexes``, a coroutine)."""
-        return await _started(self._list_indexes(session, **kwargs))
+        return await _started(self._list_indexes(session, **kwargs))  # type: ignore[no-any-return]
 
     async def list_search_indexes(  # type: ignore[override]
         self, name: Optional[str] = None, session: Optional[AsyncClientSession] = None,
@@ -76,5 +76,5 @@ class AsyncCollection(_NotIterable, _AsyncWatch[_DocumentType], Collection[_Docu
     ) -> AsyncCommandCursor[Mapping[str, Any]]:
         """A cursor over this collection's search indexes (PyMongo: ``list_search_indexes``,
         a coroutine)."""
-        return await _started(super().list_search_indexes(name, session, comment, **kwargs))
+        return await _started(super().list_search_indexes(name, session, comment, **kwargs))  # type: ignore[no-any-return]
 

@@ -59,5 +59,5 @@ class AsyncDatabase(_NotIterable, _AsyncWatch[_DocumentType], Database[_Document
     ) -> AsyncCommandCursor[_DocumentType]:
         """Run a database-level aggregation (PyMongo: ``AsyncDatabase.aggregate``, a
         coroutine: the command runs at the ``await``)."""
-        return await _started(super().aggregate(pipeline, session, **kwargs))
+        return await _started(super().aggregate(pipeline, session, **kwargs))  # type: ignore[no-any-return]
 
