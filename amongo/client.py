@@ -24,6 +24,7 @@ from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.engine.core import ClientCore
+from amongo.engine.executor import Executor
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.engine.session import ClientSession, SessionOptions
@@ -241,7 +242,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             read_preference=self.read_preference,
             max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
         )
-        self._executor = self._core.executor
+        self._executor: Executor = self._core.executor
         #: a new implicit session (the core's bound method: no extra call per operation)
         self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
