@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Awaitable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -47,6 +47,7 @@ from amongo.server_errors import check_write_concern_error as _check_write_conce
 from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
+from amongo.engine.operation import FindOne, KillCursors, WriteStatements
 from amongo.change_stream import ChangeStream
 from amongo.command_cursor import CommandCursor
 from amongo.cursor import Cursor, RawBatchCursor
@@ -224,42 +225,36 @@ class Collection(_BaseObject[_DocumentType]):
         doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
-        cmd: Dict[str, Any] = {"insert": self._name, "ordered": True}
-        if bypass_document_validation is not None:
-            cmd["bypassDocumentValidation"] = bypass_document_validation
-        if comment is not None:
-            cmd["comment"] = comment
+        options: Optional[Dict[str, Any]] = None
+        if bypass_document_validation is not None or comment is not None:
+            options = {}
+            if bypass_document_validation is not None:
+                options["bypassDocumentValidation"] = bypass_document_validation
+            if comment is not None:
+                options["comment"] = comment
         encoded: bytes = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw  # type: ignore[assignment]
-        reply = await self._write_with_docs(cmd, "documents", [encoded], session, retryable=True)
+        op = WriteStatements(self._db_name, "insert", self._name, "documents", [encoded], options,
+                             self._codec_options, retryable=True,
+                             write_concern=wc.document if wc is not None else None,
+                             unacknowledged=not acknowledged)
+        reply = await self._client._executor.execute(op, session)
         if acknowledged:
             _raise_single_write_errors(reply)
         return InsertOneResult(doc_id, acknowledged)
 
-    async def _write_with_docs(
-        self,
-        cmd: Dict[str, Any],
-        field: str,
-        encoded: List[bytes],
-        session: Optional["ClientSession"],
-        *,
-        retryable: bool,
-        write_concern: Optional[WriteConcern] = None,
-    ) -> Dict[str, Any]:
-        wc = self._wc(session, write_concern)
-        unack = wc is not None and not wc.acknowledged
-        max_bson = self._client.max_bson_size
-        for d in encoded:
-            if len(d) > max_bson:
-                from pymongo.errors import DocumentTooLarge
-
-                raise DocumentTooLarge(
-                    f"BSON document too large ({len(d)} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
-                )
-        return await self._exec().command(
-            self._database.name, cmd, session=session, codec_options=self._codec_options,
-            retryable_write=retryable, unacknowledged=unack, sequences=[(field, encoded)],
+    def _write_statements(
+        self, name: str, options: Optional[Dict[str, Any]], field: str, stmt: Mapping[str, Any],
+        session: Optional["ClientSession"], wc: Optional[WriteConcern], *, retryable: bool,
+    ) -> Awaitable[Dict[str, Any]]:
+        """Run an ``update``/``delete`` of one statement (an :class:`WriteStatements`
+        operation)."""
+        op = WriteStatements(
+            self._db_name, name, self._name, field, [bson.encode(stmt, False, self._codec_options)],
+            options, self._codec_options, retryable=retryable,
             write_concern=wc.document if wc is not None else None,
+            unacknowledged=wc is not None and not wc.acknowledged,
         )
+        return self._client._executor.execute(op, session)
 
     async def insert_many(
         self,
@@ -326,7 +321,7 @@ class Collection(_BaseObject[_DocumentType]):
             _ops.validate_update(update)
         stmt = _ops.update_statement(filter, update, multi=multi, upsert=upsert, collation=collation,
                                      array_filters=array_filters, hint=hint, sort=sort)
-        cmd: Dict[str, Any] = {"update": self._name, "ordered": True}
+        cmd: Dict[str, Any] = {}
         if bypass_document_validation is not None:
             cmd["bypassDocumentValidation"] = bypass_document_validation
         if let is not None:
@@ -342,9 +337,7 @@ class Collection(_BaseObject[_DocumentType]):
                 raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
             if array_filters is not None:
                 raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
-        reply = await self._write_with_docs(
-            cmd, "updates", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
-        )
+        reply = await self._write_statements("update", cmd, "updates", stmt, session, wc, retryable=not multi)
         if not acknowledged:
             return UpdateResult(None, False)
         _raise_single_write_errors(reply)
@@ -394,7 +387,7 @@ class Collection(_BaseObject[_DocumentType]):
                              session: Optional["ClientSession"], let: Any, comment: Any) -> DeleteResult:
         _ops.validate_filter(filter)
         stmt = _ops.delete_statement(filter, multi=multi, collation=collation, hint=hint)
-        cmd: Dict[str, Any] = {"delete": self._name, "ordered": True}
+        cmd: Dict[str, Any] = {}
         if let is not None:
             cmd["let"] = let
         if comment is not None:
@@ -403,9 +396,7 @@ class Collection(_BaseObject[_DocumentType]):
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged and collation is not None:
             raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
-        reply = await self._write_with_docs(
-            cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
-        )
+        reply = await self._write_statements("delete", cmd, "deletes", stmt, session, wc, retryable=not multi)
         if not acknowledged:
             return DeleteResult(None, False)  # type: ignore[arg-type]  # (PyMongo's own unacknowledged result)
         _raise_single_write_errors(reply)
@@ -474,27 +465,18 @@ class Collection(_BaseObject[_DocumentType]):
             return None
         # No other option: the command a find(filter, limit=-1) cursor sends, run directly,
         # without building a cursor (the find_one hot path).
-        cmd: Dict[str, Any] = {"find": self._name, "filter": filter, "limit": 1, "singleBatch": True}
-        rc = self._rc_document
-        if rc:
-            cmd["readConcern"] = dict(rc)
+        op = FindOne(self._db_name, self._name, filter, self._read_preference, self._rc_document or None,
+                     self._codec_options)
         client = self._client
         session = client._implicit_session()
-        addr: List[Any] = []
+        executor = client._executor
         try:
-            reply = await client._executor.command(
-                self._db_name, cmd, session=session, read_preference=self._read_preference,
-                codec_options=self._codec_options, retryable_read=True,
-                implicit_session=False, result_address=addr,
-            )
-            cursor_doc = _ops.cursor_document(reply)
-            if cursor_doc["id"] and addr:
+            cursor_doc = op.handle(await executor.execute(op, session))
+            if cursor_doc["id"] and op.server_address is not None:
                 # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
                 try:
-                    await client._executor.command(
-                        self._database._name, {"killCursors": self._name, "cursors": [cursor_doc["id"]]},
-                        session=session, address=addr[-1], check=False, implicit_session=False,
-                    )
+                    await executor.execute(
+                        KillCursors(self._db_name, self._name, [cursor_doc["id"]], op.server_address), session)
                 except Exception:
                     pass
         finally:

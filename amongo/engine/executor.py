@@ -41,6 +41,7 @@ from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
 from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
 from amongo.engine.clock import ts_newer
+from amongo.engine.operation import Command, Operation
 from amongo.engine.operations import check_reply_times
 from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
@@ -255,18 +256,34 @@ class Executor:
             logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
             update). An error it raises fails the operation (the connection is checked in).
         """
-        if read_concern:
-            cmd["readConcern"] = read_concern
-        if write_concern:
-            cmd["writeConcern"] = write_concern
-        coro = self._command(
-            dbname, cmd, session, read_preference, codec_options, retryable_read,
-            retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array, pin, run_command, build,
-            write_aggregate,
+        return self.execute(
+            Command(
+                dbname, cmd, read_preference=read_preference, codec_options=codec_options,
+                retryable_read=retryable_read, retryable_write=retryable_write, sequences=sequences,
+                unacknowledged=unacknowledged, address=address, check=check,
+                is_txn_finish=is_txn_finish, is_write=is_write, implicit_session=implicit_session,
+                array=array, pin=pin, run_command=run_command, hook=build,
+                read_concern=read_concern, write_concern=write_concern,
+                write_aggregate=write_aggregate,
+            ),
+            session, result_address,
         )
+
+    def execute(
+        self, op: Operation, session: Optional[ClientSession] = None,
+        result_address: Optional[List[Any]] = None,
+    ) -> Awaitable[Any]:
+        """Run the operation *op* (:mod:`amongo.engine.operation`) on a suitable server; await
+        the result for its reply (``op.handle`` is left to the caller, which may need the
+        raw reply). The server that answered is ``op.server_address`` afterwards (and is
+        appended to *result_address* if given).
+
+        (A plain function returning the coroutine: one frame less on every operation's
+        await chain.)
+        """
+        coro = self._command(op, session, result_address)
         if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
-            coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
+            coro = self._tracing.operation(coro, op.dbname, op.preview(), session, op.is_txn_finish)
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
@@ -277,34 +294,26 @@ class Executor:
             return await coro
 
     async def _command(
-        self,
-        dbname: str,
-        cmd: MutableMapping[str, Any],
-        session: Optional[ClientSession],
-        read_preference: Any,
-        codec_options: CodecOptions[Any],
-        retryable_read: bool,
-        retryable_write: bool,
-        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
-        unacknowledged: bool,
-        address: Optional[Tuple[str, int]],
-        check: bool,
-        is_txn_finish: bool,
-        is_write: Optional[bool],
-        implicit_session: bool,
-        result_address: Optional[List[Any]],
-        array: Optional[EncodedArray] = None,
-        pin: Optional[Pin] = None,
-        run_command: bool = False,
-        build: Optional[BuildHook] = None,
-        write_aggregate: bool = False,
+        self, op: Operation, session: Optional[ClientSession], result_address: Optional[List[Any]],
     ) -> Dict[str, Any]:
+        # The operation's data, read once (slots and class attributes: no calls).
+        read_preference = op.read_preference
+        retryable_read = op.retryable_read
+        retryable_write = op.retryable_write
+        unacknowledged = op.unacknowledged
+        address = op.address
+        is_txn_finish = op.is_txn_finish
+        run_command = op.run_command
+        pin = op.pin
+        dbname = op.dbname
+        codec_options = op.codec_options
+        check = op.check
         core = self._core
         topology = self.topology
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
-        if write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
+        if op.write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
             read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
@@ -346,9 +355,22 @@ class Executor:
                 retryable_write = False
             if session.pinned_address is not None:  # type: ignore[union-attr]
                 address = session.pinned_address  # type: ignore[union-attr]
-        overload_ok = self._overload_retry_allowed(
-            retryable_read, retryable_write, is_write, read_preference, is_txn_finish, run_command
-        )
+        # Whether an overload error (SystemOverloadedError + RetryableError) may be retried:
+        # the client's retryReads for reads (getMore included), retryWrites for writes, both
+        # for a user's runCommand; commit/abort always (as PyMongo 4.20). (Inlined: hot path.)
+        if is_txn_finish:
+            overload_ok = True
+        elif run_command:
+            overload_ok = self._retry_reads and self._retry_writes
+        elif retryable_read:
+            overload_ok = self._retry_reads
+        elif retryable_write:
+            overload_ok = self._retry_writes
+        else:
+            is_write = op.is_write
+            if is_write is None:
+                is_write = read_preference is None
+            overload_ok = self._retry_writes if is_write else self._retry_reads
         if retryable_write and not self._retry_writes and not is_txn_finish:
             retryable_write = False
         if retryable_read and not self._retry_reads:
@@ -382,7 +404,7 @@ class Executor:
                     raise _timeout_error(last_error)
                 if log_selection:
                     server = await topology.select_server_logged(
-                        read_preference, next(iter(cmd)), op_id, deadline=deadline, address=address,
+                        read_preference, op.name, op_id, deadline=deadline, address=address,
                         deprioritized=deprioritized,
                     )
                 else:
@@ -423,9 +445,10 @@ class Executor:
                 if in_txn:
                     exc._add_error_label("TransientTransactionError")
                 raise
+            op.server_address = server.address
             if result_address is not None:
                 result_address.append(server.address)
-            if session is None and implicit_session and not unacknowledged and conn.supports_sessions:
+            if session is None and op.implicit_session and not unacknowledged and conn.supports_sessions:
                 implicit = implicit or core.implicit_session()
                 use_session: Optional[ClientSession] = implicit
             elif session is not None and session._implicit and not conn.supports_sessions:
@@ -434,9 +457,18 @@ class Executor:
                 use_session = session
             do_retry_write = False
             try:
-                if build is not None:  # (an error here is handled as any other, never retried)
-                    cmd, sequences, built_retryable = build(conn)
-                    retryable_write = retryable_write and built_retryable
+                # The command, built from this connection's description (an error here is
+                # handled as any other, never retried).
+                cmd = op.build(conn)
+                rc = op.read_concern
+                if rc:
+                    cmd["readConcern"] = rc
+                wc = op.write_concern
+                if wc:
+                    cmd["writeConcern"] = wc
+                sequences = op.sequences
+                array = op.array
+                retryable_write = retryable_write and op.retryable_write
                 do_retry_write = retryable_write and use_session is not None and conn.supports_retry
                 if do_retry_write and not in_txn and not txn_number_assigned:
                     ss = use_session._materialize()  # type: ignore[union-attr]
@@ -658,30 +690,6 @@ class Executor:
         else:
             pool.checkin(conn)
 
-    def _overload_retry_allowed(
-        self,
-        retryable_read: bool,
-        retryable_write: bool,
-        is_write: Optional[bool],
-        read_preference: Any,
-        is_txn_finish: bool,
-        run_command: bool,
-    ) -> bool:
-        """Whether an overload error (``SystemOverloadedError`` + ``RetryableError``) may be
-        retried: the client's ``retryReads`` for reads (getMore included), ``retryWrites`` for
-        writes, both for a user's ``runCommand``; commit/abort always (as PyMongo 4.20)."""
-        if is_txn_finish:
-            return True
-        if run_command:
-            return self._retry_reads and self._retry_writes
-        if retryable_read:
-            return self._retry_reads
-        if retryable_write:
-            return self._retry_writes
-        if is_write is None:
-            is_write = read_preference is None
-        return self._retry_writes if is_write else self._retry_reads
-
     async def _overload_backoff(self, attempt: int, deadline: Optional[float]) -> bool:
         """Sleep before overload retry *attempt* (exponential backoff with jitter, one token
         from the retry budget); False when the deadline or the budget forbids the retry."""
@@ -766,16 +774,16 @@ class Executor:
             # Server-selection spec, "Passing read preference": nothing for a standalone;
             # primaryPreferred (at least) to a directly connected replica-set member;
             # any non-primary mode to mongos, load balancers and replica-set members.
-            mode = read_preference.mode
+            # (the mode is read only where it matters: nothing is sent to a standalone)
             if conn.is_mongos or conn.options.load_balanced:
-                if mode != _PRIMARY_MODE:
+                if read_preference.mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
             elif hello.get("setName"):
                 if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
                     cmd["$readPreference"] = (
-                        _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
+                        _PRIMARY_PREFERRED_DOC if read_preference.mode == _PRIMARY_MODE else read_preference.document
                     )
-                elif mode != _PRIMARY_MODE:
+                elif read_preference.mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)

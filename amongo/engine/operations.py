@@ -465,9 +465,10 @@ def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str
 
     :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
     """
-    cursor = reply.get("cursor") if isinstance(reply, abc.Mapping) else None
+    # (``type(x) is dict`` first: a decoded reply is a dict, and the ABC check costs calls)
+    cursor = reply.get("cursor") if type(reply) is dict or isinstance(reply, abc.Mapping) else None
     key = "firstBatch" if first else "nextBatch"
-    if not isinstance(cursor, abc.Mapping):
+    if type(cursor) is not dict and not isinstance(cursor, abc.Mapping):
         raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
     cid = cursor.get("id")
     if not isinstance(cid, int) or isinstance(cid, bool):
@@ -488,7 +489,9 @@ def check_reply_times(reply: Mapping[str, Any]) -> None:
         comparison with a TypeError or KeyError).
     """
     ct = reply.get("$clusterTime")
-    if ct is not None and not (isinstance(ct, abc.Mapping) and isinstance(ct.get("clusterTime"), Timestamp)):
+    if ct is not None and not (
+        (type(ct) is dict or isinstance(ct, abc.Mapping)) and isinstance(ct.get("clusterTime"), Timestamp)
+    ):
         raise ProtocolError("Malformed $clusterTime in server reply")
     ot = reply.get("operationTime")
     if ot is not None and not isinstance(ot, Timestamp):
