@@ -160,7 +160,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
         self._tracing = _tracing.from_options(opts.get("tracing"))
         self._closed = False
-        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
         direct = opts.get("directConnection")
         load_balanced = bool(opts.get("loadBalanced", False))
@@ -713,24 +712,4 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     # internal: kill a cursor whose owner was garbage-collected
     def _schedule_kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        if self._closed:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._kill_cursor(address, dbname, coll, cursor_id, session))
-        self._kill_tasks.add(task)
-        task.add_done_callback(self._kill_tasks.discard)
-
-    async def _kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        try:
-            await self._executor.command(
-                dbname, {"killCursors": coll, "cursors": [cursor_id]}, session=session,
-                address=address, check=False, implicit_session=True,
-            )
-        except Exception:
-            pass
-        finally:
-            if session is not None and getattr(session, "_implicit", False):
-                session._end_implicit()
+        self._executor.schedule_kill_cursor(address, dbname, coll, cursor_id, session)

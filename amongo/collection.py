@@ -170,7 +170,7 @@ class Collection(_BaseObject[_DocumentType]):
 
     # -- helpers ----------------------------------------------------------------------------
     def _exec(self) -> "Executor":
-        return self._client._executor
+        return self._executor
 
     def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
         if session is not None and session.in_transaction:
@@ -237,7 +237,7 @@ class Collection(_BaseObject[_DocumentType]):
                              self._codec_options, retryable=True,
                              write_concern=wc.document if wc is not None else None,
                              unacknowledged=not acknowledged)
-        reply = await self._client._executor.execute(op, session)
+        reply = await self._executor.execute(op, session)
         if acknowledged:
             _raise_single_write_errors(reply)
         return InsertOneResult(doc_id, acknowledged)
@@ -254,7 +254,7 @@ class Collection(_BaseObject[_DocumentType]):
             write_concern=wc.document if wc is not None else None,
             unacknowledged=wc is not None and not wc.acknowledged,
         )
-        return self._client._executor.execute(op, session)
+        return self._executor.execute(op, session)
 
     async def insert_many(
         self,
@@ -292,8 +292,8 @@ class Collection(_BaseObject[_DocumentType]):
         bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
                          bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._executor.trace_operation("insert", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -438,8 +438,8 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
@@ -467,9 +467,8 @@ class Collection(_BaseObject[_DocumentType]):
         # without building a cursor (the find_one hot path).
         op = FindOne(self._db_name, self._name, filter, self._read_preference, self._rc_document or None,
                      self._codec_options)
-        client = self._client
-        session = client._implicit_session()
-        executor = client._executor
+        executor = self._executor
+        session = executor.implicit_session()
         try:
             cursor_doc = op.handle(await executor.execute(op, session))
             if cursor_doc["id"] and op.server_address is not None:
@@ -864,6 +863,12 @@ class Collection(_BaseObject[_DocumentType]):
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self, aggregate_target=self.name,
         )
+
+
+def _write_limits(client: Any) -> Tuple[int, int, int]:
+    """The limits bulk writes split by: the client's public properties (which a subclass may
+    override)."""
+    return client.max_bson_size, client.max_message_size, client.max_write_batch_size
 
 
 def _update_raw_result(reply: Mapping[str, Any]) -> Dict[str, Any]:

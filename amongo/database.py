@@ -172,7 +172,7 @@ class Database(_BaseObject[_DocumentType]):
                 else None
             ) or ReadPreference.PRIMARY
         try:
-            return await self._client._executor.command(
+            return await self._executor.command(
                 self._name, cmd, session=session, read_preference=read_preference,
                 codec_options=codec_options if codec_options is not None else self._codec_options, check=check and not allowable_errors,
                 run_command=True,
@@ -213,7 +213,7 @@ class Database(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        reply = await self._client._executor.command(
+        reply = await self._executor.command(
             self._name, cmd, session=session, codec_options=self._codec_options, check=check,
             write_concern=wc.document if wc is not None else None,
         )

@@ -12,7 +12,7 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
@@ -41,7 +41,7 @@ from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
 from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
 from amongo.engine.clock import ts_newer
-from amongo.engine.operation import Command, Operation
+from amongo.engine.operation import Command, KillCursors, Operation
 from amongo.engine.operations import check_reply_times
 from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
@@ -178,7 +178,8 @@ class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
     __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
-                 "_max_overload_retries", "_tracing", "load_balanced")
+                 "_max_overload_retries", "_tracing", "load_balanced", "_kill_tasks",
+                 "implicit_session")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
@@ -193,6 +194,9 @@ class Executor:
         self._max_overload_retries = int(mar if mar is not None else _MAX_OVERLOAD_RETRIES)
         self._tracing = core.tracing  # amongo.tracing.Tracing, or None (disabled)
         self.load_balanced = bool(core.topology.settings.load_balanced)  # connections are pinned
+        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
+        #: a new implicit session (the core's bound method: no extra call per operation)
+        self.implicit_session: Callable[[], ClientSession] = core.implicit_session
 
     def write_limits(self) -> Tuple[int, int, int]:
         """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
@@ -287,6 +291,30 @@ class Executor:
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
+
+    def schedule_kill_cursor(self, address: Tuple[str, int], dbname: str, coll: str, cursor_id: int,
+                             session: Optional[ClientSession]) -> None:
+        """Kill a cursor in the background (its owner was garbage-collected or rewound; a
+        synchronous caller): nothing once the client is closed or outside a running loop.
+        An implicit *session* is ended afterwards."""
+        if self.topology._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._kill_cursor(KillCursors(dbname, coll, [cursor_id], address), session))
+        self._kill_tasks.add(task)
+        task.add_done_callback(self._kill_tasks.discard)
+
+    async def _kill_cursor(self, op: "KillCursors", session: Optional[ClientSession]) -> None:
+        try:
+            await self.execute(op, session)
+        except Exception:
+            pass
+        finally:
+            if session is not None and session._implicit:
+                session._end_implicit()
 
     async def _within_client_timeout(self, coro: Awaitable[Dict[str, Any]]) -> Dict[str, Any]:
         """Run *coro* under the client's ``timeoutMS`` (CSOT) deadline."""

@@ -36,6 +36,34 @@ RETRY_READ = "read"
 RETRY_WRITE = "write"
 
 
+# -- the concern rules (transactions spec): inside a transaction an operation carries no
+# concern of its own and reads with the transaction's read preference ----------------------
+
+def read_preference_for(session: Any, default: Any) -> Any:
+    """The read preference an operation of an object whose own is *default* uses with
+    *session*: the transaction's (if it set one) inside a transaction."""
+    if session is not None and session.in_transaction and session.txn_options is not None:
+        rp = session.txn_options.read_preference
+        return rp if rp is not None else default
+    return default
+
+
+def write_concern_for(session: Any, default: Any) -> Any:
+    """The write concern (a pymongo ``WriteConcern``) an operation sends: *default*, or None
+    inside a transaction."""
+    if session is not None and session.in_transaction:
+        return None
+    return default
+
+
+def read_concern_document_for(session: Any, read_concern: Any) -> Optional[Dict[str, Any]]:
+    """The ``readConcern`` document an operation sends for *read_concern* (a pymongo
+    ``ReadConcern``): None when empty or inside a transaction."""
+    if session is not None and session.in_transaction:
+        return None
+    return read_concern.document or None
+
+
 class Operation:
     """One command as a value (internal; the base of every operation kind).
 
