@@ -10,6 +10,9 @@
 #   make dist              sdist + wheel into dist/, checked to contain LICENSE
 #   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo (nx-27017)
 #   make test-odm-motor    the same with the real Motor 3.7.1 (the baseline)
+#   make fuzz              longer fuzz campaign (FUZZ_EXAMPLES=N scales every target; default 20)
+#   make soak              10-minute soak through the fault proxy with a server restart
+#                          (SOAK_DURATION=seconds, SOAK_ARGS='--seed 7 --json out.json')
 #   MONGODB_URI=mongodb://... make test   run the suite against your own deployment
 #   make test PYTEST_ARGS='-k proxy -x'   extra pytest arguments
 
@@ -23,7 +26,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor demo bench clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor demo bench fuzz soak clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +72,17 @@ test-odm-motor: venv $(ODM_VENV)/.stamp
 
 test-csot: venv
 	AMONGO_UNIFIED_CSOT=1 $(PYTEST) tests/unified/test_unified.py -k test_unified_csot || { $(CHECK_RC); }
+
+# The bounded fuzz campaign runs in `make test`; this one tries FUZZ_EXAMPLES times as many
+# cases per target (deterministic; AMONGO_FUZZ_RANDOM=1 for fresh random cases) and prints them.
+FUZZ_EXAMPLES ?= 20
+fuzz: venv
+	AMONGO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q --timeout=7200 -p no:cacheprovider tests/fuzz $(PYTEST_ARGS) || { $(CHECK_RC); }
+
+SOAK_DURATION ?= 600
+SOAK_ARGS ?=
+soak: venv
+	$(PY) tests/soak/soak.py --duration $(SOAK_DURATION) $(SOAK_ARGS)
 
 demo: venv
 	$(PY) examples/run_demo.py

@@ -639,7 +639,9 @@ class Connection:
             if op_code == OP_COMPRESSED:
                 if _compression is None:
                     raise ProtocolError("Server sent OP_COMPRESSED but compression is unavailable")
-                op_code, body = _compression.decompress_body(body)
+                # A decompression bomb is refused at the server's maxMessageSizeBytes
+                # (the default before the handshake), not inflated to the 48 MB default.
+                op_code, body = _compression.decompress_body(body, self.max_message_size)
             if op_code == OP_MSG:
                 n = len(body)
                 if n > _BIG_REPLY and body[4] == 0 and body[0] == 0 and body[1] == 0 and _INT32_UNPACK(body, 5)[0] == n - 5:

@@ -653,14 +653,17 @@ class Pool:
                     conn = await asyncio.wait_for(asyncio.shield(task), max(remaining, 0.0))
                 except asyncio.TimeoutError:
                     if task.done():
-                        raise
-                    task.add_done_callback(
-                        lambda t: self._finish_background_open(t, conn_id, created)
-                    )
-                    raise NetworkTimeout(
-                        f"{self._addr_str()}: timed out while opening a connection "
-                        f"(timeoutMS expired after {remaining * 1000:.0f} ms)"
-                    ) from None
+                        # It finished just as the deadline passed (wait_for then raises
+                        # TimeoutError anyway): its connection, or its error, as usual.
+                        conn = task.result()
+                    else:
+                        task.add_done_callback(
+                            lambda t: self._finish_background_open(t, conn_id, created)
+                        )
+                        raise NetworkTimeout(
+                            f"{self._addr_str()}: timed out while opening a connection "
+                            f"(timeoutMS expired after {remaining * 1000:.0f} ms)"
+                        ) from None
         except NetworkTimeout as exc:
             if task in self._connecting and not task.done():
                 raise  # handed to the background (above)

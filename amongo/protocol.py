@@ -125,6 +125,13 @@ class FrameProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         """Fail the waiting reader with the error (:class:`asyncio.BaseProtocol` callback)."""
         self._closed = True
+        # Nothing more will be received: free the receive buffers now rather than when the
+        # cycle through the transport is collected (a connection churned by network errors
+        # would otherwise hold 64 KiB until the next full garbage collection).
+        self._buf = bytearray(0)
+        self._view = memoryview(self._buf)
+        self._big = self._big_view = None
+        self._start = self._end = 0
         if self._error is None:
             err = ConnectionClosed("connection closed by the server" if exc is None else str(exc))
             err.__cause__ = exc

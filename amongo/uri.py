@@ -925,20 +925,32 @@ _USERINFO_ESCAPE_MESSAGE = (
 )
 
 
-def _unquote(text: str, what: str) -> str:
+def _unquote(text: str, what: str, *, secret: bool = False) -> str:
+    # (never echo a password or a secret option, nor the user info or options a host
+    # string may carry)
+    shown = "" if what == "password" or secret else f": {(_shown(text) if what == 'host' else text)!r}"
     if _BAD_ESCAPE.search(text):
-        shown = "" if what == "password" else f": {text!r}"  # (never echo a password)
         raise InvalidURI(f"Invalid percent-escape in {what}{shown}")
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
-        shown = "" if what == "password" else f": {text!r}"
         raise InvalidURI(f"Invalid percent-escape in {what} (not UTF-8){shown}") from None
 
 
 def is_unix_socket(host: str) -> bool:
     """True if *host* (as in a node address) names a Unix domain socket path."""
     return "/" in host and host.endswith(".sock")
+
+
+def _shown(entity: str) -> str:
+    """*entity* for an error message: anything up to an ``@`` may be user info and anything
+    after a ``?`` options (a host string such as ``user:password@host/?proxyPassword=...``
+    given without a scheme): both are redacted."""
+    if "@" in entity:
+        entity = REDACTED + "@" + entity.rsplit("@", 1)[1]
+    if "?" in entity:
+        entity = entity.split("?", 1)[0] + "?" + REDACTED
+    return entity
 
 
 def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
@@ -957,14 +969,14 @@ def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
     if entity.startswith("["):
         end = entity.find("]")
         if end == -1:
-            raise InvalidURI(f"An IPv6 address must be enclosed in '[' and ']': {entity!r}")
+            raise InvalidURI(f"An IPv6 address must be enclosed in '[' and ']': {_shown(entity)!r}")
         host = entity[1:end]
         rest = entity[end + 1 :]
         if not host:
-            raise InvalidURI(f"Empty IP literal: {entity!r}")
+            raise InvalidURI(f"Empty IP literal: {_shown(entity)!r}")
         if rest:
             if not rest.startswith(":"):
-                raise InvalidURI(f"Invalid host: {entity!r}")
+                raise InvalidURI(f"Invalid host: {_shown(entity)!r}")
             port = rest[1:]
         if "%" in host and not _BAD_ESCAPE.search(host):
             host = unquote(host)  # zone id, e.g. fe80::1%25eth0
@@ -975,15 +987,15 @@ def parse_host(entity: str, default_port: int = DEFAULT_PORT) -> Address:
             return decoded, default_port
         host = decoded
     elif entity.endswith(".sock") and "/" in entity:
-        raise InvalidURI(f"A Unix domain socket path must be percent-encoded: {entity!r}")
+        raise InvalidURI(f"A Unix domain socket path must be percent-encoded: {_shown(entity)!r}")
     if host.count(":") > 1:
-        raise InvalidURI(f"Reserved characters such as ':' must be escaped, or an IPv6 address enclosed in '[]': {entity!r}")
+        raise InvalidURI(f"Reserved characters such as ':' must be escaped, or an IPv6 address enclosed in '[]': {_shown(entity)!r}")
     if ":" in host:
         host, _, port = host.partition(":")
     if not host:
-        raise InvalidURI(f"Empty host in {entity!r}")
+        raise InvalidURI(f"Empty host in {_shown(entity)!r}")
     if re.search(r"[/?#\[\]@\s]", host):
-        raise InvalidURI(f"Invalid host: {entity!r}")
+        raise InvalidURI(f"Invalid host: {_shown(entity)!r}")
     return host.lower(), _port(port, entity)
 
 
@@ -991,7 +1003,7 @@ def _port(port: Any, entity: str) -> int:
     if isinstance(port, int):
         return port
     if not port.isdigit() or not (0 < int(port) <= 65535):
-        raise InvalidURI(f"Port must be an integer between 1 and 65535: {entity!r}")
+        raise InvalidURI(f"Port must be an integer between 1 and 65535: {_shown(entity)!r}")
     return int(port)
 
 
@@ -1015,7 +1027,9 @@ def split_options(query: str) -> List[Tuple[str, str]]:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise InvalidURI(f"MongoDB URI options are key=value pairs, not {item!r}")
-        pairs.append((_unquote(key, "option name"), _unquote(value, f"option {key}")))
+        low = key.lower()
+        secret = low in SENSITIVE_OPTIONS or low == "authmechanismproperties"
+        pairs.append((_unquote(key, "option name"), _unquote(value, f"option {key}", secret=secret)))
     return pairs
 
 

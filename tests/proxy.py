@@ -26,6 +26,22 @@ Fault actions (``fail_next(command=..., action=..., predicate=..., times=1)``):
 ``corrupt_opcode``     reply with an unknown opCode (``value``, default 9999)
 ``corrupt_checksum``   OP_MSG reply with checksumPresent set and a wrong CRC-32C
 ``reply``              answer with ``reply`` (a document) instead of forwarding the request
+``stall``              send the first part of the reply (``value`` bytes, default half), then hold the
+                       connection open without sending anything more (a hung peer mid-frame)
+``chunked``            deliver the reply in pieces of ``value`` bytes (default 7), 1 ms apart:
+                       partial frames that must still be read correctly
+``duplicate``          deliver the reply twice (the copy answers no request)
+``stale``              deliver the previous reply seen on this connection, then this one (a stale
+                       frame ahead of the right one); the reply itself twice when there is none
+``reorder``            hold the reply until the next reply on this connection (or ``delay``
+                       seconds) and deliver the two swapped
+``reset``              forward the request, then reset the client connection (RST) instead of replying
+``corrupt``            flip ``value`` (default 3) random bytes of the reply's structure (responseTo,
+                       opCode, flagBits, first section kind and length); random with ``seed``
+
+Random faults for campaigns: :meth:`Proxy.chaos` adds a rule that picks, with probability
+``rate``, one of ``actions`` for each matching request (a seeded :class:`random.Random`).
+:meth:`Proxy.fault_counts` counts the faults applied by kind.
 
 Load-balancer mode (``load_balancer=True``): the proxy plays a load balancer in front of one
 mongos, the closest real thing to a load-balanced deployment with a server that has no LB
@@ -47,9 +63,12 @@ connection (``p.connections``), aggregated by ``p.stats()``.
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import struct
 import threading
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -80,7 +99,8 @@ COMPRESSOR_IDS = {"noop": 0, "snappy": 1, "zlib": 2, "zstd": 3}
 COMPRESSOR_NAMES = {v: k for k, v in COMPRESSOR_IDS.items()}
 
 ACTIONS = {"close", "close_after_reply", "delay", "drop", "truncate", "corrupt_length",
-           "corrupt_opcode", "corrupt_checksum", "reply"}
+           "corrupt_opcode", "corrupt_checksum", "reply", "stall", "chunked", "duplicate", "stale",
+           "reorder", "reset", "corrupt"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,6 +273,14 @@ class Rule:
     value: Any = None
     reply: Optional[dict] = None
     hits: int = 0
+    #: chaos rules: probability of applying one of ``choices`` (chosen with ``rng``)
+    rate: Optional[float] = None
+    choices: Optional[list] = None
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
     def matches(self, name: str, doc: dict) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -262,6 +290,14 @@ class Rule:
         if self.predicate is not None and not self.predicate(doc):
             return False
         return True
+
+    def pick(self) -> Optional[str]:
+        """The action to apply to a matching request (``None``: let this one through)."""
+        if self.rate is None:
+            return self.action
+        if self.rng.random() >= self.rate:
+            return None
+        return self.rng.choice(self.choices or [self.action])
 
     @property
     def exhausted(self) -> bool:
@@ -293,6 +329,8 @@ class _Pending:
     rule: Optional[Rule]
     hello_compression: Optional[list]
     lb_hello: bool = False  # a hello reply to rewrite as a load balancer's
+    action: Optional[str] = None
+    doc: Optional[dict] = None  # the request (streamed replies of an exhaust request match it again)
 
 
 class _Conn:
@@ -306,6 +344,9 @@ class _Conn:
         self.pending: dict[int, _Pending] = {}
         self.tasks: list[asyncio.Task] = []
         self.load_balanced = False  # the handshake asked for load-balanced mode
+        self.last_reply: Optional[bytes] = None  # the last reply delivered (for ``stale``)
+        self.held: Optional[tuple[Frame, _Pending]] = None  # a reply held back (``reorder``)
+        self.held_task: Optional[asyncio.Task] = None
 
     async def run(self) -> None:
         try:
@@ -325,6 +366,8 @@ class _Conn:
 
     def close(self) -> None:
         self.stats.closed = True
+        if self.held_task is not None:
+            self.held_task.cancel()
         for w in (self.c_writer, self.s_writer):
             if w is not None:
                 try:
@@ -365,13 +408,13 @@ class _Conn:
                 flags = struct.unpack_from("<I", frame.body, 0)[0]
                 doc.pop("loadBalanced")
                 frame = Frame(frame.request_id, frame.response_to, OP_MSG, build_msg(doc, flags))
-            rule = self.proxy._match(name, doc)
-            self.pending[frame.request_id] = _Pending(name, compressor_id, rule, hello_compression, lb_hello)
-            if rule is not None:
-                self.stats.faults.append(rule.action)
-                if rule.action == "close":
+            rule, action = self.proxy._match(name, doc)
+            self.pending[frame.request_id] = _Pending(name, compressor_id, rule, hello_compression, lb_hello, action, doc)
+            if action is not None:
+                self.stats.faults.append(action)
+                if action == "close":
                     return
-                if rule.action == "reply":
+                if action == "reply":
                     reply_doc = dict(rule.reply or {"ok": 1})
                     await self._deliver(Frame(self.proxy._next_id(), frame.request_id, OP_MSG,
                                               build_msg(reply_doc)), self.pending.pop(frame.request_id))
@@ -390,19 +433,60 @@ class _Conn:
             if frame.opcode == OP_MSG and pend is not None:
                 flags = struct.unpack_from("<I", frame.body, 0)[0]
                 if flags & MSG_MORE_TO_COME:  # exhaust: the next reply answers this one
-                    self.pending[frame.request_id] = pend
+                    # Each streamed reply is matched against the rules again, as if the
+                    # request had been sent again (``$moreToCome`` is set in the document).
+                    doc = dict(pend.doc or {}, **{"$moreToCome": True})
+                    rule, action = self.proxy._match(pend.name, doc)
+                    if action is not None:
+                        self.stats.faults.append(action)
+                    self.pending[frame.request_id] = _Pending(pend.name, pend.compressor_id, rule, None,
+                                                              action, doc)
             if pend is None:
                 pend = _Pending("", None, None, None)
-            rule = pend.rule
-            if rule is not None:
-                if rule.action == "close_after_reply":
-                    return
-                if rule.action == "drop":
-                    continue
-                if rule.action == "delay":
-                    await asyncio.sleep(rule.delay)
+            rule, action = pend.rule, pend.action
+            if action in ("close_after_reply", "close"):  # ("close": a streamed reply)
+                return
+            if action == "drop":
+                continue
+            if action == "delay":
+                await asyncio.sleep(rule.delay)
+            if action == "reset":
+                self.reset()
+                return
+            if action == "reorder" and self.held is None:
+                pend.action = None  # deliver it plainly once released
+                self.held = (frame, pend)
+                self.held_task = asyncio.ensure_future(self._release_held(rule.delay))
+                continue
             if await self._deliver(frame, pend) is False:
                 return
+            if self.held is not None:
+                held, self.held = self.held, None
+                if self.held_task is not None:
+                    self.held_task.cancel()
+                    self.held_task = None
+                await self._deliver(*held)
+
+    async def _release_held(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        held, self.held = self.held, None
+        self.held_task = None
+        if held is not None:
+            try:
+                await self._deliver(*held)
+            except Exception:
+                self.close()
+
+    def reset(self) -> None:
+        """Close the client connection with a TCP reset (SO_LINGER 0)."""
+        sock = self.c_writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.c_writer.transport.abort()
+        self.close()
 
     def _balanced_hello(self, doc: dict) -> dict:
         """A replica-set member's hello reply as a load-balanced mongos would give it."""
@@ -438,7 +522,7 @@ class _Conn:
             frame = Frame(frame.request_id, frame.response_to, OP_MSG,
                           build_msg(self._balanced_hello(doc), flags))
         rule = pend.rule
-        action = rule.action if rule is not None else None
+        action = pend.action
         if action == "corrupt_checksum" and frame.opcode == OP_MSG:
             flags = struct.unpack_from("<I", frame.body, 0)[0]
             if not flags & MSG_CHECKSUM_PRESENT:
@@ -466,13 +550,39 @@ class _Conn:
         elif action == "corrupt_opcode":
             bad = 9999 if rule.value is None else int(rule.value)
             data = data[:12] + struct.pack("<i", bad) + data[16:]
-        elif action == "truncate":
+        elif action == "corrupt":
+            # Only the frame's structure (responseTo, opCode, flagBits, the first section's
+            # kind and length): a flipped byte inside a document's values can give another
+            # valid document, which no driver can tell from the real one (no checksum).
+            buf = bytearray(data)
+            end = min(len(buf), 26)
+            for _ in range(3 if rule.value is None else int(rule.value)):
+                pos = rule.rng.randrange(8, end) if end > 8 else 4
+                buf[pos] ^= rule.rng.randrange(1, 256)
+            data = bytes(buf)
+        elif action in ("truncate", "stall"):
             n = len(data) // 2 if rule.value is None else int(rule.value)
             await self._send_client(data[:n])
             self.stats.replies += 1
+            if action == "stall":
+                await asyncio.Event().wait()  # until the connection is closed (task cancelled)
             return False
+        elif action == "chunked":
+            step = 7 if rule.value is None else max(1, int(rule.value))
+            pause = 0.001
+            for i in range(0, len(data), step):
+                await self._send_client(data[i:i + step])
+                await asyncio.sleep(pause)
+            self.stats.replies += 1
+            self.last_reply = data
+            return None
+        elif action == "stale":
+            await self._send_client(self.last_reply if self.last_reply is not None else data)
+        elif action == "duplicate":
+            await self._send_client(data)
         await self._send_client(data)
         self.stats.replies += 1
+        self.last_reply = data
         return None
 
 
@@ -513,11 +623,12 @@ class Proxy:
 
     def fail_next(self, command: Optional[str] = None, action: str = "close", *,
                   predicate: Optional[Callable[[dict], bool]] = None, times: Optional[int] = 1,
-                  delay: float = 1.0, value: Any = None, reply: Optional[dict] = None) -> Rule:
+                  delay: float = 1.0, value: Any = None, reply: Optional[dict] = None,
+                  seed: int = 0) -> Rule:
         """Apply *action* to the next *times* requests (``None``: all) matching the rule."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; expected one of {sorted(ACTIONS)}")
-        rule = Rule(action, command, predicate, times, delay, value, reply)
+        rule = Rule(action, command, predicate, times, delay, value, reply, seed=seed)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -525,17 +636,40 @@ class Proxy:
     def fail_always(self, command: Optional[str] = None, action: str = "close", **kw: Any) -> Rule:
         return self.fail_next(command, action, times=None, **kw)
 
+    def chaos(self, actions: list, rate: float, *, seed: int = 0, command: Optional[str] = None,
+              predicate: Optional[Callable[[dict], bool]] = None, delay: float = 1.0,
+              value: Any = None) -> Rule:
+        """For every matching request, apply one of *actions* with probability *rate*
+        (seeded: the same requests in the same order get the same faults)."""
+        unknown = set(actions) - ACTIONS
+        if unknown or not actions:
+            raise ValueError(f"unknown actions {sorted(unknown)}; expected some of {sorted(ACTIONS)}")
+        rule = Rule(actions[0], command, predicate, None, delay, value, None, rate=rate,
+                    choices=list(actions), seed=seed)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def fault_counts(self) -> Counter:
+        """Faults applied so far, by kind."""
+        with self._lock:
+            conns = list(self.connections)
+        return Counter(f for c in conns for f in c.faults)
+
     def clear_rules(self) -> None:
         with self._lock:
             self.rules.clear()
 
-    def _match(self, name: str, doc: dict) -> Optional[Rule]:
+    def _match(self, name: str, doc: dict) -> tuple[Optional[Rule], Optional[str]]:
         with self._lock:
             for rule in self.rules:
                 if rule.matches(name, doc):
+                    action = rule.pick()
+                    if action is None:
+                        continue
                     rule.hits += 1
-                    return rule
-        return None
+                    return rule, action
+        return None, None
 
     def _next_id(self) -> int:
         self._id += 1

@@ -341,6 +341,7 @@ class Server:
         self.tls_method: Optional[str] = None
         self._tls: dict[str, str] = {}
         self._log_file: Any = None
+        self._argv_last: list[str] = []
 
     # -- URIs ---------------------------------------------------------------------------------
 
@@ -414,6 +415,7 @@ class Server:
     def _spawn(self, argv: list[str]) -> None:
         assert self.tmpdir is not None and self.log_path is not None
         self._log_file = open(self.log_path, "ab")
+        self._argv_last = list(argv)
         self._log_file.write(f"$ {' '.join(argv)}\n".encode())
         self._log_file.flush()
         env = dict(os.environ)
@@ -536,6 +538,31 @@ class Server:
             if self.tmpdir is not None:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
                 self.tmpdir = None
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM; SIGKILL with *kill*) and start it again on the same port
+        with the same data directory (used by the soak campaign)."""
+        if not self._argv_last:
+            raise ServerStartError(f"{self.name} was never started")
+        proc = self.proc
+        if kill and proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._terminate()
+        err: Optional[BaseException] = None
+        for _ in range(20):  # the port may linger for a moment
+            try:
+                self._spawn(self._argv_last)
+                self._wait_ready(STARTUP_TIMEOUT)
+                return
+            except ServerStartError as exc:
+                err = exc
+                self._terminate()
+                time.sleep(0.5)
+        assert err is not None
+        raise err
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines) if self.log_path else ""
