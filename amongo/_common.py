@@ -11,6 +11,7 @@ from pymongo.write_concern import WriteConcern
 from amongo._typing import _DocumentType
 from amongo.engine.clock import ts_newer as _clock_ts_newer
 
+from amongo.engine.executor import Executor
 from amongo.engine.operation import read_preference_for, write_concern_for
 from amongo.engine.session import ClientSession
 
@@ -20,6 +21,8 @@ class _BaseObject(Generic[_DocumentType]):
     ``codec_options`` is ``CodecOptions[_DocumentType]``)."""
 
     __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern", "_executor")
+    #: the client's executor, shared by its databases and collections (and their cursors)
+    _executor: Executor
 
     def __init__(self, codec_options: CodecOptions[_DocumentType], read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
         if not isinstance(codec_options, CodecOptions):

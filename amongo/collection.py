@@ -47,7 +47,9 @@ from amongo.server_errors import check_write_concern_error as _check_write_conce
 from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
-from amongo.engine.operation import FindOne, KillCursors, WriteStatements
+from amongo.engine.operation import (
+    FindOne, KillCursors, WriteStatements, read_concern_document_for, write_concern_for,
+)
 from amongo.change_stream import ChangeStream
 from amongo.command_cursor import CommandCursor
 from amongo.cursor import Cursor, RawBatchCursor
@@ -173,15 +175,10 @@ class Collection(_BaseObject[_DocumentType]):
         return self._executor
 
     def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
-        if session is not None and session.in_transaction:
-            return None
-        return write_concern if write_concern is not None else self._write_concern
+        return write_concern_for(session, write_concern if write_concern is not None else self._write_concern)  # type: ignore[no-any-return]
 
     def _rc_doc(self, session: Optional["ClientSession"]) -> Optional[Dict[str, Any]]:
-        if session is not None and session.in_transaction:
-            return None
-        doc = self._read_concern.document
-        return doc or None
+        return read_concern_document_for(session, self._read_concern)
 
     async def _write_cmd(
         self,

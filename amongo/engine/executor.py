@@ -276,7 +276,7 @@ class Executor:
     def execute(
         self, op: Operation, session: Optional[ClientSession] = None,
         result_address: Optional[List[Any]] = None,
-    ) -> Awaitable[Any]:
+    ) -> Awaitable[Dict[str, Any]]:
         """Run the operation *op* (:mod:`amongo.engine.operation`) on a suitable server; await
         the result for its reply (``op.handle`` is left to the caller, which may need the
         raw reply). The server that answered is ``op.server_address`` afterwards (and is

@@ -72,6 +72,10 @@ class Operation:
     """
 
     __slots__ = ("dbname", "codec_options", "server_address")
+    dbname: str
+    codec_options: CodecOptions[Any]
+    #: the address of the server that ran the last attempt (set by the executor)
+    server_address: Optional[Tuple[str, int]]
 
     #: the command's name (selection logging, tracing, the cursor pin rules)
     name: str = ""
@@ -350,7 +354,7 @@ class WriteStatements(Operation):
                  options: Optional[Dict[str, Any]], codec_options: CodecOptions[Any], *,
                  retryable: bool, write_concern: Optional[Mapping[str, Any]], unacknowledged: bool) -> None:
         self.dbname = dbname
-        self.name = name  # type: ignore[misc]
+        self.name = name
         self.coll = coll
         self.field = field
         self.encoded = encoded
