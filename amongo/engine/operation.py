@@ -381,3 +381,34 @@ class WriteStatements(Operation):
     def preview(self) -> Mapping[str, Any]:
         return {self.name: self.coll}
 
+
+
+class EndTransaction(Operation):
+    """``commitTransaction`` / ``abortTransaction`` on admin: always retried once (retryable
+    writes' rules; the retried commit's ``w:majority`` rule is the executor's), the
+    transaction's write concern as data, the session's current ``recoveryToken`` read when
+    built (a retry carries the newest)."""
+
+    __slots__ = ("name", "session", "max_time_ms", "write_concern")
+    is_txn_finish = True
+    retryable_write = True
+    is_write = True
+
+    def __init__(self, name: str, session: Any, write_concern: Optional[Mapping[str, Any]],
+                 max_time_ms: Optional[int] = None) -> None:
+        self.dbname = "admin"
+        self.codec_options = DEFAULT_CODEC_OPTIONS
+        self.server_address = None
+        self.name = name
+        self.session = session
+        self.write_concern = write_concern
+        self.max_time_ms = max_time_ms
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        cmd: Dict[str, Any] = {self.name: 1}
+        if self.max_time_ms is not None:
+            cmd["maxTimeMS"] = self.max_time_ms
+        token = self.session.recovery_token
+        if token is not None:
+            cmd["recoveryToken"] = token
+        return cmd

@@ -9,7 +9,7 @@ import os
 import struct
 import time
 from collections import abc
-from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
 from bson.codec_options import CodecOptions
@@ -24,7 +24,8 @@ from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, Upd
 
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
 
-from amongo.engine.session import ClientSession
+if TYPE_CHECKING:  # (annotation only: session.py builds its operations from this package)
+    from amongo.engine.session import ClientSession
 
 ASCENDING = 1
 

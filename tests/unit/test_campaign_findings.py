@@ -62,7 +62,7 @@ async def test_malformed_gossip_in_a_reply_is_a_protocol_error(reply: dict) -> N
         with pytest.raises(ProtocolError):
             executor._process_reply(reply, session, None)
         executor._process_reply(good, session, None)  # still fine afterwards
-        assert client._cluster_time == good["$clusterTime"]
+        assert client._core.cluster_time == good["$clusterTime"]
     finally:
         client.close()
 
