@@ -24,6 +24,7 @@ from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.engine.core import ClientCore
+from amongo.engine.operation import ReadCommand
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.engine.session import ClientSession, SessionOptions
@@ -430,10 +431,8 @@ class MongoClient(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         admin = self._admin()
-        res = await self._executor.command(
-            "admin", cmd, session=session, read_preference=ReadPreference.PRIMARY,
-            codec_options=admin.codec_options, retryable_read=True,
-        )
+        res = await self._executor.execute(
+            ReadCommand("admin", cmd, admin.codec_options, read_preference=ReadPreference.PRIMARY), session)
         batch = res.get("databases", [])
         return CommandCursor.from_documents(admin["$cmd"], batch, session=session)
 

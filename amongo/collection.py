@@ -48,7 +48,8 @@ from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
 from amongo.engine.operation import (
-    FindOne, KillCursors, WriteStatements, read_concern_document_for, write_concern_for,
+    CreateIndexes, DropIndexes, FindAndModify, FindOne, KillCursors, ReadCommand, WriteCommand,
+    WriteStatements, read_concern_document_for, write_concern_for,
 )
 from amongo.change_stream import ChangeStream
 from amongo.command_cursor import CommandCursor
@@ -182,30 +183,32 @@ class Collection(_BaseObject[_DocumentType]):
 
     async def _write_cmd(
         self,
+        kind: "type[WriteCommand]",
         cmd: Dict[str, Any],
         session: Optional["ClientSession"],
         *,
-        retryable: bool,
         write_concern: Optional[WriteConcern] = None,
     ) -> Dict[str, Any]:
+        """Run *cmd* as a *kind* operation (:class:`FindAndModify`, :class:`CreateIndexes`,
+        :class:`DropIndexes`: the kind says whether it is a retryable write)."""
         wc = self._wc(session, write_concern)
-        unack = wc is not None and not wc.acknowledged
-        return await self._exec().command(
-            self._database.name, cmd, session=session, codec_options=self._codec_options,
-            retryable_write=retryable, unacknowledged=unack,
-            write_concern=wc.document if wc is not None else None,
-        )
+        op = kind(self._db_name, cmd, self._codec_options,
+                  write_concern=wc.document if wc is not None else None,
+                  unacknowledged=wc is not None and not wc.acknowledged)
+        return await self._executor.execute(op, session)
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
         codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
-        return await self._exec().command(
-            self._database.name, cmd, session=session,
-            read_preference=self._read_preference_for(session),
-            codec_options=codec_options if codec_options is not None else self._codec_options, retryable_read=retryable,
-            read_concern=self._rc_doc(session),
+        """Run *cmd* (count, distinct, count_documents' aggregate) as a :class:`ReadCommand`
+        with this collection's read preference and read concern."""
+        op = ReadCommand(
+            self._db_name, cmd, codec_options if codec_options is not None else self._codec_options,
+            read_preference=self._read_preference_for(session), read_concern=self._rc_doc(session),
+            retryable=retryable,
         )
+        return await self._executor.execute(op, session)
 
     # -- inserts ----------------------------------------------------------------------------
     async def insert_one(
@@ -625,7 +628,7 @@ class Collection(_BaseObject[_DocumentType]):
         wc = self._wc(session)
         if wc is not None and not wc.acknowledged and array_filters is not None:
             raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
-        reply = await self._write_cmd(cmd, session, retryable=True)
+        reply = await self._write_cmd(FindAndModify, cmd, session)
         _check_write_concern_error(reply)
         # None when no document matched (typed as Motor's and PyMongo's stubs type it)
         return cast(_DocumentType, reply.get("value"))
@@ -689,7 +692,7 @@ class Collection(_BaseObject[_DocumentType]):
         if mt is not None:
             cmd["maxTimeMS"] = mt
         cmd.update(kwargs)
-        reply = await self._write_cmd(cmd, session, retryable=False)
+        reply = await self._write_cmd(CreateIndexes, cmd, session)
         _check_write_concern_error(reply)
         return names
 
@@ -719,7 +722,7 @@ class Collection(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         cmd.update(kwargs)
-        reply = await self._write_cmd(cmd, session, retryable=False)
+        reply = await self._write_cmd(DropIndexes, cmd, session)
         _check_write_concern_error(reply)
 
     def list_indexes(

@@ -412,3 +412,119 @@ class EndTransaction(Operation):
         if token is not None:
             cmd["recoveryToken"] = token
         return cmd
+
+
+class WriteCommand(Operation):
+    """A command that writes, its document made by the facade from the method's options, the
+    write concern as data. Each kind below says whether it is a retryable write."""
+
+    __slots__ = ("cmd", "retryable_write", "write_concern", "unacknowledged", "check")
+    is_write = True
+    #: whether this kind is a retryable write (retryable-writes spec)
+    RETRYABLE = False
+
+    def __init__(self, dbname: str, cmd: MutableMapping[str, Any], codec_options: CodecOptions[Any], *,
+                 write_concern: Optional[Mapping[str, Any]] = None, unacknowledged: bool = False,
+                 check: bool = True) -> None:
+        self.dbname = dbname
+        self.cmd = cmd
+        self.codec_options = codec_options
+        self.retryable_write = self.RETRYABLE
+        self.write_concern = write_concern
+        self.unacknowledged = unacknowledged
+        self.check = check
+        self.server_address = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return next(iter(self.cmd))
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        return self.cmd
+
+    def preview(self) -> Mapping[str, Any]:
+        return self.cmd
+
+
+class FindAndModify(WriteCommand):
+    """``findAndModify`` (find_one_and_delete/replace/update): a retryable write."""
+
+    __slots__ = ()
+    RETRYABLE = True
+
+
+class CreateIndexes(WriteCommand):
+    """``createIndexes`` (not retryable)."""
+
+    __slots__ = ()
+
+
+class DropIndexes(WriteCommand):
+    """``dropIndexes`` (not retryable)."""
+
+    __slots__ = ()
+
+
+class DatabaseWrite(WriteCommand):
+    """``create``, ``drop``, ``renameCollection``, ``dropDatabase`` and the other commands a
+    database runs with its write concern (not retryable)."""
+
+    __slots__ = ()
+
+
+class ReadCommand(Operation):
+    """A read whose document the facade made (``count``, ``distinct``, ``count_documents``'
+    aggregate, ``listDatabases``): a retryable read with the collection's read preference and
+    read concern as data."""
+
+    __slots__ = ("cmd", "read_preference", "retryable_read", "read_concern")
+    is_write = False
+
+    def __init__(self, dbname: str, cmd: MutableMapping[str, Any], codec_options: CodecOptions[Any], *,
+                 read_preference: Any, read_concern: Optional[Mapping[str, Any]] = None,
+                 retryable: bool = True) -> None:
+        self.dbname = dbname
+        self.cmd = cmd
+        self.codec_options = codec_options
+        self.read_preference = read_preference
+        self.read_concern = read_concern
+        self.retryable_read = retryable
+        self.server_address = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return next(iter(self.cmd))
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        return self.cmd
+
+    def preview(self) -> Mapping[str, Any]:
+        return self.cmd
+
+
+class RunCommand(Operation):
+    """A user's ``Database.command``: never retried except on overload (both retryReads and
+    retryWrites decide), run with the read preference given (primary by default); a
+    ``readConcern``/``writeConcern`` the user wrote stays in the document."""
+
+    __slots__ = ("cmd", "read_preference", "check")
+    run_command = True
+
+    def __init__(self, dbname: str, cmd: MutableMapping[str, Any], codec_options: CodecOptions[Any],
+                 read_preference: Any, check: bool = True) -> None:
+        self.dbname = dbname
+        self.cmd = cmd
+        self.codec_options = codec_options
+        self.read_preference = read_preference
+        self.check = check
+        self.server_address = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return next(iter(self.cmd))
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        return self.cmd
+
+    def preview(self) -> Mapping[str, Any]:
+        return self.cmd
