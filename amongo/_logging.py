@@ -94,6 +94,11 @@ def info(logger: logging.Logger, client_id: int = 0, **fields: Any) -> None:
 
 # -- connection (CMAP) ----------------------------------------------------------------------
 
+def _ms(seconds: Optional[float]) -> Optional[float]:
+    """A CMAP event's duration (seconds; PyMongo types it Optional) in milliseconds."""
+    return None if seconds is None else seconds * 1000.0
+
+
 _VERBOSE_REASONS = {
     "poolClosed": "Connection pool was closed",
     "stale": "Connection pool was stale",
@@ -142,7 +147,7 @@ class CmapLogListener(_pm.ConnectionPoolListener):
     def connection_ready(self, event: _pm.ConnectionReadyEvent) -> None:
         """Log ``Connection ready`` with the time it took (``durationMS``)."""
         self._log("Connection ready", driverConnectionId=event.connection_id,
-                  durationMS=event.duration * 1000.0)
+                  durationMS=_ms(event.duration))
 
     def connection_closed(self, event: _pm.ConnectionClosedEvent) -> None:
         """Log ``Connection closed`` with the specification's wording of the reason."""
@@ -159,12 +164,12 @@ class CmapLogListener(_pm.ConnectionPoolListener):
         """Log ``Connection checkout failed`` with the reason and the time waited."""
         reason = event.reason
         self._log("Connection checkout failed", reason=_VERBOSE_REASONS.get(reason, reason),
-                  error=reason, durationMS=event.duration * 1000.0)
+                  error=reason, durationMS=_ms(event.duration))
 
     def connection_checked_out(self, event: _pm.ConnectionCheckedOutEvent) -> None:
         """Log ``Connection checked out`` with the time waited."""
         self._log("Connection checked out", driverConnectionId=event.connection_id,
-                  durationMS=event.duration * 1000.0)
+                  durationMS=_ms(event.duration))
 
     def connection_checked_in(self, event: _pm.ConnectionCheckedInEvent) -> None:
         """Log ``Connection checked in``."""

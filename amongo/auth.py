@@ -13,13 +13,13 @@ import hmac
 import os
 import stringprep
 import unicodedata
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from bson.binary import Binary
 from pymongo.errors import ConfigurationError, OperationFailure
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.connection import Connection
+from amongo.credentials import AuthConnection
+
 
 _SCRAM_CACHE: Dict[Tuple[str, str, bytes, int], Tuple[bytes, bytes, bytes]] = {}
 
@@ -34,7 +34,7 @@ def saslprep(data: str, prohibit_unassigned_code_points: bool = True) -> str:
     data = unicodedata.ucd_3_2_0.normalize("NFKC", data)
     in_d1 = stringprep.in_table_d1
     in_d2 = stringprep.in_table_d2
-    prohibited = (
+    prohibited: Tuple[Callable[[str], bool], ...] = (
         stringprep.in_table_c12,
         stringprep.in_table_c21_c22,
         stringprep.in_table_c3,
@@ -201,7 +201,7 @@ class _Speculative:
 
 
 def _resolve_mechanism(cred: Any, hello: Optional[Mapping[str, Any]]) -> str:
-    mech = cred.mechanism
+    mech: Optional[str] = cred.mechanism
     if mech and mech != "DEFAULT":
         return mech
     if hello is not None:
@@ -242,7 +242,7 @@ def speculative_start(cred: Any, host: Optional[str] = None) -> Optional[_Specul
 
 
 async def authenticate(
-    conn: "Connection", cred: Any, hello: Mapping[str, Any], speculative: Optional[_Speculative]
+    conn: AuthConnection, cred: Any, hello: Mapping[str, Any], speculative: Optional[_Speculative]
 ) -> None:
     """Authenticate *conn* with *cred* (raises OperationFailure on failure)."""
     mech = _resolve_mechanism(cred, hello)
@@ -309,13 +309,15 @@ async def authenticate(
     if mech == "MONGODB-OIDC":
         from amongo import auth_oidc
 
-        spec = speculative if speculative is not None and speculative.mechanism == mech else None
-        await auth_oidc.authenticate(conn, cred, spec and spec.conversation, spec and spec_reply)
+        if speculative is not None and speculative.mechanism == mech:
+            await auth_oidc.authenticate(conn, cred, speculative.conversation, spec_reply)
+        else:
+            await auth_oidc.authenticate(conn, cred, None, None)
         return
     raise ConfigurationError(f"Authentication mechanism {mech!r} is not supported by amongo")
 
 
-async def reauthenticate(conn: "Connection", cred: Any) -> None:
+async def reauthenticate(conn: AuthConnection, cred: Any) -> None:
     """Authenticate *conn* again after ReauthenticationRequired (391): SASL only, no hello."""
     if cred.mechanism == "MONGODB-OIDC":
         from amongo import auth_oidc

@@ -26,7 +26,7 @@ import os
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 import bson
@@ -35,9 +35,8 @@ from pymongo.errors import ConfigurationError, OperationFailure
 
 from amongo import _csot
 from amongo import _http
+from amongo.credentials import AuthConnection
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.connection import Connection
 
 __all__ = ["AwsCredentials", "authenticate", "region_from_host", "sign_v4", "clear_cache"]
 
@@ -387,7 +386,7 @@ def _store(creds: AwsCredentials) -> None:
 
 
 # -- the conversation ---------------------------------------------------------------------------
-async def authenticate(conn: "Connection", cred: Any) -> None:
+async def authenticate(conn: AuthConnection, cred: Any) -> None:
     """Authenticate *conn* with MONGODB-AWS (raises OperationFailure on failure)."""
     try:
         credentials, _cacheable = await obtain_credentials(cred)

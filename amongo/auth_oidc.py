@@ -22,7 +22,7 @@ import inspect
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 import bson
@@ -32,9 +32,8 @@ from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 
 from amongo import _csot
 from amongo import _http
+from amongo.credentials import AuthConnection
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.connection import Connection
 
 __all__ = ["authenticate", "reauthenticate", "speculative_command", "OIDCState"]
 
@@ -78,7 +77,8 @@ def _state(cred: Any) -> OIDCState:
     cache = cred.cache
     if cache.data is None:
         cache.data = OIDCState()
-    return cache.data
+    state: OIDCState = cache.data
+    return state
 
 
 # -- built-in environments ----------------------------------------------------------------------
@@ -188,7 +188,7 @@ def _callback(cred: Any) -> Tuple[Any, bool]:
 
 # -- the token cache ----------------------------------------------------------------------------
 async def _fetch_token(
-    conn: "Connection",
+    conn: AuthConnection,
     cred: Any,
     state: OIDCState,
     *,
@@ -280,7 +280,7 @@ def speculative_command(cred: Any, host: Optional[str] = None) -> Optional[Tuple
 
 
 async def _send_jwt(
-    conn: "Connection", state: OIDCState, token: str, generation: int, continue_reply: Optional[Mapping[str, Any]] = None
+    conn: AuthConnection, state: OIDCState, token: str, generation: int, continue_reply: Optional[Mapping[str, Any]] = None
 ) -> None:
     """Send *token* (a one-step ``saslStart``, or the ``saslContinue`` of a two-step
     conversation after *continue_reply*). A token the server refuses (AuthenticationFailed) is
@@ -328,7 +328,7 @@ def check_allowed_host(host: str, cred: Any) -> None:
 
 
 async def authenticate(
-    conn: "Connection",
+    conn: AuthConnection,
     cred: Any,
     speculative_generation: Optional[int] = None,
     speculative_reply: Optional[Mapping[str, Any]] = None,
@@ -350,7 +350,7 @@ async def authenticate(
         await _authenticate_machine(conn, cred, _state(cred))
 
 
-async def _with_cached_token(conn: "Connection", state: OIDCState) -> bool:
+async def _with_cached_token(conn: AuthConnection, state: OIDCState) -> bool:
     """One-step conversation with the Client Cache's token, if any; True when authenticated,
     False when there is none or the server refused it (then invalidated); other errors raise."""
     token = state.access_token
@@ -365,7 +365,7 @@ async def _with_cached_token(conn: "Connection", state: OIDCState) -> bool:
     return False
 
 
-async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState) -> None:
+async def _authenticate_machine(conn: AuthConnection, cred: Any, state: OIDCState) -> None:
     generation = state.generation
     had_token = state.access_token is not None
     if await _with_cached_token(conn, state):
@@ -376,7 +376,7 @@ async def _authenticate_machine(conn: "Connection", cred: Any, state: OIDCState)
     await _send_jwt(conn, state, token, generation)
 
 
-async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -> None:
+async def _authenticate_human(conn: AuthConnection, cred: Any, state: OIDCState) -> None:
     if await _with_cached_token(conn, state):
         return
     if state.refresh_token is not None and state.idp_info is not None:
@@ -411,7 +411,7 @@ async def _authenticate_human(conn: "Connection", cred: Any, state: OIDCState) -
     await _send_jwt(conn, state, token, generation, reply)
 
 
-async def reauthenticate(conn: "Connection", cred: Any) -> None:
+async def reauthenticate(conn: AuthConnection, cred: Any) -> None:
     """After ReauthenticationRequired (391): drop the connection's token from the client cache,
     fetch a new one and run the SASL conversation again (no hello)."""
     state = _state(cred)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import platform
 import socket
 import ssl as _ssl
 import struct
@@ -29,11 +28,11 @@ from pymongo.errors import (
     ProtocolError,
 )
 
-from amongo._version import __version__
+from amongo import handshake as _handshake
+from amongo.handshake import client_metadata
 from amongo.protocol import ConnectionClosed, FrameProtocol
 from amongo.server_errors import command_error
 from amongo.topology.description import hello_int as _hello_int
-from amongo.topology.description import invalid_hello as _invalid_hello
 from amongo.wire.batching import EncodedArray
 from amongo.wire import message as _msg
 from amongo.wire.message import HEADER_SIZE, OP_COMPRESSED, OP_MSG, MORE_TO_COME
@@ -42,10 +41,6 @@ try:  # compression is optional at this layer's level
     from amongo.wire import compression as _compression
 except ImportError:  # pragma: no cover - the wire layer always ships it
     _compression = None  # type: ignore[assignment]
-
-#: Oldest server amongo talks to: MongoDB 4.4 (wire version 9), as PyMongo 4.20.
-MIN_SUPPORTED_WIRE_VERSION = 9
-MIN_SUPPORTED_SERVER_VERSION = "4.4"
 
 _request_ids = itertools.count(int.from_bytes(os.urandom(3), "little"))
 _HEADER_UNPACK = _msg.HEADER.unpack
@@ -156,54 +151,6 @@ class ConnectionOptions:
         self.metadata = client_metadata(appname, driver_info)
 
 
-def client_metadata(appname: Optional[str], driver_info: Any = None) -> Dict[str, Any]:
-    """The ``client`` document of the handshake (handshake spec)."""
-    name, version = "amongo", __version__
-    plat = f"CPython {platform.python_version()}" if platform.python_implementation() == "CPython" else platform.python_implementation() + " " + platform.python_version()
-    if driver_info is not None:
-        if getattr(driver_info, "name", None):
-            name = f"{name}|{driver_info.name}"
-        if getattr(driver_info, "version", None):
-            version = f"{version}|{driver_info.version}"
-        if getattr(driver_info, "platform", None):
-            plat = f"{plat}|{driver_info.platform}"
-    md: Dict[str, Any] = {
-        "driver": {"name": name, "version": version},
-        "os": {
-            "type": platform.system() or "unknown",
-            "name": platform.system() or "unknown",
-            "architecture": platform.machine() or "unknown",
-            "version": platform.release() or "unknown",
-        },
-        "platform": plat,
-    }
-    if appname:
-        md["application"] = {"name": appname}
-    return md
-
-
-def _server_api_doc(server_api: Any) -> Dict[str, Any]:
-    doc: Dict[str, Any] = {"apiVersion": server_api.version}
-    if server_api.strict is not None:
-        doc["apiStrict"] = server_api.strict
-    if server_api.deprecation_errors is not None:
-        doc["apiDeprecationErrors"] = server_api.deprecation_errors
-    return doc
-
-
-
-
-def _connect_error(exc: ConnectionFailure, overload: bool) -> ConnectionFailure:
-    """Label *exc*, a network error or timeout while an application connection was being
-    established (TCP, TLS or the initial hello; not DNS, certificate or authentication
-    errors), as an overload error: ``SystemOverloadedError`` + ``RetryableError``
-    (client-backpressure spec: a server over its connection rate limit closes or stalls new
-    connections). SDAM then leaves the server and its pool alone and the executor retries
-    with backoff, as PyMongo 4.20 does. Monitoring connections are not labelled."""
-    if overload:
-        exc._add_error_label("SystemOverloadedError")
-        exc._add_error_label("RetryableError")
-    return exc
 
 
 class Connection:
@@ -314,19 +261,10 @@ class Connection:
                 transport, protocol = await asyncio.wait_for(coro, options.connect_timeout)
             else:
                 transport, protocol = await coro
-        except asyncio.TimeoutError:
-            raise _connect_error(
-                NetworkTimeout(f"{host}:{port}: connection timed out"), handshake
-            ) from None
-        except _ssl.SSLError as exc:
-            # (only an EOF means the server may have dropped us during the TLS handshake)
-            overload = handshake and isinstance(exc, (_ssl.SSLEOFError, _ssl.SSLZeroReturnError))
-            raise _connect_error(AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}"), overload) from exc
-        except OSError as exc:
-            overload = handshake and not isinstance(exc, socket.gaierror)  # (not a DNS failure)
-            raise _connect_error(AutoReconnect(f"{host}:{port}: {exc.strerror or exc}"), overload) from exc
-        except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
-            raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
+        except asyncio.TimeoutError as exc:
+            raise _handshake.connect_error(address, exc, timed_out=True, overload=handshake) from None
+        except (OSError, ValueError) as exc:  # ValueError: a name the resolver refuses
+            raise _handshake.connect_error(address, exc, overload=handshake) from exc
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -345,20 +283,17 @@ class Connection:
 
     def handshake_command(self) -> Dict[str, Any]:
         """The initial ``hello`` (or legacy ``isMaster``) command with the client metadata,
-        compression list, ``loadBalanced`` and speculative authentication.
+        compression list, ``loadBalanced`` and the Stable API fields
+        (:func:`amongo.handshake.hello_command`); :meth:`handshake` adds speculative
+        authentication.
         """
         opts = self.options
-        if opts.server_api is not None or opts.load_balanced:
-            cmd: Dict[str, Any] = {"hello": 1}
-        else:
-            cmd = {"isMaster": 1, "helloOk": True}
-        cmd["client"] = opts.metadata
-        if opts.compressors:
-            cmd["compression"] = list(opts.compressors)
-        if opts.load_balanced:
-            cmd["loadBalanced"] = True
-        cmd["backpressure"] = True  # client-backpressure spec: we retry overload errors with backoff
-        return cmd
+        return _handshake.hello_command(
+            opts.metadata,
+            compressors=opts.compressors,
+            load_balanced=opts.load_balanced,
+            server_api=opts.server_api,
+        )
 
     async def handshake(self, *, authenticate: bool = True) -> Dict[str, Any]:
         """Run the initial hello (handshake spec) and authenticate when credentials are set."""
@@ -378,7 +313,7 @@ class Connection:
             reply = await self.command("admin", cmd, check=True, compress=False)
         except (AutoReconnect, NetworkTimeout) as exc:
             if type(exc) in (AutoReconnect, NetworkTimeout):
-                _connect_error(exc, True)  # the initial hello failed on the network
+                _handshake.label_overload(exc)  # the initial hello failed on the network
             raise
         self.set_hello(reply, time.monotonic() - start)
         if cred is not None and authenticate:
@@ -410,13 +345,7 @@ class Connection:
         # (an untrusted document: a field of the wrong type is a ProtocolError, never a
         # ValueError from int())
         self.max_wire_version = _hello_int(reply, "maxWireVersion", 0, self.address)
-        if self.max_wire_version < MIN_SUPPORTED_WIRE_VERSION:
-            host, port = self.address
-            raise ConfigurationError(
-                f"Server at {host}:{port} reports wire version {self.max_wire_version}, but this "
-                f"version of amongo requires at least {MIN_SUPPORTED_WIRE_VERSION} "
-                f"(MongoDB {MIN_SUPPORTED_SERVER_VERSION})."
-            )
+        _handshake.check_wire_version(self.address, self.max_wire_version)
         self.max_bson_size = _hello_int(reply, "maxBsonObjectSize", 16 * 1024 * 1024, self.address)
         self.max_message_size = _hello_int(reply, "maxMessageSizeBytes", 48_000_000, self.address)
         self._protocol.max_message_size = max(self.max_message_size, _msg.DEFAULT_MAX_MESSAGE_SIZE) + _LENGTH_SLACK
@@ -436,13 +365,11 @@ class Connection:
                     "Driver attempted to initialize in load balancing mode, but the server does not "
                     "support this mode"
                 )
-        comp = reply.get("compression")
-        if comp and not (isinstance(comp, list) and all(isinstance(c, str) for c in comp)):
-            raise _invalid_hello(self.address, "'compression' must be an array of strings")
-        if comp and _compression is not None and self.options.compressors:
-            name = _compression.negotiate(self.options.compressors, list(comp))
-            if name:
-                self.compressor = _compression.make_compressor(name, self.options.zlib_level)
+        compressor = _handshake.negotiate_compressor(
+            self.address, self.options.compressors, reply, self.options.zlib_level
+        )
+        if compressor is not None:
+            self.compressor = compressor
 
     # -- I/O ---------------------------------------------------------------------------------
     def command(
@@ -450,7 +377,7 @@ class Connection:
         dbname: str,
         spec: MutableMapping[str, Any],
         *,
-        codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS,
+        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
         sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
         unacknowledged: bool = False,
         check: bool = True,
@@ -519,7 +446,7 @@ class Connection:
         return {"ok": 1}
 
     async def _round_trip_within(
-        self, frame: bytes, codec_options: CodecOptions, check: bool, timeout: float
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool, timeout: float
     ) -> Dict[str, Any]:
         try:
             if _timeout_ctx is None:  # Python < 3.11
@@ -527,7 +454,7 @@ class Connection:
             async with _timeout_ctx(timeout):
                 return await self._round_trip(frame, codec_options, check)
         except (TimeoutError, asyncio.TimeoutError):
-            raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+            raise _handshake.timeout_error(self.address) from None
 
     def send_nowait(self, dbname: str, spec: MutableMapping[str, Any]) -> None:
         """Write an unacknowledged (moreToCome) command without waiting: used for the
@@ -549,13 +476,13 @@ class Connection:
                 await asyncio.wait_for(self._protocol.drain(), timeout)
         except asyncio.TimeoutError:
             self.close("error")
-            raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+            raise _handshake.timeout_error(self.address) from None
         except (OSError, ConnectionError, RuntimeError) as exc:
             self.close("error")
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
 
     async def _round_trip(
-        self, frame: bytes, codec_options: CodecOptions, check: bool
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool
     ) -> Dict[str, Any]:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
@@ -590,7 +517,7 @@ class Connection:
             self._more_to_come = bool(flags & MORE_TO_COME)
             self.pending_reply = self._more_to_come
         try:
-            reply = _decode(doc, codec_options)
+            reply: Dict[str, Any] = _decode(doc, codec_options)
         except Exception as exc:  # bson.errors.InvalidBSON and friends
             self.close("error")
             raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
@@ -616,10 +543,8 @@ class Connection:
         """Close the connection (a stale or duplicated frame shifted its replies: none that
         follows can be trusted); the ProtocolError to raise, PyMongo's message."""
         self.close("error")
-        got = _INT32_UNPACK(header, 8)[0]
-        want = _INT32_UNPACK(expected, 0)[0]
-        return ProtocolError(
-            f"{self.address[0]}:{self.address[1]}: Got response id {got!r} but expected {want!r}"
+        return _handshake.response_id_mismatch(
+            self.address, _INT32_UNPACK(header, 8)[0], _INT32_UNPACK(expected, 0)[0]
         )
 
     def _read_failed(self, exc: BaseException) -> BaseException:
@@ -657,7 +582,7 @@ class Connection:
             self.close("error")
             raise ProtocolError(f"Malformed reply from server: {exc}") from exc
 
-    async def read_more(self, codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS) -> Dict[str, Any]:
+    async def read_more(self, codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS) -> Dict[str, Any]:
         """Read the next reply of an exhaust / moreToCome stream (streaming monitors)."""
         flags, doc = await self._read_reply()
         self._more_to_come = bool(flags & MORE_TO_COME)

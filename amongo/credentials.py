@@ -6,11 +6,35 @@ combinations are errors. The SASL conversations themselves live in :mod:`amongo.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Awaitable, Dict, FrozenSet, Mapping, MutableMapping, Optional, Protocol, Tuple
 
 from pymongo.errors import ConfigurationError
 
-__all__ = ["Credential", "credential_from_options", "EXTERNAL_MECHANISMS", "DEFAULT_MECHANISM"]
+__all__ = [
+    "Credential",
+    "credential_from_options",
+    "EXTERNAL_MECHANISMS",
+    "DEFAULT_MECHANISM",
+    "AuthConnection",
+]
+
+class AuthConnection(Protocol):
+    """What the authentication mechanisms (:mod:`amongo.auth`, :mod:`amongo.auth_aws`,
+    :mod:`amongo.auth_oidc`) use of a connection: :class:`amongo.connection.Connection`
+    satisfies it. Typed here so the mechanisms never import the connection module that
+    calls them."""
+
+    address: Tuple[str, int]
+    hello: Dict[str, Any]
+    #: mechanism state (MONGODB-OIDC: the token generation), never a secret
+    auth_state: Any
+    #: the connection's options (``connect_timeout`` is read)
+    options: Any
+
+    def command(
+        self, dbname: str, spec: MutableMapping[str, Any], *, compress: bool = ...
+    ) -> Awaitable[Dict[str, Any]]: ...
+
 
 DEFAULT_MECHANISM = "DEFAULT"
 """The mechanism value meaning "negotiate SCRAM-SHA-256 / SCRAM-SHA-1 with the server"."""
@@ -18,7 +42,7 @@ DEFAULT_MECHANISM = "DEFAULT"
 EXTERNAL_MECHANISMS = frozenset({"GSSAPI", "MONGODB-X509", "MONGODB-AWS", "MONGODB-OIDC"})
 """Mechanisms whose source is always ``$external``."""
 
-_MECHANISM_PROPERTIES: Dict[str, frozenset] = {
+_MECHANISM_PROPERTIES: Dict[str, FrozenSet[str]] = {
     "GSSAPI": frozenset({"SERVICE_NAME", "CANONICALIZE_HOST_NAME", "SERVICE_REALM", "SERVICE_HOST"}),
     "MONGODB-AWS": frozenset({"AWS_SESSION_TOKEN"}),
     "MONGODB-OIDC": frozenset(
@@ -101,7 +125,7 @@ class Credential:
         """True when the mechanism is to be negotiated (``DEFAULT``)."""
         return self.mechanism == DEFAULT_MECHANISM
 
-    def _key(self) -> tuple:
+    def _key(self) -> Tuple[Any, ...]:
         props = tuple(sorted((k, repr(v)) for k, v in self.mechanism_properties.items()))
         return (self.mechanism, self.source, self.username, self.password, props)
 

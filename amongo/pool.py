@@ -60,7 +60,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Deque, Dict, List, Optional, Set, Tuple
 
 from pymongo.errors import AutoReconnect, NetworkTimeout, WaitQueueTimeoutError
 from pymongo.monitoring import (
@@ -212,7 +212,7 @@ class PoolOptions:
         return f"PoolOptions({self.non_default_options!r})"
 
 
-Connect = Callable[[int, int], Awaitable[Any]]
+Connect = Callable[[int, int], Coroutine[Any, Any, Any]]
 
 
 class Pool:
@@ -640,7 +640,7 @@ class Pool:
         if emit:
             _publish(self._cmap, "connection_created", ConnectionCreatedEvent(self.address, conn_id))
         created = _monotonic()
-        task = asyncio.get_running_loop().create_task(self._connect(gen, conn_id))
+        task: "asyncio.Task[Any]" = asyncio.get_running_loop().create_task(self._connect(gen, conn_id))
         self._connecting[task] = None
         remaining = _csot.remaining()
         try:

@@ -61,12 +61,12 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._big_header = b""
         self._big_pos = 0
         self._frames: Deque[Frame] = deque()
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: Optional["asyncio.Future[None]"] = None
         self._error: Optional[BaseException] = None  # why no more frames will come
         self._closed = False
         self._read_paused = False
         self._write_paused = False
-        self._drain_waiter: Optional[asyncio.Future] = None
+        self._drain_waiter: Optional["asyncio.Future[None]"] = None
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:

@@ -45,7 +45,6 @@ ENV_ENABLED = "OTEL_PYTHON_INSTRUMENTATION_MONGODB_ENABLED"
 ENV_QUERY_TEXT_MAX_LENGTH = "OTEL_PYTHON_INSTRUMENTATION_MONGODB_QUERY_TEXT_MAX_LENGTH"
 TRACER_NAME = "amongo"
 
-_OPTION_KEYS = frozenset({"enabled", "query_text_max_length", "tracer_provider"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 _JSON_OPTIONS = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
@@ -58,26 +57,6 @@ _NOT_COLLECTION = frozenset({"renameCollection", "explain", "saslStart", "saslCo
 
 #: The operation span of the operation running in this task (command spans nest in it).
 _OPERATION: ContextVar[Any] = ContextVar("amongo_tracing_operation", default=None)
-
-
-def validate_tracing(name: str, value: Any) -> Optional[Dict[str, Any]]:
-    """Check the ``tracing`` client option: a mapping with ``enabled`` (bool),
-    ``query_text_max_length`` (int >= 0) and ``tracer_provider`` (an OpenTelemetry
-    TracerProvider; default: the global one)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict, not {value!r}")
-    unknown = set(value) - _OPTION_KEYS
-    if unknown:
-        raise ConfigurationError(f"Unknown {name} option(s): {sorted(unknown)}; valid: {sorted(_OPTION_KEYS)}")
-    enabled = value.get("enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        raise TypeError(f"{name}['enabled'] must be True or False, not {enabled!r}")
-    length = value.get("query_text_max_length")
-    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
-        raise ValueError(f"{name}['query_text_max_length'] must be an integer >= 0, not {length!r}")
-    return dict(value)
 
 
 def _env_enabled() -> bool:

@@ -36,6 +36,7 @@ from typing import (
     MutableMapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
 )
 from urllib.parse import unquote
@@ -285,10 +286,10 @@ def _string(name: str, value: Any) -> str:
 
 
 def _nonempty_string(name: str, value: Any) -> str:
-    value = _string(name, value)
-    if not value:
+    text = _string(name, value)
+    if not text:
         raise OptionValueError(f"{name} must not be empty")
-    return value
+    return text
 
 
 def _string_or_none(name: str, value: Any) -> Optional[str]:
@@ -315,10 +316,10 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
 def _appname(name: str, value: Any) -> Optional[str]:
     if value is None:
         return None
-    value = _string(name, value)
-    if len(value.encode("utf-8")) > 128:
+    text = _string(name, value)
+    if len(text.encode("utf-8")) > 128:
         raise OptionValueError(f"{name} must be <= 128 bytes in UTF-8")
-    return value
+    return text
 
 
 AUTH_MECHANISMS = (
@@ -347,10 +348,10 @@ MECHANISM_PROPERTIES = (
 
 
 def _auth_mechanism(name: str, value: Any) -> str:
-    value = _string(name, value)
-    if value not in AUTH_MECHANISMS:
-        raise OptionValueError(f"{name} must be one of {AUTH_MECHANISMS}, not {value!r}")
-    return value
+    text = _string(name, value)
+    if text not in AUTH_MECHANISMS:
+        raise OptionValueError(f"{name} must be one of {AUTH_MECHANISMS}, not {text!r}")
+    return text
 
 
 def _canonicalize_host_name(value: Any) -> Any:
@@ -528,10 +529,10 @@ _UNICODE_HANDLERS = (
 
 
 def _unicode_decode_error_handler(name: str, value: Any) -> str:
-    value = _string(name, value)
-    if value not in _UNICODE_HANDLERS:
-        raise OptionValueError(f"{name} must be one of {_UNICODE_HANDLERS}, not {value!r}")
-    return value
+    text = _string(name, value)
+    if text not in _UNICODE_HANDLERS:
+        raise OptionValueError(f"{name} must be one of {_UNICODE_HANDLERS}, not {text!r}")
+    return text
 
 
 def _datetime_conversion(name: str, value: Any) -> Optional[DatetimeConversion]:
@@ -552,10 +553,10 @@ def _datetime_conversion(name: str, value: Any) -> Optional[DatetimeConversion]:
 
 
 def _srv_service_name(name: str, value: Any) -> str:
-    value = _nonempty_string(name, value)
-    if len(value) > 62 or not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", value):
-        raise OptionValueError(f"{name} {value!r} is not a valid SRV service name")
-    return value
+    text = _nonempty_string(name, value)
+    if len(text) > 62 or not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", text):
+        raise OptionValueError(f"{name} {text!r} is not a valid SRV service name")
+    return text
 
 
 def _document_class(name: str, value: Any) -> type:
@@ -581,7 +582,7 @@ def _tzinfo(name: str, value: Any) -> Optional[datetime.tzinfo]:
     raise OptionTypeError(f"{name} must be an instance of datetime.tzinfo")
 
 
-def _event_listeners(name: str, value: Any) -> list:
+def _event_listeners(name: str, value: Any) -> List[Any]:
     if value is None:
         return []
     if isinstance(value, (str, bytes)) or not isinstance(value, abc.Iterable):
@@ -623,13 +624,30 @@ def _server_api(name: str, value: Any) -> Any:
     raise OptionTypeError(f"{name} must be an instance of pymongo.server_api.ServerApi")
 
 
+_TRACING_KEYS = frozenset({"enabled", "query_text_max_length", "tracer_provider"})
+
+
 def _tracing(name: str, value: Any) -> Optional[Dict[str, Any]]:
-    from amongo.tracing import validate_tracing
+    """Check the ``tracing`` client option: a mapping with ``enabled`` (bool),
+    ``query_text_max_length`` (int >= 0) and ``tracer_provider`` (an OpenTelemetry
+    TracerProvider; default: the global one). What they do: :mod:`amongo.tracing`."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict, not {value!r}")
+    unknown = set(value) - _TRACING_KEYS
+    if unknown:
+        raise ConfigurationError(f"Unknown {name} option(s): {sorted(unknown)}; valid: {sorted(_TRACING_KEYS)}")
+    enabled = value.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError(f"{name}['enabled'] must be True or False, not {enabled!r}")
+    length = value.get("query_text_max_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
+        raise ValueError(f"{name}['query_text_max_length'] must be an integer >= 0, not {length!r}")
+    return dict(value)
 
-    return validate_tracing(name, value)
 
-
-def _hedge(name: str, value: Any) -> Optional[dict]:
+def _hedge(name: str, value: Any) -> Optional[Dict[str, Any]]:
     if value is None or isinstance(value, abc.Mapping):
         return None if value is None else dict(value)
     raise OptionTypeError(f"{name} must be a mapping or None")
@@ -836,7 +854,7 @@ def _check_tls_conflicts(present: Iterable[str], pairs: Sequence[Tuple[str, Any]
     for a, b in _TLS_EXCLUSIVE:
         if a.lower() in present and b.lower() in present:
             raise InvalidURI(f"{a} and {b} must not both be specified")
-    tls_values = set()
+    tls_values: Set[Any] = set()
     for key, value in pairs:
         if key in ("tls", "ssl"):
             try:
@@ -1097,7 +1115,7 @@ class ParsedUri:
         fields.update(changes)
         return ParsedUri(**fields)
 
-    def _astuple(self) -> tuple:
+    def _astuple(self) -> Tuple[Any, ...]:
         return tuple(getattr(self, n) for n in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
@@ -1272,7 +1290,7 @@ def parse_uri(
 # Value types from normalised options
 # ---------------------------------------------------------------------------------------
 
-_MODES = {
+_MODES: Dict[str, Callable[..., _ServerMode]] = {
     "primary": Primary,
     "primaryPreferred": PrimaryPreferred,
     "secondary": Secondary,
@@ -1295,7 +1313,7 @@ def read_preference_from(options: Mapping[str, Any]) -> _ServerMode:
     :raises ConfigurationError: tags/maxStalenessSeconds/hedge with mode primary.
     """
     opts = _ci(options)
-    obj = opts.get("read_preference")
+    obj: Optional[_ServerMode] = opts.get("read_preference")
     if obj is not None:
         return obj
     mode = opts.get("readPreference", "primary")
@@ -1336,7 +1354,7 @@ def read_concern_from(options: Mapping[str, Any]) -> ReadConcern:
     return ReadConcern(_ci(options).get("readConcernLevel"))
 
 
-def codec_options_from(options: Mapping[str, Any]) -> CodecOptions:
+def codec_options_from(options: Mapping[str, Any]) -> "CodecOptions[Any]":
     """Build :class:`~bson.codec_options.CodecOptions` from ``document_class``, ``tz_aware``,
     ``uuidRepresentation``, ``unicode_decode_error_handler``, ``tzinfo``, ``type_registry``
     and ``datetime_conversion``."""

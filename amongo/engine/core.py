@@ -15,21 +15,16 @@ from pymongo.write_concern import WriteConcern
 from amongo.engine.clock import ts_newer
 from amongo.engine.executor import Executor
 from amongo.engine.session import IMPLICIT_OPTIONS, ClientSession, ServerSessionPool, SessionOptions
+from amongo.handshake import server_api_fields
 from amongo.monitoring import EventListeners
 from amongo.topology.topology import Topology
 
 
 
 def server_api_document(api: Any) -> Optional[Dict[str, Any]]:
-    """The fields every command declares for a ``ServerApi`` (versioned-api spec), or None."""
-    if api is None:
-        return None
-    doc: Dict[str, Any] = {"apiVersion": api.version}
-    if api.strict is not None:
-        doc["apiStrict"] = api.strict
-    if api.deprecation_errors is not None:
-        doc["apiDeprecationErrors"] = api.deprecation_errors
-    return doc
+    """The fields every command declares for a ``ServerApi`` (versioned-api spec), or None
+    (:func:`amongo.handshake.server_api_fields`, which the handshake uses too)."""
+    return server_api_fields(api) if api is not None else None
 
 
 class ClientCore:

@@ -21,16 +21,17 @@ Public names (stable):
 from __future__ import annotations
 
 import datetime
-import enum
 import math
 import time
 from dataclasses import field, replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, overload
 
 from bson.objectid import ObjectId
 from pymongo.errors import ConfigurationError, ProtocolError
 
 from amongo._compat import slotted_dataclass
+from amongo.topology.selection import WRITABLE, select_servers
+from amongo.topology.types import Address, ServerType, TopologyType
 
 __all__ = [
     "Address",
@@ -51,8 +52,6 @@ __all__ = [
     "invalid_hello",
 ]
 
-Address = Tuple[str, int]
-
 #: Oldest wire version amongo speaks (MongoDB 4.4).
 MIN_SUPPORTED_WIRE_VERSION = 9
 #: Newest wire version amongo knows about.
@@ -63,32 +62,6 @@ MIN_SUPPORTED_SERVER_VERSION = "4.4"
 RTT_ALPHA = 0.2
 
 DEFAULT_PORT = 27017
-
-
-class ServerType(enum.IntEnum):
-    """The SDAM server types (numbered like PyMongo's ``SERVER_TYPE``)."""
-
-    Unknown = 0
-    Standalone = 1
-    Mongos = 2
-    PossiblePrimary = 3
-    RSPrimary = 4
-    RSSecondary = 5
-    RSArbiter = 6
-    RSOther = 7
-    RSGhost = 8
-    LoadBalancer = 9
-
-
-class TopologyType(enum.IntEnum):
-    """The SDAM topology types (numbered like PyMongo's ``TOPOLOGY_TYPE``)."""
-
-    Single = 0
-    ReplicaSetNoPrimary = 1
-    ReplicaSetWithPrimary = 2
-    Sharded = 3
-    Unknown = 4
-    LoadBalanced = 5
 
 
 #: Server types an application can read data from.
@@ -174,10 +147,14 @@ def _to_seconds(value: Any) -> Optional[float]:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.timestamp()
+        seconds: float = value.timestamp()
+        return seconds
     if hasattr(value, "to_datetime"):  # bson DatetimeMS
         return _to_seconds(value.to_datetime())
     return float(value) / 1000.0
+
+
+_T = TypeVar("_T")
 
 
 # -- hello field validation ------------------------------------------------------------
@@ -200,6 +177,14 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+@overload
+def hello_int(
+    hello: Mapping[str, Any], name: str, default: int, address: Optional[Address] = None
+) -> int: ...
+@overload
+def hello_int(
+    hello: Mapping[str, Any], name: str, default: None, address: Optional[Address] = None
+) -> Optional[int]: ...
 def hello_int(
     hello: Mapping[str, Any], name: str, default: Optional[int], address: Optional[Address] = None
 ) -> Optional[int]:
@@ -220,7 +205,9 @@ def hello_int(
     raise invalid_hello(address, f"{name!r} must be an integer, not {_type_name(value)} {value!r:.40}")
 
 
-def _hello_typed(hello: Mapping[str, Any], name: str, address: Address, kind: type, what: str) -> Any:
+def _hello_typed(
+    hello: Mapping[str, Any], name: str, address: Address, kind: Type[_T], what: str
+) -> Optional[_T]:
     """Field *name* when it is None or a *kind* (described as *what* in the error)."""
     value = hello.get(name)
     if value is None or isinstance(value, kind):
@@ -237,7 +224,7 @@ def _hello_oid(hello: Mapping[str, Any], name: str, address: Address) -> Optiona
 
 
 def _hello_mapping(hello: Mapping[str, Any], name: str, address: Address) -> Optional[Mapping[str, Any]]:
-    return _hello_typed(hello, name, address, Mapping, "a document")  # type: ignore[arg-type]
+    return _hello_typed(hello, name, address, Mapping, "a document")  # type: ignore[type-abstract]
 
 
 def _hello_strings(hello: Mapping[str, Any], name: str, address: Address) -> List[str]:
@@ -391,8 +378,8 @@ class ServerDescription:
             set_version=hello_int(hello, "setVersion", None, address),
             election_id=_hello_oid(hello, "electionId", address),
             tags=dict(tags or {}),
-            min_wire_version=hello_int(hello, "minWireVersion", 0, address),  # type: ignore[arg-type]
-            max_wire_version=hello_int(hello, "maxWireVersion", 0, address),  # type: ignore[arg-type]
+            min_wire_version=hello_int(hello, "minWireVersion", 0, address),
+            max_wire_version=hello_int(hello, "maxWireVersion", 0, address),
             last_write_date=_last_write_date(hello, address),
             last_update_time=last_update_time,
             round_trip_time=round_trip_time,
@@ -400,9 +387,9 @@ class ServerDescription:
             logical_session_timeout_minutes=hello_int(hello, "logicalSessionTimeoutMinutes", None, address),
             topology_version=_topology_version(hello, address),
             hello=dict(hello),
-            max_bson_size=hello_int(hello, "maxBsonObjectSize", 16 * 1024 * 1024, address),  # type: ignore[arg-type]
-            max_message_size=hello_int(hello, "maxMessageSizeBytes", 48 * 1000 * 1000, address),  # type: ignore[arg-type]
-            max_write_batch_size=hello_int(hello, "maxWriteBatchSize", 100_000, address),  # type: ignore[arg-type]
+            max_bson_size=hello_int(hello, "maxBsonObjectSize", 16 * 1024 * 1024, address),
+            max_message_size=hello_int(hello, "maxMessageSizeBytes", 48 * 1000 * 1000, address),
+            max_write_batch_size=hello_int(hello, "maxWriteBatchSize", 100_000, address),
             service_id=_hello_oid(hello, "serviceId", address),
             iscryptd=bool(hello.get("iscryptd", False)),
             compression=tuple(_hello_strings(hello, "compression", address)),
@@ -635,7 +622,7 @@ class TopologyDescription:
     def check_compatible(self) -> None:
         """Raise :class:`pymongo.errors.ConfigurationError` if a server is incompatible."""
         if not self.compatible:
-            raise ConfigurationError(self.compatibility_error)
+            raise ConfigurationError(self.compatibility_error or "incompatible server")
 
     def apply_selector(
         self,
@@ -651,8 +638,6 @@ class TopologyDescription:
         :param address: when given, only that server (if it is known) is returned.
         :param custom_selector: a further filter applied before the latency window.
         """
-        from amongo.topology.selection import select_servers
-
         if address is not None:
             sd = self.servers.get(address)
             return [sd] if sd is not None and sd.is_server_type_known else []
@@ -674,8 +659,6 @@ class TopologyDescription:
 
     def has_writable_server(self) -> bool:
         """Whether a writable server is known right now."""
-        from amongo.topology.selection import WRITABLE
-
         return bool(self.apply_selector(WRITABLE))
 
     def __repr__(self) -> str:

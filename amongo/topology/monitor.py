@@ -9,8 +9,9 @@ is both its connect and its socket timeout, as the spec requires) and loops:
    monitoring mode allows it, the *streaming* protocol: one awaitable
    ``{hello, topologyVersion, maxAwaitTimeMS}`` sent with ``exhaustAllowed`` and then reply
    after reply read with :meth:`Connection.read_more` while ``moreToCome`` is set;
-2. hand the outcome to the topology (:meth:`Topology._on_check_success` /
-   :meth:`Topology._on_check_failure`, which apply :func:`sdam.check_failure_decision`);
+2. hand the outcome to the owner through its :class:`MonitorCallbacks` (the topology's
+   :meth:`Topology._on_check_success` / :meth:`Topology._on_check_failure`, which apply
+   :func:`sdam.check_failure_decision`);
 3. wait: ``heartbeatFrequencyMS``, or less when :meth:`Monitor.request_check` is called,
    never less than ``minHeartbeatFrequencyMS`` (500 ms) between two check starts.  A
    streaming monitor does not wait (the server paces the replies) and ignores
@@ -34,13 +35,15 @@ import asyncio
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Optional
+from typing import Any, Awaitable, Callable, Deque, Dict, List, NamedTuple, Optional
 
 from pymongo import monitoring as _pm
 from pymongo.errors import ConfigurationError, NetworkTimeout, OperationFailure, ProtocolError
 
 from amongo import _logging
 from amongo.connection import Connection, ConnectionOptions
+from amongo.handshake import heartbeat_command, hello_failure, timeout_error
+from amongo.monitoring import EventListeners
 from amongo.topology.description import (
     Address,
     ServerDescription,
@@ -49,10 +52,17 @@ from amongo.topology.description import (
 )
 from amongo.topology.sdam import min_round_trip_time
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amongo.topology.topology import Topology
+__all__ = [
+    "Monitor",
+    "MonitorCallbacks",
+    "HelloReply",
+    "monitor_connection_options",
+    "streaming_enabled",
+]
 
-__all__ = ["Monitor", "HelloReply", "monitor_connection_options", "streaming_enabled"]
+# PyMongo's event class is typed for its ``Hello`` object; amongo hands it a HelloReply,
+# which offers the same ``document`` and ``server_type``.
+_ServerHeartbeatSucceededEvent: Any = _pm.ServerHeartbeatSucceededEvent
 
 #: minHeartbeatFrequencyMS (server-monitoring spec), seconds.
 MIN_HEARTBEAT_FREQUENCY = 0.5
@@ -60,7 +70,7 @@ MIN_HEARTBEAT_FREQUENCY = 0.5
 RTT_SAMPLES = 10
 
 
-class HelloReply(dict):
+class HelloReply(Dict[str, Any]):
     """The hello reply in a ``ServerHeartbeatSucceededEvent`` (a dict; ``.document`` is the
     reply too, as on PyMongo's ``Hello`` objects)."""
 
@@ -105,6 +115,24 @@ def streaming_enabled(mode: str) -> bool:
     )
 
 
+class MonitorCallbacks(NamedTuple):
+    """What a :class:`Monitor` needs from its owner (the topology), handed in as values so
+    the monitor never imports :mod:`amongo.topology.topology`.
+
+    :param describe: the current description of a server, ``describe(address)``.
+    :param on_success: apply a successful check's new description.
+    :param on_failure: apply a failed check, ``on_failure(address, previous, error,
+        is_network, is_timeout)``; returns whether to check again at once.
+    :param log_heartbeat: write a heartbeat log message, ``log_heartbeat(address, message,
+        awaited, connection, **fields)`` (the owner knows the client and topology ids).
+    """
+
+    describe: Callable[[Address], ServerDescription]
+    on_success: Callable[[ServerDescription], None]
+    on_failure: Callable[[Address, ServerDescription, BaseException, bool, bool], bool]
+    log_heartbeat: Callable[..., None]
+
+
 class _CheckCancelled(Exception):
     pass
 
@@ -132,13 +160,19 @@ class _RttStats:
 class Monitor:
     """Monitors one server for a :class:`~amongo.topology.topology.Topology` (internal).
 
-    :param topology: receives the check outcomes and provides the settings.
     :param address: the server.
+    :param callbacks: the owner's description lookup and outcome handlers.
+    :param connection_options: options for the monitoring connections (see
+        :func:`monitor_connection_options`).
+    :param heartbeat_frequency: ``heartbeatFrequencyMS``, seconds.
+    :param min_heartbeat_frequency: ``minHeartbeatFrequencyMS``, seconds.
+    :param server_monitoring_mode: ``stream``, ``poll`` or ``auto``.
+    :param listeners: the client's event listeners (heartbeat events).
     """
 
     __slots__ = (
         "address",
-        "_topology",
+        "_callbacks",
         "_heartbeat",
         "_min_heartbeat",
         "_opts",
@@ -159,15 +193,24 @@ class Monitor:
         "_topology_version",
     )
 
-    def __init__(self, topology: "Topology", address: Address) -> None:
-        settings = topology.settings
+    def __init__(
+        self,
+        address: Address,
+        callbacks: MonitorCallbacks,
+        connection_options: ConnectionOptions,
+        *,
+        heartbeat_frequency: float,
+        min_heartbeat_frequency: float,
+        server_monitoring_mode: str,
+        listeners: EventListeners,
+    ) -> None:
         self.address = address
-        self._topology = topology
-        self._heartbeat: float = settings.heartbeat_frequency
-        self._min_heartbeat: float = min(settings.min_heartbeat_frequency, self._heartbeat)
-        self._opts = topology._monitor_options
-        self._stream_allowed = streaming_enabled(settings.server_monitoring_mode)
-        self._listeners = settings.listeners
+        self._callbacks = callbacks
+        self._heartbeat: float = heartbeat_frequency
+        self._min_heartbeat: float = min(min_heartbeat_frequency, self._heartbeat)
+        self._opts = connection_options
+        self._stream_allowed = streaming_enabled(server_monitoring_mode)
+        self._listeners = listeners
         self._conn: Optional[Connection] = None
         self._rtt_conn: Optional[Connection] = None
         self._task: Optional[asyncio.Task[Any]] = None
@@ -213,7 +256,7 @@ class Monitor:
             conn.close("monitor check cancelled")
         self._streaming = False
 
-    def close_nowait(self) -> list:
+    def close_nowait(self) -> List["asyncio.Task[Any]"]:
         """Stop monitoring: cancel the tasks, close the connections; returns the tasks."""
         self._closed = True
         tasks = [t for t in (self._task, self._rtt_task) if t is not None and not t.done()]
@@ -233,11 +276,10 @@ class Monitor:
 
     # -- the loop ------------------------------------------------------------------------
     async def _run(self) -> None:
-        topology = self._topology
         try:
             while not self._closed:
                 try:
-                    again = await self._check_and_apply(topology)
+                    again = await self._check_and_apply()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - the monitor must outlive anything
@@ -253,17 +295,18 @@ class Monitor:
         finally:
             self._close_conn()
 
-    async def _check_and_apply(self, topology: "Topology") -> bool:
+    async def _check_and_apply(self) -> bool:
         """One check and its outcome handed to the topology; returns whether to check
         again at once. Any exception while checking *or while applying a successful
         check* (a hello SDAM cannot process) is a failed check: the server is marked
         Unknown with that error and the monitor goes on."""
-        previous = topology._server_description(self.address)
+        callbacks = self._callbacks
+        previous = callbacks.describe(self.address)
         try:
             sd = await self._check()
             if self._closed:
                 return False
-            topology._on_check_success(sd)
+            callbacks.on_success(sd)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is a failed check
@@ -276,9 +319,7 @@ class Monitor:
             self._rtt.reset()
             is_timeout = isinstance(exc, (NetworkTimeout, asyncio.TimeoutError))
             is_network = not isinstance(exc, (OperationFailure, ConfigurationError))
-            return topology._on_check_failure(
-                self.address, previous, exc, is_network=is_network, is_timeout=is_timeout
-            )
+            return callbacks.on_failure(self.address, previous, exc, is_network, is_timeout)
         if self._streaming:
             self._ensure_rtt_task()
             return True
@@ -313,9 +354,7 @@ class Monitor:
             conn.close("monitor error")
 
     def _hello_command(self) -> Dict[str, Any]:
-        if self._hello_ok or self._opts.server_api is not None:
-            return {"hello": 1}
-        return {"isMaster": 1}
+        return heartbeat_command(self._hello_ok, self._opts.server_api)
 
     def _publish(self, method: str, event: Any) -> None:
         listeners = self._listeners
@@ -323,9 +362,7 @@ class Monitor:
             listeners.publish(listeners.heartbeat, method, event)
 
     def _log(self, message: str, awaited: bool, conn: Any, **fields: Any) -> None:
-        topology = self._topology
-        _logging.log_heartbeat(topology.log_client_id, topology._topology_id, self.address, message,
-                               awaited, conn, **fields)
+        self._callbacks.log_heartbeat(self.address, message, awaited, conn, **fields)
 
     async def _check(self) -> ServerDescription:
         """One check; returns the new description or raises."""
@@ -356,6 +393,7 @@ class Monitor:
                 # at all (SDAM unified connectTimeoutMS.json), as in PyMongo.
                 ct = self._opts.connect_timeout
                 timeout = ct + self._heartbeat if ct else None
+                coro: Awaitable[Dict[str, Any]]
                 if conn.pending_reply:
                     coro = conn.read_more()
                 else:
@@ -368,15 +406,14 @@ class Monitor:
                 try:
                     reply = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 except asyncio.TimeoutError:
-                    raise NetworkTimeout(f"{self.address[0]}:{self.address[1]}: timed out") from None
+                    raise timeout_error(self.address) from None
             else:
                 reply = await conn.command("admin", self._hello_command(), check=False, compress=False)
                 self._rtt.add(time.monotonic() - start)
             duration = time.monotonic() - start
-            if not reply.get("ok"):
-                raise OperationFailure(
-                    str(reply.get("errmsg", "hello failed")), reply.get("code"), reply
-                )
+            failure = hello_failure(reply)
+            if failure is not None:
+                raise failure
             # Built here, so that a reply SDAM cannot read (a field of the wrong type: a
             # ProtocolError) is a failed check like any other.
             sd = ServerDescription.from_hello(
@@ -400,7 +437,7 @@ class Monitor:
             raise
         self._publish(
             "succeeded",
-            _pm.ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
+            _ServerHeartbeatSucceededEvent(duration, HelloReply(reply), self.address, awaited),
         )
         if log:
             self._log("Server heartbeat succeeded", awaited, conn, durationMS=duration * 1000.0,

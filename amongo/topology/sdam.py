@@ -583,6 +583,13 @@ def min_round_trip_time(samples: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------
 
 
+# PyMongo's event classes are typed for PyMongo's own descriptions; amongo hands them its
+# descriptions, which offer the same public accessors (``topology_type``,
+# ``server_descriptions()``, ``has_readable_server()``, ...).
+_TopologyDescriptionChangedEvent: Any = _pm.TopologyDescriptionChangedEvent
+_ServerDescriptionChangedEvent: Any = _pm.ServerDescriptionChangedEvent
+
+
 def _empty_unknown(seed_count: int = 1) -> TopologyDescription:
     return TopologyDescription(topology_type=TopologyType.Unknown, servers={}, seed_count=seed_count)
 
@@ -592,7 +599,7 @@ def opening_events(td: TopologyDescription, topology_id: ObjectId) -> List[Any]:
     (from an empty Unknown description to *td*), then ServerOpening for each server."""
     events: List[Any] = [
         _pm.TopologyOpenedEvent(topology_id),
-        _pm.TopologyDescriptionChangedEvent(_empty_unknown(td.seed_count), td, topology_id),
+        _TopologyDescriptionChangedEvent(_empty_unknown(td.seed_count), td, topology_id),
     ]
     events.extend(_pm.ServerOpeningEvent(a, topology_id) for a in td.servers)
     return events
@@ -604,7 +611,7 @@ def closing_events(td: TopologyDescription, topology_id: ObjectId) -> List[Any]:
     events: List[Any] = [_pm.ServerClosedEvent(a, topology_id) for a in td.servers]
     if td.servers or td.topology_type != TopologyType.Unknown:
         events.append(
-            _pm.TopologyDescriptionChangedEvent(td, _empty_unknown(td.seed_count), topology_id)
+            _TopologyDescriptionChangedEvent(td, _empty_unknown(td.seed_count), topology_id)
         )
     events.append(_pm.TopologyClosedEvent(topology_id))
     return events
@@ -633,7 +640,7 @@ def topology_events(
         prev = old.servers.get(a)
         cur = new.servers[a]
         if prev is not None and _sd_changed(prev, cur):
-            events.append(_pm.ServerDescriptionChangedEvent(prev, cur, a, topology_id))
+            events.append(_ServerDescriptionChangedEvent(prev, cur, a, topology_id))
     for a in old.servers:
         if a not in new.servers:
             events.append(_pm.ServerClosedEvent(a, topology_id))
@@ -641,7 +648,7 @@ def topology_events(
         if a not in old.servers:
             events.append(_pm.ServerOpeningEvent(a, topology_id))
     if events or _td_key(old) != _td_key(new):
-        events.append(_pm.TopologyDescriptionChangedEvent(old, new, topology_id))
+        events.append(_TopologyDescriptionChangedEvent(old, new, topology_id))
     return events
 
 

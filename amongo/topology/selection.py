@@ -21,17 +21,15 @@ Public names (stable): :data:`WRITABLE`, :func:`select_servers`, :func:`suitable
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Collection, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Collection, List, Mapping, Optional, Sequence, TypeVar
 
 from pymongo.errors import ConfigurationError
 
-from amongo.topology.description import (
-    Address,
-    ServerDescription,
-    ServerType,
-    TopologyDescription,
-    TopologyType,
-)
+from amongo.topology.types import Address, ServerType, ServerView, TopologyType, TopologyView
+
+# Selection is generic in the server description type: it returns the very objects it is
+# given (amongo's ServerDescription in the driver, anything shaped like one in tests).
+S = TypeVar("S", bound=ServerView)
 
 __all__ = [
     "WRITABLE",
@@ -55,7 +53,7 @@ SMALLEST_MAX_STALENESS_SECONDS = 90
 # pymongo.read_preferences mode numbers.
 _PRIMARY, _PRIMARY_PREFERRED, _SECONDARY, _SECONDARY_PREFERRED, _NEAREST = range(5)
 
-ServerFilter = Callable[[List[ServerDescription]], List[ServerDescription]]
+ServerFilter = Callable[[List[Any]], List[Any]]
 
 
 class _Writable:
@@ -77,7 +75,7 @@ WRITABLE = _Writable()
 def address_selector(address: Address) -> ServerFilter:
     """A selector choosing only the server at *address* (when it is known)."""
 
-    def select(servers: List[ServerDescription]) -> List[ServerDescription]:
+    def select(servers: List[Any]) -> List[Any]:
         return [s for s in servers if s.address == address]
 
     return select
@@ -102,9 +100,9 @@ def validate_max_staleness(max_staleness: int, heartbeat_frequency_ms: float) ->
 
 
 def staleness_seconds(
-    server: ServerDescription,
-    primary: Optional[ServerDescription],
-    freshest_secondary: Optional[ServerDescription],
+    server: S,
+    primary: Optional[S],
+    freshest_secondary: Optional[S],
     heartbeat_frequency_ms: float,
 ) -> float:
     """Estimated staleness of a secondary, in seconds (max-staleness spec).
@@ -124,11 +122,11 @@ def staleness_seconds(
 
 
 def _filter_staleness(
-    secondaries: List[ServerDescription],
-    primary: Optional[ServerDescription],
+    secondaries: List[S],
+    primary: Optional[S],
     max_staleness: int,
     heartbeat_frequency_ms: float,
-) -> List[ServerDescription]:
+) -> List[S]:
     if max_staleness is None or max_staleness == -1 or not secondaries:
         return secondaries
     freshest = None
@@ -142,8 +140,8 @@ def _filter_staleness(
 
 
 def apply_tag_sets(
-    servers: List[ServerDescription], tag_sets: Optional[Sequence[Mapping[str, str]]]
-) -> List[ServerDescription]:
+    servers: List[S], tag_sets: Optional[Sequence[Mapping[str, str]]]
+) -> List[S]:
     """Servers matching the first tag set that matches any (an empty set matches all)."""
     if not tag_sets:
         return servers
@@ -156,8 +154,8 @@ def apply_tag_sets(
 
 
 def latency_window(
-    servers: List[ServerDescription], local_threshold_ms: float = 15
-) -> List[ServerDescription]:
+    servers: List[S], local_threshold_ms: float = 15
+) -> List[S]:
     """Servers whose average RTT is within *local_threshold_ms* of the fastest one.
 
     Servers without an RTT (e.g. a load balancer) are always in the window.
@@ -172,11 +170,11 @@ def latency_window(
 
 
 def _rs_servers(
-    td: TopologyDescription,
-    servers: List[ServerDescription],
+    td: TopologyView[S],
+    servers: List[S],
     selector: Any,
     heartbeat_frequency_ms: float,
-) -> List[ServerDescription]:
+) -> List[S]:
     primary = next((s for s in servers if s.server_type == ServerType.RSPrimary), None)
     if selector is WRITABLE:
         return [primary] if primary is not None else []
@@ -189,7 +187,7 @@ def _rs_servers(
     td_primary = td.primary
     secondaries = [s for s in servers if s.server_type == ServerType.RSSecondary]
 
-    def matching_secondaries() -> List[ServerDescription]:
+    def matching_secondaries() -> List[S]:
         fresh = _filter_staleness(secondaries, td_primary, max_staleness, heartbeat_frequency_ms)
         return apply_tag_sets(fresh, tag_sets)
 
@@ -212,13 +210,14 @@ def _rs_servers(
 
 
 def _select_from(
-    td: TopologyDescription,
-    servers: List[ServerDescription],
+    td: TopologyView[S],
+    servers: List[S],
     selector: Any,
     heartbeat_frequency_ms: float,
     custom_selector: Optional[ServerFilter],
-) -> List[ServerDescription]:
+) -> List[S]:
     ttype = td.topology_type
+    chosen: List[S]
     if callable(selector) and not hasattr(selector, "mode"):
         chosen = selector([s for s in servers if s.is_server_type_known])
     elif ttype == TopologyType.Unknown:
@@ -237,13 +236,13 @@ def _select_from(
 
 
 def suitable_servers(
-    td: TopologyDescription,
+    td: TopologyView[S],
     selector: Any,
     *,
     heartbeat_frequency_ms: float = 10_000,
     deprioritized: Collection[Any] = (),
     custom_selector: Optional[ServerFilter] = None,
-) -> List[ServerDescription]:
+) -> List[S]:
     """Servers suitable for *selector*, before the latency window.
 
     :param deprioritized: servers (descriptions or addresses) to avoid, e.g. the one a
@@ -254,7 +253,7 @@ def suitable_servers(
         validate_max_staleness(getattr(selector, "max_staleness", -1), heartbeat_frequency_ms)
     servers = list(td.servers.values())
     if deprioritized:
-        avoid = {d.address if isinstance(d, ServerDescription) else d for d in deprioritized}
+        avoid = {d if isinstance(d, tuple) else d.address for d in deprioritized}
         preferred = [s for s in servers if s.address not in avoid]
         if len(preferred) != len(servers):
             chosen = _select_from(td, preferred, selector, heartbeat_frequency_ms, custom_selector)
@@ -264,14 +263,14 @@ def suitable_servers(
 
 
 def select_servers(
-    td: TopologyDescription,
+    td: TopologyView[S],
     selector: Any,
     local_threshold_ms: float = 15,
     *,
     heartbeat_frequency_ms: float = 10_000,
     deprioritized: Collection[Any] = (),
     custom_selector: Optional[ServerFilter] = None,
-) -> List[ServerDescription]:
+) -> List[S]:
     """Suitable servers within the latency window (server-selection spec).
 
     :param td: the current topology description.
@@ -294,10 +293,10 @@ def select_servers(
 
 
 def choose_in_window(
-    candidates: Sequence[ServerDescription],
+    candidates: Sequence[S],
     operation_counts: Mapping[Address, int],
     rng: Optional[random.Random] = None,
-) -> ServerDescription:
+) -> S:
     """Pick one server from the latency window: two distinct random candidates, keep the
     one with fewer operations in progress (either on a tie).
 

@@ -7,7 +7,8 @@ description cannot answer yet: it checks the servers itself, here, with blocking
 
 - :func:`check_server`: ``socket.create_connection`` bounded by ``connectTimeoutMS`` (TLS
   with the client's :class:`ssl.SSLContext` via ``wrap_socket``), one handshake ``hello``
-  (``isMaster`` + ``helloOk``, or ``hello`` with a Stable API version) framed with
+  built, and its failures mapped to :mod:`pymongo.errors`, by :mod:`amongo.handshake` (the
+  functions the asyncio :class:`~amongo.connection.Connection` uses), framed with
   :func:`amongo.wire.message.encode_op_msg`, read with :func:`parse_header` /
   :func:`unpack_reply` and decoded with ``bson.decode``;
 - :func:`run_discovery`: check the servers of the current description (new hosts as they
@@ -26,18 +27,12 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Any, Callable, Coroutine, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Sequence, Set, Tuple
 
 import bson
-from pymongo.errors import (
-    AutoReconnect,
-    ConfigurationError,
-    NetworkTimeout,
-    OperationFailure,
-    ProtocolError,
-    PyMongoError,
-)
+from pymongo.errors import ConfigurationError, PyMongoError
 
+from amongo import handshake as _handshake
 from amongo.topology.description import Address, ServerDescription, ServerType, TopologyDescription
 from amongo.wire import message as _msg
 
@@ -103,22 +98,11 @@ class ProbeOptions:
 
 
 def hello_command(options: ProbeOptions) -> Dict[str, Any]:
-    """The handshake hello of a monitoring connection (never authenticated, no compression)."""
-    if options.server_api is not None or options.load_balanced:
-        cmd: Dict[str, Any] = {"hello": 1}
-    else:
-        cmd = {"isMaster": 1, "helloOk": True}
-    if options.metadata:
-        cmd["client"] = options.metadata
-    if options.load_balanced:
-        cmd["loadBalanced"] = True
-    api = options.server_api
-    if api is not None:
-        cmd["apiVersion"] = api.version
-        if api.strict is not None:
-            cmd["apiStrict"] = api.strict
-        if api.deprecation_errors is not None:
-            cmd["apiDeprecationErrors"] = api.deprecation_errors
+    """The handshake hello of a monitoring connection (never authenticated, no compression):
+    :func:`amongo.handshake.hello_command`, as a monitor's connection sends it."""
+    cmd = _handshake.hello_command(
+        options.metadata, load_balanced=options.load_balanced, server_api=options.server_api
+    )
     cmd["$db"] = "admin"
     return cmd
 
@@ -171,15 +155,14 @@ def check_server(address: Address, options: ProbeOptions, timeout: float) -> Tup
     :raises ProtocolError: the reply does not answer the hello (responseTo), or is malformed.
     :raises OperationFailure: the hello replied ``ok: 0``.
     """
-    host, port = address
     timeout = max(timeout, 0.001)
     start = time.monotonic()
     sock: Optional[socket.socket] = None
     try:
         try:
             sock = _connect(address, options, timeout)
-        except socket.timeout:
-            raise NetworkTimeout(f"{host}:{port}: connection timed out") from None
+        except socket.timeout as exc:
+            raise _handshake.connect_error(address, exc, timed_out=True) from None
         sock.settimeout(timeout)
         request_id = _next_request_id()
         frame = _msg.encode_op_msg(request_id, bson.encode(hello_command(options)))
@@ -187,27 +170,24 @@ def check_server(address: Address, options: ProbeOptions, timeout: float) -> Tup
         header = _recv_exact(sock, _msg.HEADER_SIZE)
         length, _rid, response_to, op_code = _msg.parse_header(header)
         if response_to != request_id:
-            raise ProtocolError(f"{host}:{port}: Got response id {response_to!r} but expected {request_id!r}")
+            raise _handshake.response_id_mismatch(address, response_to, request_id)
         body = _recv_exact(sock, length - _msg.HEADER_SIZE)
         _flags, doc = _msg.unpack_reply(op_code, header, body)
         reply = _msg.decode_bson(doc)
         rtt = time.monotonic() - start
     except socket.timeout:
-        raise NetworkTimeout(f"{host}:{port}: timed out") from None
-    except ssl.SSLError as exc:
-        raise AutoReconnect(f"{host}:{port}: SSL handshake failed: {exc}") from exc
-    except OSError as exc:
-        raise AutoReconnect(f"{host}:{port}: {exc.strerror or exc}") from exc
-    except ValueError as exc:  # a name the resolver refuses (IDNA: a label over 63 bytes, NUL)
-        raise AutoReconnect(f"{host!r}:{port}: invalid host name: {exc}") from exc
+        raise _handshake.timeout_error(address) from None
+    except (OSError, ValueError) as exc:  # ValueError: a name the resolver refuses
+        raise _handshake.connect_error(address, exc) from exc
     finally:
         if sock is not None:
             try:
                 sock.close()
             except OSError:
                 pass
-    if not reply.get("ok"):
-        raise OperationFailure(str(reply.get("errmsg", "hello failed")), reply.get("code"), reply)
+    failure = _handshake.hello_failure(reply)
+    if failure is not None:
+        raise failure
     return reply, rtt
 
 
@@ -244,7 +224,7 @@ def run_discovery(
         round_start = time.monotonic()
         if round_start >= deadline:
             return False
-        checked: set = set()
+        checked: Set[Address] = set()
         while True:
             td = description()
             pending = [

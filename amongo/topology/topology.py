@@ -82,7 +82,7 @@ from amongo.topology.description import (
     TopologyDescription,
     TopologyType,
 )
-from amongo.topology.monitor import Monitor, monitor_connection_options
+from amongo.topology.monitor import Monitor, MonitorCallbacks, monitor_connection_options
 from amongo.topology.selection import WRITABLE, address_selector, choose_in_window, select_servers
 
 __all__ = ["Topology", "TopologySettings", "Server"]
@@ -207,7 +207,7 @@ def _check_compatible(td: TopologyDescription) -> None:
         [s for s in td.servers.values() if s.server_type != ServerType.PossiblePrimary]
     )
     if not ok:
-        raise ConfigurationError(err)
+        raise ConfigurationError(err or "incompatible server")
 
 
 _READY_TYPES = frozenset(
@@ -634,10 +634,35 @@ class Topology:
 
         pool = Pool(address, pool_opts, connect, settings.listeners, paused=not lb,
                     log_client_id=self.log_client_id)
-        monitor = None if lb else Monitor(self, address)
+        monitor = None if lb else self._new_monitor(address)
         return Server(address, pool, self, monitor)
 
     # -- monitor callbacks -------------------------------------------------------------------
+    def _new_monitor(self, address: Address) -> Monitor:
+        """A monitor for *address*, handed this topology's callbacks and settings."""
+        s = self.settings
+        return Monitor(
+            address,
+            MonitorCallbacks(
+                self._server_description,
+                self._on_check_success,
+                self._on_check_failure,
+                self._log_heartbeat,
+            ),
+            self._monitor_options,
+            heartbeat_frequency=s.heartbeat_frequency,
+            min_heartbeat_frequency=s.min_heartbeat_frequency,
+            server_monitoring_mode=s.server_monitoring_mode,
+            listeners=s.listeners,
+        )
+
+    def _log_heartbeat(
+        self, address: Address, message: str, awaited: bool, conn: Any, **fields: Any
+    ) -> None:
+        _logging.log_heartbeat(
+            self.log_client_id, self._topology_id, address, message, awaited, conn, **fields
+        )
+
     def _on_check_success(self, sd: ServerDescription) -> None:
         self._apply(sd)
 
@@ -646,7 +671,6 @@ class Topology:
         address: Address,
         previous: ServerDescription,
         error: BaseException,
-        *,
         is_network: bool,
         is_timeout: bool,
     ) -> bool:

@@ -171,7 +171,7 @@ class EncodedArray:
     __slots__ = ("name", "docs", "element")
 
     def __init__(self, name: str, docs: Sequence[Any],
-                 codec_options: CodecOptions = DEFAULT_CODEC_OPTIONS) -> None:
+                 codec_options: "CodecOptions[Any]" = DEFAULT_CODEC_OPTIONS) -> None:
         self.name = name
         self.docs = docs
         blob = bson.encode({name: docs}, False, codec_options)

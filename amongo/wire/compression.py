@@ -14,13 +14,14 @@ checks :func:`is_compressible` before calling :func:`compress_frame`.
 """
 from __future__ import annotations
 
+import importlib
 import struct
 import zlib
 from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
 from pymongo.errors import ConfigurationError, ProtocolError
 
-from amongo.wire.message import (
+from amongo.wire.header import (
     DEFAULT_MAX_MESSAGE_SIZE,
     HEADER,
     HEADER_SIZE,
@@ -30,15 +31,18 @@ from amongo.wire.message import (
     OP_REPLY,
 )
 
-try:  # pragma: no cover - depends on the environment
-    import snappy as _snappy
-except ImportError:  # pragma: no cover
-    _snappy = None
 
-try:  # pragma: no cover - depends on the environment
-    import zstandard as _zstd
-except ImportError:  # pragma: no cover
-    _zstd = None
+def _optional_module(name: str) -> Any:
+    """The module *name*, or None when it is not installed (the compressors' libraries are
+    optional extras; typed as Any, whether or not the library ships type hints)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+
+
+_snappy: Any = _optional_module("snappy")
+_zstd: Any = _optional_module("zstandard")
 
 __all__ = [
     "NOOP_ID",
@@ -129,7 +133,8 @@ def available_compressors() -> List[str]:
 
 
 def _snappy_compress(data: BytesLike) -> bytes:
-    return _snappy.compress(data)
+    out: bytes = _snappy.compress(data)
+    return out
 
 
 def make_compressor(name: str, zlib_level: int = -1) -> Compressor:
@@ -235,7 +240,8 @@ def _decompress(compressor_id: int, payload: memoryview, size: int) -> bytes:
         declared = _snappy_length(payload)
         if declared != size:
             raise ProtocolError(f"OP_COMPRESSED snappy data declares {declared} bytes, uncompressedSize is {size}")
-        return _snappy.uncompress(payload)
+        plain: bytes = _snappy.uncompress(payload)
+        return plain
     if compressor_id == ZSTD_ID:
         if _zstd is None:
             raise ProtocolError("Server sent a zstd-compressed message but zstandard is not installed")
@@ -245,7 +251,8 @@ def _decompress(compressor_id: int, payload: memoryview, size: int) -> bytes:
         declared = _zstd.frame_content_size(payload)
         if declared not in (-1, size):
             raise ProtocolError(f"OP_COMPRESSED zstd frame declares {declared} bytes, uncompressedSize is {size}")
-        return _zstd_decompressor.decompress(payload, max_output_size=size)
+        zout: bytes = _zstd_decompressor.decompress(payload, max_output_size=size)
+        return zout
     if compressor_id == NOOP_ID:
         return bytes(payload)
     raise ProtocolError(f"OP_COMPRESSED with unknown compressor id {compressor_id}")

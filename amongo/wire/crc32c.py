@@ -16,8 +16,9 @@ the pure Python one.
 """
 from __future__ import annotations
 
+import importlib
 import struct
-from typing import List, Union
+from typing import Any, List, Union
 
 __all__ = ["crc32c", "crc32c_pure", "POLYNOMIAL", "IMPLEMENTATION"]
 
@@ -82,10 +83,16 @@ def crc32c_pure(data: BytesLike, crc: int = 0) -> int:
     return c ^ 0xFFFFFFFF
 
 
-try:  # the optional C implementation (the ``crc32c`` extra)
-    from crc32c import crc32c as _c_crc32c
-except ImportError:  # pragma: no cover - depends on the environment
-    _c_crc32c = None
+def _c_implementation() -> Any:
+    """The optional C implementation (the ``crc32c`` extra), or None; typed as Any whether
+    or not the package ships type hints."""
+    try:
+        return importlib.import_module("crc32c").crc32c
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+
+
+_c_crc32c: Any = _c_implementation()
 
 
 if _c_crc32c is not None:

@@ -40,7 +40,20 @@ from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from bson.errors import InvalidBSON
 from pymongo.errors import ProtocolError
 
+from amongo.wire.compression import decompress_body
 from amongo.wire.crc32c import crc32c
+from amongo.wire.header import (
+    CHECKSUM_PRESENT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    EXHAUST_ALLOWED,
+    HEADER,
+    HEADER_SIZE,
+    MORE_TO_COME,
+    OP_COMPRESSED,
+    OP_MSG,
+    OP_QUERY,
+    OP_REPLY,
+)
 
 __all__ = [
     "OP_REPLY",
@@ -70,20 +83,10 @@ BytesLike = Union[bytes, bytearray, memoryview]
 HeaderLike = Union[BytesLike, Tuple[int, int, int, int]]
 Sequences = Union[Iterable[Tuple[str, Sequence[bytes]]], Mapping[str, Sequence[bytes]]]
 
-OP_REPLY = 1
-OP_QUERY = 2004
-OP_COMPRESSED = 2012
-OP_MSG = 2013
-
-# OP_MSG flag bits
-CHECKSUM_PRESENT = 1 << 0
-MORE_TO_COME = 1 << 1
-EXHAUST_ALLOWED = 1 << 16
 _REQUIRED_FLAG_MASK = 0xFFFF  # bits 0-15 are "required": unknown ones must be rejected
 _KNOWN_REQUIRED = CHECKSUM_PRESENT | MORE_TO_COME
 _UNKNOWN_REQUIRED = _REQUIRED_FLAG_MASK & ~_KNOWN_REQUIRED
 
-HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
 _MSG_PREFIX = struct.Struct("<iiiiI")  # header + flagBits
 _MSG_PREFIX_KIND0 = struct.Struct("<iiiiIB")  # header + flagBits + section kind 0
 _QUERY_PREFIX = struct.Struct("<iiiii")  # header + OP_QUERY flags
@@ -93,11 +96,6 @@ _REPLY_FIELDS = struct.Struct("<iqii")
 _SEQ_PREFIX = struct.Struct("<Bi")  # section kind 1 + sequence size
 _INT32 = struct.Struct("<i")
 _UINT32 = struct.Struct("<I")
-HEADER_SIZE = 16
-
-# Largest frame we accept from a server before we have its hello limits.
-DEFAULT_MAX_MESSAGE_SIZE = 48_000_000
-
 _KNOWN_OPCODES = {OP_REPLY: "OP_REPLY", OP_QUERY: "OP_QUERY", OP_COMPRESSED: "OP_COMPRESSED", OP_MSG: "OP_MSG"}
 
 # Encoded cstring identifiers, so that the common ones are not re-encoded per call.
@@ -386,8 +384,6 @@ def decode_op_msg(
         length, rid, rto, op_code = HEADER.unpack_from(data)
         if length == n and op_code in (OP_MSG, OP_COMPRESSED):
             if op_code == OP_COMPRESSED:
-                from amongo.wire.compression import decompress_body
-
                 op_code, body = decompress_body(data[HEADER_SIZE:])
                 if op_code != OP_MSG:
                     raise ProtocolError(f"OP_COMPRESSED wraps opcode {op_code}, expected OP_MSG")

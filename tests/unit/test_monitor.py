@@ -61,7 +61,7 @@ def test_streaming_modes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_monitor_wait_min_heartbeat_and_request() -> None:
     t = _topology(heartbeat_frequency=5.0, min_heartbeat_frequency=0.2)
-    m = Monitor(t, A)
+    m = t._new_monitor(A)
     m._wakeup = asyncio.Event()
     loop = asyncio.get_running_loop()
     m._last_start = loop.time()
