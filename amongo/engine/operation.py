@@ -21,12 +21,12 @@ hot operations (find_one, insert_one) are built with a few attribute stores. Pur
 """
 from __future__ import annotations
 
+from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
-from pymongo.errors import DocumentTooLarge
+from pymongo.errors import DocumentTooLarge, ProtocolError
 
-from amongo.engine.operations import cursor_document
 from amongo.wire.batching import EncodedArray
 
 Sequences = Optional[Sequence[Tuple[str, Sequence[bytes]]]]
@@ -34,6 +34,29 @@ Sequences = Optional[Sequence[Tuple[str, Sequence[bytes]]]]
 RETRY_NONE = "none"
 RETRY_READ = "read"
 RETRY_WRITE = "write"
+
+
+def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str, Any]:
+    """The ``cursor`` document of a find/aggregate/getMore/list* reply, checked: a mapping
+    whose ``id`` is an integer and whose ``firstBatch`` (*first*) or ``nextBatch`` is an
+    array (``ns`` a string when present).
+
+    :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
+    """
+    # (``type(x) is dict`` first: a decoded reply is a dict, and the ABC check costs calls)
+    cursor = reply.get("cursor") if type(reply) is dict or isinstance(reply, abc.Mapping) else None
+    key = "firstBatch" if first else "nextBatch"
+    if type(cursor) is not dict and not isinstance(cursor, abc.Mapping):
+        raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
+    cid = cursor.get("id")
+    if not isinstance(cid, int) or isinstance(cid, bool):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.id' is not an integer")
+    if not isinstance(cursor.get(key), list):
+        raise ProtocolError(f"Malformed cursor reply from server: 'cursor.{key}' is not an array")
+    ns = cursor.get("ns")
+    if ns is not None and not isinstance(ns, str):
+        raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
+    return cursor
 
 
 # -- the concern rules (transactions spec): inside a transaction an operation carries no

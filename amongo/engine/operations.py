@@ -22,6 +22,7 @@ from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation,
 from pymongo.write_concern import WriteConcern
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
+from amongo.engine.operation import cursor_document as cursor_document  # (re-exported: the facades import it here)
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
 
 if TYPE_CHECKING:  # (annotation only: session.py builds its operations from this package)
@@ -457,29 +458,6 @@ class Bulk:
         wce = reply.get("writeConcernError")
         if wce:
             result["writeConcernErrors"].append(dict(wce))
-
-
-def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str, Any]:
-    """The ``cursor`` document of a find/aggregate/getMore/list* reply, checked: a mapping
-    whose ``id`` is an integer and whose ``firstBatch`` (*first*) or ``nextBatch`` is an
-    array (``ns`` a string when present).
-
-    :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
-    """
-    # (``type(x) is dict`` first: a decoded reply is a dict, and the ABC check costs calls)
-    cursor = reply.get("cursor") if type(reply) is dict or isinstance(reply, abc.Mapping) else None
-    key = "firstBatch" if first else "nextBatch"
-    if type(cursor) is not dict and not isinstance(cursor, abc.Mapping):
-        raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
-    cid = cursor.get("id")
-    if not isinstance(cid, int) or isinstance(cid, bool):
-        raise ProtocolError("Malformed cursor reply from server: 'cursor.id' is not an integer")
-    if not isinstance(cursor.get(key), list):
-        raise ProtocolError(f"Malformed cursor reply from server: 'cursor.{key}' is not an array")
-    ns = cursor.get("ns")
-    if ns is not None and not isinstance(ns, str):
-        raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
-    return cursor
 
 
 def check_reply_times(reply: Mapping[str, Any]) -> None:
