@@ -48,7 +48,7 @@ from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
 from amongo.engine.operation import (
-    CreateIndexes, DropIndexes, FindAndModify, FindOne, KillCursors, ReadCommand, WriteCommand,
+    CreateIndexes, DropIndexes, FindAndModify, FindOne, KillCursors, ReadCommand, SearchIndexCommand, WriteCommand,
     WriteStatements, read_concern_document_for, write_concern_for,
 )
 from amongo.change_stream import ChangeStream
@@ -757,10 +757,8 @@ class Collection(_BaseObject[_DocumentType]):
     async def _search_index_cmd(self, cmd: Dict[str, Any], session: Optional["ClientSession"],
                                 ns_not_found_ok: bool) -> Dict[str, Any]:
         try:
-            return await self._exec().command(
-                self._database.name, cmd, session=session,
-                codec_options=CodecOptions(unicode_decode_error_handler="replace"),
-            )
+            return await self._executor.execute(
+                SearchIndexCommand(self._db_name, cmd, CodecOptions(unicode_decode_error_handler="replace")), session)
         except OperationFailure as exc:
             if ns_not_found_ok and (exc.code == 26 or "ns not found" in str(exc)):
                 return {"ok": 1.0}

@@ -495,6 +495,13 @@ class DatabaseWrite(WriteCommand):
     __slots__ = ()
 
 
+class SearchIndexCommand(WriteCommand):
+    """``createSearchIndexes``, ``dropSearchIndex``, ``updateSearchIndex`` (no write concern,
+    not retryable)."""
+
+    __slots__ = ()
+
+
 class ReadCommand(Operation):
     """A read whose document the facade made (``count``, ``distinct``, ``count_documents``'
     aggregate, ``listDatabases``): a retryable read with the collection's read preference and
