@@ -161,12 +161,30 @@ class Operation:
         return {self.name: 1}
 
 
-class Command(Operation):
+class DocumentOperation(Operation):
+    """An operation whose command document its facade made from the method's options (the
+    kinds below differ in their data: selection, retryability, concerns)."""
+
+    __slots__ = ("cmd",)
+    cmd: MutableMapping[str, Any]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return next(iter(self.cmd))
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        return self.cmd
+
+    def preview(self) -> Mapping[str, Any]:
+        return self.cmd
+
+
+class Command(DocumentOperation):
     """A command document built by its caller (runCommand, DDL, list*, the commands not yet
     given a kind of their own); every executor option is instance data."""
 
     __slots__ = (
-        "cmd", "read_preference", "retryable_read", "retryable_write", "is_write", "run_command",
+        "read_preference", "retryable_read", "retryable_write", "is_write", "run_command",
         "is_txn_finish", "read_concern", "write_concern", "unacknowledged", "sequences", "array",
         "address", "check", "implicit_session", "pin", "write_aggregate", "hook",
     )
@@ -217,10 +235,6 @@ class Command(Operation):
         self.write_aggregate = write_aggregate
         self.server_address = None
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return next(iter(self.cmd))
-
     def build(self, conn: Any) -> MutableMapping[str, Any]:
         hook = self.hook
         if hook is None:
@@ -230,9 +244,6 @@ class Command(Operation):
         cmd, self.sequences, retryable = hook(conn)
         self.retryable_write = self.retryable_write and retryable
         return cmd
-
-    def preview(self) -> Mapping[str, Any]:
-        return self.cmd
 
 
 class FindOne(Operation):
@@ -266,12 +277,12 @@ class FindOne(Operation):
         return {"find": self.coll}
 
 
-class CursorCommand(Operation):
+class CursorCommand(DocumentOperation):
     """The command that opens a cursor (``find`` with cursor options, ``aggregate``,
     ``listCollections``, ``listIndexes``...), its document made by the cursor from its
     options; selection, retryability and concerns as data."""
 
-    __slots__ = ("cmd", "read_preference", "retryable_read", "is_write", "read_concern",
+    __slots__ = ("read_preference", "retryable_read", "is_write", "read_concern",
                  "write_concern", "pin", "write_aggregate")
     implicit_session = False  # (the cursor owns its implicit session)
 
@@ -290,17 +301,6 @@ class CursorCommand(Operation):
         self.write_concern = write_concern
         self.pin = pin
         self.server_address = None
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return next(iter(self.cmd))
-
-    def build(self, conn: Any) -> MutableMapping[str, Any]:
-        return self.cmd
-
-    def preview(self) -> Mapping[str, Any]:
-        return self.cmd
-
 
 class GetMore(Operation):
     """``getMore`` on the cursor's server (never retried; overload retries follow
@@ -437,11 +437,11 @@ class EndTransaction(Operation):
         return cmd
 
 
-class WriteCommand(Operation):
+class WriteCommand(DocumentOperation):
     """A command that writes, its document made by the facade from the method's options, the
     write concern as data. Each kind below says whether it is a retryable write."""
 
-    __slots__ = ("cmd", "retryable_write", "write_concern", "unacknowledged", "check")
+    __slots__ = ("retryable_write", "write_concern", "unacknowledged", "check")
     is_write = True
     #: whether this kind is a retryable write (retryable-writes spec)
     RETRYABLE = False
@@ -457,17 +457,6 @@ class WriteCommand(Operation):
         self.unacknowledged = unacknowledged
         self.check = check
         self.server_address = None
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return next(iter(self.cmd))
-
-    def build(self, conn: Any) -> MutableMapping[str, Any]:
-        return self.cmd
-
-    def preview(self) -> Mapping[str, Any]:
-        return self.cmd
-
 
 class FindAndModify(WriteCommand):
     """``findAndModify`` (find_one_and_delete/replace/update): a retryable write."""
@@ -502,12 +491,12 @@ class SearchIndexCommand(WriteCommand):
     __slots__ = ()
 
 
-class ReadCommand(Operation):
+class ReadCommand(DocumentOperation):
     """A read whose document the facade made (``count``, ``distinct``, ``count_documents``'
     aggregate, ``listDatabases``): a retryable read with the collection's read preference and
     read concern as data."""
 
-    __slots__ = ("cmd", "read_preference", "retryable_read", "read_concern")
+    __slots__ = ("read_preference", "retryable_read", "read_concern")
     is_write = False
 
     def __init__(self, dbname: str, cmd: MutableMapping[str, Any], codec_options: CodecOptions[Any], *,
@@ -521,23 +510,12 @@ class ReadCommand(Operation):
         self.retryable_read = retryable
         self.server_address = None
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return next(iter(self.cmd))
-
-    def build(self, conn: Any) -> MutableMapping[str, Any]:
-        return self.cmd
-
-    def preview(self) -> Mapping[str, Any]:
-        return self.cmd
-
-
-class RunCommand(Operation):
+class RunCommand(DocumentOperation):
     """A user's ``Database.command``: never retried except on overload (both retryReads and
     retryWrites decide), run with the read preference given (primary by default); a
     ``readConcern``/``writeConcern`` the user wrote stays in the document."""
 
-    __slots__ = ("cmd", "read_preference", "check")
+    __slots__ = ("read_preference", "check")
     run_command = True
 
     def __init__(self, dbname: str, cmd: MutableMapping[str, Any], codec_options: CodecOptions[Any],
@@ -549,12 +527,3 @@ class RunCommand(Operation):
         self.check = check
         self.server_address = None
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return next(iter(self.cmd))
-
-    def build(self, conn: Any) -> MutableMapping[str, Any]:
-        return self.cmd
-
-    def preview(self) -> Mapping[str, Any]:
-        return self.cmd
