@@ -57,6 +57,7 @@ _SENSITIVE = frozenset(
 _PRIMARY_MODE = 0
 _SINGLE = TopologyType.Single
 _SHARDED = TopologyType.Sharded
+_REPLICA_SET_TYPES = (TopologyType.ReplicaSetWithPrimary, TopologyType.ReplicaSetNoPrimary)
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
 _BASE_BACKOFF = 0.1
@@ -459,7 +460,7 @@ class Executor:
                         and await self._overload_backoff(attempt, deadline)
                     ):
                         last_error = exc
-                        deprioritized = _deprioritized(topology, server)
+                        deprioritized = _deprioritized(topology, server, deprioritized, True)
                         continue
                 elif (
                     attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
@@ -468,7 +469,7 @@ class Executor:
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
-                    deprioritized = _deprioritized(topology, server)
+                    deprioritized = _deprioritized(topology, server, deprioritized, False)
                     continue
                 if in_txn:
                     exc._add_error_label("TransientTransactionError")
@@ -583,7 +584,7 @@ class Executor:
                             implicit._end_implicit()
                         raise
                     last_error = exc
-                    deprioritized = _deprioritized(topology, server)
+                    deprioritized = _deprioritized(topology, server, deprioritized, overload)
                     continue
                 if implicit is not None:
                     implicit._end_implicit()
@@ -617,7 +618,7 @@ class Executor:
             ):
                 # A retryable write-concern error (retryable-writes spec): retry once.
                 last_error = write_concern_error(reply)
-                deprioritized = _deprioritized(topology, server)
+                deprioritized = _deprioritized(topology, server, deprioritized, False)
                 continue
             tokens = self._tokens
             if tokens.tokens < tokens.capacity:
@@ -1031,12 +1032,19 @@ _CAUSAL_COMMANDS = frozenset(
 )
 
 
-def _deprioritized(topology: Any, server: Server) -> Tuple[Tuple[str, int], ...]:
-    """The servers a retry should avoid after an attempt failed on *server*: that server in
-    a sharded cluster (server-selection spec, "deprioritized servers"), else none."""
-    if topology.description.topology_type == _SHARDED:
-        return (server.address,)
-    return ()
+def _deprioritized(topology: Any, server: Server, already: Tuple[Tuple[str, int], ...],
+                   overload: bool) -> Tuple[Tuple[str, int], ...]:
+    """The servers a retry avoids (retries as data, server-selection spec's "deprioritized
+    servers"): *already* plus *server* when the attempt failed on a sharded cluster (any
+    retryable error: another mongos when there is one), or on a replica set with an overload
+    error (``SystemOverloadedError``: DRIVERS-3404, deprioritization on replica sets only
+    for overload errors); nothing is avoided for a single server or a load balancer."""
+    topology_type = topology.description.topology_type
+    if topology_type == _SHARDED or (overload and topology_type in _REPLICA_SET_TYPES):
+        address = server.address
+        if address not in already:
+            return already + (address,)
+    return already
 
 
 def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:

@@ -256,6 +256,18 @@ def test_retry_on_replica_set_deprioritizes_nothing() -> None:
     assert topology.selections == [(), ()]
 
 
+def test_overload_retry_on_replica_set_deprioritizes_the_failed_server() -> None:
+    overloaded = {"ok": 0, "code": 462, "errmsg": "overloaded",
+                  "errorLabels": ["SystemOverloadedError", "RetryableError"]}
+    a = FakeServer(A, [overloaded])
+    b = FakeServer(B, [OK])
+    topology = FakeTopology([a, b])  # (a replica set with a primary)
+    run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY_PREFERRED,
+                                             retryable_read=True))
+    assert topology.selections == [(), (A,)]  # the overloaded server is avoided (DRIVERS-3404)
+    assert len(b.pool.conn.sent) == 1
+
+
 def test_deprioritized_mongos_is_used_when_it_is_the_only_one() -> None:
     a = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}], mongos=True)
     topology = FakeTopology([a], TopologyType.Sharded)
