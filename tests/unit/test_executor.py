@@ -566,3 +566,25 @@ def test_concern_rules_inside_and_outside_a_transaction() -> None:
     assert write_concern_for(s, wc) is None
     assert read_concern_document_for(s, ReadConcern("majority")) is None
     assert read_preference_for(s, ReadPreference.SECONDARY) is ReadPreference.PRIMARY
+
+
+def test_bulk_write_batches_are_cut_by_the_checked_out_connections_limits() -> None:
+    from pymongo.operations import UpdateMany, UpdateOne
+
+    from amongo.engine.operations import Bulk
+
+    server = FakeServer(A, [{"ok": 1, "n": 2, "nModified": 2}, {"ok": 1, "n": 2, "nModified": 2},
+                            {"ok": 1, "n": 1, "nModified": 1}])
+    conn = server.pool.conn
+    conn.max_write_batch_size = 2  # (the client-side caps below are larger: the connection's apply)
+    core = make_core(FakeTopology([server]))
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    for i in range(4):
+        bulk.add_request(UpdateOne({"i": i}, {"$set": {"x": 1}}))
+    bulk.add_request(UpdateMany({}, {"$set": {"y": 1}}))
+    result, acknowledged = run(bulk.execute(core.executor, None, WriteConcern(), (16 * 1024 * 1024, 48_000_000, 1000)))
+    assert acknowledged and result["nModified"] == 5
+    assert [len(seqs[0][1]) for seqs in conn.sequences] == [2, 2, 1]
+    first, second, last = conn.sent
+    assert "txnNumber" in first and "txnNumber" in second  # retryable batches
+    assert "txnNumber" not in last  # the batch holding the multi update is not retryable
