@@ -82,6 +82,39 @@ class _BaseObject(Generic[_DocumentType]):
 ts_newer = _clock_ts_newer
 
 
+class _FacadeClass:
+    """A class attribute naming the facade class a facade builds (``"amongo.cursor:Cursor"``),
+    imported on first use (the facades import each other lazily) and then stored on the owning
+    class as a plain attribute, so later lookups cost a class-attribute read.
+
+    The Motor-style classes build each other through these attributes, and the PyMongo-style
+    layer (:mod:`amongo.asynchronous`) overrides them with its own classes: one implementation,
+    two sets of public classes."""
+
+    __slots__ = ("_path", "_owner", "_name")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        import importlib
+
+        module, _, attr = self._path.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        setattr(self._owner, self._name, cls)
+        return cls
+
+
+def _facade_class(path: str) -> Any:
+    """A :class:`_FacadeClass` attribute, typed ``Any`` for the annotations of its users
+    (``_cursor_class: ClassVar[Type[Any]] = _facade_class("amongo.cursor:Cursor")``)."""
+    return _FacadeClass(path)
+
+
 def validate_database_name(name: Any) -> str:
     if not isinstance(name, str):
         raise TypeError(f"name must be an instance of str, not {type(name)}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Awaitable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Awaitable, ClassVar, Type, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -42,7 +42,7 @@ from pymongo.write_concern import WriteConcern
 
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, _facade_class
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 from amongo.engine.session import ClientSession
 
@@ -79,6 +79,11 @@ class Collection(_BaseObject[_DocumentType]):
     yield ``_DocumentType``)."""
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
+    #: the classes this collection builds (the PyMongo-style layer sets its own)
+    _cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:Cursor")
+    _raw_batch_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.cursor:RawBatchCursor")
+    _command_cursor_class: "ClassVar[Type[Any]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[Any]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -136,7 +141,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        return Collection(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
+        return type(self)(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Collection):
@@ -167,7 +172,7 @@ class Collection(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
-        copy = Collection(self._database, self._name)
+        copy = type(self)(self._database, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
@@ -445,11 +450,11 @@ class Collection(_BaseObject[_DocumentType]):
     # -- reads ------------------------------------------------------------------------------
     def find(self, *args: Any, **kwargs: Any) -> "Cursor[_DocumentType]":
         """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
-        return Cursor(self, *args, **kwargs)
+        return self._cursor_class(self, *args, **kwargs)
 
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> "RawBatchCursor[_DocumentType]":
         """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
-        return RawBatchCursor(self, *args, **kwargs)
+        return self._raw_batch_cursor_class(self, *args, **kwargs)
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[_DocumentType]:
         """The first matching document or None (Motor: ``find_one``)."""
@@ -582,7 +587,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd["comment"] = comment
         _ops.apply_common_kwargs(cmd, kwargs)
         coll = self._database["$cmd"] if db_level else self
-        return CommandCursor(
+        return self._command_cursor_class(
             coll, cmd, session=session, read_preference=None if has_write else None,
             codec_options=self._codec_options, max_await_time_ms=max_await, batch_size=batch_size or 0,
             retryable=not has_write, is_write=has_write, parent=self, latent=True,
@@ -729,6 +734,9 @@ class Collection(_BaseObject[_DocumentType]):
         self, session: Optional["ClientSession"] = None, **kwargs: Any
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
+        return self._list_indexes(session, **kwargs)
+
+    def _list_indexes(self, session: Optional["ClientSession"] = None, **kwargs: Any) -> "CommandCursor[MutableMapping[str, Any]]":
         cmd: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         bs = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
         if bs is not None:
@@ -737,7 +745,7 @@ class Collection(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         cmd.update(kwargs)
-        return CommandCursor(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
+        return self._command_cursor_class(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
                              retryable=True, latent=True, missing_ns_ok=True, batch_size=bs or 0)
 
     # -- Atlas Search indexes (sent as-is: no read/write concern, primary) --------------------
@@ -812,7 +820,7 @@ class Collection(_BaseObject[_DocumentType]):
 
     async def index_information(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
         """A dict of index name → info (Motor: ``index_information``)."""
-        cursor = self.list_indexes(session=session, comment=comment)
+        cursor = self._list_indexes(session=session, comment=comment)
         info: Dict[str, Any] = {}
         async for index in cursor:
             index = dict(index)
@@ -856,7 +864,7 @@ class Collection(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self, aggregate_target=self.name,

@@ -242,7 +242,7 @@ class Cursor(_CursorBase[_DocumentType]):
 
     def clone(self) -> "Cursor[_DocumentType]":
         """A fresh, unstarted copy of this cursor (Motor: ``clone``)."""
-        c = Cursor(self._collection, self._filter, session=self._explicit_session)
+        c = type(self)(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
                      "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):

@@ -393,6 +393,15 @@ class ClientSession:
     ) -> _TransactionContext:
         """Start a transaction; use as ``async with s.start_transaction():`` (Motor:
         ``start_transaction``, synchronous)."""
+        return self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+
+    def _start_transaction(
+        self,
+        read_concern: Optional[ReadConcern],
+        write_concern: Optional[WriteConcern],
+        read_preference: Any,
+        max_commit_time_ms: Optional[int],
+    ) -> _TransactionContext:
         self._check_ended()
         if self._options.snapshot:
             raise InvalidOperation("Transactions are not supported in snapshot sessions")
@@ -487,7 +496,7 @@ class ClientSession:
         ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
         start = time.monotonic()
         while True:
-            self.start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
             try:
                 ret = await coro(self)
             except BaseException as exc:
