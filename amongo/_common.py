@@ -11,6 +11,8 @@ from pymongo.write_concern import WriteConcern
 from amongo._typing import _DocumentType
 from amongo.engine.clock import ts_newer as _clock_ts_newer
 
+from amongo.engine.executor import Executor
+from amongo.engine.operation import read_preference_for, write_concern_for
 from amongo.engine.session import ClientSession
 
 
@@ -18,7 +20,9 @@ class _BaseObject(Generic[_DocumentType]):
     """Options inherited client → database → collection (generic in the document type:
     ``codec_options`` is ``CodecOptions[_DocumentType]``)."""
 
-    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern")
+    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern", "_executor")
+    #: the client's executor, shared by its databases and collections (and their cursors)
+    _executor: Executor
 
     def __init__(self, codec_options: CodecOptions[_DocumentType], read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
         if not isinstance(codec_options, CodecOptions):
@@ -40,7 +44,9 @@ class _BaseObject(Generic[_DocumentType]):
         write_concern: Optional[WriteConcern],
         read_concern: Optional[ReadConcern],
     ) -> None:
-        """Initialise from *parent*'s options, each overridden when given (not None)."""
+        """Initialise from *parent*'s options, each overridden when given (not None), and
+        share its engine (the client's executor: the one thing a facade hands operations to)."""
+        self._executor = parent._executor
         _BaseObject.__init__(
             self,
             codec_options if codec_options is not None else parent.codec_options,
@@ -66,15 +72,10 @@ class _BaseObject(Generic[_DocumentType]):
         return self._read_concern
 
     def _write_concern_for(self, session: Optional["ClientSession"]) -> Optional[WriteConcern]:
-        if session is not None and session.in_transaction:
-            return None
-        return self._write_concern
+        return write_concern_for(session, self._write_concern)  # type: ignore[no-any-return]
 
     def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
-        if session is not None and session.in_transaction and session.txn_options is not None:
-            rp = session.txn_options.read_preference
-            return rp if rp is not None else self._read_preference
-        return self._read_preference
+        return read_preference_for(session, self._read_preference)
 
 
 # (re-exported for older importers)

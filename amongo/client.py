@@ -25,6 +25,7 @@ from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.engine.core import ClientCore
 from amongo.engine.executor import Executor
+from amongo.engine.operation import ReadCommand
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.engine.session import ClientSession, SessionOptions
@@ -168,7 +169,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
         self._tracing = _tracing.from_options(opts.get("tracing"))
         self._closed = False
-        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
         direct = opts.get("directConnection")
         load_balanced = bool(opts.get("loadBalanced", False))
@@ -443,10 +443,8 @@ class MongoClient(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         admin = self._admin()
-        res = await self._executor.command(
-            "admin", cmd, session=session, read_preference=ReadPreference.PRIMARY,
-            codec_options=admin.codec_options, retryable_read=True,
-        )
+        res = await self._executor.execute(
+            ReadCommand("admin", cmd, admin.codec_options, read_preference=ReadPreference.PRIMARY), session)
         batch = res.get("databases", [])
         return self._command_cursor_class.from_documents(admin["$cmd"], batch, session=session)
 
@@ -739,24 +737,4 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     # internal: kill a cursor whose owner was garbage-collected
     def _schedule_kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        if self._closed:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._kill_cursor(address, dbname, coll, cursor_id, session))
-        self._kill_tasks.add(task)
-        task.add_done_callback(self._kill_tasks.discard)
-
-    async def _kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        try:
-            await self._executor.command(
-                dbname, {"killCursors": coll, "cursors": [cursor_id]}, session=session,
-                address=address, check=False, implicit_session=True,
-            )
-        except Exception:
-            pass
-        finally:
-            if session is not None and getattr(session, "_implicit", False):
-                session._end_implicit()
+        self._executor.schedule_kill_cursor(address, dbname, coll, cursor_id, session)

@@ -13,6 +13,7 @@ from pymongo.write_concern import WriteConcern
 from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
+from amongo.engine.operation import DatabaseWrite, RunCommand
 from amongo.engine.session import ClientSession
 
 from amongo.change_stream import ChangeStream
@@ -176,10 +177,10 @@ class Database(_BaseObject[_DocumentType]):
                 else None
             ) or ReadPreference.PRIMARY
         try:
-            return await self._client._executor.command(
-                self._name, cmd, session=session, read_preference=read_preference,
-                codec_options=codec_options if codec_options is not None else self._codec_options, check=check and not allowable_errors,
-                run_command=True,
+            return await self._executor.execute(
+                RunCommand(self._name, cmd, codec_options if codec_options is not None else self._codec_options,
+                           read_preference, check=check and not allowable_errors),
+                session,
             )
         finally:
             pass
@@ -217,9 +218,10 @@ class Database(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        reply = await self._client._executor.command(
-            self._name, cmd, session=session, codec_options=self._codec_options, check=check,
-            write_concern=wc.document if wc is not None else None,
+        reply = await self._executor.execute(
+            DatabaseWrite(self._name, cmd, self._codec_options, write_concern=wc.document if wc is not None else None,
+                          check=check),
+            session,
         )
         _check_write_concern_error(reply)
         return reply
