@@ -109,6 +109,7 @@ class Pin:
         self.pool: Any = None
 
     def hold(self, conn: Connection, pool: Any) -> None:
+        """Pin *conn* (checked out of *pool*) to this cursor or transaction."""
         self.conn, self.pool = conn, pool
         if pool is not None:
             conn._pinned = self.kind
@@ -160,7 +161,9 @@ class ExecutorCore(SessionCore, Protocol):
     server_api_doc: Optional[Dict[str, Any]]
     cluster_time: Optional[Mapping[str, Any]]
 
-    def implicit_session(self) -> ClientSession: ...
+    def implicit_session(self) -> ClientSession:
+        """A new implicit session (ended by the caller)."""
+        ...
     max_adaptive_retries: Optional[int]
 
 

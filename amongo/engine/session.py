@@ -46,12 +46,18 @@ class SessionCore(Protocol):
     read_preference: Any
 
     @property
-    def executor(self) -> Any: ...
+    def executor(self) -> Any:
+        """The executor the session's commands run on."""
+        ...
 
-    def session_timeout_minutes(self) -> Optional[int]: ...
+    def session_timeout_minutes(self) -> Optional[int]:
+        """The servers' logicalSessionTimeoutMinutes, if known."""
+        ...
 
     @property
-    def tracing(self) -> Any: ...
+    def tracing(self) -> Any:
+        """The OpenTelemetry tracer, or None."""
+        ...
 
 _T = TypeVar("_T")
 
