@@ -51,6 +51,19 @@ _BIG_REPLY = 64 * 1024
 _OP_MSG_CODE = struct.pack("<i", OP_MSG)
 _MSG_PREFIX = _msg._MSG_PREFIX_KIND0.pack  # header, flagBits, section kind 0 (wire's own)
 
+_INT32_PACK = struct.Struct("<i").pack
+#: ``$db: name`` elements followed by the document's NUL, by database name (see ``tail``).
+_DB_ELEMENTS: Dict[str, bytes] = {}
+
+
+def _db_element(dbname: str) -> bytes:
+    element = _msg.string_element("$db", dbname) + b"\x00"
+    if len(_DB_ELEMENTS) >= 256:  # (a bound for programs that name databases dynamically)
+        _DB_ELEMENTS.clear()
+    _DB_ELEMENTS[dbname] = element
+    return element
+
+
 _timeout_ctx = getattr(asyncio, "timeout", None)  # Python 3.11+
 # bson.encode / bson.decode minus their Python wrappers (a codec-options type check and a
 # typing.cast call): the C functions themselves, when bson has them. Codec options reaching
@@ -386,6 +399,7 @@ class Connection:
         exhaust_allowed: bool = False,
         request_id: Optional[int] = None,
         array: Optional[EncodedArray] = None,
+        tail: Optional[bytes] = None,
     ) -> Awaitable[Dict[str, Any]]:
         """Send one command; await the result for its decoded reply.
 
@@ -399,9 +413,20 @@ class Connection:
         :param check: raise :class:`~pymongo.errors.OperationFailure` for ``ok: 0``.
         :param timeout: seconds for the whole round trip (None: socketTimeoutMS, if any).
         :param array: pre-encoded documents appended to the command as its last field.
+        :param tail: pre-encoded elements (the executor's ``lsid``, ``$clusterTime``,
+            ``$readPreference``, API version) appended after *spec*'s fields, followed by
+            ``$db`` (also pre-encoded); *spec* is then left without ``$db``.
         """
-        spec["$db"] = dbname
-        body = _encode(spec, False, codec_options)
+        if tail is None:
+            spec["$db"] = dbname
+            body = _encode(spec, False, codec_options)
+        else:
+            body = _encode(spec, False, codec_options)
+            db = _DB_ELEMENTS.get(dbname)
+            if db is None:
+                db = _db_element(dbname)
+            # (elements + NUL: body's length, minus its NUL, plus the rest)
+            body = b"".join((_INT32_PACK(len(body) - 1 + len(tail) + len(db)), body[4:-1], tail, db))
         if array is not None:
             body = array.append_to(body)
         if request_id is None:

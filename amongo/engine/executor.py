@@ -91,7 +91,13 @@ from bson.errors import InvalidDocument as _InvalidDocument  # noqa: E402
 from pymongo.errors import DocumentTooLarge as _DocumentTooLarge  # noqa: E402
 
 _CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueError)
-_PRIMARY_PREFERRED_DOC = ReadPreference.PRIMARY_PREFERRED.document
+_PRIMARY_PREFERRED = ReadPreference.PRIMARY_PREFERRED
+
+
+def _elements(doc: Mapping[str, Any]) -> bytes:
+    """*doc*'s fields encoded as BSON elements (concatenable: see ``Connection.command``'s
+    *tail*)."""
+    return bson.encode(doc)[4:-1]
 
 
 class Pin:
@@ -183,13 +189,18 @@ class Executor:
 
     __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
                  "_max_overload_retries", "_tracing", "load_balanced", "_kill_tasks",
-                 "implicit_session")
+                 "implicit_session", "_api_elements", "_rp_elements", "_ct_element")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
         self.topology = core.topology
         self.listeners = core.listeners
         self._server_api_doc = core.server_api_doc
+        # Pre-encoded command parts (see _stamp): the API version, $readPreference by read
+        # preference object, the client's $clusterTime while it is the same document.
+        self._api_elements = _elements(core.server_api_doc) if core.server_api_doc else b""
+        self._rp_elements: Dict[int, Tuple[Any, bytes]] = {}
+        self._ct_element: Tuple[Any, bytes] = (None, b"")
         self._retry_writes = core.retry_writes
         self._retry_reads = core.retry_reads
         self._timeout = core.timeout
@@ -533,9 +544,10 @@ class Executor:
                     cmd["writeConcern"] = retried_commit_write_concern(cmd.get("writeConcern"))
                 starting = in_txn and not is_txn_finish and use_session.txn_state == TXN_STARTING  # type: ignore[union-attr]
                 try:
-                    timeout_applies = self._stamp(
+                    timeout_applies, tail = self._stamp(
                         conn, server, cmd, use_session, read_preference, unacknowledged,
                         is_txn_finish, do_retry_write and not in_txn, in_txn, bool(timeout),
+                        not monitored,
                     )
                     reauthenticated = False
                     while True:
@@ -550,6 +562,7 @@ class Executor:
                                     dbname, cmd, codec_options=codec_options, sequences=sequences,
                                     unacknowledged=unacknowledged, check=check,
                                     timeout=_csot.remaining() if timeout_applies else None, array=array,
+                                    tail=tail,
                                 )
                                 self._process_reply(reply, use_session, conn)
                         except OperationFailure as exc:
@@ -761,15 +774,28 @@ class Executor:
         retryable_write: bool,
         in_txn: bool,
         has_timeout: bool,
-    ) -> bool:
+        splice: bool,
+    ) -> Tuple[bool, bytes]:
         """Add what the connection, session, client and deadline say to *cmd*: lsid,
         txnNumber and the transaction fields, read concern for causal and snapshot reads,
         $clusterTime, $readPreference, the API version, maxTimeMS. Returns whether a CSOT
-        deadline applies to the round trip."""
+        deadline applies to the round trip, and the pre-encoded elements to send after
+        *cmd*'s own.
+
+        With *splice* (no command monitoring, logging or tracing reads the document), the
+        parts that do not change between operations are not put in *cmd* but returned
+        encoded: the server session's ``lsid``, the client's ``$clusterTime`` (encoded
+        again only when it changes), ``$readPreference`` (per read preference) and the API
+        version (once); without it, everything is in *cmd*.
+        """
         core = self._core
+        tail = b""
         if session is not None:
             ss = session._materialize()
-            cmd["lsid"] = ss.session_id
+            if splice:
+                tail = ss.lsid_element
+            else:
+                cmd["lsid"] = ss.session_id
             ss.last_use = time.monotonic()
             if in_txn:
                 cmd["txnNumber"] = ss.txn_number
@@ -819,25 +845,36 @@ class Executor:
                 if sct is not None and (ct is None or ts_newer(sct["clusterTime"], ct["clusterTime"])):
                     ct = sct
             if ct is not None:
-                cmd["$clusterTime"] = ct
+                cached = self._ct_element
+                if splice and ct is core.cluster_time and (cached[0] is ct or self._encode_cluster_time(ct)):
+                    tail += self._ct_element[1]
+                else:  # (a session's own, possibly a user's document: as it is now)
+                    cmd["$clusterTime"] = ct
         if read_preference is not None:
             # Server-selection spec, "Passing read preference": nothing for a standalone;
             # primaryPreferred (at least) to a directly connected replica-set member;
             # any non-primary mode to mongos, load balancers and replica-set members.
             # (the mode is read only where it matters: nothing is sent to a standalone)
+            rp: Any = None
             if conn.is_mongos or conn.options.load_balanced:
                 if read_preference.mode != _PRIMARY_MODE:
-                    cmd["$readPreference"] = read_preference.document
+                    rp = read_preference
             elif hello.get("setName"):
                 if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
-                    cmd["$readPreference"] = (
-                        _PRIMARY_PREFERRED_DOC if read_preference.mode == _PRIMARY_MODE else read_preference.document
-                    )
+                    rp = _PRIMARY_PREFERRED if read_preference.mode == _PRIMARY_MODE else read_preference
                 elif read_preference.mode != _PRIMARY_MODE:
-                    cmd["$readPreference"] = read_preference.document
+                    rp = read_preference
+            if rp is not None:
+                if splice:
+                    tail += self._read_preference_element(rp)
+                else:
+                    cmd["$readPreference"] = rp.document
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
-            cmd.update(api)
+            if splice:
+                tail += self._api_elements
+            else:
+                cmd.update(api)
         if has_timeout and _csot.get_timeout():
             remaining = _csot.remaining()
             if remaining is not None:
@@ -852,8 +889,29 @@ class Executor:
                 ):
                     # CSOT: maxTimeMS = remaining - the server's minimum RTT (or fail now).
                     _csot.apply_max_time(cmd, remaining, server.description.min_round_trip_time)
-            return True
-        return False
+            return True, tail
+        return False, tail
+
+    def _encode_cluster_time(self, ct: Mapping[str, Any]) -> bool:
+        """Encode the client's new ``$clusterTime`` *ct* for :meth:`_stamp` (once per value of
+        the clock); False if it cannot be encoded alone (a codec's custom decoded type: the
+        command's own codec options then encode it)."""
+        try:
+            self._ct_element = (ct, _elements({"$clusterTime": ct}))
+        except Exception:
+            return False
+        return True
+
+    def _read_preference_element(self, rp: Any) -> bytes:
+        """``$readPreference: rp.document`` encoded (once per read preference object: they
+        are immutable)."""
+        cache = self._rp_elements
+        entry = cache.get(id(rp))
+        if entry is None or entry[0] is not rp:
+            if len(cache) >= 64:  # (a bound for programs that make read preferences per call)
+                cache.clear()
+            entry = cache[id(rp)] = (rp, _elements({"$readPreference": rp.document}))
+        return entry[1]
 
     async def _send_monitored(
         self,

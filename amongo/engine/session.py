@@ -12,6 +12,7 @@ from collections import deque
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Protocol, TypeVar
 
+from bson import encode as _bson_encode
 from bson.binary import Binary
 
 from amongo.engine.clock import ts_newer
@@ -133,10 +134,13 @@ IMPLICIT_OPTIONS: "SessionOptions"
 
 
 class ServerSession:
-    __slots__ = ("session_id", "last_use", "txn_number", "dirty", "generation")
+    __slots__ = ("session_id", "lsid_element", "last_use", "txn_number", "dirty", "generation")
 
     def __init__(self, generation: int = 0) -> None:
         self.session_id = {"id": Binary(uuid.uuid4().bytes, 4)}
+        #: ``lsid: session_id`` encoded once (the executor splices it into each command; the
+        #: session id never changes)
+        self.lsid_element: bytes = _bson_encode({"lsid": self.session_id})[4:-1]
         self.last_use = time.monotonic()
         self.txn_number = 0
         self.dirty = False

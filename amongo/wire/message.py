@@ -76,6 +76,9 @@ __all__ = [
     "decode_op_query",
     "unpack_reply",
     "decode_bson",
+    "elements",
+    "string_element",
+    "splice_elements",
 ]
 
 BytesLike = Union[bytes, bytearray, memoryview]
@@ -116,6 +119,29 @@ def _ident_bytes(ident: str) -> bytes:
 # ---------------------------------------------------------------------------
 # Encoding
 # ---------------------------------------------------------------------------
+
+
+# BSON is concatenable: a document is int32 length, elements, NUL. Parts of a command that do
+# not change between operations (``lsid``, ``$readPreference``, the API version, ``$db``) are
+# encoded once as elements and spliced after the operation's own encoded fields.
+
+
+def elements(document: bytes) -> bytes:
+    """The encoded elements of one encoded BSON *document* (without its length and its
+    terminating NUL): bytes that :func:`splice_elements` appends to another document."""
+    return document[4:-1]
+
+
+def string_element(name: str, value: str) -> bytes:
+    """The encoded element ``name: value`` (a BSON string)."""
+    v = value.encode("utf-8")
+    return b"\x02" + name.encode("utf-8") + b"\x00" + _INT32.pack(len(v) + 1) + v + b"\x00"
+
+
+def splice_elements(body: bytes, tail: bytes) -> bytes:
+    """The encoded document *body* with the encoded elements *tail* appended (after its own
+    fields, in order)."""
+    return b"".join((_INT32.pack(len(body) + len(tail)), body[4:-1], tail, b"\x00"))
 
 
 def encode_op_msg(

@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import bson
 import pytest
 from bson.timestamp import Timestamp
 from pymongo.errors import (
@@ -23,6 +24,7 @@ from amongo.engine.session import SessionOptions, TransactionOptions, retried_co
 from amongo.monitoring import EventListeners
 from amongo.server_errors import command_error
 from amongo.topology.description import TopologyType
+from amongo.wire.message import splice_elements
 
 Address = Tuple[str, int]
 A: Address = ("a", 27017)
@@ -51,9 +53,15 @@ class FakeConnection:
         self.max_message_size = 48_000_000
         self.max_write_batch_size = 100_000
         self.sequences: List[Any] = []
+        self.tails: List[Optional[bytes]] = []
 
     def command(self, dbname: str, cmd: Any, *, check: bool = True, **kwargs: Any) -> Any:
-        self.sent.append(dict(cmd))
+        sent = dict(cmd)
+        tail = kwargs.get("tail")
+        if tail:  # the pre-encoded elements the real connection splices in: as sent
+            sent.update(bson.decode(splice_elements(bson.encode({}), tail)))
+        self.sent.append(sent)
+        self.tails.append(tail)
         self.sequences.append(kwargs.get("sequences"))
         item = self.script.pop(0)
 
@@ -588,3 +596,135 @@ def test_bulk_write_batches_are_cut_by_the_checked_out_connections_limits() -> N
     first, second, last = conn.sent
     assert "txnNumber" in first and "txnNumber" in second  # retryable batches
     assert "txnNumber" not in last  # the batch holding the multi update is not retryable
+
+
+# -- pre-encoded command parts (spliced after the command's own fields) ------------------------
+def test_constant_parts_are_spliced_pre_encoded() -> None:
+    from pymongo.server_api import ServerApi
+
+    ct = {"clusterTime": Timestamp(5, 1), "signature": {"hash": b"\x00" * 20, "keyId": 0}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct}, OK, OK], mongos=True)
+    core = make_core(FakeTopology([server], TopologyType.Sharded), server_api=ServerApi("1"))
+    rp = ReadPreference.SECONDARY_PREFERRED
+
+    async def go() -> None:
+        for _ in range(3):
+            await core.executor.command("db", {"find": "c"}, read_preference=rp, retryable_read=True)
+
+    run(go())
+    conn = server.pool.conn
+    first, second, third = conn.sent
+    # Nothing constant is in the command dict: it arrives as bytes, and decodes as before.
+    assert all(conn.tails)
+    assert first["lsid"] == second["lsid"] == third["lsid"]
+    assert first["$readPreference"] == second["$readPreference"] == rp.document
+    assert first["apiVersion"] == "1" and "$clusterTime" not in first
+    assert second["$clusterTime"] == third["$clusterTime"] == ct
+    # (the spliced elements come after the command's own fields; the name stays first)
+    assert next(iter(first)) == "find"
+    # The same read preference object and the same clock value reuse their encoding.
+    assert core.executor._ct_element[0] is core.cluster_time
+    assert conn.tails[1] == conn.tails[2]
+
+
+def test_spliced_cluster_time_follows_the_clients_clock() -> None:
+    ct1 = {"clusterTime": Timestamp(5, 1), "signature": {"hash": b"\x01" * 20, "keyId": 1}}
+    ct2 = {"clusterTime": Timestamp(6, 1), "signature": {"hash": b"\x02" * 20, "keyId": 2}}
+    older = {"clusterTime": Timestamp(4, 1), "signature": {"hash": b"\x03" * 20, "keyId": 3}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct1}, {"ok": 1, "$clusterTime": ct2},
+                            {"ok": 1, "$clusterTime": older}, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        for _ in range(4):
+            await core.executor.command("db", {"ping": 1})
+
+    run(go())
+    sent = server.pool.conn.sent
+    assert "$clusterTime" not in sent[0]
+    assert sent[1]["$clusterTime"] == ct1
+    assert sent[2]["$clusterTime"] == ct2  # the clock advanced: encoded again
+    assert sent[3]["$clusterTime"] == ct2  # an older reply does not move it back
+
+
+def test_a_sessions_newer_cluster_time_is_sent_as_a_document() -> None:
+    ct = {"clusterTime": Timestamp(5, 1), "signature": {}}
+    newer = {"clusterTime": Timestamp(9, 1), "signature": {}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct}, OK])
+    core = make_core(FakeTopology([server]))
+
+    async def go() -> None:
+        await core.executor.command("db", {"ping": 1})
+        session = core.explicit_session(SessionOptions())
+        session.advance_cluster_time(newer)
+        await core.executor.command("db", {"ping": 1}, session=session)
+
+    run(go())
+    second = server.pool.conn.sent[1]
+    assert second["$clusterTime"] is newer  # (the user's document itself, not a cached encoding)
+
+
+def test_read_preference_encodings_are_per_read_preference() -> None:
+    from pymongo.read_preferences import Secondary
+
+    server = FakeServer(A, [OK, OK, OK, OK], mongos=True)
+    core = make_core(FakeTopology([server], TopologyType.Sharded))
+    prefs = [ReadPreference.SECONDARY, Secondary(tag_sets=[{"dc": "ny"}]), ReadPreference.NEAREST,
+             ReadPreference.PRIMARY]
+
+    async def go() -> None:
+        for rp in prefs:
+            await core.executor.command("db", {"find": "c"}, read_preference=rp)
+
+    run(go())
+    sent = server.pool.conn.sent
+    assert [s.get("$readPreference") for s in sent] == [
+        {"mode": "secondary"}, {"mode": "secondary", "tags": [{"dc": "ny"}]}, {"mode": "nearest"}, None]
+
+
+def test_direct_connection_to_a_member_sends_primary_preferred() -> None:
+    server = FakeServer(A, [OK])
+    core = make_core(FakeTopology([server], TopologyType.Single))
+    run(core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY))
+    assert server.pool.conn.sent[0]["$readPreference"] == {"mode": "primaryPreferred"}
+
+
+def test_monitored_commands_carry_every_part_in_the_document() -> None:
+    from pymongo import monitoring
+
+    class Listener(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.commands: List[Any] = []
+
+        def started(self, event: Any) -> None:
+            self.commands.append(event.command)
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    listener = Listener()
+    ct = {"clusterTime": Timestamp(5, 1), "signature": {}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct}, OK], mongos=True)
+    topology = FakeTopology([server], TopologyType.Sharded)
+    core = ClientCore(SimpleNamespace(get_io_loop=asyncio.get_event_loop), topology,  # type: ignore[arg-type]
+                      EventListeners([listener]))
+
+    async def go() -> None:
+        for _ in range(2):
+            await core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.NEAREST)
+
+    run(go())
+    assert server.pool.conn.tails == [None, None]  # (the connection gets the whole document)
+    event = listener.commands[1]
+    assert event["lsid"] and event["$clusterTime"] == ct and event["$db"] == "db"
+    assert event["$readPreference"] == {"mode": "nearest"}
+
+
+def test_server_session_lsid_element() -> None:
+    from amongo.engine.session import ServerSession
+
+    s = ServerSession()
+    assert bson.decode(splice_elements(bson.encode({}), s.lsid_element)) == {"lsid": s.session_id}

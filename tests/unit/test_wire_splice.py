@@ -1,0 +1,40 @@
+"""Pre-encoded BSON elements spliced into encoded documents (``amongo.wire.message``) and the
+connection's spliced command body."""
+from __future__ import annotations
+
+import bson
+from bson import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amongo.connection import _DB_ELEMENTS, _db_element
+from amongo.wire.message import elements, splice_elements, string_element
+
+_values = st.one_of(st.integers(-(2**31), 2**31 - 1), st.text(max_size=20), st.booleans(), st.none())
+_docs = st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: "\x00" not in k and not k.startswith("$")),
+                        _values, max_size=5)
+
+
+@given(_docs, _docs)
+def test_splice_equals_encoding_both_documents_together(a: dict, b: dict) -> None:
+    b = {k: v for k, v in b.items() if k not in a}
+    spliced = splice_elements(bson.encode(a), elements(bson.encode(b)))
+    assert spliced == bson.encode({**a, **b})
+
+
+@given(st.text(max_size=30))
+def test_string_element(value: str) -> None:
+    assert string_element("$db", value) == elements(bson.encode({"$db": value}))
+
+
+def test_db_elements_are_cached_and_end_the_document() -> None:
+    db = _db_element("some_db")
+    assert _DB_ELEMENTS["some_db"] is db and db.endswith(b"\x00")
+    cmd = {"find": "c", "lsid": {"id": 1}, "$clusterTime": {"clusterTime": Timestamp(1, 1)}}
+    tail = elements(bson.encode({"lsid": cmd["lsid"], "$clusterTime": cmd["$clusterTime"]}))
+    body = bson.encode({"find": "c"})
+    # (what Connection.command builds with a tail)
+    import struct
+
+    spliced = b"".join((struct.pack("<i", len(body) - 1 + len(tail) + len(db)), body[4:-1], tail, db))
+    assert bson.decode(spliced) == dict(cmd, **{"$db": "some_db"})
