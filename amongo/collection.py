@@ -225,9 +225,11 @@ class Collection(_BaseObject[_DocumentType]):
     ) -> InsertOneResult:
         """Insert one document (Motor: ``insert_one``)."""
         _ops.validate_document(document, "document")
-        if not isinstance(document, RawBSONDocument) and "_id" not in document:
+        # (one RawBSONDocument check: an ABC isinstance costs Python calls; a dict is none)
+        raw = type(document) is not dict and isinstance(document, RawBSONDocument)
+        if not raw and "_id" not in document:
             document["_id"] = _ops.new_object_id()  # type: ignore[index]  # a MutableMapping at runtime
-        doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
+        doc_id = document.get("_id")
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
         options: Optional[Dict[str, Any]] = None
@@ -237,7 +239,7 @@ class Collection(_BaseObject[_DocumentType]):
                 options["bypassDocumentValidation"] = bypass_document_validation
             if comment is not None:
                 options["comment"] = comment
-        encoded: bytes = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw  # type: ignore[assignment]
+        encoded: bytes = document.raw if raw else _ops.encode_document(document, False, self._codec_options)  # type: ignore[union-attr,assignment]
         op = WriteStatements(self._db_name, "insert", self._name, "documents", [encoded], options,
                              self._codec_options, retryable=True,
                              write_concern=wc.document if wc is not None else None,
@@ -254,7 +256,7 @@ class Collection(_BaseObject[_DocumentType]):
         """Run an ``update``/``delete`` of one statement (an :class:`WriteStatements`
         operation)."""
         op = WriteStatements(
-            self._db_name, name, self._name, field, [bson.encode(stmt, False, self._codec_options)],
+            self._db_name, name, self._name, field, [_ops.encode_document(stmt, False, self._codec_options)],
             options, self._codec_options, retryable=retryable,
             write_concern=wc.document if wc is not None else None,
             unacknowledged=wc is not None and not wc.acknowledged,

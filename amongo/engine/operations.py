@@ -94,6 +94,12 @@ def object_ids() -> Iterator[ObjectId]:
             yield make(prefix + c.to_bytes(3, "big"))
 
 
+#: ``bson.encode(document, check_keys, codec_options)`` minus its Python wrapper (a codec-options
+#: type check): the C function itself, when bson has it. For the write hot paths, whose codec
+#: options are always CodecOptions (validated where users pass them).
+encode_document: Callable[[Any, bool, CodecOptions[Any]], bytes] = getattr(bson, "_dict_to_bson", None) or bson.encode
+
+
 def validate_document(doc: Any, name: str) -> None:
     if type(doc) is not dict and not isinstance(doc, (abc.MutableMapping, RawBSONDocument)):
         raise TypeError(

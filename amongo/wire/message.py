@@ -176,7 +176,8 @@ def encode_op_msg(
     else:
         parts = [b"", body]
         length = 21 + len(body)
-        if isinstance(sequences, Mapping):
+        if type(sequences) is not tuple and type(sequences) is not list and isinstance(sequences, Mapping):
+            # (the tuple/list check first: an isinstance of typing.Mapping costs Python calls)
             sequences = sequences.items()
         seq_prefix = _SEQ_PREFIX.pack
         append = parts.append
