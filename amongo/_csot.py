@@ -12,6 +12,8 @@ from typing import Any, MutableMapping, Optional
 from pymongo import _csot as _pm_csot
 
 get_timeout = _pm_csot.get_timeout
+#: the deadline's ContextVar (``TIMEOUT.get(None)`` is :func:`get_timeout` without its frame)
+TIMEOUT = _pm_csot.TIMEOUT
 get_deadline = _pm_csot.get_deadline
 remaining = _pm_csot.remaining
 _TimeoutContext = _pm_csot._TimeoutContext

@@ -92,6 +92,8 @@ from pymongo.errors import DocumentTooLarge as _DocumentTooLarge  # noqa: E402
 
 _CLIENT_SIDE_ERRORS = (_InvalidDocument, _DocumentTooLarge, TypeError, ValueError)
 _PRIMARY_PREFERRED = ReadPreference.PRIMARY_PREFERRED
+_PRIMARY_TYPE = type(ReadPreference.PRIMARY)
+_csot_timeout = _csot.TIMEOUT.get
 
 
 def _elements(doc: Mapping[str, Any]) -> bytes:
@@ -455,7 +457,7 @@ class Executor:
         # mongos when there is one).
         deprioritized: Tuple[Tuple[str, int], ...] = ()
         deadline = None
-        timeout = _csot.get_timeout()
+        timeout = _csot_timeout(None)  # (_csot.get_timeout() without its Python frame)
         if timeout:  # (pymongo.timeout(0): no deadline, and not the client's timeoutMS either)
             deadline = _csot.get_deadline()
         while True:
@@ -856,13 +858,15 @@ class Executor:
             # any non-primary mode to mongos, load balancers and replica-set members.
             # (the mode is read only where it matters: nothing is sent to a standalone)
             rp: Any = None
+            # (``mode`` is a Python property: a Primary is recognised by its type without it)
+            primary = type(read_preference) is _PRIMARY_TYPE or read_preference.mode == _PRIMARY_MODE
             if conn.is_mongos or conn.options.load_balanced:
-                if read_preference.mode != _PRIMARY_MODE:
+                if not primary:
                     rp = read_preference
             elif hello.get("setName"):
                 if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
-                    rp = _PRIMARY_PREFERRED if read_preference.mode == _PRIMARY_MODE else read_preference
-                elif read_preference.mode != _PRIMARY_MODE:
+                    rp = _PRIMARY_PREFERRED if primary else read_preference
+                elif not primary:
                     rp = read_preference
             if rp is not None:
                 if splice:
