@@ -8,10 +8,11 @@ the workload's row says so (see :data:`UNSUPPORTED`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, List
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..workloads import DB
+from .pymongo_adapter import PyMongoAdapter
 
 
 def with_options(uri: str, **options: Any) -> str:
@@ -22,15 +23,15 @@ def with_options(uri: str, **options: Any) -> str:
     return urlunsplit(parts._replace(path=parts.path or "/", query=urlencode(query)))
 
 
-class MongojetAdapter:
+class MongojetAdapter(PyMongoAdapter):
+    """The PyMongo adapter's ``drop``/``find_one``/``insert_one``/``insert_many`` (the same
+    collection methods), with mongojet's client, command and cursor calls."""
+
     #: adapter methods mongojet has no operation for (the workload's row is "unavailable").
     UNSUPPORTED = {"bulk_write": "mongojet 0.5.8 has no bulk_write"}
 
     def __init__(self) -> None:
-        self.client: Any = None
-        self.db: Any = None
-        self.admin: Any = None
-        self._colls: Dict[str, Any] = {}
+        super().__init__(client_cls=None)
 
     async def connect(self, uri: str, max_pool_size: int) -> None:
         from mongojet import create_client
@@ -45,26 +46,8 @@ class MongojetAdapter:
         if self.client is not None:
             await self.client.close()
 
-    def _c(self, name: str) -> Any:
-        c = self._colls.get(name)
-        if c is None:
-            c = self._colls[name] = self.db.get_collection(name)
-        return c
-
-    async def drop(self, coll: str) -> None:
-        await self._c(coll).drop()
-
     async def hello(self) -> Any:
         return await self.admin.run_command({"hello": 1})
-
-    async def find_one(self, coll: str, flt: Any) -> Any:
-        return await self._c(coll).find_one(flt)
-
-    async def insert_one(self, coll: str, doc: Any) -> Any:
-        return await self._c(coll).insert_one(doc)
-
-    async def insert_many(self, coll: str, docs: List[Any]) -> Any:
-        return await self._c(coll).insert_many(docs)
 
     async def find_list(self, coll: str, flt: Any) -> List[Any]:
         cursor = await self._c(coll).find(flt)
