@@ -16,12 +16,6 @@ _TAILABLE = ("tailable awaitData cursors: maxAwaitTimeMS is not checked against 
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
 
 AMONGO: Dict[str, str] = {
-    f"{_CSOT}/change-streams.json::timeoutMS applies to full resume attempt in a next call":
-        "a change stream's resume attempt does not run under the next() call's timeoutMS",
-    f"{_CSOT}/change-streams.json::change stream can be iterated again if previous iteration times out":
-        "a change stream is not usable again after an iteration timed out",
-    f"{_CSOT}/change-streams.json::timeoutMS is refreshed for getMore - failure":
-        "change stream getMores do not get a fresh timeoutMS each",
     f"{_CSOT}/close-cursors.json::*": "cursor close (killCursors) does not run under timeoutMS",
     f"{_CSOT}/convenient-transactions.json::*": _TXN,
     f"{_CSOT}/sessions-*.json::timeoutMS applied to withTransaction": _TXN,
