@@ -71,3 +71,13 @@ def apply_max_time(cmd: MutableMapping[str, Any], remaining_s: float, min_rtt: O
             cmd["writeConcern"] = wc
         else:
             del cmd["writeConcern"]
+
+
+def check_max_await(max_await_time_ms: Optional[int], timeout: Optional[float]) -> None:
+    """CSOT "Tailable cursors" / "Change Streams": an awaitData cursor's ``maxAwaitTimeMS``
+    must be below the operation's ``timeoutMS`` (*timeout*, seconds; None or 0 = no deadline),
+    else every getMore would time out while the server waits: raise ``ValueError``."""
+    if max_await_time_ms is not None and timeout and max_await_time_ms >= timeout * 1000:
+        raise ValueError(
+            f"maxAwaitTimeMS ({max_await_time_ms}) must be less than timeoutMS ({timeout * 1000:g})"
+        )

@@ -152,7 +152,7 @@ class ChangeStream(Generic[_DocumentType]):
                 cursor = self._cursor
                 doc = await cursor.try_next()
         except PyMongoError as exc:
-            if _csot.is_timeout_error(exc) and not self._closed:
+            if _csot.is_timeout_error(exc) and _csot.get_timeout() and not self._closed:
                 # CSOT "Change Streams": a timed-out iteration leaves the stream usable; the
                 # next call resumes with a fresh aggregate (the old cursor is killed).
                 if self._cursor is not None:
@@ -171,7 +171,7 @@ class ChangeStream(Generic[_DocumentType]):
             try:
                 cursor = await self._open()
             except PyMongoError as exc2:
-                if not _csot.is_timeout_error(exc2):
+                if not (_csot.is_timeout_error(exc2) and _csot.get_timeout()):
                     await self.close()
                 self._timed_out = True
                 raise

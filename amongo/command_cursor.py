@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Opti
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
+from amongo import _csot
 from amongo._typing import _DocumentType
 from amongo.engine.operations import cursor_document
 from amongo.engine.session import ClientSession
@@ -98,6 +99,14 @@ class _CursorBase(Generic[_DocumentType]):
         if s is not None and s is not self._explicit_session:
             s._end_implicit()
         self._session = None
+
+    def _check_max_await(self) -> None:
+        """Before the first command: ``maxAwaitTimeMS`` must be below the deadline the cursor
+        runs under (its ``pymongo.timeout()``, else the client's ``timeoutMS``)."""
+        timeout = _csot.get_timeout()
+        if timeout is None:
+            timeout = self._client._executor._timeout
+        _csot.check_max_await(self._max_await_time_ms, timeout)
 
     def _new_implicit_session(self) -> Optional["ClientSession"]:
         if self._explicit_session is not None:
@@ -401,6 +410,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
     async def _initial(self) -> None:
         cmd = self._command
         assert cmd is not None
+        self._check_max_await()
         parent = self._parent
         session = self._new_implicit_session()
         self._session = session

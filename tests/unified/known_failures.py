@@ -11,8 +11,8 @@ from typing import Dict
 _CSOT = "client-side-operations-timeout"
 _TXN = ("withTransaction does not run under one timeoutMS deadline: it retries a timed-out callback (its "
         "120 s limit applies instead of timeoutMS)")
-_TAILABLE = ("tailable awaitData cursors: maxAwaitTimeMS is not checked against timeoutMS, and getMores do not "
-             "get the remaining timeoutMS when it is below maxAwaitTimeMS")
+_TAILABLE = ("tailable awaitData cursors: getMores do not get the remaining timeoutMS when it is below "
+             "maxAwaitTimeMS (cursors do not keep the timeoutMS they were created under)")
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
 
 AMONGO: Dict[str, str] = {
@@ -25,6 +25,5 @@ AMONGO: Dict[str, str] = {
     f"{_CSOT}/gridfs-upload.json::timeoutMS applied to upload as a whole, not individual parts": _GRIDFS,
     f"{_CSOT}/runCursorCommand.json::Tailable cursor awaitData iteration timeoutMS is refreshed for getMore - failure":
         _TAILABLE,
-    f"{_CSOT}/tailable-awaitData.json::error on * if maxAwaitTimeMS is *": _TAILABLE,
     f"{_CSOT}/tailable-awaitData.json::apply remaining timeoutMS if less than maxAwaitTimeMS": _TAILABLE,
 }
