@@ -1,5 +1,6 @@
 # amongo developer tasks. Needs only python3 (3.9+) and pip reaching PyPI.
-#   make test              whole suite (unit + integration; servers are started by the fixtures)
+#   make test              whole suite (unit + integration; servers are started by the fixtures),
+#                          then the unified spec suites through the PyMongo-style API
 #   make test-unit         tests/unit only
 #   make test-integration  everything but tests/unit
 #   make test-csot         the client-side-operations-timeout unified suite (timing-sensitive)
@@ -8,8 +9,12 @@
 #   make docs              Sphinx site into docs/_build/html (warnings are errors)
 #   make test-versions     tests/unit + an integration smoke on every declared Python (3.9-3.13)
 #   make dist              sdist + wheel into dist/, checked to contain LICENSE
-#   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo (nx-27017)
-#   make test-odm-motor    the same with the real Motor 3.7.1 (the baseline)
+#   make test-odm          Beanie 1.30.0's own test suite with `motor` served by amongo, then
+#                          Beanie 2.1.0's with pymongo.AsyncMongoClient = amongo.AsyncMongoClient
+#                          (nx-27017)
+#   make test-odm-motor    Beanie 1.30.0 with the real Motor 3.7.1 (its baseline)
+#   make test-odm-pymongo  Beanie 2.1.0 with the real PyMongo 4.20.1 async client (its baseline)
+#   make test-odm-beanie2  only the amongo run of Beanie 2.1.0
 #   make fuzz              longer fuzz campaign (FUZZ_EXAMPLES=N scales every target; default 20)
 #   make soak              10-minute soak through the fault proxy with a server restart
 #                          (SOAK_DURATION=seconds, SOAK_ARGS='--seed 7 --json out.json')
@@ -26,7 +31,7 @@ PYTEST = $(PY) -m pytest -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 # pytest exits 5 when it collected no test: that is a failure here, said out loud.
 CHECK_RC = rc=$$?; if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests (exit 5)" >&2; fi; exit $$rc
 
-.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor demo bench fuzz soak clean distclean docs test-versions test-versions-ci dist
+.PHONY: venv test test-unit test-integration test-csot test-odm test-odm-motor test-odm-pymongo test-odm-beanie2 demo bench fuzz soak clean distclean docs test-versions test-versions-ci dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +60,23 @@ $(ODM_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie.txt | $(ODM_PY)
 	$(ODM_PY) -m pip install -q -r tests/odm/requirements-beanie.txt -e .
 	touch $@
 
+# Beanie 2.x (built on PyMongo's async API) pins other versions of its dependencies: a venv of its own.
+ODM2_VENV := .venv-odm2
+ODM2_PY := $(ODM2_VENV)/bin/python
+ODM2_ARGS ?=
+BEANIE2 = $(PY) tests/odm/run_beanie.py --python $(ODM2_PY) --beanie-version 2.1.0
+
+$(ODM2_PY):
+	$(PYTHON) -m venv $(ODM2_VENV)
+
+$(ODM2_VENV)/.stamp: pyproject.toml tests/odm/requirements-beanie2.txt | $(ODM2_PY)
+	$(ODM2_PY) -m pip install -q -r tests/odm/requirements-beanie2.txt -e .
+	touch $@
+
 test: venv
 	$(PYTEST) tests || { $(CHECK_RC); }
+	# the unified spec suites once more through the PyMongo-style API (amongo.AsyncMongoClient)
+	AMONGO_UNIFIED_API=pymongo $(PYTEST) tests/unified || { $(CHECK_RC); }
 
 test-unit: venv
 	$(PYTEST) tests/unit || { $(CHECK_RC); }
@@ -64,8 +84,18 @@ test-unit: venv
 test-integration: venv
 	$(PYTEST) tests --ignore=tests/unit || { $(CHECK_RC); }
 
-test-odm: venv $(ODM_VENV)/.stamp
-	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver amongo $(ODM_ARGS)
+# Both Beanie suites run even when the first fails; the target fails if either does.
+test-odm: venv $(ODM_VENV)/.stamp $(ODM2_VENV)/.stamp
+	rc=0; \
+	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver amongo $(ODM_ARGS) || rc=1; \
+	$(BEANIE2) --driver amongo $(ODM2_ARGS) || rc=1; \
+	exit $$rc
+
+test-odm-beanie2: venv $(ODM2_VENV)/.stamp
+	$(BEANIE2) --driver amongo $(ODM2_ARGS)
+
+test-odm-pymongo: venv $(ODM2_VENV)/.stamp
+	$(BEANIE2) --driver pymongo $(ODM2_ARGS)
 
 test-odm-motor: venv $(ODM_VENV)/.stamp
 	$(PY) tests/odm/run_beanie.py --python $(ODM_PY) --driver motor $(ODM_ARGS)
@@ -95,7 +125,7 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV) .venvs $(ODM_VENV)
+	rm -rf $(VENV) .venvs $(ODM_VENV) $(ODM2_VENV)
 
 # -- docs, Python versions, distributions ----------------------------------------------------
 $(VENV)/.stamp-docs: pyproject.toml | $(PY)

@@ -11,6 +11,8 @@ from pymongo.write_concern import WriteConcern
 from amongo._typing import _DocumentType
 from amongo.engine.clock import ts_newer as _clock_ts_newer
 
+from amongo.engine.executor import Executor
+from amongo.engine.operation import read_preference_for, write_concern_for
 from amongo.engine.session import ClientSession
 
 
@@ -18,7 +20,9 @@ class _BaseObject(Generic[_DocumentType]):
     """Options inherited client → database → collection (generic in the document type:
     ``codec_options`` is ``CodecOptions[_DocumentType]``)."""
 
-    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern")
+    __slots__ = ("_codec_options", "_read_preference", "_write_concern", "_read_concern", "_executor")
+    #: the client's executor, shared by its databases and collections (and their cursors)
+    _executor: Executor
 
     def __init__(self, codec_options: CodecOptions[_DocumentType], read_preference: Any, write_concern: WriteConcern, read_concern: ReadConcern) -> None:
         if not isinstance(codec_options, CodecOptions):
@@ -40,7 +44,9 @@ class _BaseObject(Generic[_DocumentType]):
         write_concern: Optional[WriteConcern],
         read_concern: Optional[ReadConcern],
     ) -> None:
-        """Initialise from *parent*'s options, each overridden when given (not None)."""
+        """Initialise from *parent*'s options, each overridden when given (not None), and
+        share its engine (the client's executor: the one thing a facade hands operations to)."""
+        self._executor = parent._executor
         _BaseObject.__init__(
             self,
             codec_options if codec_options is not None else parent.codec_options,
@@ -66,19 +72,47 @@ class _BaseObject(Generic[_DocumentType]):
         return self._read_concern
 
     def _write_concern_for(self, session: Optional["ClientSession"]) -> Optional[WriteConcern]:
-        if session is not None and session.in_transaction:
-            return None
-        return self._write_concern
+        return write_concern_for(session, self._write_concern)  # type: ignore[no-any-return]
 
     def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
-        if session is not None and session.in_transaction and session.txn_options is not None:
-            rp = session.txn_options.read_preference
-            return rp if rp is not None else self._read_preference
-        return self._read_preference
+        return read_preference_for(session, self._read_preference)
 
 
 # (re-exported for older importers)
 ts_newer = _clock_ts_newer
+
+
+class _FacadeClass:
+    """A class attribute naming the facade class a facade builds (``"amongo.cursor:Cursor"``),
+    imported on first use (the facades import each other lazily) and then stored on the owning
+    class as a plain attribute, so later lookups cost a class-attribute read.
+
+    The Motor-style classes build each other through these attributes, and the PyMongo-style
+    layer (:mod:`amongo.asynchronous`) overrides them with its own classes: one implementation,
+    two sets of public classes."""
+
+    __slots__ = ("_path", "_owner", "_name")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        import importlib
+
+        module, _, attr = self._path.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        setattr(self._owner, self._name, cls)
+        return cls
+
+
+def _facade_class(path: str) -> Any:
+    """A :class:`_FacadeClass` attribute, typed ``Any`` for the annotations of its users
+    (``_cursor_class: ClassVar[Type[Any]] = _facade_class("amongo.cursor:Cursor")``)."""
+    return _FacadeClass(path)
 
 
 def validate_database_name(name: Any) -> str:

@@ -38,7 +38,7 @@ class ChangeStream(Generic[_DocumentType]):
         self._coll = aggregate_on
         self._aggregate_target: Any = aggregate_target
         self._all_dbs = all_dbs
-        self._client = self._coll._client
+        self._client = self._coll.database.client
         self._pipeline = pipeline
         self._full_document = full_document
         self._full_document_before_change = full_document_before_change

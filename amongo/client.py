@@ -9,7 +9,7 @@ import asyncio
 import ssl
 import warnings
 import weakref
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import ConfigurationError, InvalidName, InvalidOperation
@@ -19,11 +19,13 @@ from pymongo.write_concern import WriteConcern
 
 from amongo import tracing as _tracing
 from amongo import uri as _uri
-from amongo._common import _BaseObject, validate_database_name
+from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo.connection import ConnectionOptions
 from amongo.credentials import credential_from_options
 from amongo.engine.core import ClientCore
+from amongo.engine.executor import Executor
+from amongo.engine.operation import ReadCommand
 from amongo.monitoring import EventListeners
 from amongo.pool import PoolOptions
 from amongo.engine.session import ClientSession, SessionOptions
@@ -34,6 +36,8 @@ from amongo.client_bulk import client_bulk_write
 from amongo.command_cursor import CommandCursor
 from amongo.database import Database
 
+if TYPE_CHECKING:  # pragma: no cover
+    from amongo.client_options import ClientOptions
 
 Address = Tuple[str, int]
 
@@ -81,6 +85,11 @@ class MongoClient(_BaseObject[_DocumentType]):
     #: The default host and port (Motor and PyMongo: class constants, not the connected address).
     HOST: str = "localhost"
     PORT: int = 27017
+    #: the classes this client builds (the PyMongo-style layer sets its own)
+    _database_class: "ClassVar[Type[Database[Any]]]" = _facade_class("amongo.database:Database")
+    _session_class: "ClassVar[Type[ClientSession]]" = _facade_class("amongo.engine.session:ClientSession")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -160,7 +169,6 @@ class MongoClient(_BaseObject[_DocumentType]):
         # OpenTelemetry (amongo/tracing.py): None unless enabled; opentelemetry is imported only then.
         self._tracing = _tracing.from_options(opts.get("tracing"))
         self._closed = False
-        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
 
         direct = opts.get("directConnection")
         load_balanced = bool(opts.get("loadBalanced", False))
@@ -234,7 +242,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             read_preference=self.read_preference,
             max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
         )
-        self._executor = self._core.executor
+        self._executor: Executor = self._core.executor
         #: a new implicit session (the core's bound method: no extra call per operation)
         self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
@@ -332,7 +340,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Database[_DocumentType]":
-        return Database(self, name)
+        return self._database_class(self, name)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, MongoClient):
@@ -347,9 +355,13 @@ class MongoClient(_BaseObject[_DocumentType]):
         return f"{type(self).__name__}(host=[{hosts!r}])"
 
     @property
-    def options(self) -> Any:
-        """The validated client options (a case-insensitive mapping)."""
-        return self._options
+    def options(self) -> "ClientOptions":
+        """The client's options (Motor/PyMongo: ``options``, a ``ClientOptions``): attributes
+        such as ``codec_options``, ``pool_options.max_pool_size``, ``pool_options.metadata``,
+        and a read-only case-insensitive mapping of the validated options by URI name."""
+        from amongo.client_options import ClientOptions
+
+        return ClientOptions(self)
 
     @property
     def event_listeners(self) -> List[Any]:
@@ -402,7 +414,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             if self._default_database_name is None:
                 raise ConfigurationError("No default database name defined or provided.")
             name = self._default_database_name
-        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     def get_default_database(
         self,
@@ -416,7 +428,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         name = self._default_database_name or default
         if name is None:
             raise ConfigurationError("No default database name defined or provided.")
-        return Database(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._database_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     async def server_info(self, session: Optional[ClientSession] = None) -> Dict[str, Any]:
         """The ``buildInfo`` command's reply (Motor: ``server_info``)."""
@@ -431,12 +443,10 @@ class MongoClient(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         admin = self._admin()
-        res = await self._executor.command(
-            "admin", cmd, session=session, read_preference=ReadPreference.PRIMARY,
-            codec_options=admin.codec_options, retryable_read=True,
-        )
+        res = await self._executor.execute(
+            ReadCommand("admin", cmd, admin.codec_options, read_preference=ReadPreference.PRIMARY), session)
         batch = res.get("databases", [])
-        return CommandCursor.from_documents(admin["$cmd"], batch, session=session)
+        return self._command_cursor_class.from_documents(admin["$cmd"], batch, session=session)
 
     async def list_database_names(self, session: Optional[ClientSession] = None, comment: Any = None) -> List[str]:
         """Names of all databases (Motor: ``list_database_names``)."""
@@ -483,10 +493,14 @@ class MongoClient(_BaseObject[_DocumentType]):
     ) -> ClientSession:
         """Start a logical session; ``async with await client.start_session() as s`` (Motor:
         ``start_session``, a coroutine)."""
+        return self._start_session(causal_consistency, default_transaction_options, snapshot)
+
+    def _start_session(self, causal_consistency: Optional[bool], default_transaction_options: Any,
+                       snapshot: Optional[bool]) -> ClientSession:
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         opts = SessionOptions(causal_consistency, default_transaction_options, snapshot)
-        return self._core.explicit_session(opts)
+        return self._core.explicit_session(opts, self._session_class)
 
     @property
     def retry_reads(self) -> bool:
@@ -529,7 +543,7 @@ class MongoClient(_BaseObject[_DocumentType]):
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on the whole deployment (Motor: ``watch``; returned without
         awaiting)."""
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self["admin"]["$cmd.aggregate"], aggregate_target=1, all_dbs=True,
@@ -555,6 +569,20 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``_server_property``)."""
         return self._topology.select_server_sync(None).description
 
+    async def _select_writable(self) -> ServerDescription:
+        """The description of a writable server, awaiting one (the PyMongo-style API's
+        awaitable ``address`` / ``is_primary`` / ``is_mongos``; PyMongo's async
+        ``_server_property``)."""
+        return (await self._topology.select_server(None)).description
+
+    def _check_single_address(self) -> None:
+        """``address`` has no answer when load balancing among several mongoses."""
+        td = self._topology.description
+        if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
+            raise InvalidOperation(
+                'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
+            )
+
     @property
     def address(self) -> Optional[Address]:
         """(host, port) of the current standalone, primary, mongos or load balancer (Motor:
@@ -567,11 +595,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         :raises InvalidOperation: when the client is load balancing among several mongoses
             (checked, as in PyMongo, against the description before waiting); use
             :attr:`nodes` instead."""
-        td = self._topology.description
-        if td.topology_type == TopologyType.Sharded and len(td.servers) > 1:
-            raise InvalidOperation(
-                'Cannot use "address" property when load balancing among mongoses, use "nodes" instead.'
-            )
+        self._check_single_address()
         return self._select_writable_sync().address
 
     @property
@@ -713,24 +737,4 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     # internal: kill a cursor whose owner was garbage-collected
     def _schedule_kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        if self._closed:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._kill_cursor(address, dbname, coll, cursor_id, session))
-        self._kill_tasks.add(task)
-        task.add_done_callback(self._kill_tasks.discard)
-
-    async def _kill_cursor(self, address: Address, dbname: str, coll: str, cursor_id: int, session: Any) -> None:
-        try:
-            await self._executor.command(
-                dbname, {"killCursors": coll, "cursors": [cursor_id]}, session=session,
-                address=address, check=False, implicit_session=True,
-            )
-        except Exception:
-            pass
-        finally:
-            if session is not None and getattr(session, "_implicit", False):
-                session._end_implicit()
+        self._executor.schedule_kill_cursor(address, dbname, coll, cursor_id, session)

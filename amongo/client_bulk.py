@@ -29,6 +29,7 @@ from pymongo.results import ClientBulkWriteResult, DeleteResult, InsertOneResult
 from pymongo.write_concern import WriteConcern
 
 from amongo.engine import operations as _ops
+from amongo.engine.operation import Operation
 from amongo.engine.session import ClientSession
 
 from amongo.command_cursor import CommandCursor
@@ -169,24 +170,36 @@ def _raise(full: MutableMapping[str, Any], verbose: bool) -> None:
     raise ClientBulkWriteException(full, verbose)
 
 
-class _Batch:
-    """One ``bulkWrite`` command's batch, cut after check-out by the connection's own limits
-    (wire version, maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize): the executor's
-    build hook. A retry sends the same batch again."""
+class _Batch(Operation):
+    """One ``bulkWrite`` command's batch (an operation), cut after check-out by the
+    connection's own limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
+    maxWriteBatchSize). A retry sends the same batch again; it is a retryable write unless it
+    holds a multi-write."""
 
-    __slots__ = ("ops", "start", "base", "command_size", "end", "refused", "_built")
+    __slots__ = ("ops", "start", "base", "command_size", "end", "refused", "_built",
+                 "retryable_write", "unacknowledged", "sequences")
+    name = "bulkWrite"
+    is_write = True
+    implicit_session = False  # (the caller's session, or its own implicit one)
 
-    def __init__(self, ops: List[_Op], start: int, base: Dict[str, Any], command_size: int) -> None:
+    def __init__(self, ops: List[_Op], start: int, base: Dict[str, Any], command_size: int,
+                 codec_options: Any, *, unacknowledged: bool) -> None:
+        self.dbname = "admin"
+        self.codec_options = codec_options
+        self.server_address = None
         self.ops = ops
         self.start = start
         self.base = base
         self.command_size = command_size
         self.end = start
+        self.retryable_write = not unacknowledged
+        self.unacknowledged = unacknowledged
+        self.sequences = None
         #: the client-side error that refused the batch (raised as is, not as a bulk error)
         self.refused: Optional[BaseException] = None
         self._built: Optional[Tuple[List[bytes], List[bytes], bool]] = None
 
-    def build(self, conn: Any) -> Tuple[Dict[str, Any], List[Tuple[str, List[bytes]]], bool]:
+    def build(self, conn: Any) -> Dict[str, Any]:
         if self._built is None:
             # (not through a load balancer, as before: the command itself is refused there)
             if conn.max_wire_version < _MIN_WIRE_VERSION and not conn.options.load_balanced:
@@ -205,7 +218,12 @@ class _Batch:
             self.end = end
             self._built = (encoded, ns_docs, not any(self.ops[i].multi for i in range(self.start, end)))
         encoded, ns_docs, retryable = self._built
-        return dict(self.base), [("ops", encoded), ("nsInfo", ns_docs)], retryable
+        self.sequences = [("ops", encoded), ("nsInfo", ns_docs)]
+        self.retryable_write = self.retryable_write and retryable
+        return dict(self.base)
+
+    def preview(self) -> Mapping[str, Any]:
+        return {"bulkWrite": 1}
 
 
 async def client_bulk_write(
@@ -273,10 +291,8 @@ async def client_bulk_write(
     if not acknowledged:
         start = 0
         while start < len(ops):
-            batch = _Batch(ops, start, base, command_size)
-            await executor.command(
-                "admin", {"bulkWrite": 1}, codec_options=codec, unacknowledged=True, build=batch.build,
-            )
+            batch = _Batch(ops, start, base, command_size, codec, unacknowledged=True)
+            await executor.execute(batch)
             start = batch.end
         return ClientBulkWriteResult(None, False, False)  # type: ignore[arg-type]
 
@@ -285,20 +301,15 @@ async def client_bulk_write(
         "nInserted": 0, "nUpserted": 0, "nMatched": 0, "nModified": 0, "nDeleted": 0,
         "insertResults": {}, "updateResults": {}, "deleteResults": {},
     }
-    use_session = session if session is not None else client._implicit_session()
+    use_session = session if session is not None else executor.implicit_session()
     try:
         start = 0
         while start < len(ops):
-            batch = _Batch(ops, start, base, command_size)
-            addr: List[Any] = []
+            batch = _Batch(ops, start, base, command_size, codec, unacknowledged=False)
             try:
                 # (the batch is cut after check-out, by that connection's limits; it is a
-                # retryable write unless it holds a multi-write: the build hook says which)
-                reply = await executor.command(
-                    "admin", {"bulkWrite": 1}, session=use_session, codec_options=codec,
-                    retryable_write=True, build=batch.build,
-                    implicit_session=False, result_address=addr,
-                )
+                # retryable write unless it holds a multi-write: the batch says which)
+                reply = await executor.execute(batch, use_session)
                 end = batch.end
             except PyMongoError as exc:
                 if exc is batch.refused:
@@ -315,7 +326,7 @@ async def client_bulk_write(
                 full["writeConcernErrors"].append(wce)
             n_errors = reply.get("nErrors", 0)
             errors_before = len(full["writeErrors"])
-            await _read_results(client, full, reply, addr[-1] if addr else None, use_session, ops, start,
+            await _read_results(client, full, reply, batch.server_address, use_session, ops, start,
                                 ordered, verbose_results, comment)
             if not n_errors:
                 full["anySuccessful"] = True

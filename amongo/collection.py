@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Awaitable, ClassVar, Type, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple, Union, cast
 
 import bson
 from bson.codec_options import CodecOptions
@@ -42,11 +42,15 @@ from pymongo.write_concern import WriteConcern
 
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
-from amongo._common import _BaseObject
+from amongo._common import _BaseObject, _facade_class
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
 from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
+from amongo.engine.operation import (
+    CreateIndexes, DropIndexes, FindAndModify, FindOne, KillCursors, ReadCommand, SearchIndexCommand, WriteCommand,
+    WriteStatements, read_concern_document_for, write_concern_for,
+)
 from amongo.change_stream import ChangeStream
 from amongo.command_cursor import CommandCursor
 from amongo.cursor import Cursor, RawBatchCursor
@@ -75,6 +79,11 @@ class Collection(_BaseObject[_DocumentType]):
     yield ``_DocumentType``)."""
 
     __slots__ = ("_database", "_name", "_full_name", "_client", "_db_name", "_rc_document")
+    #: the classes this collection builds (the PyMongo-style layer sets its own)
+    _cursor_class: "ClassVar[Type[Cursor[Any]]]" = _facade_class("amongo.cursor:Cursor")
+    _raw_batch_cursor_class: "ClassVar[Type[RawBatchCursor[Any]]]" = _facade_class("amongo.cursor:RawBatchCursor")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -132,7 +141,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        return Collection(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)
+        return type(self)(self._database, f"{self._name}.{name}", self._codec_options, self._read_preference, self._write_concern, self._read_concern)  # type: ignore[arg-type]
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Collection):
@@ -163,51 +172,48 @@ class Collection(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
-        copy = Collection(self._database, self._name)
+        copy = type(self)(self._database, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
     # -- helpers ----------------------------------------------------------------------------
     def _exec(self) -> "Executor":
-        return self._client._executor
+        return self._executor
 
     def _wc(self, session: Optional["ClientSession"], write_concern: Optional[WriteConcern] = None) -> Optional[WriteConcern]:
-        if session is not None and session.in_transaction:
-            return None
-        return write_concern if write_concern is not None else self._write_concern
+        return write_concern_for(session, write_concern if write_concern is not None else self._write_concern)  # type: ignore[no-any-return]
 
     def _rc_doc(self, session: Optional["ClientSession"]) -> Optional[Dict[str, Any]]:
-        if session is not None and session.in_transaction:
-            return None
-        doc = self._read_concern.document
-        return doc or None
+        return read_concern_document_for(session, self._read_concern)
 
     async def _write_cmd(
         self,
+        kind: "type[WriteCommand]",
         cmd: Dict[str, Any],
         session: Optional["ClientSession"],
         *,
-        retryable: bool,
         write_concern: Optional[WriteConcern] = None,
     ) -> Dict[str, Any]:
+        """Run *cmd* as a *kind* operation (:class:`FindAndModify`, :class:`CreateIndexes`,
+        :class:`DropIndexes`: the kind says whether it is a retryable write)."""
         wc = self._wc(session, write_concern)
-        unack = wc is not None and not wc.acknowledged
-        return await self._exec().command(
-            self._database.name, cmd, session=session, codec_options=self._codec_options,
-            retryable_write=retryable, unacknowledged=unack,
-            write_concern=wc.document if wc is not None else None,
-        )
+        op = kind(self._db_name, cmd, self._codec_options,
+                  write_concern=wc.document if wc is not None else None,
+                  unacknowledged=wc is not None and not wc.acknowledged)
+        return await self._executor.execute(op, session)
 
     async def _read_cmd(
         self, cmd: Dict[str, Any], session: Optional["ClientSession"], *, retryable: bool = True,
         codec_options: Optional[CodecOptions[Any]] = None,
     ) -> Dict[str, Any]:
-        return await self._exec().command(
-            self._database.name, cmd, session=session,
-            read_preference=self._read_preference_for(session),
-            codec_options=codec_options if codec_options is not None else self._codec_options, retryable_read=retryable,
-            read_concern=self._rc_doc(session),
+        """Run *cmd* (count, distinct, count_documents' aggregate) as a :class:`ReadCommand`
+        with this collection's read preference and read concern."""
+        op = ReadCommand(
+            self._db_name, cmd, codec_options if codec_options is not None else self._codec_options,
+            read_preference=self._read_preference_for(session), read_concern=self._rc_doc(session),
+            retryable=retryable,
         )
+        return await self._executor.execute(op, session)
 
     # -- inserts ----------------------------------------------------------------------------
     async def insert_one(
@@ -224,42 +230,36 @@ class Collection(_BaseObject[_DocumentType]):
         doc_id = document.get("_id") if not isinstance(document, RawBSONDocument) else document.get("_id")
         wc = self._wc(session)
         acknowledged = wc is None or wc.acknowledged
-        cmd: Dict[str, Any] = {"insert": self._name, "ordered": True}
-        if bypass_document_validation is not None:
-            cmd["bypassDocumentValidation"] = bypass_document_validation
-        if comment is not None:
-            cmd["comment"] = comment
+        options: Optional[Dict[str, Any]] = None
+        if bypass_document_validation is not None or comment is not None:
+            options = {}
+            if bypass_document_validation is not None:
+                options["bypassDocumentValidation"] = bypass_document_validation
+            if comment is not None:
+                options["comment"] = comment
         encoded: bytes = bson.encode(document, False, self._codec_options) if not isinstance(document, RawBSONDocument) else document.raw  # type: ignore[assignment]
-        reply = await self._write_with_docs(cmd, "documents", [encoded], session, retryable=True)
+        op = WriteStatements(self._db_name, "insert", self._name, "documents", [encoded], options,
+                             self._codec_options, retryable=True,
+                             write_concern=wc.document if wc is not None else None,
+                             unacknowledged=not acknowledged)
+        reply = await self._executor.execute(op, session)
         if acknowledged:
             _raise_single_write_errors(reply)
         return InsertOneResult(doc_id, acknowledged)
 
-    async def _write_with_docs(
-        self,
-        cmd: Dict[str, Any],
-        field: str,
-        encoded: List[bytes],
-        session: Optional["ClientSession"],
-        *,
-        retryable: bool,
-        write_concern: Optional[WriteConcern] = None,
-    ) -> Dict[str, Any]:
-        wc = self._wc(session, write_concern)
-        unack = wc is not None and not wc.acknowledged
-        max_bson = self._client.max_bson_size
-        for d in encoded:
-            if len(d) > max_bson:
-                from pymongo.errors import DocumentTooLarge
-
-                raise DocumentTooLarge(
-                    f"BSON document too large ({len(d)} bytes) - the connected server supports BSON document sizes up to {max_bson} bytes."
-                )
-        return await self._exec().command(
-            self._database.name, cmd, session=session, codec_options=self._codec_options,
-            retryable_write=retryable, unacknowledged=unack, sequences=[(field, encoded)],
+    def _write_statements(
+        self, name: str, options: Optional[Dict[str, Any]], field: str, stmt: Mapping[str, Any],
+        session: Optional["ClientSession"], wc: Optional[WriteConcern], *, retryable: bool,
+    ) -> Awaitable[Dict[str, Any]]:
+        """Run an ``update``/``delete`` of one statement (an :class:`WriteStatements`
+        operation)."""
+        op = WriteStatements(
+            self._db_name, name, self._name, field, [bson.encode(stmt, False, self._codec_options)],
+            options, self._codec_options, retryable=retryable,
             write_concern=wc.document if wc is not None else None,
+            unacknowledged=wc is not None and not wc.acknowledged,
         )
+        return self._executor.execute(op, session)
 
     async def insert_many(
         self,
@@ -297,8 +297,8 @@ class Collection(_BaseObject[_DocumentType]):
         bulk = _ops.Bulk(self._database.name, self._name, self._codec_options, ordered,
                          bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
-        async with self._client._executor.trace_operation("insert", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._executor.trace_operation("insert", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -326,7 +326,7 @@ class Collection(_BaseObject[_DocumentType]):
             _ops.validate_update(update)
         stmt = _ops.update_statement(filter, update, multi=multi, upsert=upsert, collation=collation,
                                      array_filters=array_filters, hint=hint, sort=sort)
-        cmd: Dict[str, Any] = {"update": self._name, "ordered": True}
+        cmd: Dict[str, Any] = {}
         if bypass_document_validation is not None:
             cmd["bypassDocumentValidation"] = bypass_document_validation
         if let is not None:
@@ -342,9 +342,7 @@ class Collection(_BaseObject[_DocumentType]):
                 raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
             if array_filters is not None:
                 raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
-        reply = await self._write_with_docs(
-            cmd, "updates", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
-        )
+        reply = await self._write_statements("update", cmd, "updates", stmt, session, wc, retryable=not multi)
         if not acknowledged:
             return UpdateResult(None, False)
         _raise_single_write_errors(reply)
@@ -394,7 +392,7 @@ class Collection(_BaseObject[_DocumentType]):
                              session: Optional["ClientSession"], let: Any, comment: Any) -> DeleteResult:
         _ops.validate_filter(filter)
         stmt = _ops.delete_statement(filter, multi=multi, collation=collation, hint=hint)
-        cmd: Dict[str, Any] = {"delete": self._name, "ordered": True}
+        cmd: Dict[str, Any] = {}
         if let is not None:
             cmd["let"] = let
         if comment is not None:
@@ -403,9 +401,7 @@ class Collection(_BaseObject[_DocumentType]):
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged and collation is not None:
             raise ConfigurationError("Collation is unsupported for unacknowledged writes.")
-        reply = await self._write_with_docs(
-            cmd, "deletes", [bson.encode(stmt, False, self._codec_options)], session, retryable=not multi
-        )
+        reply = await self._write_statements("delete", cmd, "deletes", stmt, session, wc, retryable=not multi)
         if not acknowledged:
             return DeleteResult(None, False)  # type: ignore[arg-type]  # (PyMongo's own unacknowledged result)
         _raise_single_write_errors(reply)
@@ -447,18 +443,18 @@ class Collection(_BaseObject[_DocumentType]):
             bulk.add_request(req)
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
-        async with self._client._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._client._executor, session, self._wc(session), self._client._write_limits())
+        async with self._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
     def find(self, *args: Any, **kwargs: Any) -> "Cursor[_DocumentType]":
         """A cursor over matching documents, returned without awaiting (Motor: ``find``)."""
-        return Cursor(self, *args, **kwargs)
+        return self._cursor_class(self, *args, **kwargs)
 
     def find_raw_batches(self, *args: Any, **kwargs: Any) -> "RawBatchCursor[_DocumentType]":
         """Like :meth:`find` but yields raw BSON batches (Motor: ``find_raw_batches``)."""
-        return RawBatchCursor(self, *args, **kwargs)
+        return self._raw_batch_cursor_class(self, *args, **kwargs)
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Optional[_DocumentType]:
         """The first matching document or None (Motor: ``find_one``)."""
@@ -474,27 +470,17 @@ class Collection(_BaseObject[_DocumentType]):
             return None
         # No other option: the command a find(filter, limit=-1) cursor sends, run directly,
         # without building a cursor (the find_one hot path).
-        cmd: Dict[str, Any] = {"find": self._name, "filter": filter, "limit": 1, "singleBatch": True}
-        rc = self._rc_document
-        if rc:
-            cmd["readConcern"] = dict(rc)
-        client = self._client
-        session = client._implicit_session()
-        addr: List[Any] = []
+        op = FindOne(self._db_name, self._name, filter, self._read_preference, self._rc_document or None,
+                     self._codec_options)
+        executor = self._executor
+        session = executor.implicit_session()
         try:
-            reply = await client._executor.command(
-                self._db_name, cmd, session=session, read_preference=self._read_preference,
-                codec_options=self._codec_options, retryable_read=True,
-                implicit_session=False, result_address=addr,
-            )
-            cursor_doc = _ops.cursor_document(reply)
-            if cursor_doc["id"] and addr:
+            cursor_doc = op.handle(await executor.execute(op, session))
+            if cursor_doc["id"] and op.server_address is not None:
                 # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
                 try:
-                    await client._executor.command(
-                        self._database._name, {"killCursors": self._name, "cursors": [cursor_doc["id"]]},
-                        session=session, address=addr[-1], check=False, implicit_session=False,
-                    )
+                    await executor.execute(
+                        KillCursors(self._db_name, self._name, [cursor_doc["id"]], op.server_address), session)
                 except Exception:
                     pass
         finally:
@@ -601,7 +587,7 @@ class Collection(_BaseObject[_DocumentType]):
             cmd["comment"] = comment
         _ops.apply_common_kwargs(cmd, kwargs)
         coll = self._database["$cmd"] if db_level else self
-        return CommandCursor(
+        return self._command_cursor_class(
             coll, cmd, session=session, read_preference=None if has_write else None,
             codec_options=self._codec_options, max_await_time_ms=max_await, batch_size=batch_size or 0,
             retryable=not has_write, is_write=has_write, parent=self, latent=True,
@@ -647,7 +633,7 @@ class Collection(_BaseObject[_DocumentType]):
         wc = self._wc(session)
         if wc is not None and not wc.acknowledged and array_filters is not None:
             raise ConfigurationError("arrayFilters is unsupported for unacknowledged writes.")
-        reply = await self._write_cmd(cmd, session, retryable=True)
+        reply = await self._write_cmd(FindAndModify, cmd, session)
         _check_write_concern_error(reply)
         # None when no document matched (typed as Motor's and PyMongo's stubs type it)
         return cast(_DocumentType, reply.get("value"))
@@ -711,7 +697,7 @@ class Collection(_BaseObject[_DocumentType]):
         if mt is not None:
             cmd["maxTimeMS"] = mt
         cmd.update(kwargs)
-        reply = await self._write_cmd(cmd, session, retryable=False)
+        reply = await self._write_cmd(CreateIndexes, cmd, session)
         _check_write_concern_error(reply)
         return names
 
@@ -741,13 +727,16 @@ class Collection(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         cmd.update(kwargs)
-        reply = await self._write_cmd(cmd, session, retryable=False)
+        reply = await self._write_cmd(DropIndexes, cmd, session)
         _check_write_concern_error(reply)
 
     def list_indexes(
         self, session: Optional["ClientSession"] = None, **kwargs: Any
     ) -> "CommandCursor[MutableMapping[str, Any]]":
         """A cursor over the index documents, returned without awaiting (Motor: ``list_indexes``)."""
+        return self._list_indexes(session, **kwargs)
+
+    def _list_indexes(self, session: Optional["ClientSession"] = None, **kwargs: Any) -> "CommandCursor[MutableMapping[str, Any]]":
         cmd: Dict[str, Any] = {"listIndexes": self._name, "cursor": {}}
         bs = kwargs.pop("batchSize", kwargs.pop("batch_size", None))
         if bs is not None:
@@ -756,7 +745,7 @@ class Collection(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         cmd.update(kwargs)
-        return CommandCursor(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
+        return self._command_cursor_class(self, cmd, session=session, read_preference=ReadPreference.PRIMARY,
                              retryable=True, latent=True, missing_ns_ok=True, batch_size=bs or 0)
 
     # -- Atlas Search indexes (sent as-is: no read/write concern, primary) --------------------
@@ -776,10 +765,8 @@ class Collection(_BaseObject[_DocumentType]):
     async def _search_index_cmd(self, cmd: Dict[str, Any], session: Optional["ClientSession"],
                                 ns_not_found_ok: bool) -> Dict[str, Any]:
         try:
-            return await self._exec().command(
-                self._database.name, cmd, session=session,
-                codec_options=CodecOptions(unicode_decode_error_handler="replace"),
-            )
+            return await self._executor.execute(
+                SearchIndexCommand(self._db_name, cmd, CodecOptions(unicode_decode_error_handler="replace")), session)
         except OperationFailure as exc:
             if ns_not_found_ok and (exc.code == 26 or "ns not found" in str(exc)):
                 return {"ok": 1.0}
@@ -833,7 +820,7 @@ class Collection(_BaseObject[_DocumentType]):
 
     async def index_information(self, session: Optional["ClientSession"] = None, comment: Any = None) -> Dict[str, Any]:
         """A dict of index name → info (Motor: ``index_information``)."""
-        cursor = self.list_indexes(session=session, comment=comment)
+        cursor = self._list_indexes(session=session, comment=comment)
         info: Dict[str, Any] = {}
         async for index in cursor:
             index = dict(index)
@@ -877,11 +864,17 @@ class Collection(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this collection (Motor: ``watch``; returned without awaiting)."""
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self, aggregate_target=self.name,
         )
+
+
+def _write_limits(client: Any) -> Tuple[int, int, int]:
+    """The limits bulk writes split by: the client's public properties (which a subclass may
+    override)."""
+    return client.max_bson_size, client.max_message_size, client.max_write_batch_size
 
 
 def _update_raw_result(reply: Mapping[str, Any]) -> Dict[str, Any]:

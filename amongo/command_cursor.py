@@ -11,6 +11,9 @@ from pymongo.errors import InvalidOperation, OperationFailure
 
 from amongo import _csot
 from amongo._typing import _DocumentType
+from amongo.engine.operation import (
+    CursorCommand, GetMore, KillCursors, read_concern_document_for, read_preference_for, write_concern_for,
+)
 from amongo.engine.operations import cursor_document
 from amongo.engine.session import ClientSession
 
@@ -29,7 +32,9 @@ class _CursorBase(Generic[_DocumentType]):
 
     def __init__(self, collection: "Collection[Any]", session: Optional["ClientSession"], codec_options: Optional[CodecOptions[Any]]) -> None:
         self._collection = collection
-        self._client = collection._client
+        self._client = collection.database.client
+        #: the engine this cursor's operations run on (shared by its collection)
+        self._executor = executor = collection._executor
         self._explicit_session = session
         self._session: Optional["ClientSession"] = session
         self._codec_options = codec_options or collection.codec_options
@@ -48,7 +53,7 @@ class _CursorBase(Generic[_DocumentType]):
         self._post_batch_resume_token: Any = None
         self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
         # load-balanced mode: the connection this cursor's getMore/killCursors run on
-        self._pin = self._client._executor.cursor_pin()
+        self._pin = executor.cursor_pin()
 
     # -- Motor properties ---------------------------------------------------------------------
     @property
@@ -111,7 +116,7 @@ class _CursorBase(Generic[_DocumentType]):
     def _new_implicit_session(self) -> Optional["ClientSession"]:
         if self._explicit_session is not None:
             return self._explicit_session
-        return self._client._implicit_session()
+        return self._executor.implicit_session()
 
     async def _get_more(self) -> None:
         n = self._batch_size
@@ -121,20 +126,10 @@ class _CursorBase(Generic[_DocumentType]):
                 await self.close()
                 return
             n = min(n, remaining) if n else remaining
-        cmd: Dict[str, Any] = {"getMore": self._id, "collection": self._ns_coll}
-        if n:
-            cmd["batchSize"] = n
-        if self._max_await_time_ms is not None:
-            cmd["maxTimeMS"] = self._max_await_time_ms
-        comment = getattr(self, "_comment", None)
-        if comment is not None:
-            cmd["comment"] = comment
+        op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
+                     n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin)
         try:
-            reply = await self._client._executor.command(
-                self._ns_db, cmd, session=self._session, address=self._address,
-                codec_options=self._codec_options, implicit_session=False,
-                read_preference=None, pin=self._pin, is_write=False,
-            )
+            reply = await self._executor.execute(op, self._session)
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
@@ -285,11 +280,8 @@ class _CursorBase(Generic[_DocumentType]):
     async def _kill_server_cursor(self, cid: Optional[int]) -> None:
         if cid and self._address is not None:
             try:
-                await self._client._executor.command(
-                    self._ns_db, {"killCursors": self._ns_coll, "cursors": [cid]},
-                    session=self._session, address=self._address, check=False,
-                    implicit_session=False, pin=self._pin,
-                )
+                await self._executor.execute(
+                    KillCursors(self._ns_db, self._ns_coll, [cid], self._address, self._pin), self._session)
             except Exception:
                 pass
 
@@ -304,7 +296,7 @@ class _CursorBase(Generic[_DocumentType]):
             if self._pin is not None:
                 self._pin.release()
             if not self._killed and self._id and self._address is not None:
-                self._client._schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, self._session if self._session is not self._explicit_session else None)
+                self._executor.schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, self._session if self._session is not self._explicit_session else None)
                 self._killed = True
         except Exception:
             pass
@@ -416,30 +408,26 @@ class CommandCursor(_CursorBase[_DocumentType]):
         self._session = session
         # (the parent is always a collection: the one the cursor reads, or the collection an
         # aggregate with $out/$merge was started from)
+        explicit = self._explicit_session
         rp = self._read_preference
-        if rp is None and not self._is_write:
-            rp = parent._read_preference_for(self._explicit_session)
-        if rp is None and self._is_write:
-            # (the executor applies the $out/$merge rule: primary unless every server is 5.0+)
-            rp = parent._read_preference_for(self._explicit_session)
-            if rp is not None and rp.mode == 0:
+        if rp is None:
+            rp = read_preference_for(explicit, parent.read_preference)
+            if self._is_write and rp is not None and rp.mode == 0:
+                # (the executor applies the $out/$merge rule: primary unless every server is 5.0+)
                 rp = None
         # (concerns are handed to the executor as data; it stamps them)
         rc = wc_doc = None
         if self._is_write:
-            wc = parent._wc(self._explicit_session)
+            wc = write_concern_for(explicit, parent.write_concern)
             wc_doc = wc.document if wc is not None else None
-            rc = parent._rc_doc(self._explicit_session)
+            rc = read_concern_document_for(explicit, parent.read_concern)
         elif "readConcern" not in cmd and next(iter(cmd)) == "aggregate":
-            rc = parent._rc_doc(self._explicit_session)
-        addr: List[Any] = []
+            rc = read_concern_document_for(explicit, parent.read_concern)
+        op = CursorCommand(self._ns_db, cmd, self._codec_options, read_preference=rp,
+                           retryable_read=self._retryable, is_write=self._is_write, read_concern=rc,
+                           write_concern=wc_doc, pin=self._pin)
         try:
-            reply = await self._client._executor.command(
-                self._ns_db, cmd, session=session, read_preference=rp,
-                codec_options=self._codec_options, retryable_read=self._retryable,
-                implicit_session=False, result_address=addr, is_write=self._is_write,
-                read_concern=rc, write_concern=wc_doc, pin=self._pin, write_aggregate=self._is_write,
-            )
+            reply = await self._executor.execute(op, session)
         except OperationFailure as exc:
             self._killed = True
             self._end_session()
@@ -460,7 +448,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
             self._id = 0
             self._end_session()
             return
-        self._take_cursor(reply, addr[-1] if addr else None, first=True)
+        self._take_cursor(reply, op.server_address, first=True)
 
 # Motor's name for the cursor aggregate() returns before it is started
 LatentCommandCursor = CommandCursor

@@ -33,7 +33,9 @@ class AuthConnection(Protocol):
 
     def command(
         self, dbname: str, spec: MutableMapping[str, Any], *, compress: bool = ...
-    ) -> Awaitable[Dict[str, Any]]: ...
+    ) -> Awaitable[Dict[str, Any]]:
+        """Send one authentication command; await the reply."""
+        ...
 
 
 DEFAULT_MECHANISM = "DEFAULT"

@@ -13,6 +13,7 @@ from pymongo.errors import InvalidOperation, OperationFailure
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType
 from amongo.command_cursor import _CursorBase
+from amongo.engine.operation import CursorCommand, read_concern_document_for, read_preference_for
 from amongo.engine.session import ClientSession
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,7 +242,7 @@ class Cursor(_CursorBase[_DocumentType]):
 
     def clone(self) -> "Cursor[_DocumentType]":
         """A fresh, unstarted copy of this cursor (Motor: ``clone``)."""
-        c = Cursor(self._collection, self._filter, session=self._explicit_session)
+        c = type(self)(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
                      "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
@@ -251,7 +252,7 @@ class Cursor(_CursorBase[_DocumentType]):
     def rewind(self) -> "Self":
         """Reset to the unstarted state (Motor: ``rewind``, synchronous)."""
         if self._id and not self._killed and self._address is not None:
-            self._client._schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
+            self._executor.schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
         self._end_session()
         self._data.clear()
         self._id = None
@@ -319,7 +320,7 @@ class Cursor(_CursorBase[_DocumentType]):
             cmd["allowDiskUse"] = self._allow_disk_use
         if self._let is not None:
             cmd["let"] = self._let
-        rc = coll._rc_doc(self._explicit_session)
+        rc = read_concern_document_for(self._explicit_session, coll.read_concern)
         if rc:
             cmd["readConcern"] = rc
         return cmd
@@ -330,19 +331,18 @@ class Cursor(_CursorBase[_DocumentType]):
         cmd = self._find_command()
         session = self._new_implicit_session()
         self._session = session
-        addr: List[Any] = []
+        op = CursorCommand(
+            coll.database.name, cmd, self._codec_options,
+            read_preference=read_preference_for(self._explicit_session, coll.read_preference),
+            retryable_read=True, is_write=False, read_concern=None, write_concern=None, pin=self._pin,
+        )
         try:
-            reply = await self._client._executor.command(
-                coll.database.name, cmd, session=session,
-                read_preference=coll._read_preference_for(self._explicit_session),
-                codec_options=self._codec_options, retryable_read=True,
-                implicit_session=False, result_address=addr, pin=self._pin,
-            )
+            reply = await self._executor.execute(op, session)
         except BaseException:
             self._killed = True
             self._end_session()
             raise
-        self._take_cursor(reply, addr[-1] if addr else None, first=True)
+        self._take_cursor(reply, op.server_address, first=True)
         if cmd.get("singleBatch") and self._id:
             # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
             cid, self._id = self._id, 0

@@ -1,7 +1,7 @@
 """A database (Motor's ``AsyncIOMotorDatabase``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Type, Dict, List, Mapping, MutableMapping, Optional, Sequence, Union, overload
 
 from bson.codec_options import CodecOptions
 from bson.son import SON
@@ -10,9 +10,10 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _BaseObject, validate_database_name
+from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
+from amongo.engine.operation import DatabaseWrite, RunCommand
 from amongo.engine.session import ClientSession
 
 from amongo.change_stream import ChangeStream
@@ -28,6 +29,10 @@ class Database(_BaseObject[_DocumentType]):
     generic in the document type, which its collections keep."""
 
     __slots__ = ("_client", "_name")
+    #: the classes this database builds (the PyMongo-style layer sets its own)
+    _collection_class: "ClassVar[Type[Collection[Any]]]" = _facade_class("amongo.collection:Collection")
+    _command_cursor_class: "ClassVar[Type[CommandCursor[Any]]]" = _facade_class("amongo.command_cursor:CommandCursor")
+    _change_stream_class: "ClassVar[Type[ChangeStream[Any]]]" = _facade_class("amongo.change_stream:ChangeStream")
 
     def __init__(
         self,
@@ -71,7 +76,7 @@ class Database(_BaseObject[_DocumentType]):
         return self[name]
 
     def __getitem__(self, name: str) -> "Collection[_DocumentType]":
-        return Collection(self, name)
+        return self._collection_class(self, name)
 
     def __eq__(self, other: Any) -> bool:
         if isinstance(other, Database):
@@ -101,7 +106,7 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Collection[_DocumentType]":
         """Get a collection with optional different options (Motor: ``get_collection``)."""
-        return Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+        return self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
 
     def with_options(
         self,
@@ -111,7 +116,7 @@ class Database(_BaseObject[_DocumentType]):
         read_concern: Optional[ReadConcern] = None,
     ) -> "Database[_DocumentType]":
         """A copy with some options changed (Motor: ``with_options``)."""
-        copy = Database(self._client, self._name)
+        copy = type(self)(self._client, self._name)
         copy._inherit(self, codec_options, read_preference, write_concern, read_concern)
         return copy
 
@@ -172,10 +177,10 @@ class Database(_BaseObject[_DocumentType]):
                 else None
             ) or ReadPreference.PRIMARY
         try:
-            return await self._client._executor.command(
-                self._name, cmd, session=session, read_preference=read_preference,
-                codec_options=codec_options if codec_options is not None else self._codec_options, check=check and not allowable_errors,
-                run_command=True,
+            return await self._executor.execute(
+                RunCommand(self._name, cmd, codec_options if codec_options is not None else self._codec_options,
+                           read_preference, check=check and not allowable_errors),
+                session,
             )
         finally:
             pass
@@ -197,7 +202,7 @@ class Database(_BaseObject[_DocumentType]):
         else:
             cmd = dict(command)
         cmd.update(kwargs)
-        cursor: "CommandCursor[_DocumentType]" = CommandCursor(
+        cursor: "CommandCursor[_DocumentType]" = self._command_cursor_class(
             self["$cmd"], cmd, session=session,
             read_preference=read_preference or ReadPreference.PRIMARY,
             codec_options=codec_options, max_await_time_ms=max_await_time_ms,
@@ -213,9 +218,10 @@ class Database(_BaseObject[_DocumentType]):
         if comment is not None:
             cmd["comment"] = comment
         wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        reply = await self._client._executor.command(
-            self._name, cmd, session=session, codec_options=self._codec_options, check=check,
-            write_concern=wc.document if wc is not None else None,
+        reply = await self._executor.execute(
+            DatabaseWrite(self._name, cmd, self._codec_options, write_concern=wc.document if wc is not None else None,
+                          check=check),
+            session,
         )
         _check_write_concern_error(reply)
         return reply
@@ -234,7 +240,7 @@ class Database(_BaseObject[_DocumentType]):
         """Create a collection (Motor: ``create_collection``); CollectionInvalid if it exists."""
         from pymongo.errors import CollectionInvalid, OperationFailure
 
-        coll = Collection(self, name, codec_options, read_preference, write_concern, read_concern)
+        coll = self._collection_class(self, name, codec_options, read_preference, write_concern, read_concern)  # type: ignore[arg-type]
         if check_exists and not (session is not None and session.in_transaction):
             names = await self.list_collection_names(filter={"name": name}, session=session)
             if name in names:
@@ -293,7 +299,7 @@ class Database(_BaseObject[_DocumentType]):
             cmd["cursor"] = {"batchSize": batch_size}
         cmd.update(kwargs)
         rp = self._read_preference_for(session) if session is not None and session.in_transaction else ReadPreference.PRIMARY
-        cursor: "CommandCursor[MutableMapping[str, Any]]" = CommandCursor(
+        cursor: "CommandCursor[MutableMapping[str, Any]]" = self._command_cursor_class(
             self["$cmd"], cmd, session=session, read_preference=rp, retryable=True, batch_size=batch_size or 0)
         await cursor._ensure_started()
         return cursor
@@ -326,7 +332,7 @@ class Database(_BaseObject[_DocumentType]):
               comment: Any = None, full_document_before_change: Any = None,
               show_expanded_events: Any = None) -> "ChangeStream[_DocumentType]":
         """A change stream on this database (Motor: ``watch``; returned without awaiting)."""
-        return ChangeStream(
+        return self._change_stream_class(
             self, pipeline, full_document, resume_after, max_await_time_ms, batch_size, collation,
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self["$cmd.aggregate"], aggregate_target=1,

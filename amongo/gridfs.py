@@ -14,7 +14,7 @@ import io
 import math
 import os
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Type
 
 from bson.binary import Binary
 from bson.int64 import Int64
@@ -25,6 +25,7 @@ from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from amongo._common import _facade_class
 from amongo.collection import Collection
 from amongo.cursor import Cursor
 from amongo.database import Database
@@ -104,7 +105,7 @@ class _Bucket:
     @staticmethod
     async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
-            existing = [ix["key"] async for ix in coll.list_indexes(session=session)]
+            existing = [ix["key"] async for ix in coll._list_indexes(session=session)]
         except OperationFailure:
             existing = []
         if any(_same_keys(k, keys) for k in existing):
@@ -698,6 +699,9 @@ class GridOutCursor(Cursor[Any]):
     (Motor: ``AsyncIOMotorGridOutCursor``). Motor yields PyMongo's *synchronous* GridOut here;
     amongo yields its own (same attributes; ``read`` etc. are coroutines)."""
 
+    #: the class of the files it yields (the PyMongo-style layer sets its own)
+    _grid_out_class: "ClassVar[Type[GridOut]]" = _facade_class("amongo.gridfs:GridOut")
+
     def __class_getitem__(cls, key: Any) -> Any:
         # Not generic (it yields GridOut objects); subscripting is a no-op as in Motor.
         return cls
@@ -713,12 +717,12 @@ class GridOutCursor(Cursor[Any]):
     def _take_cursor(self, reply: Mapping[str, Any], address: Any, first: bool) -> None:
         key = "firstBatch" if first else "nextBatch"
         cursor = dict(cursor_document(reply, first))
-        cursor[key] = [GridOut(self._root, file_document=doc, session=self._explicit_session) for doc in cursor[key]]
+        cursor[key] = [self._grid_out_class(self._root, file_document=doc, session=self._explicit_session) for doc in cursor[key]]
         super()._take_cursor({"cursor": cursor}, address, first)
 
     def clone(self) -> "GridOutCursor":
         """A fresh, unstarted copy (Motor: ``clone``)."""
-        c = GridOutCursor(self._root, self._filter, session=self._explicit_session)
+        c = type(self)(self._root, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
                      "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
@@ -743,6 +747,10 @@ class GridFSBucket:
     ``<bucket_name>.chunks`` in *database*."""
 
     __slots__ = ("_database", "_bucket_name", "_collection", "_chunk_size_bytes", "_bucket")
+    #: the classes this bucket builds (the PyMongo-style layer sets its own)
+    _grid_in_class: "ClassVar[Type[GridIn]]" = _facade_class("amongo.gridfs:GridIn")
+    _grid_out_class: "ClassVar[Type[GridOut]]" = _facade_class("amongo.gridfs:GridOut")
+    _grid_out_cursor_class: "ClassVar[Type[GridOutCursor]]" = _facade_class("amongo.gridfs:GridOutCursor")
 
     def __init__(self, database: Database[Any], bucket_name: str = "fs", chunk_size_bytes: int = DEFAULT_CHUNK_SIZE,
                  write_concern: Optional[WriteConcern] = None, read_preference: Any = None, collection: Optional[str] = None) -> None:
@@ -788,7 +796,7 @@ class GridFSBucket:
         }
         if metadata is not None:
             opts["metadata"] = metadata
-        return GridIn(self._collection, session=session, **opts)
+        return self._grid_in_class(self._collection, session=session, **opts)
 
     def open_upload_stream(self, filename: str, chunk_size_bytes: Optional[int] = None, metadata: Optional[Mapping[str, Any]] = None,
                            session: Optional["ClientSession"] = None) -> GridIn:
@@ -831,7 +839,7 @@ class GridFSBucket:
     async def open_download_stream(self, file_id: Any, session: Optional["ClientSession"] = None) -> GridOut:
         """An opened :class:`GridOut` for *file_id*; :class:`gridfs.errors.NoFile` if there is
         none (Motor: ``open_download_stream``)."""
-        gout = GridOut(self._collection, file_id, session=session)
+        gout = self._grid_out_class(self._collection, file_id, session=session)
         await gout.open()
         return gout
 
@@ -864,7 +872,7 @@ class GridFSBucket:
             skip, order = -revision - 1, DESCENDING
         cursor = self._bucket.files.find({"filename": filename}, sort=[("uploadDate", order)], skip=skip, limit=-1, session=session)
         async for doc in cursor:
-            return GridOut(self._collection, file_document=doc, session=session)
+            return self._grid_out_class(self._collection, file_document=doc, session=session)
         raise NoFile(f"no version {revision} for filename {filename!r}")
 
     async def download_to_stream_by_name(self, filename: str, destination: Any, revision: int = -1,
@@ -887,7 +895,7 @@ class GridFSBucket:
         """A cursor of :class:`GridOut` over matching files documents, returned without
         awaiting: ``find(filter=None, skip=0, limit=0, no_cursor_timeout=False, sort=None,
         batch_size=0, session=None)`` (Motor: ``find``)."""
-        return GridOutCursor(self._collection, *args, **kwargs)
+        return self._grid_out_cursor_class(self._collection, *args, **kwargs)
 
     async def rename(self, file_id: Any, new_filename: str, session: Optional["ClientSession"] = None) -> None:
         """Rename a file; :class:`gridfs.errors.NoFile` if there is none (Motor: ``rename``)."""

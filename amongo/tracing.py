@@ -258,6 +258,7 @@ class Tracing:
 
     @staticmethod
     def command_succeeded(span: Any, reply: Mapping[str, Any]) -> None:
+        """End a command's *span* after its reply (records the cursor id, if any)."""
         cursor = reply.get("cursor")
         if isinstance(cursor, Mapping) and "db.mongodb.cursor_id" not in (getattr(span, "attributes", None) or {}):
             cursor_id = cursor.get("id")
@@ -267,6 +268,7 @@ class Tracing:
 
     @staticmethod
     def command_failed(span: Any, exc: BaseException) -> None:
+        """End a command's *span* after the error *exc* (status code, exception event)."""
         code = getattr(exc, "code", None)
         if code is not None:
             span.set_attribute("db.response.status_code", str(code))

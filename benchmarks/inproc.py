@@ -17,6 +17,7 @@ Examples (the numbers in the README's issue-3 notes came from these)::
     python -m benchmarks.inproc find --drivers amongo,pymongo,raw --floor
     python -m benchmarks.inproc find_one --drivers amongo,raw --loop uvloop --ops 3000
     python -m benchmarks.inproc find_one --drivers amongo,raw --ops 20000 --concurrency 1000
+    python -m benchmarks.inproc find_one --drivers amongo,amongo-async --ops 3000
 """
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for d in drivers:
         walls = [w for w, _ in res[d]]
         cpus = [c for _, c in res[d]]
-        print(f"  {d:8} wall min {min(walls) * scale:9.2f} med {statistics.median(walls) * scale:9.2f}"
+        print(f"  {d:12} wall min {min(walls) * scale:9.2f} med {statistics.median(walls) * scale:9.2f}"
               f"   cpu min {min(cpus) * scale:9.2f} med {statistics.median(cpus) * scale:9.2f}")
     return 0
 

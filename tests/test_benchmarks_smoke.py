@@ -33,7 +33,7 @@ def _check(row, driver):
     assert rec["p99_ms"] >= rec["p50_ms"]
 
 
-@pytest.mark.parametrize("driver", ["raw", "motor", "pymongo"])
+@pytest.mark.parametrize("driver", ["raw", "motor", "pymongo", "amongo-async"])
 def test_find_one_on_replay(replay, driver):
     if driver == "motor" and importlib.util.find_spec("motor") is None:
         pytest.skip("motor is not installed (pip install -e .[bench])")
@@ -57,6 +57,31 @@ def test_targets_and_table_render():
     status = {t["target"]: t["status"] for t in harness.evaluate_targets(rows)}
     assert status["[asyncio] find_one c=1 cpu/op <= 0.5x pymongo"] == "PASS"
     assert status["[asyncio] find 10k c=1 MB/s >= 1.2x pymongo"] == "n-a"
+    assert not any("amongo-async" in t for t in status)  # (not measured: no targets of its own)
+
+
+def test_amongo_async_row_targets_and_facade_ratio():
+    """The PyMongo-style API is a driver row of its own with the Motor API's targets, plus the
+    facade check against the Motor API (CPU per op within harness.FACADE_CPU)."""
+    def row(d, wl, cpu):
+        return dict(driver=d, loop="asyncio", server="replay", workload=wl, concurrency=1,
+                    ops_per_s=1e6 / cpu, mb_per_s=1.0, cpu_us_per_op=cpu, p50_ms=1.0,
+                    p99_ms=2.0, peak_rss_mb=30.0)
+
+    rows = [row("pymongo", "find_one", 300.0), row("amongo", "find_one", 100.0),
+            row("amongo-async", "find_one", 104.0), row("amongo", "insert_one", 100.0),
+            row("amongo-async", "insert_one", 125.0)]
+    table = harness.format_table(rows)
+    line = next(ln for ln in table.splitlines() if "amongo-async" in ln and "find_one" in ln)
+    assert line.split()[-3] == "2.88"  # x_pymongo: 300/104
+    status = {t["target"]: t["status"] for t in harness.evaluate_targets(rows)}
+    assert status["[asyncio] amongo-async find_one c=1 cpu/op <= 0.5x pymongo"] == "PASS"
+    assert status[f"[asyncio] amongo-async find_one c=1 cpu/op <= {harness.FACADE_CPU}x amongo"] == "PASS"
+    assert status[f"[asyncio] amongo-async insert_one c=1 cpu/op <= {harness.FACADE_CPU}x amongo"] == "FAIL"
+    assert status["[asyncio] amongo-async find_one c=1 cpu/op <= 0.33x motor"] == "n-a"
+    ratios = harness.format_ratios(rows)
+    assert any("amongo-async" in ln and "/amongo: x0.96 thr, x1.04 cpu" in ln
+               for ln in ratios.splitlines()), ratios
 
 
 def test_replay_counts_documents_in_a_body_array_and_a_sequence():
@@ -90,9 +115,9 @@ def test_inproc_side_by_side(capsys):
     """``python -m benchmarks.inproc``: drivers alternating in one process (synthetic replay)."""
     from benchmarks import inproc
 
-    assert inproc.main(["find", "--drivers", "amongo,raw", "--floor", "--rounds", "2", "--ops", "1",
-                        "--synthetic"]) == 0
+    assert inproc.main(["find", "--drivers", "amongo,amongo-async,raw", "--floor", "--rounds", "2",
+                        "--ops", "1", "--synthetic"]) == 0
     out = capsys.readouterr().out
-    for name in ("amongo", "raw", "floor"):
+    for name in ("amongo", "amongo-async", "raw", "floor"):
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
         assert float(line.split()[-1]) > 0, line

@@ -89,7 +89,8 @@ class ClientCore:
         """A new implicit session (its server session is taken from the pool when used)."""
         return ClientSession(self, None, IMPLICIT_OPTIONS, implicit=True)
 
-    def explicit_session(self, options: SessionOptions) -> ClientSession:
-        """A new explicit session (``start_session``)."""
-        return ClientSession(self, None, options, implicit=False)
+    def explicit_session(self, options: SessionOptions, cls: Any = ClientSession) -> ClientSession:
+        """A new explicit session (``start_session``), of the class the API hands out
+        (the Motor-style ``ClientSession`` or the PyMongo-style ``AsyncClientSession``)."""
+        return cls(self, None, options, implicit=False)  # type: ignore[no-any-return]
 

@@ -12,7 +12,7 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
@@ -41,6 +41,7 @@ from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
 from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
 from amongo.engine.clock import ts_newer
+from amongo.engine.operation import Command, KillCursors, Operation
 from amongo.engine.operations import check_reply_times
 from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
@@ -56,6 +57,7 @@ _SENSITIVE = frozenset(
 _PRIMARY_MODE = 0
 _SINGLE = TopologyType.Single
 _SHARDED = TopologyType.Sharded
+_REPLICA_SET_TYPES = (TopologyType.ReplicaSetWithPrimary, TopologyType.ReplicaSetNoPrimary)
 # client-backpressure spec
 _MAX_OVERLOAD_RETRIES = 2  # the vendored spec tests (2026-08) retry twice
 _BASE_BACKOFF = 0.1
@@ -177,7 +179,8 @@ class Executor:
     """Runs commands for one client (internal; no Motor equivalent)."""
 
     __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
-                 "_max_overload_retries", "_tracing", "load_balanced")
+                 "_max_overload_retries", "_tracing", "load_balanced", "_kill_tasks",
+                 "implicit_session")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
@@ -192,6 +195,9 @@ class Executor:
         self._max_overload_retries = int(mar if mar is not None else _MAX_OVERLOAD_RETRIES)
         self._tracing = core.tracing  # amongo.tracing.Tracing, or None (disabled)
         self.load_balanced = bool(core.topology.settings.load_balanced)  # connections are pinned
+        self._kill_tasks: Set["asyncio.Task[Any]"] = set()
+        #: a new implicit session (the core's bound method: no extra call per operation)
+        self.implicit_session: Callable[[], ClientSession] = core.implicit_session
 
     def write_limits(self) -> Tuple[int, int, int]:
         """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
@@ -255,21 +261,61 @@ class Executor:
             logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
             update). An error it raises fails the operation (the connection is checked in).
         """
-        if read_concern:
-            cmd["readConcern"] = read_concern
-        if write_concern:
-            cmd["writeConcern"] = write_concern
-        coro = self._command(
-            dbname, cmd, session, read_preference, codec_options, retryable_read,
-            retryable_write, sequences, unacknowledged, address, check, is_txn_finish,
-            is_write, implicit_session, result_address, array, pin, run_command, build,
-            write_aggregate,
+        return self.execute(
+            Command(
+                dbname, cmd, read_preference=read_preference, codec_options=codec_options,
+                retryable_read=retryable_read, retryable_write=retryable_write, sequences=sequences,
+                unacknowledged=unacknowledged, address=address, check=check,
+                is_txn_finish=is_txn_finish, is_write=is_write, implicit_session=implicit_session,
+                array=array, pin=pin, run_command=run_command, hook=build,
+                read_concern=read_concern, write_concern=write_concern,
+                write_aggregate=write_aggregate,
+            ),
+            session, result_address,
         )
+
+    def execute(
+        self, op: Operation, session: Optional[ClientSession] = None,
+        result_address: Optional[List[Any]] = None,
+    ) -> Awaitable[Dict[str, Any]]:
+        """Run the operation *op* (:mod:`amongo.engine.operation`) on a suitable server; await
+        the result for its reply (``op.handle`` is left to the caller, which may need the
+        raw reply). The server that answered is ``op.server_address`` afterwards (and is
+        appended to *result_address* if given).
+
+        (A plain function returning the coroutine: one frame less on every operation's
+        await chain.)
+        """
+        coro = self._command(op, session, result_address)
         if self._tracing is not None:  # OpenTelemetry operation span (amongo/tracing.py)
-            coro = self._tracing.operation(coro, dbname, cmd, session, is_txn_finish)
+            coro = self._tracing.operation(coro, op.dbname, op.preview(), session, op.is_txn_finish)
         if self._timeout is not None and _csot.get_timeout() is None:
             return self._within_client_timeout(coro)
         return coro
+
+    def schedule_kill_cursor(self, address: Tuple[str, int], dbname: str, coll: str, cursor_id: int,
+                             session: Optional[ClientSession]) -> None:
+        """Kill a cursor in the background (its owner was garbage-collected or rewound; a
+        synchronous caller): nothing once the client is closed or outside a running loop.
+        An implicit *session* is ended afterwards."""
+        if self.topology._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._kill_cursor(KillCursors(dbname, coll, [cursor_id], address), session))
+        self._kill_tasks.add(task)
+        task.add_done_callback(self._kill_tasks.discard)
+
+    async def _kill_cursor(self, op: "KillCursors", session: Optional[ClientSession]) -> None:
+        try:
+            await self.execute(op, session)
+        except Exception:
+            pass
+        finally:
+            if session is not None and session._implicit:
+                session._end_implicit()
 
     async def _within_client_timeout(self, coro: Awaitable[Dict[str, Any]]) -> Dict[str, Any]:
         """Run *coro* under the client's ``timeoutMS`` (CSOT) deadline."""
@@ -277,34 +323,26 @@ class Executor:
             return await coro
 
     async def _command(
-        self,
-        dbname: str,
-        cmd: MutableMapping[str, Any],
-        session: Optional[ClientSession],
-        read_preference: Any,
-        codec_options: CodecOptions[Any],
-        retryable_read: bool,
-        retryable_write: bool,
-        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]],
-        unacknowledged: bool,
-        address: Optional[Tuple[str, int]],
-        check: bool,
-        is_txn_finish: bool,
-        is_write: Optional[bool],
-        implicit_session: bool,
-        result_address: Optional[List[Any]],
-        array: Optional[EncodedArray] = None,
-        pin: Optional[Pin] = None,
-        run_command: bool = False,
-        build: Optional[BuildHook] = None,
-        write_aggregate: bool = False,
+        self, op: Operation, session: Optional[ClientSession], result_address: Optional[List[Any]],
     ) -> Dict[str, Any]:
+        # The operation's data, read once (slots and class attributes: no calls).
+        read_preference = op.read_preference
+        retryable_read = op.retryable_read
+        retryable_write = op.retryable_write
+        unacknowledged = op.unacknowledged
+        address = op.address
+        is_txn_finish = op.is_txn_finish
+        run_command = op.run_command
+        pin = op.pin
+        dbname = op.dbname
+        codec_options = op.codec_options
+        check = op.check
         core = self._core
         topology = self.topology
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
-        if write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
+        if op.write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
             read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:
             # An implicit session made by the caller (find_one, cursors): only its lsid and
@@ -346,9 +384,22 @@ class Executor:
                 retryable_write = False
             if session.pinned_address is not None:  # type: ignore[union-attr]
                 address = session.pinned_address  # type: ignore[union-attr]
-        overload_ok = self._overload_retry_allowed(
-            retryable_read, retryable_write, is_write, read_preference, is_txn_finish, run_command
-        )
+        # Whether an overload error (SystemOverloadedError + RetryableError) may be retried:
+        # the client's retryReads for reads (getMore included), retryWrites for writes, both
+        # for a user's runCommand; commit/abort always (as PyMongo 4.20). (Inlined: hot path.)
+        if is_txn_finish:
+            overload_ok = True
+        elif run_command:
+            overload_ok = self._retry_reads and self._retry_writes
+        elif retryable_read:
+            overload_ok = self._retry_reads
+        elif retryable_write:
+            overload_ok = self._retry_writes
+        else:
+            is_write = op.is_write
+            if is_write is None:
+                is_write = read_preference is None
+            overload_ok = self._retry_writes if is_write else self._retry_reads
         if retryable_write and not self._retry_writes and not is_txn_finish:
             retryable_write = False
         if retryable_read and not self._retry_reads:
@@ -382,7 +433,7 @@ class Executor:
                     raise _timeout_error(last_error)
                 if log_selection:
                     server = await topology.select_server_logged(
-                        read_preference, next(iter(cmd)), op_id, deadline=deadline, address=address,
+                        read_preference, op.name, op_id, deadline=deadline, address=address,
                         deprioritized=deprioritized,
                     )
                 else:
@@ -409,7 +460,7 @@ class Executor:
                         and await self._overload_backoff(attempt, deadline)
                     ):
                         last_error = exc
-                        deprioritized = _deprioritized(topology, server)
+                        deprioritized = _deprioritized(topology, server, deprioritized, True)
                         continue
                 elif (
                     attempt == 1 and (retryable_write or retryable_read) and isinstance(exc, ConnectionFailure)
@@ -418,14 +469,15 @@ class Executor:
                     if retryable_write:
                         exc._add_error_label("RetryableWriteError")
                     last_error = exc
-                    deprioritized = _deprioritized(topology, server)
+                    deprioritized = _deprioritized(topology, server, deprioritized, False)
                     continue
                 if in_txn:
                     exc._add_error_label("TransientTransactionError")
                 raise
+            op.server_address = server.address
             if result_address is not None:
                 result_address.append(server.address)
-            if session is None and implicit_session and not unacknowledged and conn.supports_sessions:
+            if session is None and op.implicit_session and not unacknowledged and conn.supports_sessions:
                 implicit = implicit or core.implicit_session()
                 use_session: Optional[ClientSession] = implicit
             elif session is not None and session._implicit and not conn.supports_sessions:
@@ -434,9 +486,18 @@ class Executor:
                 use_session = session
             do_retry_write = False
             try:
-                if build is not None:  # (an error here is handled as any other, never retried)
-                    cmd, sequences, built_retryable = build(conn)
-                    retryable_write = retryable_write and built_retryable
+                # The command, built from this connection's description (an error here is
+                # handled as any other, never retried).
+                cmd = op.build(conn)
+                rc = op.read_concern
+                if rc:
+                    cmd["readConcern"] = rc
+                wc = op.write_concern
+                if wc:
+                    cmd["writeConcern"] = wc
+                sequences = op.sequences
+                array = op.array
+                retryable_write = retryable_write and op.retryable_write
                 do_retry_write = retryable_write and use_session is not None and conn.supports_retry
                 if do_retry_write and not in_txn and not txn_number_assigned:
                     ss = use_session._materialize()  # type: ignore[union-attr]
@@ -523,7 +584,7 @@ class Executor:
                             implicit._end_implicit()
                         raise
                     last_error = exc
-                    deprioritized = _deprioritized(topology, server)
+                    deprioritized = _deprioritized(topology, server, deprioritized, overload)
                     continue
                 if implicit is not None:
                     implicit._end_implicit()
@@ -557,7 +618,7 @@ class Executor:
             ):
                 # A retryable write-concern error (retryable-writes spec): retry once.
                 last_error = write_concern_error(reply)
-                deprioritized = _deprioritized(topology, server)
+                deprioritized = _deprioritized(topology, server, deprioritized, False)
                 continue
             tokens = self._tokens
             if tokens.tokens < tokens.capacity:
@@ -658,30 +719,6 @@ class Executor:
         else:
             pool.checkin(conn)
 
-    def _overload_retry_allowed(
-        self,
-        retryable_read: bool,
-        retryable_write: bool,
-        is_write: Optional[bool],
-        read_preference: Any,
-        is_txn_finish: bool,
-        run_command: bool,
-    ) -> bool:
-        """Whether an overload error (``SystemOverloadedError`` + ``RetryableError``) may be
-        retried: the client's ``retryReads`` for reads (getMore included), ``retryWrites`` for
-        writes, both for a user's ``runCommand``; commit/abort always (as PyMongo 4.20)."""
-        if is_txn_finish:
-            return True
-        if run_command:
-            return self._retry_reads and self._retry_writes
-        if retryable_read:
-            return self._retry_reads
-        if retryable_write:
-            return self._retry_writes
-        if is_write is None:
-            is_write = read_preference is None
-        return self._retry_writes if is_write else self._retry_reads
-
     async def _overload_backoff(self, attempt: int, deadline: Optional[float]) -> bool:
         """Sleep before overload retry *attempt* (exponential backoff with jitter, one token
         from the retry budget); False when the deadline or the budget forbids the retry."""
@@ -766,16 +803,16 @@ class Executor:
             # Server-selection spec, "Passing read preference": nothing for a standalone;
             # primaryPreferred (at least) to a directly connected replica-set member;
             # any non-primary mode to mongos, load balancers and replica-set members.
-            mode = read_preference.mode
+            # (the mode is read only where it matters: nothing is sent to a standalone)
             if conn.is_mongos or conn.options.load_balanced:
-                if mode != _PRIMARY_MODE:
+                if read_preference.mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
             elif hello.get("setName"):
                 if self.topology._td.topology_type == _SINGLE:  # a direct connection (description read directly: hot path)
                     cmd["$readPreference"] = (
-                        _PRIMARY_PREFERRED_DOC if mode == _PRIMARY_MODE else read_preference.document
+                        _PRIMARY_PREFERRED_DOC if read_preference.mode == _PRIMARY_MODE else read_preference.document
                     )
-                elif mode != _PRIMARY_MODE:
+                elif read_preference.mode != _PRIMARY_MODE:
                     cmd["$readPreference"] = read_preference.document
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
@@ -995,12 +1032,19 @@ _CAUSAL_COMMANDS = frozenset(
 )
 
 
-def _deprioritized(topology: Any, server: Server) -> Tuple[Tuple[str, int], ...]:
-    """The servers a retry should avoid after an attempt failed on *server*: that server in
-    a sharded cluster (server-selection spec, "deprioritized servers"), else none."""
-    if topology.description.topology_type == _SHARDED:
-        return (server.address,)
-    return ()
+def _deprioritized(topology: Any, server: Server, already: Tuple[Tuple[str, int], ...],
+                   overload: bool) -> Tuple[Tuple[str, int], ...]:
+    """The servers a retry avoids (retries as data, server-selection spec's "deprioritized
+    servers"): *already* plus *server* when the attempt failed on a sharded cluster (any
+    retryable error: another mongos when there is one), or on a replica set with an overload
+    error (``SystemOverloadedError``: DRIVERS-3404, deprioritization on replica sets only
+    for overload errors); nothing is avoided for a single server or a load balancer."""
+    topology_type = topology.description.topology_type
+    if topology_type == _SHARDED or (overload and topology_type in _REPLICA_SET_TYPES):
+        address = server.address
+        if address not in already:
+            return already + (address,)
+    return already
 
 
 def _is_read_concern_command(cmd: Mapping[str, Any]) -> bool:

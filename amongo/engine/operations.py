@@ -9,7 +9,7 @@ import os
 import struct
 import time
 from collections import abc
-from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
 from bson.codec_options import CodecOptions
@@ -22,9 +22,12 @@ from pymongo.errors import BulkWriteError, ConfigurationError, InvalidOperation,
 from pymongo.write_concern import WriteConcern
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
+from amongo.engine.operation import Operation
+from amongo.engine.operation import cursor_document as cursor_document  # (re-exported: the facades import it here)
 from amongo.wire.batching import STATEMENT_OVERHEAD, EncodedArray, split_batches
 
-from amongo.engine.session import ClientSession
+if TYPE_CHECKING:  # (annotation only: session.py builds its operations from this package)
+    from amongo.engine.session import ClientSession
 
 ASCENDING = 1
 
@@ -275,6 +278,81 @@ def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bs
     return array
 
 
+class _Run:
+    """The encoded statements of one run of a bulk write (one kind), and its split into
+    batches by the limits of the connections its batches were built on (cached: computed
+    once while every connection reports the same limits)."""
+
+    __slots__ = ("field", "cmd_base", "base_size", "encoded", "multi", "caps", "_split")
+
+    def __init__(self, field: str, cmd_base: Dict[str, Any], base_size: int, encoded: List[Any],
+                 multi: Optional[List[bool]], caps: Optional[Tuple[int, int, int]] = None) -> None:
+        self.field = field
+        self.cmd_base = cmd_base
+        self.base_size = base_size
+        self.encoded = encoded
+        #: per statement: a multi-document update/delete (not retryable); None for inserts
+        self.multi = multi
+        #: limits the caller imposes on top of the connection's (a client subclass may lower
+        #: its max_* properties)
+        self.caps = caps
+        self._split: Optional[Tuple[Tuple[int, int, int], Dict[int, int]]] = None
+
+    def batch_end(self, start: int, conn: Any) -> int:
+        """Where the batch starting at *start* ends on *conn* (its maxBsonObjectSize,
+        maxMessageSizeBytes, maxWriteBatchSize)."""
+        limits = (conn.max_bson_size, conn.max_message_size, conn.max_write_batch_size)
+        caps = self.caps
+        if caps is not None:
+            limits = (min(limits[0], caps[0]), min(limits[1], caps[1]), min(limits[2], caps[2]))
+        split = self._split
+        if split is None or split[0] != limits or start not in split[1]:
+            bounds = split_batches(self.base_size, self.field, self.encoded[start:] if start else self.encoded,
+                                   max_bson_size=limits[0], max_message_size=limits[1],
+                                   max_write_batch_size=limits[2])
+            split = (limits, {start + a: start + b for a, b in bounds})
+            self._split = split
+        return split[1][start]
+
+
+class WriteBatch(Operation):
+    """One ``insert``/``update``/``delete`` command of a bulk write: its statements from
+    *start*, cut after check-out by the connection's limits; a retryable write unless it
+    holds a multi-document update or delete (a retry resends the same batch)."""
+
+    __slots__ = ("run", "start", "end", "retryable_write", "unacknowledged", "sequences")
+    is_write = True
+
+    def __init__(self, dbname: str, codec_options: CodecOptions[Any], run: _Run, start: int, *,
+                 unacknowledged: bool) -> None:
+        self.dbname = dbname
+        self.codec_options = codec_options
+        self.server_address = None
+        self.run = run
+        self.start = start
+        self.end = -1
+        self.retryable_write = True
+        self.unacknowledged = unacknowledged
+        self.sequences = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return next(iter(self.run.cmd_base))
+
+    def build(self, conn: Any) -> MutableMapping[str, Any]:
+        run = self.run
+        if self.end < 0:
+            start = self.start
+            self.end = end = run.batch_end(start, conn)
+            if run.multi is not None and any(run.multi[start:end]):
+                self.retryable_write = False
+        self.sequences = [(run.field, run.encoded[self.start:self.end])]
+        return dict(run.cmd_base)
+
+    def preview(self) -> Mapping[str, Any]:
+        return self.run.cmd_base
+
+
 class Bulk:
     """An ordered or unordered batch of writes, split by the server's limits and merged into
     one bulk API result (the pre-4.x ``bulk_api_result`` shape that pymongo.results expects)."""
@@ -380,7 +458,9 @@ class Bulk:
             "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
         }
         dbname = self.dbname
-        max_bson, max_msg, max_batch = limits if limits is not None else executor.write_limits()
+        # (the limits decide only whether insert_many's documents go as one array; batches of
+        # statements are cut after check-out by each connection's own limits)
+        max_bson, _max_msg, max_batch = limits if limits is not None else executor.write_limits()
         stop = False
         for kind, indexes in self._runs():
             if stop:
@@ -410,24 +490,24 @@ class Bulk:
             encoded = [
                 d.raw if isinstance(d, RawBSONDocument) else bson.encode(d, False, codec) for d in docs
             ]
-            batches = split_batches(base_size, field, encoded, max_bson_size=max_bson,
-                                    max_message_size=max_msg, max_write_batch_size=max_batch)
-            for start, end in batches:
-                cmd = dict(cmd_base)
-                retryable = kind == "insert" or all(
-                    not self.ops[indexes[j]][1].get("multi") and self.ops[indexes[j]][1].get("limit", 1) != 0
-                    for j in range(start, end)
-                )
-                reply = await executor.command(
-                    dbname, cmd, session=session, codec_options=codec, retryable_write=retryable,
-                    unacknowledged=not acknowledged, sequences=[(field, encoded[start:end])],
-                )
+            multi = None if kind == "insert" else [
+                bool(self.ops[i][1].get("multi")) or self.ops[i][1].get("limit", 1) == 0 for i in indexes
+            ]
+            run = _Run(field, cmd_base, base_size, encoded, multi, limits)
+            start = 0
+            while start < len(encoded):
+                # (each batch is cut after check-out, by that connection's limits)
+                batch = WriteBatch(dbname, codec, run, start, unacknowledged=not acknowledged)
+                reply = await executor.execute(batch, session)
+                start, end = batch.start, batch.end
                 if not acknowledged:
+                    start = end
                     continue
                 self._merge(kind, reply, indexes, start, result)
                 if self.ordered and reply.get("writeErrors"):
                     stop = True
                     break
+                start = end
         if acknowledged and (result["writeErrors"] or result["writeConcernErrors"]):
             if result["writeErrors"]:
                 result["writeErrors"].sort(key=lambda e: e["index"])
@@ -458,28 +538,6 @@ class Bulk:
             result["writeConcernErrors"].append(dict(wce))
 
 
-def cursor_document(reply: Mapping[str, Any], first: bool = True) -> Mapping[str, Any]:
-    """The ``cursor`` document of a find/aggregate/getMore/list* reply, checked: a mapping
-    whose ``id`` is an integer and whose ``firstBatch`` (*first*) or ``nextBatch`` is an
-    array (``ns`` a string when present).
-
-    :raises ProtocolError: a malformed reply (never a KeyError/TypeError for the user).
-    """
-    cursor = reply.get("cursor") if isinstance(reply, abc.Mapping) else None
-    key = "firstBatch" if first else "nextBatch"
-    if not isinstance(cursor, abc.Mapping):
-        raise ProtocolError("Malformed cursor reply from server: no 'cursor' document")
-    cid = cursor.get("id")
-    if not isinstance(cid, int) or isinstance(cid, bool):
-        raise ProtocolError("Malformed cursor reply from server: 'cursor.id' is not an integer")
-    if not isinstance(cursor.get(key), list):
-        raise ProtocolError(f"Malformed cursor reply from server: 'cursor.{key}' is not an array")
-    ns = cursor.get("ns")
-    if ns is not None and not isinstance(ns, str):
-        raise ProtocolError("Malformed cursor reply from server: 'cursor.ns' is not a string")
-    return cursor
-
-
 def check_reply_times(reply: Mapping[str, Any]) -> None:
     """Check the gossiped times of a reply before they are used: ``$clusterTime`` is a
     document whose ``clusterTime`` is a Timestamp, ``operationTime`` a Timestamp.
@@ -488,7 +546,9 @@ def check_reply_times(reply: Mapping[str, Any]) -> None:
         comparison with a TypeError or KeyError).
     """
     ct = reply.get("$clusterTime")
-    if ct is not None and not (isinstance(ct, abc.Mapping) and isinstance(ct.get("clusterTime"), Timestamp)):
+    if ct is not None and not (
+        (type(ct) is dict or isinstance(ct, abc.Mapping)) and isinstance(ct.get("clusterTime"), Timestamp)
+    ):
         raise ProtocolError("Malformed $clusterTime in server reply")
     ot = reply.get("operationTime")
     if ot is not None and not isinstance(ot, Timestamp):

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optiona
 from bson.binary import Binary
 
 from amongo.engine.clock import ts_newer
+from amongo.engine.operation import EndTransaction
 from amongo.server_errors import check_write_concern_error, is_unknown_commit
 from bson.timestamp import Timestamp
 from pymongo.errors import ConfigurationError, InvalidOperation, OperationFailure, PyMongoError
@@ -392,6 +393,15 @@ class ClientSession:
     ) -> _TransactionContext:
         """Start a transaction; use as ``async with s.start_transaction():`` (Motor:
         ``start_transaction``, synchronous)."""
+        return self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+
+    def _start_transaction(
+        self,
+        read_concern: Optional[ReadConcern],
+        write_concern: Optional[WriteConcern],
+        read_preference: Any,
+        max_commit_time_ms: Optional[int],
+    ) -> _TransactionContext:
         self._check_ended()
         if self._options.snapshot:
             raise InvalidOperation("Transactions are not supported in snapshot sessions")
@@ -464,19 +474,14 @@ class ClientSession:
     async def _finish(self, command_name: str, retrying_commit: bool) -> None:
         opts = self.txn_options
         wc = opts.write_concern if opts else None
-        cmd: Dict[str, Any] = {command_name: 1}
+        max_time_ms = None
         if command_name == "commitTransaction":
             if opts and opts.max_commit_time_ms is not None:
-                cmd["maxTimeMS"] = opts.max_commit_time_ms
+                max_time_ms = opts.max_commit_time_ms
             if retrying_commit:
                 wc = WriteConcern(**retried_commit_write_concern(wc.document if wc is not None else None))
-        if wc is not None and wc.document:
-            cmd["writeConcern"] = wc.document
-        if self.recovery_token is not None:
-            cmd["recoveryToken"] = self.recovery_token
-        reply = await self._core.executor.command(
-            "admin", cmd, session=self, retryable_write=True, is_txn_finish=True
-        )
+        op = EndTransaction(command_name, self, wc.document if wc is not None and wc.document else None, max_time_ms)
+        reply = await self._core.executor.execute(op, self)
         check_write_concern_error(reply)
 
     async def with_transaction(
@@ -491,7 +496,7 @@ class ClientSession:
         ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
         start = time.monotonic()
         while True:
-            self.start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
             try:
                 ret = await coro(self)
             except BaseException as exc:

@@ -46,19 +46,26 @@ class ServerView(Protocol):
     """What server selection reads of a server description."""
 
     @property
-    def address(self) -> Address: ...
+    def address(self) -> Address:
+        """The server's (host, port)."""
     @property
-    def server_type(self) -> ServerType: ...
+    def server_type(self) -> ServerType:
+        """The server's type (ServerType)."""
     @property
-    def is_server_type_known(self) -> bool: ...
+    def is_server_type_known(self) -> bool:
+        """Whether the type is known (not Unknown)."""
     @property
-    def tags(self) -> Mapping[str, str]: ...
+    def tags(self) -> Mapping[str, str]:
+        """The replica-set member's tags."""
     @property
-    def last_write_date(self) -> Optional[float]: ...
+    def last_write_date(self) -> Optional[float]:
+        """The server's lastWrite.lastWriteDate, in seconds (max staleness)."""
     @property
-    def last_update_time(self) -> float: ...
+    def last_update_time(self) -> float:
+        """When this description was made (time.monotonic())."""
     @property
-    def round_trip_time(self) -> Optional[float]: ...
+    def round_trip_time(self) -> Optional[float]:
+        """The average round-trip time, in seconds."""
 
 
 S_co = TypeVar("S_co", bound=ServerView, covariant=True)
@@ -68,8 +75,11 @@ class TopologyView(Protocol[S_co]):
     """What server selection reads of a topology description."""
 
     @property
-    def topology_type(self) -> TopologyType: ...
+    def topology_type(self) -> TopologyType:
+        """The topology's type (TopologyType)."""
     @property
-    def servers(self) -> Mapping[Address, S_co]: ...
+    def servers(self) -> Mapping[Address, S_co]:
+        """The servers by address."""
     @property
-    def primary(self) -> Optional[S_co]: ...
+    def primary(self) -> Optional[S_co]:
+        """The primary's description, if there is one."""

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-DRIVERS = ("amongo", "motor", "pymongo", "raw")
+#: ``amongo``: amongo through its Motor API; ``amongo-async``: amongo through its PyMongo-style
+#: API (``amongo.AsyncMongoClient``, the same adapter as PyMongo's own client).
+DRIVERS = ("amongo", "amongo-async", "motor", "pymongo", "raw")
+#: The rows measuring amongo (one per public API): the same targets apply to each.
+AMONGO_APIS = ("amongo", "amongo-async")
 
 
 class Unavailable(Exception):
@@ -28,6 +32,14 @@ def get_adapter(name: str) -> Any:
         from .motor_adapter import MotorAdapter
 
         return MotorAdapter(AsyncIOMotorClient)
+    if name == "amongo-async":
+        try:
+            from amongo import AsyncMongoClient
+        except Exception as exc:
+            raise Unavailable(f"amongo.AsyncMongoClient not importable: {exc!r}") from exc
+        from .pymongo_adapter import PyMongoAdapter
+
+        return PyMongoAdapter(AsyncMongoClient)
     if name == "amongo-eager":
         # amongo with every operation scheduled as a Task at once, as Motor runs an operation
         # even if its future is never awaited: the cost of that design (README, issue 10)

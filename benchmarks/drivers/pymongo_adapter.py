@@ -1,4 +1,5 @@
-"""PyMongo ``AsyncMongoClient`` adapter (``aggregate`` and ``close`` are coroutines there)."""
+"""PyMongo ``AsyncMongoClient`` adapter (``aggregate`` and ``close`` are coroutines there): used
+for PyMongo itself and for amongo's PyMongo-style API (``amongo.AsyncMongoClient``)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -9,15 +10,16 @@ from ..workloads import DB
 
 
 class PyMongoAdapter:
-    def __init__(self) -> None:
+    def __init__(self, client_cls: Any = AsyncMongoClient) -> None:
+        self.client_cls = client_cls
         self.client: Any = None
         self.db: Any = None
         self.admin: Any = None
         self._colls: Dict[str, Any] = {}
 
     async def connect(self, uri: str, max_pool_size: int) -> None:
-        self.client = AsyncMongoClient(uri, maxPoolSize=max_pool_size,
-                                       serverSelectionTimeoutMS=20000)
+        self.client = self.client_cls(uri, maxPoolSize=max_pool_size,
+                                      serverSelectionTimeoutMS=20000)
         self.db = self.client[DB]
         self.admin = self.client.admin
         await self.admin.command("ping")

@@ -4,6 +4,13 @@
 runs it with ``amongo.motor_asyncio``. Everything goes through the public Motor API, plus
 ``pymongo.monitoring`` listeners passed as ``event_listeners=[...]``.
 
+``AMONGO_UNIFIED_API=pymongo`` runs the tests' entities through amongo's PyMongo-style API
+instead (``amongo.AsyncMongoClient``, ``amongo.asynchronous.gridfs.AsyncGridFSBucket``): the
+operations whose awaitable-ness differs between the two APIs (``aggregate``, ``watch``,
+``list_indexes``, ``start_session``, ``start_transaction``, ``close``) dispatch on the API, and
+the operations only PyMongo's API has (GridFS ``deleteByName`` / ``renameByName``, the client's
+``appendMetadata``) run there. The default is ``motor``.
+
 Spec: github.com/mongodb/specifications source/unified-test-format/unified-test-format.md.
 """
 from __future__ import annotations
@@ -72,6 +79,27 @@ def driver_name() -> str:
     return os.environ.get(DRIVER_ENV, "amongo") or "amongo"
 
 
+API_ENV = "AMONGO_UNIFIED_API"
+
+
+def api_name() -> str:
+    """``motor`` (the default) or ``pymongo``: which amongo API the entities use."""
+    name = os.environ.get(API_ENV, "motor") or "motor"
+    if name not in ("motor", "pymongo"):
+        raise ValueError(f"{API_ENV} must be motor or pymongo, not {name!r}")
+    if name == "pymongo" and driver_name() == "motor":
+        raise ValueError(f"{API_ENV}=pymongo runs amongo's PyMongo-style API: not with {DRIVER_ENV}=motor")
+    return name
+
+
+#: what only PyMongo's API has: skipped with the Motor API, run with AMONGO_UNIFIED_API=pymongo
+ONLY_IN_PYMONGO_API = {
+    "deleteByName": "GridFSBucket.delete_by_name is PyMongo's (not in the Motor 3.7.1 API)",
+    "renameByName": "GridFSBucket.rename_by_name is PyMongo's (not in the Motor 3.7.1 API)",
+    "appendMetadata": "MongoClient.append_metadata is PyMongo's (not in the Motor 3.7.1 API)",
+}
+
+
 def driver_module() -> Any:
     """``motor.motor_asyncio`` or ``amongo.motor_asyncio`` (raises ImportError)."""
     if driver_name() == "motor":
@@ -101,14 +129,6 @@ NOT_IN_MOTOR_API = {
     "listCollectionObjects": "listCollectionObjects is an optional helper Motor does not have",
     "listDatabaseObjects": "listDatabaseObjects is an optional helper Motor does not have",
     "getSnapshotTime": "Motor does not expose a session's snapshot time",
-    # Not in the Motor 3.7.1 API; these run once amongo's PyMongo-style (AsyncMongoClient) API
-    # exists, which it does not yet.
-    "deleteByName": "GridFSBucket.delete_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                    "PyMongo-style API, which will run this test, does not exist yet)",
-    "renameByName": "GridFSBucket.rename_by_name is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                    "PyMongo-style API, which will run this test, does not exist yet)",
-    "appendMetadata": "MongoClient.append_metadata is not in the Motor 3.7.1 API (PyMongo 4.20 has it; amongo's "
-                      "PyMongo-style API, which will run this test, does not exist yet)",
 }
 ARGS_NOT_IN_MOTOR_API = {
     "rawData": "rawData is not part of the Motor 3.7.1 API",
@@ -490,6 +510,8 @@ class UnifiedRunner(ExtraOperations):
     def __init__(self, uri: str, spec: Dict[str, Any], test: Dict[str, Any], info: ServerInfo,
                  multi_uri: Optional[str] = None) -> None:
         self.motor = driver_module()
+        #: whether the entities use amongo's PyMongo-style API (AMONGO_UNIFIED_API=pymongo)
+        self.pymongo_api = api_name() == "pymongo"
         self.uri = uri
         self.multi_uri = multi_uri or uri  # for useMultipleMongoses: true (load balancers)
         self.spec = spec
@@ -681,7 +703,8 @@ class UnifiedRunner(ExtraOperations):
                 client = self.entities[spec["client"]]
                 opts = dict(spec.get("sessionOptions", {}))
                 default_timeout = opts.pop("defaultTimeoutMS", None)
-                session = await client.start_session(**self._session_opts(opts))
+                opts = self._session_opts(opts)
+                session = client.start_session(**opts) if self.pymongo_api else await client.start_session(**opts)
                 if default_timeout is not None:
                     # (CSOT: operations in the session run under pymongo.timeout() unless
                     # they set timeoutMS themselves)
@@ -704,7 +727,12 @@ class UnifiedRunner(ExtraOperations):
                         kw["read_preference"] = read_preference(v)
                     else:
                         raise NotImplementedError(f"bucketOptions.{k}")
-                self.entities[eid] = self.motor.AsyncIOMotorGridFSBucket(db, **kw)
+                if self.pymongo_api:
+                    from amongo.asynchronous.gridfs import AsyncGridFSBucket
+
+                    self.entities[eid] = AsyncGridFSBucket(db, **kw)
+                else:
+                    self.entities[eid] = self.motor.AsyncIOMotorGridFSBucket(db, **kw)
             elif kind == "thread":
                 self.entities[eid] = self._make_thread(spec)
             elif kind == "clientEncryption":
@@ -781,7 +809,12 @@ class UnifiedRunner(ExtraOperations):
         if "autoEncryptOpts" in spec:
             raise Skip("client-side field level encryption is not supported")
         uri = self.multi_uri if spec.get("useMultipleMongoses") else self.uri
-        client = self.motor.AsyncIOMotorClient(uri, **kw)
+        if self.pymongo_api:
+            import amongo
+
+            client = amongo.AsyncMongoClient(uri, **kw)
+        else:
+            client = self.motor.AsyncIOMotorClient(uri, **kw)
         self.clients.append(client)
         if "awaitMinPoolSizeMS" in spec:
             # Wait (at most awaitMinPoolSizeMS) until the pool holds minPoolSize connections.
@@ -943,6 +976,8 @@ class UnifiedRunner(ExtraOperations):
     async def _dispatch(self, obj: str, name: str, args: Dict[str, Any]) -> Any:
         if name in NOT_IN_MOTOR_API:
             raise Skip(NOT_IN_MOTOR_API[name])
+        if name in ONLY_IN_PYMONGO_API and not self.pymongo_api:
+            raise Skip(ONLY_IN_PYMONGO_API[name] + f"; run with {API_ENV}=pymongo")
         if obj == "testRunner":
             return await getattr(self, "_tr_" + name)(**args)
         target = self.entities[obj]
@@ -977,7 +1012,15 @@ class UnifiedRunner(ExtraOperations):
                 kw["write_concern"] = write_concern(kw["write_concern"])
             return await client.bulk_write(models, **kw)
         if name == "close":
-            client.close()
+            if self.pymongo_api:
+                await client.close()
+            else:
+                client.close()
+            return None
+        if name == "appendMetadata":
+            from pymongo.driver_info import DriverInfo
+
+            client.append_metadata(DriverInfo(**a["driverInfoOptions"]))
             return None
         if name == "dropDatabase":
             return await client.drop_database(a.pop("database"), **self._kw(a))
@@ -993,9 +1036,18 @@ class UnifiedRunner(ExtraOperations):
 
     async def _watch(self, target: Any, a: Dict[str, Any]) -> Any:
         pipeline = a.pop("pipeline", [])
+        if self.pymongo_api:
+            return await target.watch(pipeline, **self._kw(a))
         stream = target.watch(pipeline, **self._kw(a))
         await stream.__aenter__()
         return stream
+
+    async def _cursor(self, cursor_or_coroutine: Any) -> Any:
+        """A command cursor from ``aggregate`` / ``list_indexes`` / ``list_search_indexes``:
+        awaited with the PyMongo-style API (coroutines there), as returned with Motor's."""
+        if self.pymongo_api:
+            return await cursor_or_coroutine
+        return cursor_or_coroutine
 
     # database
     async def _db_op(self, db: Any, name: str, a: Dict[str, Any]) -> Any:
@@ -1030,7 +1082,7 @@ class UnifiedRunner(ExtraOperations):
             return await cursor.to_list(None)
         if name == "aggregate":
             pipeline = a.pop("pipeline")
-            return await db.aggregate(pipeline, **a).to_list(None)
+            return await (await self._cursor(db.aggregate(pipeline, **a))).to_list(None)
         if name == "listCollections":
             return await (await db.list_collections(**self._kw(a, {"filter": "filter"}))).to_list(None)
         if name == "listCollectionNames":
@@ -1099,7 +1151,7 @@ class UnifiedRunner(ExtraOperations):
             return await coll.find_one_and_update(filt, kw.pop("update"), **kw)
         if name == "aggregate":
             pipeline = a.pop("pipeline")
-            return await coll.aggregate(pipeline, **a).to_list(None)
+            return await (await self._cursor(coll.aggregate(pipeline, **a))).to_list(None)
         if name == "countDocuments":
             filt = a.pop("filter")
             return await coll.count_documents(filt, **a)
@@ -1113,7 +1165,7 @@ class UnifiedRunner(ExtraOperations):
             keys = list(a.pop("keys").items())
             return await coll.create_index(keys, **a)
         if name == "listIndexes":
-            return await coll.list_indexes(**self._kw(a)).to_list(None)
+            return await (await self._cursor(coll.list_indexes(**self._kw(a)))).to_list(None)
         if name == "dropIndex":
             return await coll.drop_index(a.pop("name"), **self._kw(a))
         if name == "dropIndexes":
@@ -1139,7 +1191,7 @@ class UnifiedRunner(ExtraOperations):
             if "name" in a:
                 kw["name"] = a["name"]
             kw.update(a.get("aggregationOptions", {}))
-            return await coll.list_search_indexes(**kw).to_list(None)
+            return await (await self._cursor(coll.list_search_indexes(**kw))).to_list(None)
         raise NotImplementedError(f"collection.{name}")
 
     def _find_kw(self, a: Dict[str, Any]) -> Dict[str, Any]:
@@ -1202,6 +1254,10 @@ class UnifiedRunner(ExtraOperations):
             return await bucket.delete(a["id"])
         if name == "rename":
             return await bucket.rename(a["id"], a["newFilename"])
+        if name == "deleteByName":
+            return await bucket.delete_by_name(a["filename"])
+        if name == "renameByName":
+            return await bucket.rename_by_name(a["filename"], a["newFilename"])
         if name == "drop":
             return await bucket.drop()
         if name == "find":
@@ -1212,6 +1268,8 @@ class UnifiedRunner(ExtraOperations):
     # sessions
     async def _session_op(self, session: Any, name: str, a: Dict[str, Any]) -> Any:
         if name == "startTransaction":
+            if self.pymongo_api:
+                return await session.start_transaction(**self._txn_opts(a))
             return session.start_transaction(**self._txn_opts(a))
         if name == "commitTransaction":
             return await session.commit_transaction()
@@ -1364,8 +1422,12 @@ def _close_all(clients: List[Any]) -> None:
 
         threading.Thread(target=close, daemon=True).start()
     else:
+        from amongo.client import MongoClient
+
         for c in clients:
-            c.close()
+            # (the PyMongo-style client's close() is a coroutine; the shared implementation is
+            # the synchronous MongoClient.close both APIs call)
+            MongoClient.close(c)
 
 
 def _pinned_address(session: Any) -> Any:

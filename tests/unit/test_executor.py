@@ -47,9 +47,14 @@ class FakeConnection:
         self.hello: Dict[str, Any] = {"msg": "isdbgrid"} if mongos else {"setName": "rs"}
         self.options = SimpleNamespace(load_balanced=False, credential=None)
         self.closed = False
+        self.max_bson_size = 16 * 1024 * 1024
+        self.max_message_size = 48_000_000
+        self.max_write_batch_size = 100_000
+        self.sequences: List[Any] = []
 
     def command(self, dbname: str, cmd: Any, *, check: bool = True, **kwargs: Any) -> Any:
         self.sent.append(dict(cmd))
+        self.sequences.append(kwargs.get("sequences"))
         item = self.script.pop(0)
 
         async def reply() -> Dict[str, Any]:
@@ -251,6 +256,18 @@ def test_retry_on_replica_set_deprioritizes_nothing() -> None:
     assert topology.selections == [(), ()]
 
 
+def test_overload_retry_on_replica_set_deprioritizes_the_failed_server() -> None:
+    overloaded = {"ok": 0, "code": 462, "errmsg": "overloaded",
+                  "errorLabels": ["SystemOverloadedError", "RetryableError"]}
+    a = FakeServer(A, [overloaded])
+    b = FakeServer(B, [OK])
+    topology = FakeTopology([a, b])  # (a replica set with a primary)
+    run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY_PREFERRED,
+                                             retryable_read=True))
+    assert topology.selections == [(), (A,)]  # the overloaded server is avoided (DRIVERS-3404)
+    assert len(b.pool.conn.sent) == 1
+
+
 def test_deprioritized_mongos_is_used_when_it_is_the_only_one() -> None:
     a = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}], mongos=True)
     topology = FakeTopology([a], TopologyType.Sharded)
@@ -407,3 +424,167 @@ def test_concerns_are_data_stamped_by_the_executor() -> None:
     write, read, in_txn = server.pool.conn.sent
     assert write["writeConcern"] == {"w": 2} and read["readConcern"] == {"level": "majority"}
     assert "writeConcern" not in in_txn and "readConcern" not in in_txn  # the transaction's apply
+
+
+# -- operations as values (amongo/engine/operation.py) ---------------------------------------
+import bson  # noqa: E402
+from bson.codec_options import DEFAULT_CODEC_OPTIONS  # noqa: E402
+from pymongo.errors import DocumentTooLarge  # noqa: E402
+from pymongo.read_concern import ReadConcern  # noqa: E402
+from pymongo.write_concern import WriteConcern  # noqa: E402
+
+from amongo.engine.operation import (  # noqa: E402
+    RETRY_NONE,
+    RETRY_READ,
+    RETRY_WRITE,
+    Command,
+    CursorCommand,
+    FindOne,
+    GetMore,
+    KillCursors,
+    Operation,
+    WriteStatements,
+    read_concern_document_for,
+    read_preference_for,
+    write_concern_for,
+)
+
+
+def _insert(encoded: List[bytes], *, retryable: bool = True, wc: Any = None) -> WriteStatements:
+    return WriteStatements("db", "insert", "c", "documents", encoded, None, DEFAULT_CODEC_OPTIONS,
+                           retryable=retryable, write_concern=wc, unacknowledged=False)
+
+
+def test_operation_retryability_and_kind_are_data() -> None:
+    find = FindOne("db", "c", {}, ReadPreference.PRIMARY, None, DEFAULT_CODEC_OPTIONS)
+    assert find.retry_kind == RETRY_READ and find.is_write is False and find.read_preference is ReadPreference.PRIMARY
+    insert = _insert([b""])
+    assert insert.retry_kind == RETRY_WRITE and insert.is_write is True and insert.read_preference is None
+    multi = WriteStatements("db", "update", "c", "updates", [b""], None, DEFAULT_CODEC_OPTIONS,
+                            retryable=False, write_concern=None, unacknowledged=False)
+    assert multi.retry_kind == RETRY_NONE
+    get_more = GetMore("db", "c", 5, A, DEFAULT_CODEC_OPTIONS)
+    assert get_more.retry_kind == RETRY_NONE and get_more.address == A and get_more.is_write is False
+    kill = KillCursors("db", "c", [5], A)
+    assert kill.check is False and kill.retry_kind == RETRY_NONE
+    agg = CursorCommand("db", {"aggregate": "c", "pipeline": [{"$out": "d"}]}, DEFAULT_CODEC_OPTIONS,
+                        read_preference=None, retryable_read=False, is_write=True, read_concern=None,
+                        write_concern={"w": 1}, pin=None)
+    assert agg.write_aggregate and agg.name == "aggregate" and agg.write_concern == {"w": 1}
+    assert Command("db", {"ping": 1}).name == "ping"
+
+
+def test_write_is_built_from_the_checked_out_connections_limits() -> None:
+    server = FakeServer(A, [{"ok": 1, "n": 1}])
+    conn = server.pool.conn
+    conn.max_bson_size = 64
+    core = make_core(FakeTopology([server]))
+    big = bson.encode({"x": "y" * 100})
+    with pytest.raises(DocumentTooLarge, match="up to 64 bytes"):
+        run(core.executor.execute(_insert([big])))
+    assert conn.sent == [] and server.pool.checked_in == 1  # never sent, connection returned
+    conn.max_bson_size = 16 * 1024 * 1024
+    op = _insert([big])
+    run(core.executor.execute(op))
+    assert conn.sent[0]["insert"] == "c" and conn.sent[0]["ordered"] is True
+    assert conn.sequences[0] == (("documents", [big]),)
+    assert op.server_address == A
+
+
+def test_operation_is_built_again_for_each_attempt() -> None:
+    class WireVersion(Operation):
+        __slots__ = ()
+        name = "ping"
+        retryable_read = True
+        read_preference = ReadPreference.PRIMARY
+
+        def __init__(self) -> None:
+            self.dbname = "db"
+            self.codec_options = DEFAULT_CODEC_OPTIONS
+            self.server_address = None
+
+        def build(self, conn: Any) -> Dict[str, Any]:
+            return {"ping": 1, "wire": conn.max_wire_version}
+
+    a = FakeServer(A, [AutoReconnect("reset")], mongos=True)
+    b = FakeServer(B, [OK], mongos=True)
+    b.pool.conn.max_wire_version = 17
+    op = WireVersion()
+    run(make_core(FakeTopology([a, b], TopologyType.Sharded)).executor.execute(op))
+    assert a.pool.conn.sent[0]["wire"] == 21 and b.pool.conn.sent[0]["wire"] == 17
+    assert op.server_address == B
+
+
+def test_multi_write_operation_is_not_retried() -> None:
+    labelled = {"ok": 0, "code": 91, "errmsg": "shutting down", "errorLabels": ["RetryableWriteError"]}
+    server = FakeServer(A, [labelled, OK])
+    op = WriteStatements("db", "delete", "c", "deletes", [bson.encode({"q": {}, "limit": 0})], None,
+                         DEFAULT_CODEC_OPTIONS, retryable=False, write_concern=None, unacknowledged=False)
+    with pytest.raises(NotPrimaryError):
+        run(make_core(FakeTopology([server])).executor.execute(op))
+    assert len(server.pool.conn.sent) == 1 and "txnNumber" not in server.pool.conn.sent[0]
+
+
+def test_find_one_operation_stamps_its_read_concern_and_handles_the_reply() -> None:
+    reply = {"ok": 1, "cursor": {"id": 0, "ns": "db.c", "firstBatch": [{"_id": 1}]}}
+    server = FakeServer(A, [NOT_PRIMARY, reply])
+    core = make_core(FakeTopology([server]))
+    op = FindOne("db", "c", {"_id": 1}, ReadPreference.PRIMARY, {"level": "majority"}, DEFAULT_CODEC_OPTIONS)
+    session = core.implicit_session()  # (find_one brings its own implicit session)
+    cursor = op.handle(run(core.executor.execute(op, session)))
+    assert cursor["firstBatch"] == [{"_id": 1}]
+    first, second = server.pool.conn.sent  # retried once (a retryable read)
+    assert second["find"] == "c" and second["limit"] == 1 and second["singleBatch"] is True
+    assert second["readConcern"] == {"level": "majority"} and "lsid" in second
+
+
+def test_get_more_and_kill_cursors_run_on_the_cursors_server() -> None:
+    a = FakeServer(A, [])
+    b = FakeServer(B, [{"ok": 1, "cursor": {"id": 0, "ns": "db.c", "nextBatch": []}}, {"ok": 0}])
+    core = make_core(FakeTopology([a, b]))
+
+    async def go() -> None:
+        await core.executor.execute(GetMore("db", "c", 7, B, DEFAULT_CODEC_OPTIONS, batch_size=3, comment="x"))
+        await core.executor.execute(KillCursors("db", "c", [7], B))  # (its reply is not checked)
+
+    run(go())
+    get_more, kill = b.pool.conn.sent
+    assert get_more["getMore"] == 7 and get_more["batchSize"] == 3 and get_more["comment"] == "x"
+    assert kill["killCursors"] == "c" and kill["cursors"] == [7]
+    assert a.pool.conn.sent == []
+
+
+def test_concern_rules_inside_and_outside_a_transaction() -> None:
+    core = make_core(FakeTopology([FakeServer(A, [])]))
+    s = core.explicit_session(SessionOptions())
+    wc = WriteConcern(w=2)
+    assert write_concern_for(s, wc) is wc
+    assert read_concern_document_for(s, ReadConcern("majority")) == {"level": "majority"}
+    assert read_concern_document_for(None, ReadConcern()) is None
+    assert read_preference_for(s, ReadPreference.SECONDARY) is ReadPreference.SECONDARY
+    s.start_transaction(read_preference=ReadPreference.PRIMARY)
+    assert write_concern_for(s, wc) is None
+    assert read_concern_document_for(s, ReadConcern("majority")) is None
+    assert read_preference_for(s, ReadPreference.SECONDARY) is ReadPreference.PRIMARY
+
+
+def test_bulk_write_batches_are_cut_by_the_checked_out_connections_limits() -> None:
+    from pymongo.operations import UpdateMany, UpdateOne
+
+    from amongo.engine.operations import Bulk
+
+    server = FakeServer(A, [{"ok": 1, "n": 2, "nModified": 2}, {"ok": 1, "n": 2, "nModified": 2},
+                            {"ok": 1, "n": 1, "nModified": 1}])
+    conn = server.pool.conn
+    conn.max_write_batch_size = 2  # (the client-side caps below are larger: the connection's apply)
+    core = make_core(FakeTopology([server]))
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    for i in range(4):
+        bulk.add_request(UpdateOne({"i": i}, {"$set": {"x": 1}}))
+    bulk.add_request(UpdateMany({}, {"$set": {"y": 1}}))
+    result, acknowledged = run(bulk.execute(core.executor, None, WriteConcern(), (16 * 1024 * 1024, 48_000_000, 1000)))
+    assert acknowledged and result["nModified"] == 5
+    assert [len(seqs[0][1]) for seqs in conn.sequences] == [2, 2, 1]
+    first, second, last = conn.sent
+    assert "txnNumber" in first and "txnNumber" in second  # retryable batches
+    assert "txnNumber" not in last  # the batch holding the multi update is not retryable

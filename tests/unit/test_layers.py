@@ -222,7 +222,8 @@ def is_server_errors(module: str) -> bool:
 
 
 def is_facade(module: str) -> bool:
-    return module in FACADES
+    # (amongo.asynchronous: the PyMongo-style API, a facade package as a whole)
+    return module in FACADES or module == "amongo.asynchronous" or module.startswith("amongo.asynchronous.")
 
 
 def is_pure(module: str) -> bool:
@@ -255,7 +256,7 @@ LOWER = frozenset(
     )
 )
 # Modules that belong with the facades for the cycle rule (shared facade helpers).
-FACADE_HELPERS = frozenset({"amongo._common"})
+FACADE_HELPERS = frozenset({"amongo._common", "amongo.client_options"})
 
 
 def is_lower(module: str) -> bool:

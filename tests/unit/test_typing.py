@@ -2,7 +2,8 @@
 Motor-style application (``tests/typing/typed_app.py``, ``assert_type`` throughout) reports no
 error, on ``tests/typing/typed_app_errors.py`` exactly the mistakes marked there, and
 ``tests/typing/motor_compat_app.py`` checks cleanly both on amongo and, imports switched, on
-Motor 3.7.1's own stubs (motor is in the test extra)."""
+Motor 3.7.1's own stubs (motor is in the test extra); ``tests/typing/typed_pymongo_app.py``
+(PyMongo's async API: ``amongo.AsyncMongoClient[User]``...) checks cleanly too."""
 from __future__ import annotations
 
 import re
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = Path("tests/typing/typed_app.py")
 BAD = Path("tests/typing/typed_app_errors.py")
 COMPAT = Path("tests/typing/motor_compat_app.py")
+#: the same for amongo's PyMongo-style API (amongo.asynchronous)
+PYMONGO_APP = Path("tests/typing/typed_pymongo_app.py")
 
 
 def _expected_errors(path: Path) -> Set[Tuple[int, str]]:
@@ -52,12 +55,12 @@ def test_typed_app_checks_under_mypy_strict(tmp_path: Path) -> None:
     assert "from amongo.motor_asyncio import" in source
     on_motor.write_text(source.replace("from amongo.motor_asyncio import", "from motor.motor_asyncio import"))
 
-    rc, errors = _mypy(APP, BAD, COMPAT, on_motor)
+    rc, errors = _mypy(APP, BAD, COMPAT, on_motor, PYMONGO_APP)
 
     def show(path: str) -> str:
         return "\n".join(f"{path}:{n}: {msg} [{code}]" for n, code, msg in errors.get(path, []))
 
-    for clean in (str(APP), str(COMPAT), str(on_motor)):
+    for clean in (str(APP), str(COMPAT), str(on_motor), str(PYMONGO_APP)):
         assert clean not in errors, show(clean)
     found = {(n, code) for n, code, _ in errors.get(str(BAD), [])}
     assert found == _expected_errors(BAD), show(str(BAD))
