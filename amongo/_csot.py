@@ -81,3 +81,26 @@ def check_max_await(max_await_time_ms: Optional[int], timeout: Optional[float]) 
         raise ValueError(
             f"maxAwaitTimeMS ({max_await_time_ms}) must be less than timeoutMS ({timeout * 1000:g})"
         )
+
+
+class inherit:
+    """Run a block under *timeout* (seconds, a deadline kept from when an object such as a
+    cursor or change stream was created) unless a ``pymongo.timeout()`` is already in effect;
+    None: no change. Each ``with`` starts a fresh deadline (CSOT: a cursor's getMore and
+    close, a change stream's next, each get the full timeoutMS)."""
+
+    __slots__ = ("_timeout", "_ctx")
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self._timeout = timeout
+        self._ctx: Optional[Any] = None
+
+    def __enter__(self) -> None:
+        if self._timeout is not None and get_timeout() is None:
+            self._ctx = _TimeoutContext(self._timeout)
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+            self._ctx = None

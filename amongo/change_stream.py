@@ -132,12 +132,11 @@ class ChangeStream(Generic[_DocumentType]):
         """The next change, or None if none is available now (Motor: ``try_next``)."""
         if self._closed:
             raise StopAsyncIteration
-        if self._timeout is not None and _csot.get_timeout() is None:
-            with _csot._TimeoutContext(self._timeout):
-                return await self._try_next()
-        return await self._try_next()
+        with _csot.inherit(self._timeout):
+            return await self._try_next()
 
     async def _try_next(self) -> Optional[_DocumentType]:
+        doc: Optional[_DocumentType]
         try:
             if self._cursor is None:
                 resumed, self._timed_out = self._timed_out, False

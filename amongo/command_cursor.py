@@ -52,6 +52,9 @@ class _CursorBase(Generic[_DocumentType]):
         self._raw_batches = False
         self._post_batch_resume_token: Any = None
         self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
+        # CSOT: the pymongo.timeout() the cursor was created under; its getMores and close each
+        # run under a fresh deadline of that length (as PyMongo's cursors keep their timeout)
+        self._timeout: Optional[float] = _csot.get_timeout()
         # load-balanced mode: the connection this cursor's getMore/killCursors run on
         self._pin = executor.cursor_pin()
 
@@ -129,7 +132,8 @@ class _CursorBase(Generic[_DocumentType]):
         op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
                      n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin)
         try:
-            reply = await self._executor.execute(op, self._session)
+            with _csot.inherit(self._timeout):
+                reply = await self._executor.execute(op, self._session)
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
@@ -145,7 +149,9 @@ class _CursorBase(Generic[_DocumentType]):
             self._killed = True
             self._end_session()
             raise
-        except BaseException:
+        except BaseException as exc:
+            if _csot.is_timeout_error(exc):  # the server cursor lives on: close() kills it
+                self._kill_pending = True
             self._killed = True
             self._end_session()
             raise
@@ -265,7 +271,8 @@ class _CursorBase(Generic[_DocumentType]):
             if not self._killed or self._kill_pending:
                 self._killed = True
                 self._kill_pending = False
-                await self._kill_server_cursor(self._id)
+                with _csot.inherit(self._timeout):
+                    await self._kill_server_cursor(self._id)
                 self._id = 0
         finally:
             if self._pin is not None:

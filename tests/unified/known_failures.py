@@ -16,7 +16,6 @@ _TAILABLE = ("tailable awaitData cursors: getMores do not get the remaining time
 _GRIDFS = "GridFS upload/download/delete/drop do not run under one timeoutMS deadline as a whole"
 
 AMONGO: Dict[str, str] = {
-    f"{_CSOT}/close-cursors.json::*": "cursor close (killCursors) does not run under timeoutMS",
     f"{_CSOT}/convenient-transactions.json::*": _TXN,
     f"{_CSOT}/sessions-*.json::timeoutMS applied to withTransaction": _TXN,
     f"{_CSOT}/gridfs-advanced.json::timeoutMS applied to drop as a whole, not individual parts": _GRIDFS,
