@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optiona
 
 from bson.binary import Binary
 
+from amongo import _csot
 from amongo.engine.clock import ts_newer
 from amongo.engine.operation import EndTransaction
 from amongo.server_errors import check_write_concern_error, is_unknown_commit
@@ -493,21 +494,56 @@ class ClientSession:
         max_commit_time_ms: Optional[int] = None,
     ) -> _T:
         """Run *coro(session)* in a transaction with the convenient-API retry rules (Motor:
-        ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
+        ``with_transaction``; the first parameter is named ``coro`` as in Motor).
+
+        Under a CSOT deadline (a ``pymongo.timeout()`` around the call, else the client's
+        ``timeoutMS``) the whole call (callback, commit and their retries) runs under that
+        one deadline, and retries stop when it passes; without one, after 120 s."""
+        timeout = _csot.get_timeout()
+        if timeout is None:
+            timeout = getattr(self._core.executor, "_timeout", None)
+        with _csot.inherit(timeout):
+            return await self._with_transaction(
+                coro, read_concern, write_concern, read_preference, max_commit_time_ms, timeout or None)
+
+    async def _with_transaction(
+        self, coro: Callable[["ClientSession"], Awaitable[_T]], read_concern: Optional[ReadConcern],
+        write_concern: Optional[WriteConcern], read_preference: Any, max_commit_time_ms: Optional[int],
+        timeout: Optional[float],
+    ) -> _T:
         start = time.monotonic()
+        csot = timeout is not None
+
+        def within() -> bool:
+            if csot:
+                left = _csot.remaining()
+                return left is None or left > 0
+            return time.monotonic() - start < _WITH_TXN_TIMEOUT
+
+        def expired(exc: BaseException) -> BaseException:
+            # (CSOT: a retryable error when the deadline has passed surfaces as a timeout
+            # error, the last error as its cause)
+            if csot and not _csot.is_timeout_error(exc):
+                err = _csot.expired_error(exc)
+                err.__cause__ = exc
+                return err
+            return exc
+
         while True:
             self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
             try:
                 ret = await coro(self)
             except BaseException as exc:
                 if self.in_transaction:
-                    await self.abort_transaction()
-                if (
-                    isinstance(exc, PyMongoError)
-                    and exc.has_error_label("TransientTransactionError")
-                    and time.monotonic() - start < _WITH_TXN_TIMEOUT
-                ):
-                    continue
+                    if csot:  # (CSOT: the abort gets a fresh timeoutMS of its own)
+                        with _csot._TimeoutContext(timeout):
+                            await self.abort_transaction()
+                    else:
+                        await self.abort_transaction()
+                if isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"):
+                    if within():
+                        continue
+                    raise expired(exc) from exc
                 raise
             if not self.in_transaction:
                 return ret
@@ -515,14 +551,17 @@ class ClientSession:
                 try:
                     await self.commit_transaction()
                 except PyMongoError as exc:
-                    within = time.monotonic() - start < _WITH_TXN_TIMEOUT
+                    ok = within()
                     if (
                         exc.has_error_label("UnknownTransactionCommitResult")
-                        and within
                         and not (isinstance(exc, OperationFailure) and exc.code == 50)
                     ):
-                        continue
-                    if exc.has_error_label("TransientTransactionError") and within:
-                        break
+                        if ok:
+                            continue
+                        raise expired(exc) from exc
+                    if exc.has_error_label("TransientTransactionError"):
+                        if ok:
+                            break
+                        raise expired(exc) from exc
                     raise
                 return ret
