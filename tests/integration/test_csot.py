@@ -307,3 +307,50 @@ def test_expired_error_keeps_the_last_timeout() -> None:
     assert _csot.expired_error(wq) is wq
     err = _csot.expired_error(None)
     assert isinstance(err, ExecutionTimeout) and err.timeout
+
+
+async def test_max_await_time_not_below_timeout_is_value_error() -> None:
+    # (checked before server selection: no server is needed)
+    client = MongoClient(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=100")
+    try:
+        coll = client[DB].c
+        with pymongo.timeout(0.005):
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                await coll.find(cursor_type=pymongo.CursorType.TAILABLE_AWAIT).max_await_time_ms(5).to_list(None)
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                await coll.aggregate([], maxAwaitTimeMS=10).to_list(None)
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                async with coll.watch(max_await_time_ms=5):
+                    pass
+    finally:
+        client.close()
+
+
+async def test_change_stream_usable_after_timed_out_iteration(seeded: Deployment) -> None:
+    require(seeded, "fail_command")
+    admin = seeded.pymongo_client(direct=True)
+    client = MongoClient(seeded.uri, appname="csotChangeStream")
+    try:
+        with pymongo.timeout(0.3):
+            stream = client[DB].c.watch(max_await_time_ms=1)
+        async with stream:
+            admin.admin.command(
+                "configureFailPoint", "failCommand", mode={"times": 1},
+                data={"failCommands": ["getMore"], "blockConnection": True, "blockTimeMS": 600,
+                      "appName": "csotChangeStream"},
+            )
+            exc, took = await _timed(stream.next())
+            assert exc is not None and exc.timeout, repr(exc)
+            assert took < 0.55, took  # the stream's 0.3 s deadline, not the 0.6 s block
+            assert stream.alive
+            await seeded_insert(client)
+            doc = await stream.next()  # resumes, then finds the insert
+            assert doc["operationType"] == "insert"
+    finally:
+        admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        admin.close()
+        client.close()
+
+
+async def seeded_insert(client: Any) -> None:
+    await client[DB].c.insert_one({"x": 2})
