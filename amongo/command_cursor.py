@@ -35,6 +35,8 @@ class _CursorBase(Generic[_DocumentType]):
         self._client = collection.database.client
         #: the engine this cursor's operations run on (shared by its collection)
         self._executor = executor = collection._executor
+        if session is None:  # (a cursor made inside ``async with session.bind():`` keeps it)
+            session = executor.bound_session()
         self._explicit_session = session
         self._session: Optional["ClientSession"] = session
         self._codec_options = codec_options or collection.codec_options

@@ -133,7 +133,9 @@ class Database(_BaseObject[_DocumentType]):
         session: Optional["ClientSession"] = ...,
         comment: Any = ...,
         **kwargs: Any,
-    ) -> Dict[str, Any]: ...
+    ) -> Dict[str, Any]:
+        """Typed overload of :meth:`command` (see the implementation below)."""
+        ...
 
     @overload
     async def command(
@@ -147,7 +149,9 @@ class Database(_BaseObject[_DocumentType]):
         session: Optional["ClientSession"] = ...,
         comment: Any = ...,
         **kwargs: Any,
-    ) -> _CodecDocumentType: ...
+    ) -> _CodecDocumentType:
+        """Typed overload of :meth:`command` (see the implementation below)."""
+        ...
 
     async def command(
         self,

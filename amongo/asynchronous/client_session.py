@@ -1,13 +1,13 @@
 """``AsyncClientSession`` (PyMongo: ``pymongo.asynchronous.client_session``)."""
 from __future__ import annotations
 
+from contextvars import Token
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, TypeVar
 
-from pymongo.errors import ConfigurationError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from amongo.engine.session import ClientSession, SessionOptions, TransactionOptions, _TransactionContext
+from amongo.engine.session import BOUND_SESSION, ClientSession, SessionOptions, TransactionOptions, _TransactionContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.asynchronous.mongo_client import AsyncMongoClient
@@ -58,7 +58,40 @@ class AsyncClientSession(ClientSession):
         return await ClientSession.with_transaction(
             self, callback, read_concern, write_concern, read_preference, max_commit_time_ms)  # type: ignore[arg-type]
 
-    def bind(self, end_session: bool = True) -> Any:
-        """PyMongo 4.20's implicit session binding (``async with s.bind():``) is not
-        implemented: raises :class:`~pymongo.errors.ConfigurationError` (pass ``session=``)."""
-        raise ConfigurationError("AsyncClientSession.bind() is not supported by amongo; pass session= to each operation")
+    def bind(self, end_session: bool = True) -> "_BoundSessionContext":
+        """Bind this session so it is passed implicitly to every operation inside the block
+        (PyMongo 4.17+: ``AsyncClientSession.bind``)::
+
+            async with client.start_session() as s:
+                async with s.bind():
+                    await client.db.coll.insert_one({"x": 1})   # session=s
+
+        Operations given no session, and cursors created inside the block, use this session;
+        using another client there raises :class:`~pymongo.errors.InvalidOperation`.
+
+        :param end_session: end the session when the block exits (default True).
+        """
+        return _BoundSessionContext(self, end_session)
+
+
+class _BoundSessionContext:
+    """What :meth:`AsyncClientSession.bind` returns: an async context manager that sets the
+    bound session for its block (PyMongo: ``_AsyncBoundSessionContext``)."""
+
+    __slots__ = ("_session", "_end_session", "_token")
+
+    def __init__(self, session: AsyncClientSession, end_session: bool) -> None:
+        self._session = session
+        self._end_session = end_session
+        self._token: Optional["Token[Optional[ClientSession]]"] = None
+
+    async def __aenter__(self) -> AsyncClientSession:
+        self._token = BOUND_SESSION.set(self._session)
+        return self._session
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._token is not None:
+            BOUND_SESSION.reset(self._token)
+            self._token = None
+        if self._end_session:
+            await self._session.end_session()

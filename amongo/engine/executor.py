@@ -43,7 +43,7 @@ from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, wr
 from amongo.engine.clock import ts_newer
 from amongo.engine.operation import Command, KillCursors, Operation
 from amongo.engine.operations import check_reply_times
-from amongo.engine.session import TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
+from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
 from amongo.topology.description import TopologyType
@@ -109,6 +109,7 @@ class Pin:
         self.pool: Any = None
 
     def hold(self, conn: Connection, pool: Any) -> None:
+        """Pin *conn* (checked out of *pool*) to this cursor or transaction."""
         self.conn, self.pool = conn, pool
         if pool is not None:
             conn._pinned = self.kind
@@ -160,7 +161,9 @@ class ExecutorCore(SessionCore, Protocol):
     server_api_doc: Optional[Dict[str, Any]]
     cluster_time: Optional[Mapping[str, Any]]
 
-    def implicit_session(self) -> ClientSession: ...
+    def implicit_session(self) -> ClientSession:
+        """A new implicit session (ended by the caller)."""
+        ...
     max_adaptive_retries: Optional[int]
 
 
@@ -293,6 +296,20 @@ class Executor:
             return self._within_client_timeout(coro)
         return coro
 
+    def bound_session(self) -> Optional[ClientSession]:
+        """The session bound by ``async with session.bind():`` around this call, if any
+        (PyMongo's implicit session binding); another client's bound session is an error."""
+        bound = BOUND_SESSION.get()
+        return None if bound is None else self._check_bound(bound)
+
+    def _check_bound(self, bound: ClientSession) -> ClientSession:
+        if bound._core is not self._core:
+            raise InvalidOperation(
+                "Only the client that created the bound session can perform operations within"
+                " its context block."
+            )
+        return bound
+
     def schedule_kill_cursor(self, address: Tuple[str, int], dbname: str, coll: str, cursor_id: int,
                              session: Optional[ClientSession]) -> None:
         """Kill a cursor in the background (its owner was garbage-collected or rewound; a
@@ -342,6 +359,10 @@ class Executor:
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(core.owner).__name__)
         implicit: Optional[ClientSession] = None
+        if session is None or session._implicit:
+            bound = BOUND_SESSION.get()
+            if bound is not None:  # inside ``async with session.bind():``
+                session = self._check_bound(bound)
         if op.write_aggregate and read_preference is not None and read_preference.mode != _PRIMARY_MODE:
             read_preference = await self._write_read_preference(read_preference)
         if session is not None and session._implicit:

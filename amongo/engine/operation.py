@@ -170,12 +170,15 @@ class DocumentOperation(Operation):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        """The command's name."""
         return next(iter(self.cmd))
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         return self.cmd
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return self.cmd
 
 
@@ -236,6 +239,7 @@ class Command(DocumentOperation):
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         hook = self.hook
         if hook is None:
             return self.cmd
@@ -267,6 +271,7 @@ class FindOne(Operation):
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         return {"find": self.coll, "filter": self.filter, "limit": 1, "singleBatch": True}
 
     def handle(self, reply: Dict[str, Any]) -> Any:
@@ -274,6 +279,7 @@ class FindOne(Operation):
         return cursor_document(reply)
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return {"find": self.coll}
 
 
@@ -326,6 +332,7 @@ class GetMore(Operation):
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         cmd: Dict[str, Any] = {"getMore": self.cursor_id, "collection": self.coll}
         if self.batch_size:
             cmd["batchSize"] = self.batch_size
@@ -336,6 +343,7 @@ class GetMore(Operation):
         return cmd
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return {"getMore": self.cursor_id, "collection": self.coll}
 
 
@@ -358,9 +366,11 @@ class KillCursors(Operation):
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         return {"killCursors": self.coll, "cursors": self.cursor_ids}
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return {"killCursors": self.coll, "cursors": self.cursor_ids}
 
 
@@ -389,6 +399,7 @@ class WriteStatements(Operation):
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         max_bson = conn.max_bson_size
         for d in self.encoded:
             if len(d) > max_bson:
@@ -402,6 +413,7 @@ class WriteStatements(Operation):
         return cmd
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return {self.name: self.coll}
 
 
@@ -428,6 +440,7 @@ class EndTransaction(Operation):
         self.max_time_ms = max_time_ms
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         cmd: Dict[str, Any] = {self.name: 1}
         if self.max_time_ms is not None:
             cmd["maxTimeMS"] = self.max_time_ms

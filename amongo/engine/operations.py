@@ -337,9 +337,11 @@ class WriteBatch(Operation):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        """The command's name."""
         return next(iter(self.run.cmd_base))
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
+        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
         run = self.run
         if self.end < 0:
             start = self.start
@@ -350,6 +352,7 @@ class WriteBatch(Operation):
         return dict(run.cmd_base)
 
     def preview(self) -> Mapping[str, Any]:
+        """The command as monitoring and tracing show it; see :meth:`Operation.preview`."""
         return self.run.cmd_base
 
 

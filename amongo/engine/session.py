@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
+from contextvars import ContextVar
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optional, Protocol, TypeVar
 
 from bson.binary import Binary
@@ -46,12 +47,18 @@ class SessionCore(Protocol):
     read_preference: Any
 
     @property
-    def executor(self) -> Any: ...
+    def executor(self) -> Any:
+        """The executor the session's commands run on."""
+        ...
 
-    def session_timeout_minutes(self) -> Optional[int]: ...
+    def session_timeout_minutes(self) -> Optional[int]:
+        """The servers' logicalSessionTimeoutMinutes, if known."""
+        ...
 
     @property
-    def tracing(self) -> Any: ...
+    def tracing(self) -> Any:
+        """The OpenTelemetry tracer, or None."""
+        ...
 
 _T = TypeVar("_T")
 
@@ -64,6 +71,11 @@ TXN_COMMITTED_EMPTY = 4
 TXN_ABORTED = 5
 
 _WITH_TXN_TIMEOUT = 120.0
+
+#: The session bound by ``async with session.bind():`` (PyMongo 4.17+'s implicit session
+#: binding): operations given no session inside that block use it (read by the executor and by
+#: cursors when they are created).
+BOUND_SESSION: "ContextVar[Optional[ClientSession]]" = ContextVar("amongo_bound_session", default=None)
 
 
 class TransactionOptions:

@@ -177,3 +177,49 @@ def test_client_bound_to_its_first_event_loop(secantus_rs):
         assert isinstance(info.value, RuntimeError)  # what PyMongo raises
     finally:
         amongo.client.MongoClient.close(client)
+
+
+async def test_bound_session(driver, secantus_rs):
+    """``async with s.bind():`` passes the session implicitly (PyMongo 4.17+), to operations and
+    to cursors created in the block; another client's operations there raise InvalidOperation."""
+    from pymongo import monitoring
+
+    class Lsids(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.seen: list = []
+
+        def started(self, event: Any) -> None:
+            if event.command_name in ("insert", "find", "getMore"):
+                self.seen.append((event.command_name, event.command.get("lsid")))
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    listener = Lsids()
+    async with driver(secantus_rs.uri, serverSelectionTimeoutMS=20000, event_listeners=[listener]) as client:
+        coll = client[DB][unique()]
+        await coll.insert_many([{"i": i} for i in range(5)])
+        listener.seen.clear()
+        s = client.start_session()
+        async with s.bind(end_session=False):
+            await coll.insert_one({"i": 5})
+            cursor = coll.find({}, batch_size=2)
+            first = await cursor.next()
+        assert first["i"] == 0
+        rest = await cursor.to_list()  # getMores after the block: still the cursor's session
+        assert len(rest) == 5
+        lsid = s.session_id
+        names = [name for name, _ in listener.seen]
+        assert names[:2] == ["insert", "find"] and names[2:] and set(names[2:]) == {"getMore"}, names
+        assert all(seen == lsid for _, seen in listener.seen), listener.seen
+        listener.seen.clear()
+        await coll.find_one({})
+        assert listener.seen and listener.seen[0][1] != lsid  # outside: an implicit session
+        async with driver(secantus_rs.uri, serverSelectionTimeoutMS=20000) as other:
+            async with s.bind():
+                with pytest.raises(InvalidOperation, match="bound session"):
+                    await other[DB].coll.insert_one({"x": 1})
+        assert s.has_ended

@@ -41,8 +41,6 @@ DIFFERENCES: Dict[Tuple[str, str], str] = {
        for m in ENCRYPTION_MEMBERS},
     # amongo's command cursors return raw batches through the same class (aggregate_raw_batches)
     ("AsyncRawBatchCommandCursor", "*"): "an alias of AsyncCommandCursor",
-    # implicit session binding (PyMongo 4.20) needs the executor to read a ContextVar: not
-    # implemented; bind() raises ConfigurationError (same kind: a plain call)
 }
 
 
