@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn, Union
 
-from pymongo.cursor import CursorType
+from pymongo import CursorType
 from pymongo.errors import InvalidOperation
 
 from amongo._typing import _DocumentType
