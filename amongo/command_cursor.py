@@ -191,11 +191,14 @@ class _CursorBase(Generic[_DocumentType]):
                 return self._pop()
             if self._killed and self._started:
                 raise StopAsyncIteration
-            await self._refresh()
-            if not self._data and (self._killed or self._is_tailable_empty()):
-                if self._killed:
-                    raise StopAsyncIteration
-                return await self._tailable_wait()
+            # (CSOT: one deadline for the whole fetch, a tailable cursor's repeated getMores
+            # included: timeoutMS bounds each next(), not each getMore)
+            with _csot.inherit(self._timeout):
+                await self._refresh()
+                if not self._data and (self._killed or self._is_tailable_empty()):
+                    if self._killed:
+                        raise StopAsyncIteration
+                    return await self._tailable_wait()
 
     def _is_tailable_empty(self) -> bool:
         return False

@@ -230,7 +230,7 @@ class ClientSession:
     __slots__ = (
         "_core", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
         "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
-        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "__weakref__",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "callback_timeout", "__weakref__",
     )
 
     def __init__(self, core: SessionCore, server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
@@ -249,6 +249,9 @@ class ClientSession:
         self.recovery_token: Any = None
         self.attached_to_cursor = False
         self._trace_span: Any = None  # OpenTelemetry "transaction" span (amongo/tracing.py)
+        #: the timeoutMS (seconds) a with_transaction callback runs under, while it runs (CSOT:
+        #: an operation in it may not set another: see :meth:`check_callback_timeout`)
+        self.callback_timeout: Optional[float] = None
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
@@ -320,6 +323,17 @@ class ClientSession:
             cur_ot = self._operation_time
             if cur_ot is None or ts_newer(ot, cur_ot):
                 self._operation_time = ot
+
+    def check_callback_timeout(self) -> None:
+        """CSOT "Convenient Transaction API": inside a ``with_transaction`` callback run under a
+        deadline, an operation may not set its own timeout (a ``pymongo.timeout()`` of another
+        length): raise :class:`~pymongo.errors.InvalidOperation` before anything is sent (the
+        executor calls this while :attr:`callback_timeout` is set)."""
+        if _csot.get_timeout() != self.callback_timeout:
+            raise InvalidOperation(
+                "timeoutMS cannot be overridden inside a withTransaction callback: the callback runs "
+                f"under the withTransaction's timeoutMS ({self.callback_timeout * 1000:g})"  # type: ignore[operator]
+            )
 
     def mark_dirty(self) -> None:
         """Mark the server session dirty after a network error: it is discarded, not reused
@@ -543,12 +557,14 @@ class ClientSession:
 
         while True:
             self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            self.callback_timeout = timeout
             try:
                 ret = await coro(self)
             except BaseException as exc:
+                self.callback_timeout = None
                 if self.in_transaction:
-                    if csot:  # (CSOT: the abort gets a fresh timeoutMS of its own)
-                        with _csot._TimeoutContext(timeout):
+                    if csot:  # (CSOT: the abort gets a fresh timeoutMS of its own, even past the deadline)
+                        with _csot.fresh(timeout):
                             await self.abort_transaction()
                     else:
                         await self.abort_transaction()
@@ -557,6 +573,7 @@ class ClientSession:
                         continue
                     raise expired(exc) from exc
                 raise
+            self.callback_timeout = None
             if not self.in_transaction:
                 return ret
             while True:
