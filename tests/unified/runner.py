@@ -355,7 +355,7 @@ def coll_db_options(doc: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         elif k == "readPreference":
             kw["read_preference"] = read_preference(v)
         elif k == "timeoutMS":
-            raise Skip("timeoutMS on a database/collection is not part of the Motor 3.7.1 API")
+            raise Skip("timeoutMS on a database/collection is not part of the Motor 3.7.1 / PyMongo 4.20 API (neither has the option)")
         else:
             raise NotImplementedError(k)
     return kw
