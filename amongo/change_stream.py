@@ -9,6 +9,7 @@ from typing import Any, Dict, Generic, List, Mapping, Optional
 
 from pymongo.errors import InvalidOperation, PyMongoError
 
+from amongo import _csot
 from amongo._typing import _DocumentType
 from amongo.command_cursor import CommandCursor
 from amongo.engine import operations as _ops
@@ -53,6 +54,12 @@ class ChangeStream(Generic[_DocumentType]):
         self._show_expanded_events = show_expanded_events
         self._cursor: Optional[CommandCursor[_DocumentType]] = None
         self._closed = False
+        self._timed_out = False  # the last iteration timed out: the next call resumes
+        # CSOT: the deadline each next()/try_next() call runs under as a whole (getMore and any
+        # resume): the pymongo.timeout() the stream was created in, else the client's timeoutMS
+        # (as PyMongo's ChangeStream takes its target's timeout).
+        timeout = _csot.get_timeout()
+        self._timeout: Optional[float] = timeout if timeout is not None else self._client._executor._timeout
 
     def _stage(self) -> Dict[str, Any]:
         opts: Dict[str, Any] = {}
@@ -125,14 +132,33 @@ class ChangeStream(Generic[_DocumentType]):
         """The next change, or None if none is available now (Motor: ``try_next``)."""
         if self._closed:
             raise StopAsyncIteration
+        with _csot.inherit(self._timeout):
+            return await self._try_next()
+
+    async def _try_next(self) -> Optional[_DocumentType]:
+        doc: Optional[_DocumentType]
         try:
             if self._cursor is None:
+                resumed, self._timed_out = self._timed_out, False
                 cursor = await self._open()
-                doc = cursor._pop() if cursor._data else None  # no getMore right after opening
+                if cursor._data:
+                    doc = cursor._pop()
+                elif resumed:  # (a resume after a timeout goes on to the getMore that timed out)
+                    doc = await cursor.try_next()
+                else:
+                    doc = None  # no getMore right after opening
             else:
                 cursor = self._cursor
                 doc = await cursor.try_next()
         except PyMongoError as exc:
+            if _csot.is_timeout_error(exc) and _csot.get_timeout() and not self._closed:
+                # CSOT "Change Streams": a timed-out iteration leaves the stream usable; the
+                # next call resumes with a fresh aggregate (the old cursor is killed).
+                if self._cursor is not None:
+                    await self._cursor.close()
+                self._cursor = None
+                self._timed_out = True
+                raise
             if not _is_resumable(exc) or self._closed:
                 await self.close()
                 raise
@@ -143,6 +169,11 @@ class ChangeStream(Generic[_DocumentType]):
             self._cursor = None
             try:
                 cursor = await self._open()
+            except PyMongoError as exc2:
+                if not (_csot.is_timeout_error(exc2) and _csot.get_timeout()):
+                    await self.close()
+                self._timed_out = True
+                raise
             except BaseException:
                 await self.close()
                 raise

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Opti
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
+from amongo import _csot
 from amongo._typing import _DocumentType
 from amongo.engine.operation import (
     CursorCommand, GetMore, KillCursors, read_concern_document_for, read_preference_for, write_concern_for,
@@ -53,6 +54,9 @@ class _CursorBase(Generic[_DocumentType]):
         self._raw_batches = False
         self._post_batch_resume_token: Any = None
         self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
+        # CSOT: the pymongo.timeout() the cursor was created under; its getMores and close each
+        # run under a fresh deadline of that length (as PyMongo's cursors keep their timeout)
+        self._timeout: Optional[float] = _csot.get_timeout()
         # load-balanced mode: the connection this cursor's getMore/killCursors run on
         self._pin = executor.cursor_pin()
 
@@ -106,6 +110,14 @@ class _CursorBase(Generic[_DocumentType]):
             s._end_implicit()
         self._session = None
 
+    def _check_max_await(self) -> None:
+        """Before the first command: ``maxAwaitTimeMS`` must be below the deadline the cursor
+        runs under (its ``pymongo.timeout()``, else the client's ``timeoutMS``)."""
+        timeout = _csot.get_timeout()
+        if timeout is None:
+            timeout = self._client._executor._timeout
+        _csot.check_max_await(self._max_await_time_ms, timeout)
+
     def _new_implicit_session(self) -> Optional["ClientSession"]:
         if self._explicit_session is not None:
             return self._explicit_session
@@ -122,7 +134,8 @@ class _CursorBase(Generic[_DocumentType]):
         op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
                      n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin)
         try:
-            reply = await self._executor.execute(op, self._session)
+            with _csot.inherit(self._timeout):
+                reply = await self._executor.execute(op, self._session)
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
@@ -138,7 +151,9 @@ class _CursorBase(Generic[_DocumentType]):
             self._killed = True
             self._end_session()
             raise
-        except BaseException:
+        except BaseException as exc:
+            if _csot.is_timeout_error(exc):  # the server cursor lives on: close() kills it
+                self._kill_pending = True
             self._killed = True
             self._end_session()
             raise
@@ -176,11 +191,14 @@ class _CursorBase(Generic[_DocumentType]):
                 return self._pop()
             if self._killed and self._started:
                 raise StopAsyncIteration
-            await self._refresh()
-            if not self._data and (self._killed or self._is_tailable_empty()):
-                if self._killed:
-                    raise StopAsyncIteration
-                return await self._tailable_wait()
+            # (CSOT: one deadline for the whole fetch, a tailable cursor's repeated getMores
+            # included: timeoutMS bounds each next(), not each getMore)
+            with _csot.inherit(self._timeout):
+                await self._refresh()
+                if not self._data and (self._killed or self._is_tailable_empty()):
+                    if self._killed:
+                        raise StopAsyncIteration
+                    return await self._tailable_wait()
 
     def _is_tailable_empty(self) -> bool:
         return False
@@ -258,7 +276,8 @@ class _CursorBase(Generic[_DocumentType]):
             if not self._killed or self._kill_pending:
                 self._killed = True
                 self._kill_pending = False
-                await self._kill_server_cursor(self._id)
+                with _csot.inherit(self._timeout):
+                    await self._kill_server_cursor(self._id)
                 self._id = 0
         finally:
             if self._pin is not None:
@@ -395,6 +414,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
     async def _initial(self) -> None:
         cmd = self._command
         assert cmd is not None
+        self._check_max_await()
         parent = self._parent
         session = self._new_implicit_session()
         self._session = session

@@ -327,6 +327,7 @@ class Cursor(_CursorBase[_DocumentType]):
 
     async def _initial(self) -> None:
         coll = self._collection
+        self._check_max_await()
         cmd = self._find_command()
         session = self._new_implicit_session()
         self._session = session

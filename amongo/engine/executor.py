@@ -375,6 +375,8 @@ class Executor:
             if session._core is not core:
                 raise InvalidOperation("Can only use session with the MongoClient that started it")
             session._check_ended()
+            if session.callback_timeout is not None:  # inside a with_transaction callback under CSOT
+                session.check_callback_timeout()
             if unacknowledged:
                 raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
             # commit/abort (also a re-commit after the state became COMMITTED) belong to the

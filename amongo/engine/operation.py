@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional,
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import DocumentTooLarge, ProtocolError
 
+from amongo import _csot
 from amongo.wire.batching import EncodedArray
 
 Sequences = Optional[Sequence[Tuple[str, Sequence[bytes]]]]
@@ -336,8 +337,14 @@ class GetMore(Operation):
         cmd: Dict[str, Any] = {"getMore": self.cursor_id, "collection": self.coll}
         if self.batch_size:
             cmd["batchSize"] = self.batch_size
-        if self.max_time_ms is not None:
-            cmd["maxTimeMS"] = self.max_time_ms
+        max_time_ms = self.max_time_ms
+        if max_time_ms is not None:
+            # (CSOT "Tailable cursors": an awaitData getMore waits at most the time left of the
+            # deadline it runs under, when that is below maxAwaitTimeMS)
+            left = _csot.remaining()
+            if left is not None and left * 1000 < max_time_ms:
+                max_time_ms = max(int(left * 1000), 1)
+            cmd["maxTimeMS"] = max_time_ms
         if self.comment is not None:
             cmd["comment"] = self.comment
         return cmd
