@@ -26,7 +26,7 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from amongo._common import _facade_class
-from amongo.collection import Collection
+from amongo.collection import Collection, index_cursor
 from amongo.cursor import Cursor
 from amongo.database import Database
 from amongo.engine.operations import cursor_document
@@ -105,7 +105,7 @@ class _Bucket:
     @staticmethod
     async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
-            existing = [ix["key"] async for ix in coll._list_indexes(session=session)]
+            existing = [ix["key"] async for ix in index_cursor(coll, session=session)]
         except OperationFailure:
             existing = []
         if any(_same_keys(k, keys) for k in existing):
@@ -377,13 +377,13 @@ class _ChunkReader:
         self._next = start
 
     def _expected_length(self, n: int) -> int:
-        out = self._out
+        out: GridOut = self._out
         if n < out._num_chunks - 1:
             return out.chunk_size
         return out.length - out.chunk_size * (out._num_chunks - 1)
 
     async def next(self) -> bytes:
-        out = self._out
+        out: GridOut = self._out
         n = self._next
         if n >= out._num_chunks:
             return b""
