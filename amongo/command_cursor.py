@@ -134,11 +134,11 @@ class _CursorBase(Generic[_DocumentType]):
         """The next batch's reply: read off the exhaust stream while the server streams, else
         a getMore (with ``exhaustAllowed`` for an exhaust cursor)."""
         stream = self._stream_pin
-        if stream is not None and stream.conn is not None:
-            return await self._executor.read_more(stream, self._codec_options, self._session)
         op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
                      n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin or stream,
                      exhaust_allowed=stream is not None)
+        if stream is not None and stream.conn is not None:
+            return await self._executor.read_more(op, stream, self._session)
         reply: Dict[str, Any] = await self._executor.execute(op, self._session)
         return reply
 

@@ -680,16 +680,28 @@ class Executor:
         return self._tracing.scope(op_name, dbname, coll, session)
 
     # -- exhaust cursors ----------------------------------------------------------------------
-    async def read_more(self, pin: Pin, codec_options: CodecOptions[Any],
-                        session: Optional[ClientSession]) -> Dict[str, Any]:
+    async def read_more(self, op: Operation, pin: Pin, session: Optional[ClientSession]) -> Dict[str, Any]:
         """The next reply of the exhaust stream on *pin*'s connection (a ``getMore`` sent with
-        ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. When the
-        stream ends (a reply without moreToCome) the connection goes back to the pool; on any
-        error (``ok: 0`` included: the stream is over) or cancellation it is closed, never
-        handed out with unread replies."""
+        ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. *op* is
+        the getMore the server runs for it (as PyMongo, command monitoring sees one getMore per
+        streamed batch). When the stream ends (a reply without moreToCome) the connection goes
+        back to the pool; on any error (``ok: 0`` included: the stream is over) or cancellation
+        it is closed, never handed out with unread replies."""
         conn = pin.conn
         if conn is None:
             raise InvalidOperation("no exhaust stream to read")
+        codec_options = op.codec_options
+        listeners = self.listeners.command if self.listeners.enabled_for_commands else None
+        request_id = op_id = 0
+        start = 0.0
+        if listeners:
+            started_cmd = dict(op.build(conn))
+            started_cmd["$db"] = op.dbname
+            request_id = op_id = next_request_id()
+            EventListeners.publish(listeners, "started", _pm.CommandStartedEvent(
+                started_cmd, op.dbname, request_id, conn.address, op_id,
+                service_id=conn.service_id, server_connection_id=conn.server_connection_id))
+            start = time.perf_counter()
         try:
             timeout = conn.options.socket_timeout
             deadline_left = _csot.remaining()
@@ -705,10 +717,22 @@ class Executor:
             if reply.get("ok") != 1 and not reply.get("ok"):
                 raise command_error(reply, conn.max_wire_version)
             self._process_reply(reply, session, conn)
-        except BaseException:
+        except BaseException as exc:
             conn.close("error")
             pin.release()
+            if listeners and isinstance(exc, PyMongoError):
+                failure: Any = (exc.details or {}) if isinstance(exc, OperationFailure) else {
+                    "errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
+                EventListeners.publish(listeners, "failed", _pm.CommandFailedEvent(
+                    _timedelta(seconds=time.perf_counter() - start), failure, op.name, request_id,
+                    conn.address, op_id, service_id=conn.service_id, database_name=op.dbname,
+                    server_connection_id=conn.server_connection_id))
             raise
+        if listeners:
+            EventListeners.publish(listeners, "succeeded", _pm.CommandSucceededEvent(
+                _timedelta(seconds=time.perf_counter() - start), reply, op.name, request_id, conn.address,
+                op_id, service_id=conn.service_id, database_name=op.dbname,
+                server_connection_id=conn.server_connection_id))
         if not conn.pending_reply:
             pin.release()
         return reply
