@@ -9,9 +9,10 @@ through both APIs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import bson
 import pytest
@@ -146,56 +147,55 @@ class FakeServer:
 DOCS = [{"_id": i} for i in range(10)]
 
 
-async def test_exhaust_streams_with_one_getmore() -> None:
-    async with FakeServer(DOCS) as srv:
+@contextlib.asynccontextmanager
+async def fake(**kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
+    """A :class:`FakeServer` over :data:`DOCS` and an ``AsyncMongoClient`` connected to it."""
+    async with FakeServer(DOCS, **kwargs) as srv:
         client = amongo.AsyncMongoClient(srv.uri)
         try:
-            cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
-            assert [d["_id"] async for d in cursor] == list(range(10))
-            # find, then ONE getMore with exhaustAllowed: the four later batches were streamed
-            assert srv.names() == ["find", "getMore"]
-            assert not srv.log[0][2] & EXHAUST_ALLOWED and srv.log[1][2] & EXHAUST_ALLOWED
-            # the stream ended cleanly: its connection went back to the pool and is reused
-            assert await client.db.coll.find_one({}) == {"_id": 0}
-            assert srv.log[-1][0] == srv.log[1][0] and srv.closed == []
+            yield srv, client
         finally:
             await client.close()
+
+
+async def test_exhaust_streams_with_one_getmore() -> None:
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [d["_id"] async for d in cursor] == list(range(10))
+        # find, then ONE getMore with exhaustAllowed: the four later batches were streamed
+        assert srv.names() == ["find", "getMore"]
+        assert not srv.log[0][2] & EXHAUST_ALLOWED and srv.log[1][2] & EXHAUST_ALLOWED
+        # the stream ended cleanly: its connection went back to the pool and is reused
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] == srv.log[1][0] and srv.closed == []
 
 
 async def test_exhaust_early_close_closes_the_streaming_connection() -> None:
-    async with FakeServer(DOCS, stream_pause=0.05) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
-            got = [await cursor.next() for _ in range(3)]  # first batch + one streamed reply
-            assert [d["_id"] for d in got] == [0, 1, 2]
-            stream_conn = srv.log[1][0]
-            await cursor.close()
-            await asyncio.sleep(0.1)
-            # closed, never returned to the pool with unread replies; no killCursors (the
-            # server drops an exhaust cursor with its connection, as PyMongo relies on)
-            assert stream_conn in srv.closed
-            assert "killCursors" not in srv.names()
-            assert await client.db.coll.find_one({}) == {"_id": 0}
-            assert srv.log[-1][0] != stream_conn
-        finally:
-            await client.close()
+    async with fake(stream_pause=0.05) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        got = [await cursor.next() for _ in range(3)]  # first batch + one streamed reply
+        assert [d["_id"] for d in got] == [0, 1, 2]
+        stream_conn = srv.log[1][0]
+        await cursor.close()
+        await asyncio.sleep(0.1)
+        # closed, never returned to the pool with unread replies; no killCursors (the
+        # server drops an exhaust cursor with its connection, as PyMongo relies on)
+        assert stream_conn in srv.closed
+        assert "killCursors" not in srv.names()
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] != stream_conn
 
 
 async def test_exhaust_error_mid_stream_surfaces_and_drops_the_connection() -> None:
-    async with FakeServer(DOCS, fail_getmore_at=3) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
-            seen: List[int] = []
-            with pytest.raises(OperationFailure, match="boom"):
-                async for d in cursor:
-                    seen.append(d["_id"])
-            assert seen == [0, 1, 2, 3, 4, 5]
-            await asyncio.sleep(0.05)
-            assert srv.log[1][0] in srv.closed
-        finally:
-            await client.close()
+    async with fake(fail_getmore_at=3) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        seen: List[int] = []
+        with pytest.raises(OperationFailure, match="boom"):
+            async for d in cursor:
+                seen.append(d["_id"])
+        assert seen == [0, 1, 2, 3, 4, 5]
+        await asyncio.sleep(0.05)
+        assert srv.log[1][0] in srv.closed
 
 
 async def test_exhaust_argument_rules() -> None:
@@ -218,68 +218,52 @@ def _our_tasks() -> List["asyncio.Task[Any]"]:
 
 
 async def test_read_ahead_sends_the_next_getmore_before_it_is_needed() -> None:
-    async with FakeServer(DOCS) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, batch_size=4).read_ahead()
-            assert (await cursor.next())["_id"] == 0
-            # the application has not asked for the second batch yet: its getMore is sent
-            await asyncio.wait_for(srv.getmore_seen.wait(), 5)
-            assert srv.names() == ["find", "getMore"]
-            assert [d["_id"] async for d in cursor] == list(range(1, 10))
-            assert srv.names() == ["find", "getMore", "getMore"]
-            assert _our_tasks() == []
-        finally:
-            await client.close()
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        assert (await cursor.next())["_id"] == 0
+        # the application has not asked for the second batch yet: its getMore is sent
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        assert srv.names() == ["find", "getMore"]
+        assert [d["_id"] async for d in cursor] == list(range(1, 10))
+        assert srv.names() == ["find", "getMore", "getMore"]
+        assert _our_tasks() == []
 
 
 async def test_read_ahead_error_surfaces_on_the_next_iteration() -> None:
-    async with FakeServer(DOCS, fail_getmore_at=1) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, batch_size=4).read_ahead()
-            first = [await cursor.next() for _ in range(4)]
-            assert [d["_id"] for d in first] == [0, 1, 2, 3]
-            await asyncio.wait_for(srv.getmore_seen.wait(), 5)
-            await asyncio.sleep(0.05)  # the read-ahead failed by now; nothing is lost
-            with pytest.raises(OperationFailure, match="boom"):
-                await cursor.next()
-            assert not cursor.alive
-        finally:
-            await client.close()
+    async with fake(fail_getmore_at=1) as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        first = [await cursor.next() for _ in range(4)]
+        assert [d["_id"] for d in first] == [0, 1, 2, 3]
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        await asyncio.sleep(0.05)  # the read-ahead failed by now; nothing is lost
+        with pytest.raises(OperationFailure, match="boom"):
+            await cursor.next()
+        assert not cursor.alive
 
 
 async def test_read_ahead_close_cancels_the_getmore_and_kills_the_cursor() -> None:
-    async with FakeServer(DOCS, getmore_delay=0.5) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, batch_size=4).read_ahead()
-            await cursor.next()
-            await asyncio.wait_for(srv.getmore_seen.wait(), 5)
-            assert len(_our_tasks()) == 1
-            await cursor.close()
-            assert _our_tasks() == []
-            await asyncio.sleep(0.05)
-            assert srv.names()[-1] == "killCursors"
-        finally:
-            await client.close()
+    async with fake(getmore_delay=0.5) as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        await cursor.next()
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        assert len(_our_tasks()) == 1
+        await cursor.close()
+        assert _our_tasks() == []
+        await asyncio.sleep(0.05)
+        assert srv.names()[-1] == "killCursors"
 
 
 async def test_read_ahead_of_an_abandoned_cursor_leaks_nothing() -> None:
-    async with FakeServer(DOCS) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
-        try:
-            cursor = client.db.coll.find({}, batch_size=4).read_ahead()
-            await cursor.next()
-            await asyncio.wait_for(srv.getmore_seen.wait(), 5)
-            await asyncio.sleep(0.05)
-            del cursor
-            gc.collect()
-            await asyncio.sleep(0.1)
-            assert _our_tasks() == []
-            assert srv.names()[-1] == "killCursors"  # (the cursor's finalizer killed it)
-        finally:
-            await client.close()
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        await cursor.next()
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        await asyncio.sleep(0.05)
+        del cursor
+        gc.collect()
+        await asyncio.sleep(0.1)
+        assert _our_tasks() == []
+        assert srv.names()[-1] == "killCursors"  # (the cursor's finalizer killed it)
 
 
 # -- against SecantusDB (a real server that streams exhaust getMores) --------------------------
