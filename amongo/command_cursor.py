@@ -207,7 +207,7 @@ class _CursorBase(Generic[_DocumentType]):
         else:
             return len(self._data)
         if self._read_ahead:
-            self._schedule_read_ahead()
+            await self._start_read_ahead()
         return len(self._data)
 
     async def _ensure_started(self) -> None:
@@ -215,7 +215,16 @@ class _CursorBase(Generic[_DocumentType]):
             self._started = True
             await self._initial()
             if self._read_ahead:
-                self._schedule_read_ahead()
+                await self._start_read_ahead()
+
+    async def _start_read_ahead(self) -> None:
+        """Schedule the read-ahead and let it run up to its first wait: its getMore is on
+        the wire before the application starts on the batch (iterating a buffered batch
+        never yields to the event loop, so a task merely scheduled would wait for the end
+        of the batch)."""
+        self._schedule_read_ahead()
+        if self._ahead is not None:
+            await asyncio.sleep(0)
 
     def read_ahead(self, enabled: bool = True) -> "Self":
         """Fetch the next batch while the application consumes the current one: once a

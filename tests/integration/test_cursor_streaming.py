@@ -221,7 +221,11 @@ async def test_read_ahead_sends_the_next_getmore_before_it_is_needed() -> None:
     async with fake() as (srv, client):
         cursor = client.db.coll.find({}, batch_size=4).read_ahead()
         assert (await cursor.next())["_id"] == 0
-        # the application has not asked for the second batch yet: its getMore is sent
+        # the application has not asked for the second batch yet, and iterating a buffered
+        # batch never yields to the loop: the getMore is already on the wire (its connection
+        # checked out) when the first document is returned
+        (server,) = client._topology.servers.values()
+        assert len(server.pool._in_use) == 1
         await asyncio.wait_for(srv.getmore_seen.wait(), 5)
         assert srv.names() == ["find", "getMore"]
         assert [d["_id"] async for d in cursor] == list(range(1, 10))
