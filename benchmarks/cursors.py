@@ -71,7 +71,8 @@ def _spin_consumer(micros: int) -> Callable[[Any, str, int], Any]:
 CONSUMERS: Dict[str, Callable[[Any, str, int], Any]] = {"to_list": _to_list, "async for + encode": _process}
 
 
-async def run(uri: str, docs: int, batch_size: int, rounds: int) -> List[Tuple[str, str, float, float]]:
+async def run(uri: str, docs: int, batch_size: int, rounds: int,
+              consumers: Dict[str, Callable[[Any, str, int], Any]]) -> List[Tuple[str, str, float, float]]:
     client: Any = amongo.AsyncMongoClient(uri)
     try:
         coll = client.amongo_bench.cursors
@@ -79,7 +80,7 @@ async def run(uri: str, docs: int, batch_size: int, rounds: int) -> List[Tuple[s
         for start in range(0, docs, 5000):
             await coll.insert_many([{"_id": i, "x": i, "s": "abcdefgh"} for i in range(start, min(docs, start + 5000))])
         times: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
-        for consumer_name, consume in CONSUMERS.items():
+        for consumer_name, consume in consumers.items():
             for mode in MODES:  # warm-up
                 assert await consume(coll, mode, batch_size) == docs
             for r in range(rounds):
@@ -177,8 +178,9 @@ def main(argv: Any = None) -> int:
     if args.proxy:
         asyncio.run(_proxy(int(args.proxy[0]), float(args.proxy[1])))
         return 0
+    consumers = dict(CONSUMERS)
     if args.work_us:
-        CONSUMERS[f"async for + {args.work_us} us"] = _spin_consumer(args.work_us)
+        consumers[f"async for + {args.work_us} us"] = _spin_consumer(args.work_us)
     server = None
     uri = args.uri
     if uri is None:
@@ -190,7 +192,7 @@ def main(argv: Any = None) -> int:
     try:
         if args.latency_ms:
             proxy, uri = _start_proxy(uri, args.latency_ms)
-        rows = asyncio.run(run(uri, args.docs, args.batch_size, args.rounds))
+        rows = asyncio.run(run(uri, args.docs, args.batch_size, args.rounds, consumers))
     finally:
         if proxy is not None:
             proxy.kill()

@@ -336,3 +336,16 @@ async def test_exhaust_command_monitoring(secantus_rs: Any) -> None:
         assert listener.succeeded_events[-1].reply["cursor"]["id"] == 0
     finally:
         client.close()
+
+
+def test_benchmark_script_smoke(secantus_rs: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.cursors`` (tiny: every mode and consumer, through its latency
+    proxy) runs and prints its table."""
+    from benchmarks import cursors
+
+    assert cursors.main(["--uri", secantus_rs.uri, "--docs", "300", "--batch-size", "100", "--rounds", "1",
+                         "--work-us", "1", "--latency-ms", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.split()[-1:] and line.split()[-1].endswith("x")]
+    assert len(rows) == 3 * len(cursors.MODES), out
+    assert "+2 ms round trip" in out
