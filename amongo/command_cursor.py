@@ -147,6 +147,10 @@ class _CursorBase(Generic[_DocumentType]):
         consumes the batch just received (not inside a transaction)."""
         if not self._read_ahead or self._ahead is not None or self._killed or not self._id:
             return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # (read_ahead() called outside the loop: the next batch schedules it)
+            return
         explicit = self._explicit_session
         if explicit is not None and explicit.in_transaction:
             return

@@ -252,7 +252,7 @@ class Cursor(_CursorBase[_DocumentType]):
         c = type(self)(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
-                     "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
+                     "_allow_disk_use", "_let", "_where", "_max_await_time_ms", "_read_ahead"):
             setattr(c, attr, getattr(self, attr))
         return c
 
@@ -346,8 +346,10 @@ class Cursor(_CursorBase[_DocumentType]):
             # with moreToCome on one connection, kept out of the pool until the stream ends).
             explicit = self._explicit_session
             if explicit is not None and explicit.in_transaction:
+                self._killed = True
                 raise InvalidOperation("Exhaust cursors are not supported in transactions")
             if self._pin is not None:
+                self._killed = True
                 raise InvalidOperation("Exhaust cursors are not supported in load balanced mode")
             self._stream_pin = Pin("cursor")
         session = self._new_implicit_session()
