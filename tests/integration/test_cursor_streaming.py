@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import struct
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import bson
@@ -22,6 +21,7 @@ from pymongo.errors import InvalidOperation, OperationFailure
 import amongo
 from amongo.motor_asyncio import AsyncIOMotorClient
 from amongo.wire.message import EXHAUST_ALLOWED, MORE_TO_COME, encode_op_msg
+from proxy import msg_document, read_frame
 
 from ._crud_helpers import make_client, unique
 
@@ -93,11 +93,11 @@ class FakeServer:
         self._writers.append(writer)
         try:
             while True:
-                header = await reader.readexactly(16)
-                length, request_id, _, _ = struct.unpack("<iiii", header)
-                body = await reader.readexactly(length - 16)
-                flags = struct.unpack_from("<I", body)[0]
-                cmd = bson.decode(body[5:])  # (flag bits, then one kind-0 section)
+                frame = await read_frame(reader)  # (tests/proxy.py's framing, not amongo's)
+                if frame is None:
+                    raise ConnectionResetError
+                request_id = frame.request_id
+                flags, cmd = msg_document(frame.body)
                 name = next(iter(cmd))
 
                 def send(doc: Dict[str, Any], more: bool = False) -> None:
