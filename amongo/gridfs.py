@@ -28,8 +28,8 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from amongo import _csot
-from amongo._common import _facade_class
-from amongo.collection import Collection
+from amongo._common import _facade_class, executor_of
+from amongo.collection import Collection, index_cursor
 from amongo.cursor import Cursor
 from amongo.database import Database
 from amongo.engine.operations import cursor_document
@@ -96,7 +96,7 @@ def _whole_operation(method: _F) -> _F:
 
     @functools.wraps(method)
     async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with _csot.inherit(self._collection._executor._timeout):
+        with _csot.inherit(executor_of(self._collection).timeout):
             return await method(self, *args, **kwargs)
 
     return run  # type: ignore[return-value]
@@ -106,7 +106,7 @@ def _lifetime(root: Collection[Any]) -> Optional[Tuple[float, float]]:
     """The deadline a GridFS stream keeps for its whole lifetime (CSOT "GridFS API": timeoutMS
     caps the stream's lifetime): the one in effect when it is made, else the client's
     ``timeoutMS`` from then on; None without either."""
-    return _csot.kept(root._executor._timeout)
+    return _csot.kept(executor_of(root).timeout)
 
 
 def _within(kept: Optional[Tuple[float, float]]) -> Any:
@@ -136,7 +136,7 @@ class _Bucket:
     @staticmethod
     async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
-            existing = [ix["key"] async for ix in coll._list_indexes(session=session)]
+            existing = [ix["key"] async for ix in index_cursor(coll, session=session)]
         except OperationFailure:
             existing = []
         if any(_same_keys(k, keys) for k in existing):
@@ -415,13 +415,13 @@ class _ChunkReader:
         self._next = start
 
     def _expected_length(self, n: int) -> int:
-        out = self._out
+        out: GridOut = self._out
         if n < out._num_chunks - 1:
             return out.chunk_size
         return out.length - out.chunk_size * (out._num_chunks - 1)
 
     async def next(self) -> bytes:
-        out = self._out
+        out: GridOut = self._out
         n = self._next
         if n >= out._num_chunks:
             return b""

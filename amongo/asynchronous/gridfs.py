@@ -194,7 +194,8 @@ class AsyncGridFS:
 
     def __init__(self, database: Any, collection: str = "fs") -> None:
         self._bucket_api = AsyncGridFSBucket(database, collection)
-        self._collection = self._bucket_api._collection
+        # (the bucket's root collection, as GridFSBucket makes it: default options)
+        self._collection = database.get_collection(collection)
         self._files = self._collection["files"]
 
     def new_file(self, **kwargs: Any) -> AsyncGridIn:

@@ -594,3 +594,15 @@ class ClientSession:
                         raise expired(exc) from exc
                     raise
                 return ret
+
+
+def is_implicit(session: ClientSession) -> bool:
+    """Whether *session* is an implicit session (made by the driver for one operation or
+    cursor, never seen by the application)."""
+    return session._implicit
+
+
+def end_implicit(session: ClientSession) -> None:
+    """Return implicit *session*'s server session to the pool (no I/O): what a facade calls
+    when the operation or cursor it made the session for is over."""
+    session._end_implicit()
