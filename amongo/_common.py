@@ -1,7 +1,7 @@
 """Options inherited client → database → collection (shared by the facades)."""
 from __future__ import annotations
 
-from typing import Any, Generic, Optional
+from typing import Any, Dict, Generic, Optional
 
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidName
@@ -12,7 +12,8 @@ from amongo._typing import _DocumentType
 from amongo.engine.clock import ts_newer as _clock_ts_newer
 
 from amongo.engine.executor import Executor
-from amongo.engine.operation import read_preference_for, write_concern_for
+from amongo.engine.operation import DatabaseWrite, read_preference_for, write_concern_for
+from amongo.server_errors import check_write_concern_error
 from amongo.engine.session import ClientSession
 
 
@@ -38,7 +39,7 @@ class _BaseObject(Generic[_DocumentType]):
 
     def _inherit(
         self,
-        parent: Any,
+        parent: "_BaseObject[Any]",
         codec_options: Optional[CodecOptions[Any]],
         read_preference: Any,
         write_concern: Optional[WriteConcern],
@@ -77,6 +78,24 @@ class _BaseObject(Generic[_DocumentType]):
     def _read_preference_for(self, session: Optional["ClientSession"]) -> Any:
         return read_preference_for(session, self._read_preference)
 
+    async def _run_write_command(
+        self, dbname: str, cmd: Dict[str, Any], session: Optional["ClientSession"], *, comment: Any = None,
+        write_concern: Optional[WriteConcern] = None, check: bool = True,
+    ) -> Dict[str, Any]:
+        """Run *cmd*, a command that writes (create, drop, renameCollection, dropDatabase),
+        on database *dbname* as a ``DatabaseWrite`` operation, with *write_concern* (this
+        object's when None; nothing inside a transaction); a write-concern error raises."""
+        if comment is not None:
+            cmd["comment"] = comment
+        wc = write_concern if write_concern is not None else self._write_concern_for(session)
+        reply: Dict[str, Any] = await self._executor.execute(
+            DatabaseWrite(dbname, cmd, self._codec_options, write_concern=wc.document if wc is not None else None,
+                          check=check),
+            session,
+        )
+        check_write_concern_error(reply)
+        return reply
+
 
 # (re-exported for older importers)
 ts_newer = _clock_ts_newer
@@ -113,6 +132,14 @@ def _facade_class(path: str) -> Any:
     """A :class:`_FacadeClass` attribute, typed ``Any`` for the annotations of its users
     (``_cursor_class: ClassVar[Type[Any]] = _facade_class("amongo.cursor:Cursor")``)."""
     return _FacadeClass(path)
+
+
+def executor_of(obj: _BaseObject[Any]) -> Executor:
+    """The engine *obj* (a client, database or collection) hands its operations to: the
+    client's executor. How a cursor or change stream built on a collection reaches the
+    engine (the handle stays underscored on the facades, whose public attribute names are
+    databases and collections)."""
+    return obj._executor
 
 
 def validate_database_name(name: Any) -> str:

@@ -9,8 +9,10 @@ from typing import Any, Dict, Generic, List, Mapping, Optional
 
 from pymongo.errors import InvalidOperation, PyMongoError
 
+from amongo import _csot
+from amongo._common import executor_of
 from amongo._typing import _DocumentType
-from amongo.command_cursor import CommandCursor
+from amongo.command_cursor import StreamCursor
 from amongo.engine import operations as _ops
 from amongo.server_errors import is_resumable as _is_resumable
 
@@ -51,8 +53,14 @@ class ChangeStream(Generic[_DocumentType]):
         self._session = session
         self._comment = comment
         self._show_expanded_events = show_expanded_events
-        self._cursor: Optional[CommandCursor[_DocumentType]] = None
+        self._cursor: Optional[StreamCursor[_DocumentType]] = None
         self._closed = False
+        self._timed_out = False  # the last iteration timed out: the next call resumes
+        # CSOT: the deadline each next()/try_next() call runs under as a whole (getMore and any
+        # resume): the pymongo.timeout() the stream was created in, else the client's timeoutMS
+        # (as PyMongo's ChangeStream takes its target's timeout).
+        timeout = _csot.get_timeout()
+        self._timeout: Optional[float] = timeout if timeout is not None else executor_of(self._client).timeout
 
     def _stage(self) -> Dict[str, Any]:
         opts: Dict[str, Any] = {}
@@ -73,7 +81,7 @@ class ChangeStream(Generic[_DocumentType]):
             opts["startAtOperationTime"] = self._start_at_operation_time
         return {"$changeStream": opts}
 
-    async def _open(self) -> CommandCursor[_DocumentType]:
+    async def _open(self) -> StreamCursor[_DocumentType]:
         cmd: Dict[str, Any] = {"aggregate": self._aggregate_target, "pipeline": [self._stage()] + list(self._pipeline), "cursor": {}}
         if self._batch_size is not None:
             cmd["cursor"] = {"batchSize": self._batch_size}
@@ -83,13 +91,13 @@ class ChangeStream(Generic[_DocumentType]):
             cmd["comment"] = self._comment
         dbname = self._coll.database.name
         coll = self._coll
-        cursor: CommandCursor[_DocumentType] = CommandCursor(
+        cursor: StreamCursor[_DocumentType] = StreamCursor(
             coll, cmd, session=self._session, max_await_time_ms=self._max_await_time_ms,
             batch_size=self._batch_size or 0, retryable=True, parent=coll if self._aggregate_target != 1 else coll,
         )
-        await cursor._ensure_started()
-        pbrt = cursor._post_batch_resume_token
-        if not cursor._data and pbrt is not None:
+        await cursor.start()
+        pbrt = cursor.post_batch_resume_token
+        if not cursor.buffered and pbrt is not None:
             # Cache the postBatchResumeToken of an empty first batch (change-streams spec), so a
             # resume before the first change starts where this stream started.
             self._resume_token = pbrt
@@ -97,10 +105,10 @@ class ChangeStream(Generic[_DocumentType]):
         if (
             self._resume_token is None
             and self._start_at_operation_time is None
-            and not cursor._data
-            and cursor._post_batch_resume_token is None
+            and not cursor.buffered
+            and pbrt is None
         ):
-            session = cursor._session or self._session
+            session = cursor.operation_session or self._session
             op_time = getattr(session, "operation_time", None) if session is not None else None
             if op_time is not None:
                 self._start_at_operation_time = op_time
@@ -125,14 +133,30 @@ class ChangeStream(Generic[_DocumentType]):
         """The next change, or None if none is available now (Motor: ``try_next``)."""
         if self._closed:
             raise StopAsyncIteration
+        with _csot.inherit(self._timeout):
+            return await self._try_next()
+
+    async def _try_next(self) -> Optional[_DocumentType]:
+        doc: Optional[_DocumentType]
         try:
             if self._cursor is None:
+                resumed, self._timed_out = self._timed_out, False
                 cursor = await self._open()
-                doc = cursor._pop() if cursor._data else None  # no getMore right after opening
+                doc = cursor.pop_buffered()  # no getMore right after opening, unless...
+                if doc is None and resumed:  # (...a resume after a timeout: on to the getMore that timed out)
+                    doc = await cursor.try_next()
             else:
                 cursor = self._cursor
                 doc = await cursor.try_next()
         except PyMongoError as exc:
+            if _csot.is_timeout_error(exc) and _csot.get_timeout() and not self._closed:
+                # CSOT "Change Streams": a timed-out iteration leaves the stream usable; the
+                # next call resumes with a fresh aggregate (the old cursor is killed).
+                if self._cursor is not None:
+                    await self._cursor.close()
+                self._cursor = None
+                self._timed_out = True
+                raise
             if not _is_resumable(exc) or self._closed:
                 await self.close()
                 raise
@@ -143,24 +167,29 @@ class ChangeStream(Generic[_DocumentType]):
             self._cursor = None
             try:
                 cursor = await self._open()
+            except PyMongoError as exc2:
+                if not (_csot.is_timeout_error(exc2) and _csot.get_timeout()):
+                    await self.close()
+                self._timed_out = True
+                raise
             except BaseException:
                 await self.close()
                 raise
-            doc = cursor._pop() if cursor._data else None
+            doc = cursor.pop_buffered()
         if doc is None:
-            pbrt = cursor._post_batch_resume_token
-            if pbrt is not None and not cursor._data:
+            pbrt = cursor.post_batch_resume_token
+            if pbrt is not None and not cursor.buffered:
                 self._resume_token = pbrt
                 self._uses_start_after = False
-            if cursor._killed and not cursor._data:
+            if cursor.exhausted:
                 await self.close()
             return None
         token = doc.get("_id") if isinstance(doc, Mapping) else None
         if token is None:
             await self.close()
             raise InvalidOperation("Cannot provide resume functionality when the resume token is missing.")
-        if not cursor._data and cursor._post_batch_resume_token is not None:
-            self._resume_token = cursor._post_batch_resume_token
+        if not cursor.buffered and cursor.post_batch_resume_token is not None:
+            self._resume_token = cursor.post_batch_resume_token
         else:
             self._resume_token = token
         self._uses_start_after = False
@@ -206,3 +235,10 @@ class ChangeStream(Generic[_DocumentType]):
 
     def __exit__(self, *args: Any) -> None:  # pragma: no cover
         pass
+
+
+async def opened(stream: ChangeStream[_DocumentType]) -> ChangeStream[_DocumentType]:
+    """*stream* after its ``aggregate`` ran (PyMongo's ``await coll.watch()``: errors surface
+    here, and the stream is not returned)."""
+    await stream._open()
+    return stream

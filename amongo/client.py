@@ -228,11 +228,11 @@ class MongoClient(_BaseObject[_DocumentType]):
         if fqdn is not None:
             # (through a weak reference: the topology, kept alive by its monitor tasks, must
             # not keep the client alive, or an unclosed client would never be collected)
-            client_ref = weakref.ref(self)
+            hook_ref = weakref.WeakMethod(self._credential_from_txt)
 
             def txt_hook(txt: Mapping[str, str]) -> Any:
-                client = client_ref()
-                return None if client is None else client._credential_from_txt(txt)
+                hook = hook_ref()
+                return None if hook is None else hook(txt)
 
             self._topology.srv_txt_hook = txt_hook
         self._core = ClientCore(
@@ -253,7 +253,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             except RuntimeError:
                 pass
             else:
-                self._topology._open_sync()
+                self._topology.open_sync()
 
     # -- construction helpers ---------------------------------------------------------------
     def _credential_from_txt(self, txt: Mapping[str, str]) -> Any:
@@ -307,7 +307,7 @@ class MongoClient(_BaseObject[_DocumentType]):
 
     def _is_direct_single(self, server: Any) -> bool:
         """True when the topology type is Single (a direct connection)."""
-        return self._topology._td.topology_type == TopologyType.Single
+        return self._topology.description.topology_type == TopologyType.Single
 
     def _session_timeout_minutes(self) -> Optional[int]:
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
@@ -469,7 +469,7 @@ class MongoClient(_BaseObject[_DocumentType]):
         ``ClientBulkWriteException``. Each model needs ``namespace="db.coll"``."""
         async with self._executor.trace_operation("bulkWrite", "admin", None, session):
             return await client_bulk_write(
-                self, models, session=session, ordered=ordered, verbose_results=verbose_results,
+                self, self._executor, models, session=session, ordered=ordered, verbose_results=verbose_results,
                 bypass_document_validation=bypass_document_validation, comment=comment, let=let,
                 write_concern=write_concern,
             )
@@ -483,7 +483,7 @@ class MongoClient(_BaseObject[_DocumentType]):
             name = name.name
         if not isinstance(name, str):
             raise TypeError("name_or_database must be an instance of str or a Database")
-        await self[name]._command_write({"dropDatabase": 1}, session=session, comment=comment)
+        await self._run_write_command(validate_database_name(name), {"dropDatabase": 1}, session, comment=comment)
 
     async def start_session(
         self,
@@ -688,20 +688,14 @@ class MongoClient(_BaseObject[_DocumentType]):
         ids = self._core.session_pool.pop_all_ids()
         if ids:
             self._end_sessions_nowait(ids)
-        close_nowait = getattr(topology, "close_nowait", None)
-        if close_nowait is not None:
-            close_nowait()
-        else:  # pragma: no cover - every Topology has close_nowait
-            topology._closed = True
-            for srv in list(topology.servers.values()):
-                srv.pool.close_nowait()
+        topology.close_nowait()
 
     def __del__(self) -> None:
         """An unclosed client that started monitoring and is garbage-collected: warn
         (``ResourceWarning``, as PyMongo) and stop its monitors and close its sockets."""
         try:
             topology = self._topology
-            if self._closed or not topology._opened or topology._closed:
+            if self._closed or not topology.opened or topology.closed:
                 return
         except AttributeError:  # (a client whose __init__ failed)
             return

@@ -30,7 +30,8 @@ from pymongo.write_concern import WriteConcern
 
 from amongo.engine import operations as _ops
 from amongo.engine.operation import Operation
-from amongo.engine.session import ClientSession
+from amongo.engine.executor import Executor
+from amongo.engine.session import ClientSession, end_implicit, is_implicit
 
 from amongo.command_cursor import CommandCursor
 from amongo.server_errors import write_concern_error_details
@@ -228,6 +229,7 @@ class _Batch(Operation):
 
 async def client_bulk_write(
     client: "MongoClient[Any]",
+    executor: "Executor",
     models: Sequence[Any],
     session: Optional["ClientSession"] = None,
     ordered: bool = True,
@@ -251,7 +253,7 @@ async def client_bulk_write(
             raise InvalidOperation("Cannot request unacknowledged write concern and verbose results")
         if ordered:
             raise InvalidOperation("Cannot request unacknowledged write concern and ordered writes")
-        if session is not None and not session._implicit:
+        if session is not None and not is_implicit(session):
             raise ConfigurationError(f"Explicit sessions are incompatible with unacknowledged write concern: {wc!r}")
     if let is not None and not isinstance(let, Mapping):
         raise TypeError("let must be an instance of dict, bson.son.SON, or any other type that inherits from collections.Mapping")
@@ -286,7 +288,6 @@ async def client_bulk_write(
         base["let"] = let
     # lsid, txnNumber, $clusterTime, readConcern/API version, maxTimeMS are added later.
     command_size = len(bson.encode(base, False, codec)) + 200
-    executor = client._executor
 
     if not acknowledged:
         start = 0
@@ -342,7 +343,7 @@ async def client_bulk_write(
                 break
     finally:
         if session is None:
-            use_session._end_implicit()
+            end_implicit(use_session)
     if full["error"] is not None or full["writeErrors"] or full["writeConcernErrors"]:
         _raise(full, verbose_results)
     return ClientBulkWriteResult(full, True, verbose_results)
@@ -356,10 +357,7 @@ async def _read_results(
 
     if not reply.get("cursor"):
         return
-    cursor: CommandCursor[Any] = CommandCursor(client["admin"]["$cmd.bulkWrite"], None, session=session)
-    cursor._comment = comment
-    cursor._started = True
-    cursor._take_cursor(reply, address, first=True)
+    cursor = CommandCursor.from_reply(client["admin"]["$cmd.bulkWrite"], reply, address, session, comment)
     try:
         async for doc in cursor:
             index = doc["idx"] + offset

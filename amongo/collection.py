@@ -44,7 +44,7 @@ from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject, _facade_class
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
-from amongo.engine.session import ClientSession
+from amongo.engine.session import ClientSession, end_implicit
 
 from amongo.engine.executor import Executor
 from amongo.engine.operation import (
@@ -486,7 +486,7 @@ class Collection(_BaseObject[_DocumentType]):
                 except Exception:
                     pass
         finally:
-            session._end_implicit()
+            end_implicit(session)
         batch = cursor_doc["firstBatch"]
         return batch[0] if batch else None
 
@@ -560,11 +560,12 @@ class Collection(_BaseObject[_DocumentType]):
         comment: Any = None, **kwargs: Any,
     ) -> "CommandCursor[_DocumentType]":
         """Like :meth:`aggregate`, yielding raw BSON batches (Motor: ``aggregate_raw_batches``)."""
-        cursor = self._aggregate_cursor(pipeline, db_level=False, session=session, comment=comment, **kwargs)
-        cursor._raw_batches = True
+        cursor = self._aggregate_cursor(pipeline, db_level=False, session=session, comment=comment, raw_batches=True,
+                                        **kwargs)
         return cursor
 
-    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False, **kwargs: Any) -> "CommandCursor[Any]":
+    def _aggregate_cursor(self, pipeline: Sequence[Mapping[str, Any]], db_level: bool = False,
+                          raw_batches: bool = False, **kwargs: Any) -> "CommandCursor[Any]":
         if not isinstance(pipeline, list):
             if isinstance(pipeline, (tuple,)):
                 pipeline = list(pipeline)
@@ -592,7 +593,7 @@ class Collection(_BaseObject[_DocumentType]):
         return self._command_cursor_class(
             coll, cmd, session=session, read_preference=None if has_write else None,
             codec_options=self._codec_options, max_await_time_ms=max_await, batch_size=batch_size or 0,
-            retryable=not has_write, is_write=has_write, parent=self, latent=True,
+            retryable=not has_write, is_write=has_write, parent=self, latent=True, raw_batches=raw_batches,
         )
 
     # -- find-and-modify --------------------------------------------------------------------
@@ -758,7 +759,7 @@ class Collection(_BaseObject[_DocumentType]):
         """A cursor over this collection's search indexes (a ``$listSearchIndexes``
         aggregation), returned without awaiting (Motor: ``list_search_indexes``)."""
         stage: Dict[str, Any] = {} if name is None else {"name": name}
-        coll = self.with_options(
+        coll: Collection[Any] = self.with_options(
             codec_options=CodecOptions(), read_preference=ReadPreference.PRIMARY,
             write_concern=WriteConcern(), read_concern=ReadConcern(),
         )
@@ -857,8 +858,7 @@ class Collection(_BaseObject[_DocumentType]):
             raise InvalidName("collection names must not contain '$'")
         cmd: Dict[str, Any] = {"renameCollection": self._full_name, "to": f"{self._database.name}.{new_name}"}
         cmd.update(kwargs)
-        return await self._client["admin"]._command_write(cmd, session=session, comment=comment,
-                                                          write_concern=self._wc(session))
+        return await self._run_write_command("admin", cmd, session, comment=comment, write_concern=self._wc(session))
 
     def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,
@@ -899,3 +899,17 @@ def _raise_single_write_errors(reply: Mapping[str, Any]) -> None:
             raise DuplicateKeyError(msg, code, details)
         raise WriteError(msg, code, details)
     _check_write_concern_error(reply)
+
+
+def aggregate_cursor(coll: Collection[Any], pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> "CommandCursor[Any]":
+    """A latent ``aggregate`` cursor on *coll* (``Database.aggregate`` runs a database-level
+    aggregation through ``<db>.$cmd.aggregate`` with ``db_level=True``); *kwargs* as
+    :meth:`Collection.aggregate`'s."""
+    return coll._aggregate_cursor(pipeline, **kwargs)
+
+
+def index_cursor(coll: Collection[Any], session: Optional["ClientSession"] = None) -> "CommandCursor[MutableMapping[str, Any]]":
+    """A latent ``listIndexes`` cursor on *coll*, whichever API's class *coll* is (PyMongo's
+    ``list_indexes`` is a coroutine, Motor's returns the cursor): what GridFS reads."""
+    return coll._list_indexes(session=session)
+

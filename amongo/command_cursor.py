@@ -2,6 +2,7 @@
 ``AsyncIOMotorLatentCommandCursor``), and the batching machinery shared with find cursors."""
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Optional, Tuple
@@ -9,12 +10,15 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Opti
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
 
+from amongo import _csot
+from amongo._common import executor_of
 from amongo._typing import _DocumentType
 from amongo.engine.operation import (
     CursorCommand, GetMore, KillCursors, read_concern_document_for, read_preference_for, write_concern_for,
 )
+from amongo.engine.executor import Pin
 from amongo.engine.operations import cursor_document
-from amongo.engine.session import ClientSession
+from amongo.engine.session import ClientSession, end_implicit
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Self
@@ -22,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from amongo.collection import Collection
 
 Address = Tuple[str, int]
+_FROM_COMMAND: Any = object()  # CommandCursor's getMore comment: the command's own
 
 
 class _CursorBase(Generic[_DocumentType]):
@@ -33,7 +38,7 @@ class _CursorBase(Generic[_DocumentType]):
         self._collection = collection
         self._client = collection.database.client
         #: the engine this cursor's operations run on (shared by its collection)
-        self._executor = executor = collection._executor
+        self._executor = executor = executor_of(collection)
         if session is None:  # (a cursor made inside ``async with session.bind():`` keeps it)
             session = executor.bound_session()
         self._explicit_session = session
@@ -53,8 +58,15 @@ class _CursorBase(Generic[_DocumentType]):
         self._raw_batches = False
         self._post_batch_resume_token: Any = None
         self._kill_pending = False  # a getMore failed: close() sends killCursors all the same
+        # CSOT: the pymongo.timeout() the cursor was created under; its getMores and close each
+        # run under a fresh deadline of that length (as PyMongo's cursors keep their timeout)
+        self._timeout: Optional[float] = _csot.get_timeout()
         # load-balanced mode: the connection this cursor's getMore/killCursors run on
         self._pin = executor.cursor_pin()
+        # exhaust cursors: the connection the server streams batches on (moreToCome)
+        self._stream_pin: Optional[Pin] = None
+        self._read_ahead = False
+        self._ahead: Optional["asyncio.Future[Dict[str, Any]]"] = None  # the in-flight read-ahead
 
     # -- Motor properties ---------------------------------------------------------------------
     @property
@@ -103,26 +115,85 @@ class _CursorBase(Generic[_DocumentType]):
     def _end_session(self) -> None:
         s = self._session
         if s is not None and s is not self._explicit_session:
-            s._end_implicit()
+            end_implicit(s)
         self._session = None
+
+    def _check_max_await(self) -> None:
+        """Before the first command: ``maxAwaitTimeMS`` must be below the deadline the cursor
+        runs under (its ``pymongo.timeout()``, else the client's ``timeoutMS``)."""
+        timeout = _csot.get_timeout()
+        if timeout is None:
+            timeout = self._executor.timeout
+        _csot.check_max_await(self._max_await_time_ms, timeout)
 
     def _new_implicit_session(self) -> Optional["ClientSession"]:
         if self._explicit_session is not None:
             return self._explicit_session
         return self._executor.implicit_session()
 
-    async def _get_more(self) -> None:
+    def _next_batch_size(self) -> Optional[int]:
+        """The ``batchSize`` of the next getMore; None when the limit is reached by what was
+        received (returned + buffered)."""
         n = self._batch_size
         if self._limit:
-            remaining = self._limit - self._returned
+            remaining = self._limit - self._returned - (0 if self._raw_batches else len(self._data))
             if remaining <= 0:
+                return None
+            n = min(n, remaining) if n else remaining
+        return n
+
+    async def _fetch_more(self, n: int) -> Dict[str, Any]:
+        """The next batch's reply: read off the exhaust stream while the server streams, else
+        a getMore (with ``exhaustAllowed`` for an exhaust cursor)."""
+        stream = self._stream_pin
+        op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
+                     n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin or stream,
+                     exhaust_allowed=stream is not None)
+        if stream is not None and stream.conn is not None:
+            return await self._executor.read_more(op, stream, self._session)
+        reply: Dict[str, Any] = await self._executor.execute(op, self._session)
+        return reply
+
+    def _schedule_read_ahead(self) -> None:
+        """With :meth:`read_ahead` on, send the next getMore now, while the application
+        consumes the batch just received (not inside a transaction)."""
+        if not self._read_ahead or self._ahead is not None or self._killed or not self._id:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # (read_ahead() called outside the loop: the next batch schedules it)
+            return
+        explicit = self._explicit_session
+        if explicit is not None and explicit.in_transaction:
+            return
+        n = self._next_batch_size()
+        if n is None:
+            return
+        with _csot.inherit(self._timeout):  # (the task copies the context: the cursor's deadline)
+            task = asyncio.ensure_future(self._fetch_more(n))
+        task.add_done_callback(_retrieve_exception)
+        self._ahead = task
+
+    async def _cancel_read_ahead(self) -> None:
+        """Cancel the in-flight read-ahead getMore, if any, and wait until it is over."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            await asyncio.wait((ahead,))
+
+    async def _get_more(self) -> None:
+        fetch: Any = self._ahead
+        if fetch is not None:
+            self._ahead = None  # (its error, if any, surfaces here: awaiting the task raises it)
+        else:
+            n = self._next_batch_size()
+            if n is None:
                 await self.close()
                 return
-            n = min(n, remaining) if n else remaining
-        op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
-                     n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin)
+            fetch = self._fetch_more(n)
         try:
-            reply = await self._executor.execute(op, self._session)
+            with _csot.inherit(self._timeout):
+                reply = await fetch
         except OperationFailure as exc:
             if exc.code in (43, 237):  # CursorNotFound / CursorKilled
                 self._id = 0
@@ -138,7 +209,9 @@ class _CursorBase(Generic[_DocumentType]):
             self._killed = True
             self._end_session()
             raise
-        except BaseException:
+        except BaseException as exc:
+            if _csot.is_timeout_error(exc):  # the server cursor lives on: close() kills it
+                self._kill_pending = True
             self._killed = True
             self._end_session()
             raise
@@ -151,12 +224,50 @@ class _CursorBase(Generic[_DocumentType]):
             await self._initial()
         elif not self._data and not self._killed and self._id:
             await self._get_more()
+        else:
+            return len(self._data)
+        if self._read_ahead:
+            await self._start_read_ahead()
         return len(self._data)
 
     async def _ensure_started(self) -> None:
         if not self._started:
             self._started = True
             await self._initial()
+            if self._read_ahead:
+                await self._start_read_ahead()
+
+    async def _start_read_ahead(self) -> None:
+        """Schedule the read-ahead and let it run up to its first wait: its getMore is on
+        the wire before the application starts on the batch (iterating a buffered batch
+        never yields to the event loop, so a task merely scheduled would wait for the end
+        of the batch)."""
+        self._schedule_read_ahead()
+        if self._ahead is not None:
+            await asyncio.sleep(0)
+
+    def read_ahead(self, enabled: bool = True) -> "Self":
+        """Fetch the next batch while the application consumes the current one: once a
+        batch arrives, the getMore for the following batch is already sent (amongo only: no
+        Motor or PyMongo method; off by default). Chainable, and may be called at any time:
+        on a cursor already started (PyMongo's ``await coll.aggregate(...)``) the next
+        getMore is sent at once.
+
+        Worth it when the server's per-batch latency is significant and the application
+        does work per document; it holds at most one extra batch in memory. An error of the
+        read-ahead getMore surfaces on the next iteration that needs the batch; :meth:`close`
+        cancels and awaits an in-flight read-ahead before killing the server cursor. Inside a
+        transaction getMores stay on demand.
+
+        :param enabled: False turns read-ahead off again.
+        :raises TypeError: *enabled* is not a bool.
+        """
+        if not isinstance(enabled, bool):
+            raise TypeError("enabled must be a bool")
+        self._read_ahead = enabled
+        if enabled and self._started:
+            self._schedule_read_ahead()
+        return self
 
     def _pop(self) -> _DocumentType:
         doc: _DocumentType = self._data.popleft()
@@ -176,11 +287,14 @@ class _CursorBase(Generic[_DocumentType]):
                 return self._pop()
             if self._killed and self._started:
                 raise StopAsyncIteration
-            await self._refresh()
-            if not self._data and (self._killed or self._is_tailable_empty()):
-                if self._killed:
-                    raise StopAsyncIteration
-                return await self._tailable_wait()
+            # (CSOT: one deadline for the whole fetch, a tailable cursor's repeated getMores
+            # included: timeoutMS bounds each next(), not each getMore)
+            with _csot.inherit(self._timeout):
+                await self._refresh()
+                if not self._data and (self._killed or self._is_tailable_empty()):
+                    if self._killed:
+                        raise StopAsyncIteration
+                    return await self._tailable_wait()
 
     def _is_tailable_empty(self) -> bool:
         return False
@@ -255,10 +369,19 @@ class _CursorBase(Generic[_DocumentType]):
         True while there are any), and a cursor closed before it started never runs."""
         self._started = True
         try:
+            if self._ahead is not None:
+                await self._cancel_read_ahead()
+            stream = self._stream_pin
+            if stream is not None and stream.conn is not None:
+                # The server is still streaming batches on that connection: close it (the
+                # server drops the cursor with it; its unread replies never reach the pool).
+                self._executor.end_stream(stream)
+                self._id = 0
             if not self._killed or self._kill_pending:
                 self._killed = True
                 self._kill_pending = False
-                await self._kill_server_cursor(self._id)
+                with _csot.inherit(self._timeout):
+                    await self._kill_server_cursor(self._id)
                 self._id = 0
         finally:
             if self._pin is not None:
@@ -286,6 +409,9 @@ class _CursorBase(Generic[_DocumentType]):
 
     def __del__(self) -> None:
         try:
+            if self._stream_pin is not None and self._stream_pin.conn is not None:
+                self._executor.end_stream(self._stream_pin)  # (the server drops the cursor)
+                self._killed = True
             if self._pin is not None:
                 self._pin.release()
             if not self._killed and self._id and self._address is not None:
@@ -360,7 +486,12 @@ class CommandCursor(_CursorBase[_DocumentType]):
         latent: bool = False,
         missing_ns_ok: bool = False,
         require_cursor: bool = False,
+        raw_batches: bool = False,
+        getmore_comment: Any = _FROM_COMMAND,
     ) -> None:
+        """(Built by the facades. *getmore_comment*, when given, is the getMores' ``comment``
+        instead of the command's, as PyMongo's ``Database.cursor_command``; *raw_batches*
+        yields raw BSON batches, as ``aggregate_raw_batches``.)"""
         super().__init__(collection, session, codec_options)
         self._command = command
         self._read_preference = read_preference
@@ -372,6 +503,9 @@ class CommandCursor(_CursorBase[_DocumentType]):
         self._missing_ns_ok = missing_ns_ok
         self._require_cursor = require_cursor
         self._comment = command.get("comment") if command else None
+        if getmore_comment is not _FROM_COMMAND:
+            self._comment = getmore_comment
+        self._raw_batches = raw_batches
 
     @classmethod
     def from_documents(cls, collection: "Collection[Any]", docs: List[Any], session: Optional["ClientSession"] = None) -> "CommandCursor[Any]":
@@ -381,6 +515,18 @@ class CommandCursor(_CursorBase[_DocumentType]):
         cursor._started = True
         cursor._killed = True
         cursor._id = 0
+        return cursor
+
+    @classmethod
+    def from_reply(cls, collection: "Collection[Any]", reply: Mapping[str, Any], address: Optional[Address],
+                   session: Optional["ClientSession"], comment: Any = None) -> "CommandCursor[Any]":
+        """A started cursor over the ``cursor`` document of a *reply* already received from
+        *address* (client bulkWrite's result cursor): its getMores and killCursors go to that
+        server with *comment*, in *session*."""
+        cursor = cls(collection, None, session=session)
+        cursor._comment = comment
+        cursor._started = True
+        cursor._take_cursor(reply, address, first=True)
         return cursor
 
     def batch_size(self, batch_size: int) -> "Self":
@@ -395,6 +541,7 @@ class CommandCursor(_CursorBase[_DocumentType]):
     async def _initial(self) -> None:
         cmd = self._command
         assert cmd is not None
+        self._check_max_await()
         parent = self._parent
         session = self._new_implicit_session()
         self._session = session
@@ -441,6 +588,55 @@ class CommandCursor(_CursorBase[_DocumentType]):
             self._end_session()
             return
         self._take_cursor(reply, op.server_address, first=True)
+
+def _retrieve_exception(task: "asyncio.Future[Any]") -> None:
+    """Mark a read-ahead's error as retrieved (it is raised again where the batch is needed,
+    or dropped with a closed cursor): no "exception was never retrieved" log."""
+    if not task.cancelled():
+        task.exception()
+
+
+class StreamCursor(CommandCursor[_DocumentType]):
+    """The command cursor a change stream reads: a :class:`CommandCursor` with the small
+    interface :class:`amongo.change_stream.ChangeStream` uses (the stream never touches the
+    cursor's private state)."""
+
+    async def start(self) -> None:
+        """Send the ``aggregate`` if it was not sent yet (no getMore)."""
+        await self._ensure_started()
+
+    def pop_buffered(self) -> Optional[_DocumentType]:
+        """The next buffered change, or None when the batch is consumed (never a getMore)."""
+        return self._pop() if self._data else None
+
+    @property
+    def buffered(self) -> bool:
+        """Whether changes of the current batch are still buffered."""
+        return bool(self._data)
+
+    @property
+    def post_batch_resume_token(self) -> Any:
+        """The ``postBatchResumeToken`` of the latest batch (None if the server sent none)."""
+        return self._post_batch_resume_token
+
+    @property
+    def exhausted(self) -> bool:
+        """The server cursor is closed and nothing is buffered: the stream is over."""
+        return self._killed and not self._data
+
+    @property
+    def operation_session(self) -> Optional[ClientSession]:
+        """The session the ``aggregate`` ran in (implicit or explicit), while the cursor lives."""
+        return self._session
+
+
+async def started(cursor: Any) -> Any:
+    """*cursor* after its first command ran (no getMore): PyMongo's coroutines that return
+    a cursor (``await coll.aggregate(...)``, ``await db.cursor_command(...)``)."""
+    base: _CursorBase[Any] = cursor
+    await base._ensure_started()
+    return cursor
+
 
 # Motor's name for the cursor aggregate() returns before it is started
 LatentCommandCursor = CommandCursor

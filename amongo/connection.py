@@ -28,6 +28,7 @@ from pymongo.errors import (
     ProtocolError,
 )
 
+from amongo import _csot
 from amongo import handshake as _handshake
 from amongo.handshake import client_metadata
 from amongo.protocol import ConnectionClosed, FrameProtocol
@@ -321,9 +322,13 @@ class Connection:
                 cmd["speculativeAuthenticate"] = speculative.command
             if cred.mechanism in (None, "DEFAULT") and cred.username:
                 cmd["saslSupportedMechs"] = f"{cred.source}.{cred.username}"
+        # (CSOT: socketTimeoutMS does not apply when the connection is opened for an operation
+        # under timeoutMS; connectTimeoutMS bounds the handshake, the caller waits at most the
+        # time left of its deadline)
+        timeout = self.options.connect_timeout if _csot.get_timeout() else None
         start = time.monotonic()
         try:
-            reply = await self.command("admin", cmd, check=True, compress=False)
+            reply = await self.command("admin", cmd, check=True, compress=False, timeout=timeout)
         except (AutoReconnect, NetworkTimeout) as exc:
             if type(exc) in (AutoReconnect, NetworkTimeout):
                 _handshake.label_overload(exc)  # the initial hello failed on the network

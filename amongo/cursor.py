@@ -13,6 +13,7 @@ from pymongo.errors import InvalidOperation, OperationFailure
 from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType
 from amongo.command_cursor import _CursorBase
+from amongo.engine.executor import Pin
 from amongo.engine.operation import CursorCommand, read_concern_document_for, read_preference_for
 from amongo.engine.session import ClientSession
 
@@ -74,6 +75,8 @@ class Cursor(_CursorBase[_DocumentType]):
             raise ValueError("batch_size must be >= 0")
         if cursor_type not in (CursorType.NON_TAILABLE, CursorType.TAILABLE, CursorType.TAILABLE_AWAIT, CursorType.EXHAUST):
             raise ValueError("not a valid value for cursor_type")
+        if cursor_type == CursorType.EXHAUST and limit:
+            raise InvalidOperation("Can't use limit and exhaust together.")
         self._filter = filter
         self._projection = _ops.fields_doc(projection)
         self._skip = skip
@@ -126,6 +129,8 @@ class Cursor(_CursorBase[_DocumentType]):
         """
         if not isinstance(limit, int):
             raise TypeError("limit must be an integer")
+        if self._flags & _EXHAUST:
+            raise InvalidOperation("Can't use limit and exhaust together.")
         self._check_okay_to_chain()
         self._limit_arg = limit
         return self
@@ -229,6 +234,8 @@ class Cursor(_CursorBase[_DocumentType]):
         if not isinstance(mask, int):
             raise TypeError("mask must be an int")
         self._check_okay_to_chain()
+        if mask & _EXHAUST and self._limit_arg:
+            raise InvalidOperation("Can't use limit and exhaust together.")
         self._flags |= mask
         return self
 
@@ -245,14 +252,20 @@ class Cursor(_CursorBase[_DocumentType]):
         c = type(self)(self._collection, self._filter, session=self._explicit_session)
         for attr in ("_projection", "_skip", "_limit_arg", "_flags", "_sort", "_batch_size", "_collation",
                      "_hint", "_max_time_ms", "_max", "_min", "_return_key", "_show_record_id", "_comment",
-                     "_allow_disk_use", "_let", "_where", "_max_await_time_ms"):
+                     "_allow_disk_use", "_let", "_where", "_max_await_time_ms", "_read_ahead"):
             setattr(c, attr, getattr(self, attr))
         return c
 
     def rewind(self) -> "Self":
         """Reset to the unstarted state (Motor: ``rewind``, synchronous)."""
-        if self._id and not self._killed and self._address is not None:
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
+        if self._stream_pin is not None and self._stream_pin.conn is not None:
+            self._executor.end_stream(self._stream_pin)  # (the server drops the cursor with it)
+        elif self._id and not self._killed and self._address is not None:
             self._executor.schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
+        self._stream_pin = None
         self._end_session()
         self._data.clear()
         self._id = None
@@ -327,7 +340,19 @@ class Cursor(_CursorBase[_DocumentType]):
 
     async def _initial(self) -> None:
         coll = self._collection
+        self._check_max_await()
         cmd = self._find_command()
+        if self._flags & _EXHAUST:
+            # Exhaust (OP_MSG exhaustAllowed on the getMores: the server streams the batches
+            # with moreToCome on one connection, kept out of the pool until the stream ends).
+            explicit = self._explicit_session
+            if explicit is not None and explicit.in_transaction:
+                self._killed = True
+                raise InvalidOperation("Exhaust cursors are not supported in transactions")
+            if self._pin is not None:
+                self._killed = True
+                raise InvalidOperation("Exhaust cursors are not supported in load balanced mode")
+            self._stream_pin = Pin("cursor")
         session = self._new_implicit_session()
         self._session = session
         op = CursorCommand(

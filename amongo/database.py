@@ -12,13 +12,12 @@ from pymongo.write_concern import WriteConcern
 
 from amongo._common import _BaseObject, _facade_class, validate_database_name
 from amongo._typing import _CodecDocumentType, _DocumentType, _DocumentTypeArg
-from amongo.server_errors import check_write_concern_error as _check_write_concern_error
-from amongo.engine.operation import DatabaseWrite, RunCommand
+from amongo.engine.operation import RunCommand
 from amongo.engine.session import ClientSession
 
 from amongo.change_stream import ChangeStream
-from amongo.collection import Collection
-from amongo.command_cursor import CommandCursor
+from amongo.collection import Collection, aggregate_cursor
+from amongo.command_cursor import CommandCursor, started
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.client import MongoClient
@@ -210,25 +209,15 @@ class Database(_BaseObject[_DocumentType]):
             self["$cmd"], cmd, session=session,
             read_preference=read_preference or ReadPreference.PRIMARY,
             codec_options=codec_options, max_await_time_ms=max_await_time_ms,
-            require_cursor=True,
+            require_cursor=True, getmore_comment=comment,  # (as PyMongo: on the getMores only)
         )
-        # As PyMongo: *comment* goes on the getMores only; the command keeps its own.
-        cursor._comment = comment
-        await cursor._ensure_started()
+        await started(cursor)
         return cursor
 
     async def _command_write(self, cmd: Dict[str, Any], *, session: Optional["ClientSession"] = None, comment: Any = None, write_concern: Optional[WriteConcern] = None, check: bool = True) -> Dict[str, Any]:
         """Run a command that writes (and takes this database's write concern)."""
-        if comment is not None:
-            cmd["comment"] = comment
-        wc = write_concern if write_concern is not None else self._write_concern_for(session)
-        reply = await self._executor.execute(
-            DatabaseWrite(self._name, cmd, self._codec_options, write_concern=wc.document if wc is not None else None,
-                          check=check),
-            session,
-        )
-        _check_write_concern_error(reply)
-        return reply
+        return await self._run_write_command(self._name, cmd, session, comment=comment, write_concern=write_concern,
+                                             check=check)
 
     async def create_collection(
         self,
@@ -305,7 +294,7 @@ class Database(_BaseObject[_DocumentType]):
         rp = self._read_preference_for(session) if session is not None and session.in_transaction else ReadPreference.PRIMARY
         cursor: "CommandCursor[MutableMapping[str, Any]]" = self._command_cursor_class(
             self["$cmd"], cmd, session=session, read_preference=rp, retryable=True, batch_size=batch_size or 0)
-        await cursor._ensure_started()
+        await started(cursor)
         return cursor
 
     async def list_collection_names(
@@ -328,7 +317,7 @@ class Database(_BaseObject[_DocumentType]):
     ) -> "CommandCursor[_DocumentType]":
         """A database-level aggregation, returned without awaiting (Motor: ``aggregate``;
         positional parameters as PyMongo's ``Database.aggregate``)."""
-        return self["$cmd.aggregate"]._aggregate_cursor(pipeline, db_level=True, session=session, **kwargs)
+        return aggregate_cursor(self["$cmd.aggregate"], pipeline, db_level=True, session=session, **kwargs)
 
     def watch(self, pipeline: Any = None, full_document: Any = None, resume_after: Any = None,
               max_await_time_ms: Any = None, batch_size: Any = None, collation: Any = None,

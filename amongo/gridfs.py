@@ -8,13 +8,15 @@ PyMongo's distribution defines in :mod:`gridfs.errors`.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import inspect
 import io
 import math
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Type
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from bson.binary import Binary
 from bson.int64 import Int64
@@ -25,8 +27,9 @@ from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
-from amongo._common import _facade_class
-from amongo.collection import Collection
+from amongo import _csot
+from amongo._common import _facade_class, executor_of
+from amongo.collection import Collection, index_cursor
 from amongo.cursor import Cursor
 from amongo.database import Database
 from amongo.engine.operations import cursor_document
@@ -83,6 +86,34 @@ def _now() -> datetime.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+def _whole_operation(method: _F) -> _F:
+    """CSOT "GridFS API": run a bucket method under ONE deadline covering all its commands:
+    the ``pymongo.timeout()`` around it, else the client's ``timeoutMS`` from the call on
+    (as PyMongo's ``@_csot.apply``)."""
+
+    @functools.wraps(method)
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _csot.inherit(executor_of(self._collection).timeout):
+            return await method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def _lifetime(root: Collection[Any]) -> Optional[Tuple[float, float]]:
+    """The deadline a GridFS stream keeps for its whole lifetime (CSOT "GridFS API": timeoutMS
+    caps the stream's lifetime): the one in effect when it is made, else the client's
+    ``timeoutMS`` from then on; None without either."""
+    return _csot.kept(executor_of(root).timeout)
+
+
+def _within(kept: Optional[Tuple[float, float]]) -> Any:
+    """A context running a stream's commands under its kept deadline (no-op without one)."""
+    return contextlib.nullcontext() if kept is None else _csot.scope(*kept)
+
+
 class _Bucket:
     """The two collections of one bucket plus the first-write index check."""
 
@@ -105,7 +136,7 @@ class _Bucket:
     @staticmethod
     async def _ensure_index(coll: Collection[Any], keys: Dict[str, Any], unique: bool, session: Optional["ClientSession"]) -> None:
         try:
-            existing = [ix["key"] async for ix in coll._list_indexes(session=session)]
+            existing = [ix["key"] async for ix in index_cursor(coll, session=session)]
         except OperationFailure:
             existing = []
         if any(_same_keys(k, keys) for k in existing):
@@ -127,7 +158,7 @@ class GridIn:
     """
 
     __slots__ = ("_bucket", "_session", "_file", "_buffer", "_pending", "_pending_bytes",
-                 "_position", "_chunk_number", "_closed", "_ensured_index")
+                 "_position", "_chunk_number", "_closed", "_ensured_index", "_deadline")
 
     def __init__(self, root_collection: Collection[Any], delegate: Any = None, session: Optional["ClientSession"] = None, **kwargs: Any) -> None:
         if not isinstance(root_collection, Collection):
@@ -159,6 +190,7 @@ class GridIn:
         self._chunk_number = 0
         self._closed = False
         self._ensured_index = False
+        self._deadline = _lifetime(root_collection)
 
     # -- attributes (Motor: read-only properties) --------------------------------------------
     @property
@@ -259,8 +291,12 @@ class GridIn:
     async def _flush_pending(self) -> None:
         if not self._pending:
             return
-        await self._ensure_indexes()
-        docs, self._pending, self._pending_bytes = self._pending, [], 0
+        with _within(self._deadline):
+            await self._ensure_indexes()
+            docs, self._pending, self._pending_bytes = self._pending, [], 0
+            await self._insert_chunks(docs)
+
+    async def _insert_chunks(self, docs: List[Dict[str, Any]]) -> None:
         try:
             await self._bucket.chunks.insert_many(docs, session=self._session)
         except (DuplicateKeyError, BulkWriteError) as exc:
@@ -327,14 +363,15 @@ class GridIn:
         if self._buffer:
             self._add_chunk(self._buffer)
             self._buffer = bytearray()
-        await self._flush_pending()
-        await self._ensure_indexes()
-        self._file["length"] = Int64(self._position) if self._position > 2**31 - 1 else self._position
-        self._file["uploadDate"] = _now()
-        try:
-            await self._bucket.files.insert_one(self._file, session=self._session)
-        except DuplicateKeyError as exc:
-            raise FileExists(f"file with _id {self._file['_id']!r} already exists") from exc
+        with _within(self._deadline):
+            await self._flush_pending()
+            await self._ensure_indexes()
+            self._file["length"] = Int64(self._position) if self._position > 2**31 - 1 else self._position
+            self._file["uploadDate"] = _now()
+            try:
+                await self._bucket.files.insert_one(self._file, session=self._session)
+            except DuplicateKeyError as exc:
+                raise FileExists(f"file with _id {self._file['_id']!r} already exists") from exc
         self._closed = True
 
     async def abort(self) -> None:
@@ -344,7 +381,8 @@ class GridIn:
         self._buffer = bytearray()
         self._pending = []
         self._pending_bytes = 0
-        await self._bucket.chunks.delete_many({"files_id": self._file["_id"]}, session=self._session)
+        with _within(self._deadline):
+            await self._bucket.chunks.delete_many({"files_id": self._file["_id"]}, session=self._session)
 
     async def __aenter__(self) -> "GridIn":
         return self
@@ -377,13 +415,13 @@ class _ChunkReader:
         self._next = start
 
     def _expected_length(self, n: int) -> int:
-        out = self._out
+        out: GridOut = self._out
         if n < out._num_chunks - 1:
             return out.chunk_size
         return out.length - out.chunk_size * (out._num_chunks - 1)
 
     async def next(self) -> bytes:
-        out = self._out
+        out: GridOut = self._out
         n = self._next
         if n >= out._num_chunks:
             return b""
@@ -436,7 +474,7 @@ class GridOut:
     """
 
     __slots__ = ("_bucket", "_session", "_file_id", "_file", "_position", "_buffer", "_buffer_pos",
-                 "_reader", "_closed", "_num_chunks")
+                 "_reader", "_closed", "_num_chunks", "_deadline")
 
     def __init__(self, root_collection: Collection[Any], file_id: Any = None, file_document: Optional[Mapping[str, Any]] = None,
                  delegate: Any = None, session: Optional["ClientSession"] = None) -> None:
@@ -453,6 +491,7 @@ class GridOut:
         self._reader: Optional[_ChunkReader] = None
         self._closed = False
         self._num_chunks = 0
+        self._deadline = _lifetime(root_collection)
         if file_document is not None:
             self._set_file(file_document)
 
@@ -468,7 +507,8 @@ class GridOut:
         Raises :class:`gridfs.errors.NoFile` when there is no such file."""
         if self._file is None:
             files = self._bucket.files
-            doc = await files.find_one({"_id": self._file_id}, session=self._session)
+            with _within(self._deadline):
+                doc = await files.find_one({"_id": self._file_id}, session=self._session)
             if doc is None:
                 raise NoFile(f"no file in gridfs collection {files!r} with _id {self._file_id!r}")
             self._set_file(doc)
@@ -565,7 +605,8 @@ class GridOut:
         n, offset = divmod(self._position, chunk_size)
         if self._reader is None:
             self._reader = _ChunkReader(self, n)
-        data = await self._reader.next()
+        with _within(self._deadline):
+            data = await self._reader.next()
         if offset:
             data = data[offset:]
         self._position += len(data)
@@ -809,6 +850,7 @@ class GridFSBucket:
         """A :class:`GridIn` for a new file with *file_id* (Motor: ``open_upload_stream_with_id``)."""
         return self._grid_in(file_id, filename, chunk_size_bytes, metadata, session)
 
+    @_whole_operation
     async def upload_from_stream(self, filename: str, source: Any, chunk_size_bytes: Optional[int] = None,
                                  metadata: Optional[Mapping[str, Any]] = None, session: Optional["ClientSession"] = None) -> ObjectId:
         """Store *source* (bytes, str is refused without an encoding, or a file-like object
@@ -819,6 +861,7 @@ class GridFSBucket:
         file_id: ObjectId = gin._id
         return file_id
 
+    @_whole_operation
     async def upload_from_stream_with_id(self, file_id: Any, filename: str, source: Any, chunk_size_bytes: Optional[int] = None,
                                          metadata: Optional[Mapping[str, Any]] = None, session: Optional["ClientSession"] = None) -> None:
         """Store *source* under *file_id* (Motor: ``upload_from_stream_with_id``)."""
@@ -836,6 +879,7 @@ class GridFSBucket:
         await gin.close()
 
     # -- download -----------------------------------------------------------------------------
+    @_whole_operation
     async def open_download_stream(self, file_id: Any, session: Optional["ClientSession"] = None) -> GridOut:
         """An opened :class:`GridOut` for *file_id*; :class:`gridfs.errors.NoFile` if there is
         none (Motor: ``open_download_stream``)."""
@@ -843,6 +887,7 @@ class GridFSBucket:
         await gout.open()
         return gout
 
+    @_whole_operation
     async def download_to_stream(self, file_id: Any, destination: Any, session: Optional["ClientSession"] = None) -> None:
         """Write the file's contents to *destination* (``write`` may be sync or async)
         (Motor: ``download_to_stream``)."""
@@ -857,6 +902,7 @@ class GridFSBucket:
                 break
             await _maybe_await(destination.write(chunk))
 
+    @_whole_operation
     async def open_download_stream_by_name(self, filename: str, revision: int = -1,
                                            session: Optional["ClientSession"] = None) -> GridOut:
         """An opened :class:`GridOut` for a revision of *filename*: 0 the first stored, 1 the
@@ -875,6 +921,7 @@ class GridFSBucket:
             return self._grid_out_class(self._collection, file_document=doc, session=session)
         raise NoFile(f"no version {revision} for filename {filename!r}")
 
+    @_whole_operation
     async def download_to_stream_by_name(self, filename: str, destination: Any, revision: int = -1,
                                          session: Optional["ClientSession"] = None) -> None:
         """Write a revision of *filename* to *destination* (Motor: ``download_to_stream_by_name``)."""
@@ -882,6 +929,7 @@ class GridFSBucket:
         await self._download(gout, destination)
 
     # -- management ---------------------------------------------------------------------------
+    @_whole_operation
     async def delete(self, file_id: Any, session: Optional["ClientSession"] = None) -> None:
         """Delete the files document and its chunks; :class:`gridfs.errors.NoFile` if there
         was no files document (orphan chunks are still deleted) (Motor: ``delete``)."""
@@ -897,6 +945,7 @@ class GridFSBucket:
         batch_size=0, session=None)`` (Motor: ``find``)."""
         return self._grid_out_cursor_class(self._collection, *args, **kwargs)
 
+    @_whole_operation
     async def rename(self, file_id: Any, new_filename: str, session: Optional["ClientSession"] = None) -> None:
         """Rename a file; :class:`gridfs.errors.NoFile` if there is none (Motor: ``rename``)."""
         _disallow_transactions(session)
@@ -904,6 +953,7 @@ class GridFSBucket:
         if not res.matched_count:
             raise NoFile(f"no files could be renamed {new_filename!r} because none matched file_id {file_id!r}")
 
+    @_whole_operation
     async def drop(self, session: Optional["ClientSession"] = None) -> None:
         """Drop the files and chunks collections (Motor: ``drop``)."""
         _disallow_transactions(session)

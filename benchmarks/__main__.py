@@ -30,6 +30,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in _list(s)], default=None,
                     help="comma list of task counts (default 1,100,1000; --quick 1,1000; "
                          "non-single-document workloads run only at <= 100)")
+    ap.add_argument("--secantus-concurrency", type=lambda s: [int(x) for x in _list(s)],
+                    default=None,
+                    help="task counts against SecantusDB (default: --concurrency if given, "
+                         "else 1: the server is the bottleneck with more tasks)")
     ap.add_argument("--runs", type=int, default=None, help="measured runs per row (median)")
     ap.add_argument("--uri", default=None,
                     help="benchmark this deployment instead of starting SecantusDB "
@@ -58,7 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.loops = [x for x in args.loops if x != "uvloop"]
 
     cfg = harness.Config(drivers=args.drivers, loops=args.loops, servers=args.servers,
-                         workloads=workloads, concurrency=args.concurrency, quick=args.quick,
+                         workloads=workloads, concurrency=args.concurrency,
+                         secantus_concurrency=args.secantus_concurrency, quick=args.quick,
                          runs=args.runs, uri=args.uri, rerecord=args.rerecord,
                          synthetic=args.synthetic, timeout=args.timeout)
     t0 = time.monotonic()

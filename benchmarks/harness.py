@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .drivers import AMONGO_APIS, DRIVERS
+from .drivers import AMONGO_APIS, DRIVERS, PEERS
 from .servers import ROOT, ReplayProcess, SecantusServer
 from .workloads import WORKLOADS
 
@@ -27,10 +27,19 @@ SERVERS = ("secantus", "replay")
 DEFAULT_CONCURRENCY = (1, 100, 1000)
 QUICK_CONCURRENCY = (1, 1000)
 HEAVY_MAX_CONCURRENCY = 100  # non-cheap workloads never run at 1000 tasks
+#: SecantusDB's default concurrency: it serves ~2-5k commands/s and ~100 retryable writes/s,
+#: so with more tasks every driver measures the server (its c=100/1000 rows are in no table,
+#: chart or target, and its insert_one c=1000 cell alone took ~15 min of a 12-worker full run).
+#: ``--secantus-concurrency 1,100,1000`` (or an explicit ``--concurrency``) measures them anyway.
+SECANTUS_CONCURRENCY = (1,)
 #: The PyMongo-style API (``amongo-async``) may cost at most this much client CPU per op of the
 #: Motor API (``amongo``) over the same engine: a thin facade costs nothing measurable (the
 #: bound is the interleaved runs' noise, not an allowance).
 FACADE_CPU = 1.1
+#: Issue 17: find 10k to_list may cost at most this much client CPU per op of the decode
+#: floor (bson's C decoder on the same replies, no I/O), measured in one process by
+#: ``python -m benchmarks.inproc find --floor`` (which prints the ratio and PASS/FAIL).
+FLOOR_CPU = 1.05
 DEFAULT_WORKLOADS = tuple(n for n, w in WORKLOADS.items() if not w.fixed_concurrency)
 JSON_FIELDS = ("driver", "loop", "server", "workload", "concurrency", "ops_per_s", "mb_per_s",
                "cpu_us_per_op", "p50_ms", "p99_ms", "peak_rss_mb")
@@ -93,6 +102,9 @@ class Config:
     servers: Optional[List[str]] = None  # default: both; --quick: replay only
     workloads: List[str] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
     concurrency: Optional[List[int]] = None
+    #: task counts against SecantusDB (default: ``concurrency`` when given, else
+    #: :data:`SECANTUS_CONCURRENCY`); a ``--uri`` deployment uses ``concurrency``
+    secantus_concurrency: Optional[List[int]] = None
     quick: bool = False
     runs: Optional[int] = None
     uri: Optional[str] = None  # a real deployment instead of SecantusDB (server name "uri")
@@ -300,7 +312,9 @@ def run(cfg: Config) -> List[Dict[str, Any]]:
                     cfg.log("starting SecantusDB ...")
                     secantus = SecantusServer().start()
                     uri, name = secantus.uri, "secantus"
-                results += _run_server(cfg, uri, name, requested)
+                cs = requested if name == "uri" else (
+                    cfg.secantus_concurrency or cfg.concurrency or list(SECANTUS_CONCURRENCY))
+                results += _run_server(cfg, uri, name, cs)
                 if secantus is not None and "replay" in servers:
                     pass  # kept for recording below, stopped in finally
             elif server == "replay":
@@ -386,11 +400,15 @@ def _fmt(v: Optional[float], width: int, prec: int = 1) -> str:
     return f"{v:{width}.{prec}f}"
 
 
+#: The table's ``x_<peer>`` columns (amongo rows' ops/s over the peer's) and their widths.
+_XCOLS = tuple((p, max(7, len(p) + 2)) for p in PEERS)
+
+
 def format_table(results: Sequence[Dict[str, Any]]) -> str:
     idx = _index(results)
     head = (f"{'server':8} {'workload':18} {'c':>5} {'driver':12} {'loop':7} {'ops/s':>10} "
-            f"{'MB/s':>8} {'cpu_us/op':>10} {'p50_ms':>8} {'p99_ms':>8} {'rss_MB':>7} "
-            f"{'x_pymongo':>9} {'x_motor':>8} {'x_raw':>7}")
+            f"{'MB/s':>8} {'cpu_us/op':>10} {'p50_ms':>8} {'p99_ms':>8} {'rss_MB':>7}"
+            + "".join(f" {'x_' + p:>{w}}" for p, w in _XCOLS))
     lines = [head, "-" * len(head)]
     for r in results:
         pre = f"{r['server']:8} {r['workload']:18} {r['concurrency']:>5} {r['driver']:12} {r['loop']:7} "
@@ -401,7 +419,7 @@ def format_table(results: Sequence[Dict[str, Any]]) -> str:
             continue
         ratios = ""
         if r["driver"] in AMONGO_APIS:  # throughput ratios from the same run
-            for peer, w in (("pymongo", 9), ("motor", 8), ("raw", 7)):
+            for peer, w in _XCOLS:
                 p = idx.get((peer, r["loop"], r["server"], r["workload"], r["concurrency"]))
                 ratios += " " + (_fmt(r["ops_per_s"] / p["ops_per_s"], w, 2) if p else "-".rjust(w))
         lines.append(pre + f"{_fmt(r['ops_per_s'], 10)} {_fmt(r['mb_per_s'], 8)} "
@@ -427,7 +445,7 @@ def format_ratios(results: Sequence[Dict[str, Any]]) -> str:
         if d not in AMONGO_APIS:
             continue
         parts = []
-        peers = ("pymongo", "motor", "raw") + (("amongo",) if d != "amongo" else ())
+        peers = PEERS + (("amongo",) if d != "amongo" else ())
         for peer in peers:
             p = idx.get((peer, loop, server, wl, c))
             if p:
@@ -493,6 +511,27 @@ def evaluate_targets(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
                   _pick(idx, api, loop, "find_one_10k_tasks", 10_000),
                   _pick(idx, "pymongo", loop, "find_one_10k_tasks", 10_000), "peak_rss_mb", "<=",
                   0.8)
+            # Issue 17: the distance to the floor (raw) and to mongojet (the Rust driver).
+            for peer, bound in (("raw", 1.15), ("mongojet", 0.4)):
+                check(f"[{loop}] {pre}find_one c=1 cpu/op <= {bound}x {peer}", am,
+                      _pick(idx, peer, loop, "find_one", 1), "cpu_us_per_op", "<=", bound)
+            for wl in ("insert_one", "find_one"):
+                a = _pick(idx, api, loop, wl, 1000)
+                for fig, op, peer, bound in (("ops_per_s", ">=", "raw", 0.85),
+                                             ("ops_per_s", ">=", "mongojet", 1.5),
+                                             ("cpu_us_per_op", "<=", "raw", 1.2),
+                                             ("cpu_us_per_op", "<=", "mongojet", 0.5)):
+                    what = "ops/s" if fig == "ops_per_s" else "cpu/op"
+                    check(f"[{loop}] {pre}{wl} c=1000 {what} {op} {bound}x {peer}", a,
+                          _pick(idx, peer, loop, wl, 1000), fig, op, bound)
+            check(f"[{loop}] {pre}insert_many 10k c=1 cpu/op <= 1.1x raw",
+                  _pick(idx, api, loop, "insert_many", 1), _pick(idx, "raw", loop, "insert_many", 1),
+                  "cpu_us_per_op", "<=", 1.1)
+            check(f"[{loop}] {pre}peak RSS 10k concurrent find_one <= 1.1x raw",
+                  _pick(idx, api, loop, "find_one_10k_tasks", 10_000),
+                  _pick(idx, "raw", loop, "find_one_10k_tasks", 10_000), "peak_rss_mb", "<=", 1.1)
+            out.append(dict(target=f"[{loop}] {pre}find 10k to_list cpu/op <= {FLOOR_CPU}x decode floor",
+                            status="n-a", detail=f"in-process: {inproc_floor_command(api, loop)}"))
             if api != "amongo":
                 # A facade must not cost measurable CPU per op: the PyMongo-style API within
                 # FACADE_CPU of the Motor API, over the same engine, same run.
@@ -516,6 +555,12 @@ def evaluate_targets(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             out.append(dict(target=f"{api} uvloop >= 1.2x asyncio (find_one ops/s)", status="n-a",
                             detail=f"needs {api} find_one rows on both loops"))
     return out
+
+
+def inproc_floor_command(api: str = "amongo", loop: str = "asyncio") -> str:
+    """The command that measures the find-vs-decode-floor target of *api* on *loop*."""
+    return (f"python -m benchmarks.inproc find --drivers {api} --floor"
+            + (" --loop uvloop" if loop == "uvloop" else ""))
 
 
 def format_targets(results: Sequence[Dict[str, Any]]) -> str:

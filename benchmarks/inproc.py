@@ -18,6 +18,13 @@ Examples (the numbers in the README's issue-3 notes came from these)::
     python -m benchmarks.inproc find_one --drivers amongo,raw --loop uvloop --ops 3000
     python -m benchmarks.inproc find_one --drivers amongo,raw --ops 20000 --concurrency 1000
     python -m benchmarks.inproc find_one --drivers amongo,amongo-async --ops 3000
+    python -m benchmarks.inproc find_one --drivers amongo,mongojet,raw --ops 3000
+
+After the per-driver lines come each driver's CPU-per-op ratios to ``floor``, ``raw`` and
+``mongojet`` (those that ran); with ``--floor``, the amongo APIs' issue-17 target (find 10k
+to_list CPU per op <= 1.05x the decode floor) is printed PASS/FAIL. mongojet's CPU includes
+its tokio threads (``process_time`` is the whole process's); they idle while the other
+drivers' rounds run.
 """
 from __future__ import annotations
 
@@ -138,7 +145,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         cpus = [c for _, c in res[d]]
         print(f"  {d:12} wall min {min(walls) * scale:9.2f} med {statistics.median(walls) * scale:9.2f}"
               f"   cpu min {min(cpus) * scale:9.2f} med {statistics.median(cpus) * scale:9.2f}")
+    ratios = format_ratios(res)
+    if ratios:
+        print(ratios)
     return 0
+
+
+#: The references each other driver's CPU per op is divided by, when they ran.
+REFERENCES = ("floor", "raw", "mongojet")
+
+
+def format_ratios(res: Dict[str, List[Tuple[float, float]]]) -> str:
+    """Each driver's median CPU per op over each reference's (``floor``, ``raw``, ``mongojet``)
+    in the same rounds, and, with ``--floor``, issue 17's target for the amongo APIs: find 10k
+    to_list CPU per op <= :data:`~benchmarks.harness.FLOOR_CPU` x the decode floor."""
+    from .drivers import AMONGO_APIS
+    from .harness import FLOOR_CPU
+
+    med = {d: statistics.median(c for _, c in rs) for d, rs in res.items() if rs}
+    lines = ["cpu/op ratios (median over median, same rounds; lower is better):"]
+    for d, cpu in med.items():
+        parts = [f"/{ref}: x{cpu / med[ref]:.2f}" for ref in REFERENCES
+                 if ref in med and ref != d and med[ref] > 0]
+        if d in AMONGO_APIS and "floor" in med:
+            ratio = cpu / med["floor"]
+            parts.append(f"target <= {FLOOR_CPU}x floor: {'PASS' if ratio <= FLOOR_CPU else 'FAIL'}")
+        if parts:
+            lines.append(f"  {d:12} " + "; ".join(parts))
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 if __name__ == "__main__":

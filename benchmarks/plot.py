@@ -3,9 +3,11 @@
 ``python -m benchmarks.plot RESULTS.json OUT.png`` redraws it from a ``--json`` results file
 (no benchmark is run); ``python -m benchmarks --plot OUT.png`` draws it after a run.
 
-Each replay-server panel is one workload; bars are amongo's ops/s divided by PyMongo's,
-Motor's and raw's in the same run (solid: asyncio, hatched: uvloop) at each concurrency the
-workload ran at, on a log axis centred on parity (1.0, dashed).  Against SecantusDB the server
+Each replay-server panel is one workload; bars are amongo's ops/s (its Motor API,
+``amongo``) divided by PyMongo's, Motor's, mongojet's and raw's in the same run (solid:
+asyncio, hatched: uvloop) at each concurrency the workload ran at, on a log axis centred on
+parity (1.0, dashed); a black diamond on a bar is the same ratio for the PyMongo-style API
+(``amongo-async``), when it was measured.  Against SecantusDB the server
 is the bottleneck, so throughput ratios sit near 1; its panel shows client CPU per operation
 instead, as the peer's over amongo's (also higher is better), at one task.
 """
@@ -15,7 +17,10 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-PEERS = (("pymongo", "PyMongo", "#4C72B0"), ("motor", "Motor", "#DD8452"), ("raw", "raw floor", "#8C8C8C"))
+PEERS = (("pymongo", "PyMongo", "#4C72B0"), ("motor", "Motor", "#DD8452"),
+         ("mongojet", "mongojet", "#55A868"), ("raw", "raw floor", "#8C8C8C"))
+#: The PyMongo-style API's ratios: a marker over the Motor API's bar for the same peer and loop.
+ASYNC_API = "amongo-async"
 LOOPS = (("asyncio", None), ("uvloop", "///"))
 WORKLOAD_ORDER = ("hello", "find_one", "insert_one", "insert_many", "find", "aggregate", "bulk_write")
 TITLES = {
@@ -35,9 +40,9 @@ def _rows(results: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, str, str, str, i
 
 
 def _ratio(idx: Dict[Tuple[str, str, str, str, int], Dict[str, Any]], key: Tuple[str, str, str, int],
-           peer: str, metric: str, invert: bool = False) -> Optional[float]:
+           peer: str, metric: str, invert: bool = False, api: str = "amongo") -> Optional[float]:
     loop, server, wl, c = key
-    a = idx.get(("amongo", loop, server, wl, c))
+    a = idx.get((api, loop, server, wl, c))
     p = idx.get((peer, loop, server, wl, c))
     if not a or not p or not a.get(metric) or not p.get(metric):
         return None
@@ -61,6 +66,16 @@ def _panel(ax: Any, idx: Dict[Tuple[str, str, str, str, int], Dict[str, Any]], g
         values += ys
         ax.bar(xs, ys, width, color=color, hatch=hatch, edgecolor="white" if hatch is None else color,
                facecolor=color if hatch is None else "white", linewidth=0.8)
+        # The PyMongo-style API (amongo-async) over the same peer: a marker on the bar's axis.
+        mx, my = [], []
+        for i, (server, wl, c) in enumerate(groups):
+            v = _ratio(idx, (loop, server, wl, c), peer, metric, invert, api=ASYNC_API)
+            if v is not None:
+                mx.append(i - 0.4 + width * (k + 0.5))
+                my.append(v)
+        values += my
+        if mx:
+            ax.scatter(mx, my, marker="D", s=14, color="black", zorder=3, linewidths=0)
     ax.set_yscale("log", base=2)
     lo = min(values + [1.0]) / 1.25
     hi = max(values + [1.0]) * 1.25
@@ -85,6 +100,7 @@ def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     idx = _rows(results)
@@ -104,7 +120,7 @@ def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
         raise ValueError("nothing to plot: no amongo/peer pairs")
     ncols = 2 if len(panels) > 1 else 1
     nrows = (len(panels) + ncols - 1) // ncols
-    fig = plt.figure(figsize=(9, 2.55 * nrows + 0.9))
+    fig = plt.figure(figsize=(9, 2.55 * nrows + 1.1))
     grid = fig.add_gridspec(nrows, ncols)
     for n, (groups, labels, metric, invert, title) in enumerate(panels):
         row, col = divmod(n, ncols)
@@ -114,10 +130,14 @@ def plot(results: Sequence[Dict[str, Any]], path: str) -> None:
     handles = [Patch(facecolor=color, edgecolor=color, label=f"vs {name}") for _p, name, color in PEERS]
     handles += [Patch(facecolor="#444444", label="asyncio"),
                 Patch(facecolor="white", edgecolor="#444444", hatch="///", label="uvloop")]
-    fig.legend(handles=handles, loc="upper center", ncol=5, fontsize=8.5, frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle("amongo ÷ peer, same run (above 1× = amongo better; log scale)", fontsize=10, y=0.972)
-    fig.tight_layout(rect=(0, 0, 1, 0.955))
+    if any(k[0] == ASYNC_API for k in idx):
+        handles.append(Line2D([], [], marker="D", markersize=4.5, color="black", linestyle="none",
+                              label="amongo.AsyncMongoClient"))
+    fig.legend(handles=handles, loc="upper center", ncol=(len(handles) + 1) // 2, fontsize=8.5,
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle("amongo ÷ peer, same run (bars: Motor API, ◆: PyMongo-style API; above 1× = "
+                 "amongo better; log scale)", fontsize=10, y=0.955)
+    fig.tight_layout(rect=(0, 0, 1, 0.945))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

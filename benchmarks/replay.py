@@ -67,6 +67,23 @@ SECANTUS_HELLO: Dict[str, Any] = {
 }
 
 
+#: Commands answered by :meth:`ReplayServer.fallback` on purpose (writes, empty cursors, the
+#: set-up's drops and index builds, session/cursor clean-up, pings): not logged as unknown.
+_GENERIC = frozenset({
+    "insert", "update", "delete", "find", "aggregate", "listCollections", "listIndexes",
+    "buildInfo", "buildinfo", "ping", "endSessions", "killCursors", "drop", "dropDatabase",
+    "create", "createIndexes", "dropIndexes", "abortTransaction", "commitTransaction",
+    "getLastError", "count", "distinct", "listDatabases", "serverStatus", "getParameter",
+    "saslStart", "saslContinue", "authenticate", "logout",
+})
+
+
+def _brief(v: Any) -> str:
+    """A short repr of a command field for the replay log."""
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
 def _ok(**fields: Any) -> Dict[str, Any]:
     return dict(fields, ok=1.0, **{"$clusterTime": _CLUSTER_TIME,
                                    "operationTime": _CLUSTER_TIME["clusterTime"]})
@@ -140,6 +157,10 @@ class _Entry:
                 b = bson.encode(r)
                 self.offsets.append(b.index(INT64.pack(_SENTINEL)))
             else:
+                if isinstance(cur, dict) and "id" in cur:
+                    # Always an Int64, as a real server sends it (the Rust driver, under
+                    # mongojet, rejects an int32 cursor id, even 0).
+                    r = dict(r, cursor=dict(cur, id=Int64(0)))
                 b = bson.encode(r)
                 self.offsets.append(None)
             self.replies.append(b)
@@ -159,8 +180,11 @@ class _Entry:
 # Server
 # ---------------------------------------------------------------------------------------------
 class ReplayServer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, log_commands: bool = False) -> None:
         self.store = store
+        #: print each command name's first request to stderr (``serve --log-commands``)
+        self.log_commands = log_commands
+        self._logged: "set[str]" = set()
         self.entries = {k: _Entry(v) for k, v in store.replies.items()}
         self.cursors: Dict[int, Tuple[_Entry, int]] = {}
         self.cursor_ids = itertools.count(1_000_001)
@@ -204,6 +228,8 @@ class ReplayServer:
                proto: "_ReplayProtocol") -> Tuple[bytes, float]:
         """Return ``(reply body, delay seconds)`` for a command body."""
         name, btype, off = first_key(body)
+        if self.log_commands and name not in self._logged:
+            self._log(name, "first request", body, seqs)
         if name in HELLO_NAMES:
             delay = 0.0
             if b"maxAwaitTimeMS" in body:
@@ -212,7 +238,7 @@ class ReplayServer:
                     delay = cmd.get("maxAwaitTimeMS", 0) / 1000.0
             return proto.hello(), delay
         if name == "getMore":
-            cid = INT64.unpack_from(body, off)[0]
+            cid = (INT64 if btype == 0x12 else INT32).unpack_from(body, off)[0]
             state = self.cursors.pop(cid, None)
             if state is None:
                 return self._const(("nocursor", cid), {
@@ -242,8 +268,22 @@ class ReplayServer:
         self.cursors[cid] = (entry, idx + 1)
         return b"".join((b[:off], INT64.pack(cid), b[off + 8:]))
 
+    def _log(self, name: str, what: str, body: bytes, seqs: List[Tuple[str, memoryview]]) -> None:
+        self._logged.add(name)
+        try:
+            cmd = bson.decode(body)
+            fields = ", ".join(f"{k}={_brief(v)}" for k, v in cmd.items())
+        except Exception as exc:  # (a log line must not break the reply)
+            fields = f"<undecodable: {exc!r}>"
+        if seqs:
+            fields += "; sequences " + ", ".join(f"{i}: {count_docs(d)} docs" for i, d in seqs)
+        print(f"replay: {what}: {fields}", file=sys.stderr, flush=True)
+
     def fallback(self, name: str, coll: Optional[str], body: bytes,
                  seqs: List[Tuple[str, memoryview]]) -> bytes:
+        if name not in _GENERIC and name not in self._logged:
+            # Not recorded and not one the replay server knows: answered {ok: 1}, said once.
+            self._log(name, "no recorded reply, answering {ok: 1} to", body, seqs)
         if name in ("insert", "update", "delete"):
             if seqs:
                 n = count_docs(seqs[0][1])
@@ -326,8 +366,8 @@ class _ReplayProtocol(asyncio.Protocol):
             self.transport.writelines((prefix, b"\x00", reply))
 
 
-async def _serve(store: Store, host: str, port: int) -> None:
-    server = ReplayServer(store)
+async def _serve(store: Store, host: str, port: int, log_commands: bool = False) -> None:
+    server = ReplayServer(store, log_commands)
     port = await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -458,6 +498,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     s.add_argument("--synthetic", action="store_true", help="no recording: synthesize replies")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=0)
+    s.add_argument("--log-commands", action="store_true",
+                   help="print the first request of each command name to stderr")
     r = sub.add_parser("record")
     r.add_argument("--uri", required=True)
     r.add_argument("--out", required=True)
@@ -466,7 +508,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         if args.mode == "serve":
             store = Store.load(args.store) if args.store and not args.synthetic else Store.synthetic()
-            loop.run_until_complete(_serve(store, args.host, args.port))
+            loop.run_until_complete(_serve(store, args.host, args.port, args.log_commands))
         else:
             loop.run_until_complete(record(args.uri, args.out))
     finally:

@@ -79,8 +79,9 @@ class SecantusServer:
 class ReplayProcess:
     """``python -m benchmarks.replay serve`` in its own process (uvloop when installed)."""
 
-    def __init__(self, store: Optional[str] = None) -> None:
+    def __init__(self, store: Optional[str] = None, log_commands: bool = False) -> None:
         self.store = store
+        self.log_commands = log_commands  # serve --log-commands (first request of each name)
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.uri = ""
@@ -88,6 +89,8 @@ class ReplayProcess:
     def start(self, timeout: float = 30.0) -> "ReplayProcess":
         cmd: List[str] = [sys.executable, "-m", "benchmarks.replay", "serve"]
         cmd += ["--store", self.store] if self.store else ["--synthetic"]
+        if self.log_commands:
+            cmd.append("--log-commands")
         self.proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.PIPE,
                                      stderr=None, text=True)
         assert self.proc.stdout is not None

@@ -65,12 +65,23 @@ async def measure(op: Any, concurrency: int, total_ops: int, max_seconds: float)
     }
 
 
+def _adapter(driver: str, wl: Any) -> Any:
+    """The driver's adapter, or :class:`~benchmarks.drivers.Unavailable` when the driver has
+    no such operation (mongojet's bulk_write): the row says so, the run goes on."""
+    from .drivers import Unavailable, get_adapter
+
+    adapter = get_adapter(driver)
+    why = wl.unsupported(adapter)
+    if why:
+        raise Unavailable(f"unsupported: {why}")
+    return adapter
+
+
 async def run(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .drivers import get_adapter
     from .workloads import WORKLOADS
 
     wl = WORKLOADS[spec["workload"]]
-    adapter = get_adapter(spec["driver"])
+    adapter = _adapter(spec["driver"], wl)
     await adapter.connect(spec["uri"], spec.get("max_pool_size", 100))
     try:
         await wl.setup(adapter)
@@ -90,11 +101,10 @@ async def run(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 async def serve(spec: Dict[str, Any]) -> Dict[str, Any]:
-    from .drivers import get_adapter
     from .workloads import WORKLOADS
 
     wl = WORKLOADS[spec["workload"]]
-    adapter = get_adapter(spec["driver"])
+    adapter = _adapter(spec["driver"], wl)
     await adapter.connect(spec["uri"], spec.get("max_pool_size", 100))
     doc_bytes = wl.doc_bytes()
     try:

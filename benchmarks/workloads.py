@@ -7,7 +7,7 @@ is one measured operation. ``doc_bytes`` is the BSON size of the documents one o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from . import data
 
@@ -30,6 +30,13 @@ class Workload:
     make_op: Callable[[Any], Op]
     doc_bytes: Callable[[], int]
     fixed_concurrency: Tuple[int, ...] = field(default=())  # overrides the concurrency list
+    #: the adapter method one op calls: a driver without that operation (an adapter's
+    #: ``UNSUPPORTED`` names it) gets an "unavailable" row instead of a failed run
+    requires: str = ""
+
+    def unsupported(self, adapter: Any) -> Optional[str]:
+        """Why *adapter*'s driver cannot run this workload, or None."""
+        return getattr(adapter, "UNSUPPORTED", {}).get(self.requires)
 
 
 def _small() -> Dict[str, Any]:
@@ -155,26 +162,29 @@ WORKLOADS: Dict[str, Workload] = {
     w.name: w
     for w in [
         Workload("hello", "", True, "db.command('hello') (admin)", _setup_none, _op_hello,
-                 lambda: 0),
+                 lambda: 0, requires="hello"),
         Workload("find_one", "bench_tweet", True, "find_one({_id}) of a tweet document",
-                 _setup_find_one, _op_find_one, _size("tweet")),
+                 _setup_find_one, _op_find_one, _size("tweet"), requires="find_one"),
         Workload("insert_one", "bench_insert_one", True, "insert_one(small document)",
-                 _setup_insert_one, _op_insert_one, _size("small_doc")),
+                 _setup_insert_one, _op_insert_one, _size("small_doc"),
+                 requires="insert_one"),
         Workload("insert_many", "bench_insert_many", False,
                  f"insert_many({N_MANY} small documents)", _setup_insert_many, _op_insert_many,
-                 _size("small_doc", N_MANY)),
+                 _size("small_doc", N_MANY), requires="insert_many"),
         Workload("find", "bench_find", False, f"find({{}}).to_list() of {N_MANY} small documents",
-                 _setup_find, _op_find, _size("small_doc", N_MANY)),
+                 _setup_find, _op_find, _size("small_doc", N_MANY), requires="find_list"),
         Workload("aggregate", "bench_find", False,
                  f"aggregate($match/$limit {AGG_LIMIT}).to_list() over {N_MANY} documents",
-                 _setup_find, _op_aggregate, _size("small_doc", AGG_LIMIT)),
+                 _setup_find, _op_aggregate, _size("small_doc", AGG_LIMIT),
+                 requires="aggregate_list"),
         Workload("bulk_write", "bench_bulk", False,
                  f"bulk_write({BULK_INSERTS} InsertOne, {BULK_UPDATES} UpdateOne, "
                  f"{BULK_DELETES} DeleteOne)", _setup_bulk, _op_bulk,
-                 _size("small_doc", BULK_INSERTS)),
+                 _size("small_doc", BULK_INSERTS), requires="bulk_write"),
         Workload("find_one_10k_tasks", "bench_tweet", True,
                  "memory mode: find_one with 10,000 concurrent tasks (peak RSS)",
-                 _setup_find_one, _op_find_one, _size("tweet"), fixed_concurrency=(10_000,)),
+                 _setup_find_one, _op_find_one, _size("tweet"), fixed_concurrency=(10_000,),
+                 requires="find_one"),
     ]
 }
 

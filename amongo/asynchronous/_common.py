@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Optional
 
 from amongo._typing import _DocumentType
+from amongo.change_stream import opened
 
 if TYPE_CHECKING:  # pragma: no cover
     from amongo.asynchronous.change_stream import AsyncChangeStream
@@ -56,12 +57,5 @@ class _AsyncWatch(Generic[_DocumentType]):
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events,
         )
-        await stream._open()
+        await opened(stream)
         return stream
-
-
-async def _started(cursor: Any) -> Any:
-    """*cursor* after its first command ran (PyMongo's coroutines that return a cursor:
-    ``await coll.aggregate(...)``, ``await coll.list_indexes()``...)."""
-    await cursor._ensure_started()
-    return cursor

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, MutableMapping, Optional, Sequence
 
 from amongo._typing import _DocumentType
-from amongo.asynchronous._common import _AsyncWatch, _NotIterable, _started
+from amongo.asynchronous._common import _AsyncWatch, _NotIterable
+from amongo.command_cursor import started as _started
 from amongo.asynchronous.change_stream import AsyncCollectionChangeStream
 from amongo.asynchronous.command_cursor import AsyncCommandCursor, AsyncRawBatchCommandCursor
 from amongo.asynchronous.cursor import AsyncCursor, AsyncRawBatchCursor

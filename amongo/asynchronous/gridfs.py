@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, List, Mapping, NoReturn, Optional, Type
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, DESCENDING
 
-from amongo.gridfs import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor, _disallow_transactions
+from amongo.gridfs import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor, _disallow_transactions, _whole_operation
 
 __all__ = ["AsyncGridFS", "AsyncGridFSBucket", "AsyncGridIn", "AsyncGridOut", "AsyncGridOutCursor",
            "DEFAULT_CHUNK_SIZE", "NoFile"]
@@ -165,6 +165,7 @@ class AsyncGridFSBucket(GridFSBucket):
 
         def find(self, *args: Any, **kwargs: Any) -> AsyncGridOutCursor: ...
 
+    @_whole_operation
     async def delete_by_name(self, filename: str, session: Any = None) -> None:
         """Delete every revision of *filename* and their chunks; :class:`~gridfs.errors.NoFile`
         if there is none (PyMongo: ``delete_by_name``)."""
@@ -176,6 +177,7 @@ class AsyncGridFSBucket(GridFSBucket):
         await files.delete_many({"_id": {"$in": ids}}, session=session)
         await self._bucket.chunks.delete_many({"files_id": {"$in": ids}}, session=session)
 
+    @_whole_operation
     async def rename_by_name(self, filename: str, new_filename: str, session: Any = None) -> None:
         """Rename every revision of *filename*; :class:`~gridfs.errors.NoFile` if there is
         none (PyMongo: ``rename_by_name``)."""
@@ -192,7 +194,8 @@ class AsyncGridFS:
 
     def __init__(self, database: Any, collection: str = "fs") -> None:
         self._bucket_api = AsyncGridFSBucket(database, collection)
-        self._collection = self._bucket_api._collection
+        # (the bucket's root collection, as GridFSBucket makes it: default options)
+        self._collection = database.get_collection(collection)
         self._files = self._collection["files"]
 
     def new_file(self, **kwargs: Any) -> AsyncGridIn:

@@ -39,7 +39,7 @@ from amongo._logging import document_json as _document_json
 from amongo.connection import Connection, next_request_id
 from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
-from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, write_concern_error
+from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, command_error, write_concern_error
 from amongo.engine.clock import ts_newer
 from amongo.engine.operation import Command, KillCursors, Operation
 from amongo.engine.operations import check_reply_times
@@ -347,6 +347,11 @@ class Executor:
             if session is not None and session._implicit:
                 session._end_implicit()
 
+    @property
+    def timeout(self) -> Optional[float]:
+        """The client's ``timeoutMS`` in seconds (None: no client-wide deadline)."""
+        return self._timeout
+
     async def _within_client_timeout(self, coro: Awaitable[Dict[str, Any]]) -> Dict[str, Any]:
         """Run *coro* under the client's ``timeoutMS`` (CSOT) deadline."""
         with _csot._TimeoutContext(self._timeout):
@@ -364,6 +369,7 @@ class Executor:
         is_txn_finish = op.is_txn_finish
         run_command = op.run_command
         pin = op.pin
+        exhaust = op.exhaust_allowed
         dbname = op.dbname
         codec_options = op.codec_options
         check = op.check
@@ -388,6 +394,8 @@ class Executor:
             if session._core is not core:
                 raise InvalidOperation("Can only use session with the MongoClient that started it")
             session._check_ended()
+            if session.callback_timeout is not None:  # inside a with_transaction callback under CSOT
+                session.check_callback_timeout()
             if unacknowledged:
                 raise ConfigurationError("Explicit sessions are incompatible with unacknowledged write concern")
             # commit/abort (also a re-commit after the state became COMMITTED) belong to the
@@ -557,14 +565,14 @@ class Executor:
                             if monitored:  # command monitoring or logging
                                 reply = await self._send_monitored(
                                     conn, dbname, cmd, use_session, codec_options, sequences,
-                                    unacknowledged, check, timeout_applies, op_id, array,
+                                    unacknowledged, check, timeout_applies, op_id, array, exhaust,
                                 )
                             else:
                                 reply = await conn.command(
                                     dbname, cmd, codec_options=codec_options, sequences=sequences,
                                     unacknowledged=unacknowledged, check=check,
                                     timeout=_csot.remaining() if timeout_applies else None, array=array,
-                                    tail=tail,
+                                    exhaust_allowed=exhaust, tail=tail,
                                 )
                                 self._process_reply(reply, use_session, conn)
                         except OperationFailure as exc:
@@ -644,6 +652,10 @@ class Executor:
                 raise
             if self.load_balanced:
                 self._lb_after_reply(reply, cmd, pool, conn, held, session, in_txn and not is_txn_finish, pin)
+            elif exhaust and conn.pending_reply:
+                # An exhaust getMore answered with moreToCome: the stream's next replies belong
+                # to the cursor (read_more), so the connection stays out of the pool with it.
+                pin.hold(conn, pool)
             else:
                 pool.checkin(conn)
             if (
@@ -687,6 +699,73 @@ class Executor:
         if self._tracing is None:
             return _NO_SCOPE
         return self._tracing.scope(op_name, dbname, coll, session)
+
+    # -- exhaust cursors ----------------------------------------------------------------------
+    async def read_more(self, op: Operation, pin: Pin, session: Optional[ClientSession]) -> Dict[str, Any]:
+        """The next reply of the exhaust stream on *pin*'s connection (a ``getMore`` sent with
+        ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. *op* is
+        the getMore the server runs for it (as PyMongo, command monitoring sees one getMore per
+        streamed batch). When the stream ends (a reply without moreToCome) the connection goes
+        back to the pool; on any error (``ok: 0`` included: the stream is over) or cancellation
+        it is closed, never handed out with unread replies."""
+        conn = pin.conn
+        if conn is None:
+            raise InvalidOperation("no exhaust stream to read")
+        codec_options = op.codec_options
+        listeners = self.listeners.command if self.listeners.enabled_for_commands else None
+        request_id = op_id = 0
+        start = 0.0
+        if listeners:
+            started_cmd = dict(op.build(conn))
+            started_cmd["$db"] = op.dbname
+            request_id = op_id = next_request_id()
+            EventListeners.publish(listeners, "started", _pm.CommandStartedEvent(
+                started_cmd, op.dbname, request_id, conn.address, op_id,
+                service_id=conn.service_id, server_connection_id=conn.server_connection_id))
+            start = time.perf_counter()
+        try:
+            timeout = conn.options.socket_timeout
+            deadline_left = _csot.remaining()
+            if deadline_left is not None:
+                timeout = deadline_left if timeout is None else min(timeout, deadline_left)
+            if timeout is None:
+                reply = await conn.read_more(codec_options)
+            else:
+                try:
+                    reply = await asyncio.wait_for(conn.read_more(codec_options), max(timeout, 0.0))
+                except asyncio.TimeoutError:
+                    raise NetworkTimeout(f"{conn.address[0]}:{conn.address[1]}: timed out") from None
+            if reply.get("ok") != 1 and not reply.get("ok"):
+                raise command_error(reply, conn.max_wire_version)
+            self._process_reply(reply, session, conn)
+        except BaseException as exc:
+            conn.close("error")
+            pin.release()
+            if listeners and isinstance(exc, PyMongoError):
+                failure: Any = (exc.details or {}) if isinstance(exc, OperationFailure) else {
+                    "errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
+                EventListeners.publish(listeners, "failed", _pm.CommandFailedEvent(
+                    _timedelta(seconds=time.perf_counter() - start), failure, op.name, request_id,
+                    conn.address, op_id, service_id=conn.service_id, database_name=op.dbname,
+                    server_connection_id=conn.server_connection_id))
+            raise
+        if listeners:
+            EventListeners.publish(listeners, "succeeded", _pm.CommandSucceededEvent(
+                _timedelta(seconds=time.perf_counter() - start), reply, op.name, request_id, conn.address,
+                op_id, service_id=conn.service_id, database_name=op.dbname,
+                server_connection_id=conn.server_connection_id))
+        if not conn.pending_reply:
+            pin.release()
+        return reply
+
+    @staticmethod
+    def end_stream(pin: Pin) -> None:
+        """Abandon the exhaust stream on *pin*'s connection: close it (the server then drops
+        the cursor; unread replies never reach the pool) and release it."""
+        conn = pin.conn
+        if conn is not None and conn.pending_reply:
+            conn.close("error")
+        pin.release()
 
     # -- load-balanced mode: connection pinning (load-balancers spec) --------------------------
     def cursor_pin(self) -> Optional[Pin]:
@@ -930,6 +1009,7 @@ class Executor:
         timeout_applies: bool,
         op_id: int = 0,
         array: Optional[EncodedArray] = None,
+        exhaust_allowed: bool = False,
     ) -> Dict[str, Any]:
         listeners = self.listeners.command
         name = next(iter(cmd))
@@ -952,7 +1032,7 @@ class Executor:
             dbname, cmd, codec_options=codec_options, sequences=sequences,
             unacknowledged=unacknowledged, check=check,
             timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
-            array=array,
+            array=array, exhaust_allowed=exhaust_allowed,
         )
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)

@@ -25,9 +25,13 @@ from collections import abc
 from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
-from pymongo.errors import DocumentTooLarge, ProtocolError
+from pymongo.errors import DocumentTooLarge, InvalidOperation, ProtocolError
 
+from amongo import _csot
 from amongo.wire.batching import EncodedArray
+
+#: mongos continues exhaust getMore streams from MongoDB 7.1 (SERVER-57297; PyMongo's constant)
+MONGOS_EXHAUST_WIRE_VERSION = 22
 
 Sequences = Optional[Sequence[Tuple[str, Sequence[bytes]]]]
 
@@ -131,6 +135,9 @@ class Operation:
     array: Optional[EncodedArray] = None
     #: raise OperationFailure for ``ok: 0`` replies
     check: bool = True
+    #: send with OP_MSG ``exhaustAllowed`` (an exhaust cursor's getMore): a reply with
+    #: moreToCome keeps the connection pinned to the operation's ``pin`` for the stream
+    exhaust_allowed: bool = False
     #: the executor may use an implicit session of its own when none is given
     implicit_session: bool = True
 
@@ -312,17 +319,19 @@ class GetMore(Operation):
     """``getMore`` on the cursor's server (never retried; overload retries follow
     retryReads, as a read)."""
 
-    __slots__ = ("cursor_id", "coll", "batch_size", "max_time_ms", "comment", "address", "pin")
+    __slots__ = ("cursor_id", "coll", "batch_size", "max_time_ms", "comment", "address", "pin", "exhaust_allowed")
     name = "getMore"
     is_write = False
     implicit_session = False
 
     def __init__(self, dbname: str, coll: str, cursor_id: int, address: Optional[Tuple[str, int]],
                  codec_options: CodecOptions[Any], batch_size: int = 0,
-                 max_time_ms: Optional[int] = None, comment: Any = None, pin: Any = None) -> None:
+                 max_time_ms: Optional[int] = None, comment: Any = None, pin: Any = None,
+                 exhaust_allowed: bool = False) -> None:
         self.dbname = dbname
         self.coll = coll
         self.cursor_id = cursor_id
+        self.exhaust_allowed = exhaust_allowed
         self.address = address
         self.codec_options = codec_options
         self.batch_size = batch_size
@@ -333,11 +342,19 @@ class GetMore(Operation):
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
         """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
+        if self.exhaust_allowed and conn.hello.get("msg") == "isdbgrid" and conn.max_wire_version < MONGOS_EXHAUST_WIRE_VERSION:
+            raise InvalidOperation("Exhaust cursors require MongoDB 7.1+ when connected to mongos.")
         cmd: Dict[str, Any] = {"getMore": self.cursor_id, "collection": self.coll}
         if self.batch_size:
             cmd["batchSize"] = self.batch_size
-        if self.max_time_ms is not None:
-            cmd["maxTimeMS"] = self.max_time_ms
+        max_time_ms = self.max_time_ms
+        if max_time_ms is not None:
+            # (CSOT "Tailable cursors": an awaitData getMore waits at most the time left of the
+            # deadline it runs under, when that is below maxAwaitTimeMS)
+            left = _csot.remaining()
+            if left is not None and left * 1000 < max_time_ms:
+                max_time_ms = max(int(left * 1000), 1)
+            cmd["maxTimeMS"] = max_time_ms
         if self.comment is not None:
             cmd["comment"] = self.comment
         return cmd

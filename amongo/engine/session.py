@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Mapping, Optiona
 from bson import encode as _bson_encode
 from bson.binary import Binary
 
+from amongo import _csot
 from amongo.engine.clock import ts_newer
 from amongo.engine.operation import EndTransaction
 from amongo.server_errors import check_write_concern_error, is_unknown_commit
@@ -233,7 +234,7 @@ class ClientSession:
     __slots__ = (
         "_core", "_server_session", "_options", "_implicit", "_cluster_time", "_operation_time",
         "_snapshot_time", "_ended", "txn_state", "txn_options", "pinned_address",
-        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "__weakref__",
+        "pinned_connection", "recovery_token", "attached_to_cursor", "_trace_span", "callback_timeout", "__weakref__",
     )
 
     def __init__(self, core: SessionCore, server_session: Optional[ServerSession], options: SessionOptions, implicit: bool) -> None:
@@ -252,6 +253,9 @@ class ClientSession:
         self.recovery_token: Any = None
         self.attached_to_cursor = False
         self._trace_span: Any = None  # OpenTelemetry "transaction" span (amongo/tracing.py)
+        #: the timeoutMS (seconds) a with_transaction callback runs under, while it runs (CSOT:
+        #: an operation in it may not set another: see :meth:`check_callback_timeout`)
+        self.callback_timeout: Optional[float] = None
 
     # -- properties (Motor names) ---------------------------------------------------------
     @property
@@ -323,6 +327,17 @@ class ClientSession:
             cur_ot = self._operation_time
             if cur_ot is None or ts_newer(ot, cur_ot):
                 self._operation_time = ot
+
+    def check_callback_timeout(self) -> None:
+        """CSOT "Convenient Transaction API": inside a ``with_transaction`` callback run under a
+        deadline, an operation may not set its own timeout (a ``pymongo.timeout()`` of another
+        length): raise :class:`~pymongo.errors.InvalidOperation` before anything is sent (the
+        executor calls this while :attr:`callback_timeout` is set)."""
+        if _csot.get_timeout() != self.callback_timeout:
+            raise InvalidOperation(
+                "timeoutMS cannot be overridden inside a withTransaction callback: the callback runs "
+                f"under the withTransaction's timeoutMS ({self.callback_timeout * 1000:g})"  # type: ignore[operator]
+            )
 
     def mark_dirty(self) -> None:
         """Mark the server session dirty after a network error: it is discarded, not reused
@@ -509,36 +524,89 @@ class ClientSession:
         max_commit_time_ms: Optional[int] = None,
     ) -> _T:
         """Run *coro(session)* in a transaction with the convenient-API retry rules (Motor:
-        ``with_transaction``; the first parameter is named ``coro`` as in Motor)."""
+        ``with_transaction``; the first parameter is named ``coro`` as in Motor).
+
+        Under a CSOT deadline (a ``pymongo.timeout()`` around the call, else the client's
+        ``timeoutMS``) the whole call (callback, commit and their retries) runs under that
+        one deadline, and retries stop when it passes; without one, after 120 s."""
+        timeout = _csot.get_timeout()
+        if timeout is None:
+            timeout = getattr(self._core.executor, "_timeout", None)
+        with _csot.inherit(timeout):
+            return await self._with_transaction(
+                coro, read_concern, write_concern, read_preference, max_commit_time_ms, timeout or None)
+
+    async def _with_transaction(
+        self, coro: Callable[["ClientSession"], Awaitable[_T]], read_concern: Optional[ReadConcern],
+        write_concern: Optional[WriteConcern], read_preference: Any, max_commit_time_ms: Optional[int],
+        timeout: Optional[float],
+    ) -> _T:
         start = time.monotonic()
+        csot = timeout is not None
+
+        def within() -> bool:
+            if csot:
+                left = _csot.remaining()
+                return left is None or left > 0
+            return time.monotonic() - start < _WITH_TXN_TIMEOUT
+
+        def expired(exc: BaseException) -> BaseException:
+            # (CSOT: a retryable error when the deadline has passed surfaces as a timeout
+            # error, the last error as its cause)
+            if csot and not _csot.is_timeout_error(exc):
+                err = _csot.expired_error(exc)
+                err.__cause__ = exc
+                return err
+            return exc
+
         while True:
             self._start_transaction(read_concern, write_concern, read_preference, max_commit_time_ms)
+            self.callback_timeout = timeout
             try:
                 ret = await coro(self)
             except BaseException as exc:
+                self.callback_timeout = None
                 if self.in_transaction:
-                    await self.abort_transaction()
-                if (
-                    isinstance(exc, PyMongoError)
-                    and exc.has_error_label("TransientTransactionError")
-                    and time.monotonic() - start < _WITH_TXN_TIMEOUT
-                ):
-                    continue
+                    if csot:  # (CSOT: the abort gets a fresh timeoutMS of its own, even past the deadline)
+                        with _csot.fresh(timeout):
+                            await self.abort_transaction()
+                    else:
+                        await self.abort_transaction()
+                if isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"):
+                    if within():
+                        continue
+                    raise expired(exc) from exc
                 raise
+            self.callback_timeout = None
             if not self.in_transaction:
                 return ret
             while True:
                 try:
                     await self.commit_transaction()
                 except PyMongoError as exc:
-                    within = time.monotonic() - start < _WITH_TXN_TIMEOUT
+                    ok = within()
                     if (
                         exc.has_error_label("UnknownTransactionCommitResult")
-                        and within
                         and not (isinstance(exc, OperationFailure) and exc.code == 50)
                     ):
-                        continue
-                    if exc.has_error_label("TransientTransactionError") and within:
-                        break
+                        if ok:
+                            continue
+                        raise expired(exc) from exc
+                    if exc.has_error_label("TransientTransactionError"):
+                        if ok:
+                            break
+                        raise expired(exc) from exc
                     raise
                 return ret
+
+
+def is_implicit(session: ClientSession) -> bool:
+    """Whether *session* is an implicit session (made by the driver for one operation or
+    cursor, never seen by the application)."""
+    return session._implicit
+
+
+def end_implicit(session: ClientSession) -> None:
+    """Return implicit *session*'s server session to the pool (no I/O): what a facade calls
+    when the operation or cursor it made the session for is over."""
+    session._end_implicit()

@@ -267,6 +267,16 @@ class Topology:
         )
 
     @property
+    def opened(self) -> bool:
+        """Whether monitoring was started."""
+        return self._opened
+
+    @property
+    def closed(self) -> bool:
+        """Whether the topology was closed."""
+        return self._closed
+
+    @property
     def description(self) -> TopologyDescription:
         """The current :class:`TopologyDescription` (Motor: ``topology_description``)."""
         return self._td
@@ -301,12 +311,14 @@ class Topology:
     # -- opening / closing -----------------------------------------------------------------
     async def open(self) -> None:
         """Start monitoring (and, for ``mongodb+srv``, resolve the seeds)."""
-        self._open_sync()
+        self.open_sync()
         if self._srv_task is not None and not self._srv_task.done() and not self._td.servers:
             # Let the resolution finish (selection would wait for it anyway).
             await asyncio.wait([self._srv_task], timeout=self.settings.server_selection_timeout)
 
-    def _open_sync(self) -> None:
+    def open_sync(self) -> None:
+        """Start monitoring now, from synchronous code inside a running loop (idempotent;
+        nothing after close)."""
         if self._opened or self._closed:
             return
         self._opened = True
@@ -867,7 +879,7 @@ class Topology:
         if self._closed:
             raise InvalidOperation("Cannot use MongoClient after close")
         if not self._opened:
-            self._open_sync()
+            self.open_sync()
         candidates = self._candidates(read_preference, address, deprioritized)
         if not candidates:
             return None
@@ -979,7 +991,7 @@ class Topology:
             asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._open_sync()
+        self.open_sync()
 
     def _prepare_sync(self) -> None:
         if self._opened:
@@ -994,7 +1006,7 @@ class Topology:
             if not (s.srv_fqdn and not s.seeds) or self._srv_resolved:
                 self._sync_servers(None, self._td)
             return
-        self._open_sync()
+        self.open_sync()
 
     def _resolve_srv_sync(self, deadline: float) -> None:
         """``mongodb+srv``: resolve SRV/TXT now, blocking (dnspython's :mod:`dns.resolver`;

@@ -14,7 +14,9 @@ from typing import Any
 
 #: ``amongo``: amongo through its Motor API; ``amongo-async``: amongo through its PyMongo-style
 #: API (``amongo.AsyncMongoClient``, the same adapter as PyMongo's own client).
-DRIVERS = ("amongo", "amongo-async", "motor", "pymongo", "raw")
+DRIVERS = ("amongo", "amongo-async", "motor", "pymongo", "mongojet", "raw")
+#: The peers amongo is compared with (ratio columns, targets, chart), in table order.
+PEERS = ("pymongo", "motor", "mongojet", "raw")
 #: The rows measuring amongo (one per public API): the same targets apply to each.
 AMONGO_APIS = ("amongo", "amongo-async")
 
@@ -64,6 +66,14 @@ def get_adapter(name: str) -> Any:
         from .pymongo_adapter import PyMongoAdapter
 
         return PyMongoAdapter()
+    if name == "mongojet":
+        try:
+            import mongojet  # noqa: F401
+        except Exception as exc:
+            raise Unavailable(f"mongojet not importable: {exc!r}") from exc
+        from .mongojet_adapter import MongojetAdapter
+
+        return MongojetAdapter()
     if name == "raw":
         from .raw import RawAdapter
 

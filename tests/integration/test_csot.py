@@ -24,6 +24,7 @@ from pymongo import monitoring
 from pymongo import _csot as _pm_csot
 from pymongo.errors import (
     ExecutionTimeout,
+    InvalidOperation,
     NetworkTimeout,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
@@ -307,3 +308,244 @@ def test_expired_error_keeps_the_last_timeout() -> None:
     assert _csot.expired_error(wq) is wq
     err = _csot.expired_error(None)
     assert isinstance(err, ExecutionTimeout) and err.timeout
+
+
+async def test_max_await_time_not_below_timeout_is_value_error() -> None:
+    # (checked before server selection: no server is needed)
+    client = MongoClient(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=100")
+    try:
+        coll = client[DB].c
+        with pymongo.timeout(0.005):
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                await coll.find(cursor_type=pymongo.CursorType.TAILABLE_AWAIT).max_await_time_ms(5).to_list(None)
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                await coll.aggregate([], maxAwaitTimeMS=10).to_list(None)
+            with pytest.raises(ValueError, match="maxAwaitTimeMS"):
+                async with coll.watch(max_await_time_ms=5):
+                    pass
+    finally:
+        client.close()
+
+
+async def test_change_stream_usable_after_timed_out_iteration(seeded: Deployment) -> None:
+    require(seeded, "fail_command")
+    admin = seeded.pymongo_client(direct=True)
+    client = MongoClient(seeded.uri, appname="csotChangeStream")
+    try:
+        with pymongo.timeout(0.3):
+            stream = client[DB].c.watch(max_await_time_ms=1)
+        async with stream:
+            admin.admin.command(
+                "configureFailPoint", "failCommand", mode={"times": 1},
+                data={"failCommands": ["getMore"], "blockConnection": True, "blockTimeMS": 600,
+                      "appName": "csotChangeStream"},
+            )
+            exc, took = await _timed(stream.next())
+            assert exc is not None and exc.timeout, repr(exc)
+            assert took < 0.55, took  # the stream's 0.3 s deadline, not the 0.6 s block
+            assert stream.alive
+            await seeded_insert(client)
+            doc = await stream.next()  # resumes, then finds the insert
+            assert doc["operationType"] == "insert"
+    finally:
+        admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        admin.close()
+        client.close()
+
+
+async def seeded_insert(client: Any) -> None:
+    await client[DB].c.insert_one({"x": 2})
+
+
+# ----------------------------------------------------------------- withTransaction (CSOT)
+
+
+def _fail_point(admin: Any, commands: List[str], block_ms: int, times: int, app: str) -> None:
+    admin.admin.command(
+        "configureFailPoint", "failCommand", mode={"times": times},
+        data={"failCommands": commands, "blockConnection": True, "blockTimeMS": block_ms, "appName": app},
+    )
+
+
+def _fail_point_off(admin: Any) -> None:
+    admin.admin.command("configureFailPoint", "failCommand", mode="off")
+    admin.close()
+
+
+@pytest.mark.parametrize("timeout_from", ["client", "context"])
+async def test_with_transaction_aborts_when_the_first_command_times_out(seeded: Deployment, timeout_from: str) -> None:
+    # The callback's first command (the one that starts the transaction) times out: the
+    # deadline has passed, yet abortTransaction is still sent, under a fresh timeoutMS.
+    require(seeded, "fail_command", "transactions")
+    admin = seeded.pymongo_client(direct=True)
+    log = CommandLog()
+    kw: dict = {"timeoutMS": 300} if timeout_from == "client" else {}
+    client = MongoClient(seeded.uri, appname="csotTxnAbort", event_listeners=[log], **kw)
+    try:
+        await client[DB].c.find_one()
+        _fail_point(admin, ["insert"], 600, 1, "csotTxnAbort")
+        coll = client[DB].c
+
+        async def callback(s: Any) -> None:
+            await coll.insert_one({"y": 1}, session=s)
+
+        async with await client.start_session() as s:
+            if timeout_from == "client":
+                exc, took = await _timed(s.with_transaction(callback))
+            else:
+                with pymongo.timeout(0.3):
+                    exc, took = await _timed(s.with_transaction(callback))
+        assert exc.timeout, repr(exc)
+        aborts = log.named("abortTransaction")
+        assert len(aborts) == 1, [e.command_name for e in log.events]
+        event, left = aborts[0]
+        assert event.command["maxTimeMS"] > 0 and left is not None and left > 0.1, (event.command, left)
+    finally:
+        _fail_point_off(admin)
+        client.close()
+
+
+async def test_with_transaction_rejects_timeout_override_in_callback(seeded: Deployment) -> None:
+    require(seeded, "transactions")
+    log = CommandLog()
+    client = MongoClient(seeded.uri, timeoutMS=500, event_listeners=[log])
+    try:
+        await client[DB].c.find_one()
+        coll = client[DB].c
+        del log.events[:], log.remaining[:]
+        seen: List[BaseException] = []
+
+        async def callback(s: Any) -> None:
+            try:
+                with pymongo.timeout(0.1):
+                    await coll.insert_one({"y": 1}, session=s)
+            except Exception as exc:
+                seen.append(exc)
+                raise
+
+        async with await client.start_session() as s:
+            with pytest.raises(InvalidOperation, match="timeoutMS"):
+                await s.with_transaction(callback)
+            assert len(seen) == 1 and isinstance(seen[0], InvalidOperation)
+            assert log.events == []  # nothing sent: no insert, no abortTransaction
+            # The same timeout (the withTransaction's own) is fine, and outside a
+            # withTransaction a pymongo.timeout() is as usual.
+            async def same(s: Any) -> None:
+                with pymongo.timeout(0.5):
+                    await coll.insert_one({"y": 2}, session=s)
+
+            await s.with_transaction(same)
+        with pymongo.timeout(0.1):
+            await coll.insert_one({"y": 3})
+    finally:
+        client.close()
+
+
+# ----------------------------------------------------------------- tailable awaitData (CSOT)
+
+
+async def test_tailable_next_runs_under_one_deadline(seeded: Deployment) -> None:
+    # timeoutMS 0.5 s, maxAwaitTimeMS 200: each getMore returns empty after 200 ms; the
+    # getMores of one next() share the deadline (the later ones wait only what is left),
+    # so next() times out instead of polling forever.
+    log = CommandLog()
+    client = MongoClient(seeded.uri, event_listeners=[log])
+    try:
+        db = client[DB]
+        await db.drop_collection("csot_capped")
+        await db.create_collection("csot_capped", capped=True, size=4096)
+        await db.csot_capped.insert_one({"x": 1})
+        with pymongo.timeout(0.5):
+            cursor = db.csot_capped.find(cursor_type=pymongo.CursorType.TAILABLE_AWAIT).max_await_time_ms(200)
+        assert (await cursor.next())["x"] == 1
+        exc, took = await _timed(asyncio.wait_for(cursor.next(), 5))
+        assert not isinstance(exc, asyncio.TimeoutError), "next() kept polling past its deadline"
+        assert exc.timeout, repr(exc)
+        assert took < 1.5, took
+        get_mores = [e.command for e, _ in log.named("getMore")]
+        assert len(get_mores) >= 2, get_mores
+        assert get_mores[0]["maxTimeMS"] == 200
+        assert get_mores[-1]["maxTimeMS"] < 200, get_mores  # the time left, below maxAwaitTimeMS
+        await cursor.close()
+    finally:
+        client.close()
+
+
+# ----------------------------------------------------------------- GridFS (CSOT)
+
+
+def _bucket(client: Any, api: str) -> Any:
+    if api == "motor":
+        from amongo.motor_asyncio import AsyncIOMotorGridFSBucket
+
+        return AsyncIOMotorGridFSBucket(client[DB], bucket_name="csotfs")
+    from amongo.asynchronous.gridfs import AsyncGridFSBucket
+
+    return AsyncGridFSBucket(client[DB], bucket_name="csotfs")
+
+
+def _client(api: str, uri: str, **kw: Any) -> Any:
+    if api == "motor":
+        from amongo.motor_asyncio import AsyncIOMotorClient
+
+        return AsyncIOMotorClient(uri, **kw)
+    from amongo import AsyncMongoClient
+
+    return AsyncMongoClient(uri, **kw)
+
+
+@pytest.mark.parametrize("api", ["motor", "pymongo"])
+@pytest.mark.parametrize("operation", ["upload", "download", "delete", "drop"])
+async def test_gridfs_operation_under_one_deadline(seeded: Deployment, api: str, operation: str) -> None:
+    # Two commands of the operation are blocked 200 ms each under a 300 ms timeoutMS: each
+    # alone fits, the operation as a whole does not.
+    require(seeded, "fail_command")
+    app = f"csotGridFS{api}{operation}"
+    admin = seeded.pymongo_client(direct=True)
+    client = _client(api, seeded.uri, timeoutMS=300, appname=app)
+    try:
+        bucket = _bucket(client, api)
+        await client[DB].drop_collection("csotfs.files")
+        await client[DB].drop_collection("csotfs.chunks")
+        file_id = await bucket.upload_from_stream("f", b"abc")  # (indexes made: not on the next upload)
+        commands = {"upload": ["find", "insert"], "download": ["find"], "delete": ["delete"],
+                    "drop": ["drop"]}[operation]
+        if operation == "upload":
+            await client[DB]["csotfs.files"].delete_many({})  # the next upload checks the indexes again
+        _fail_point(admin, commands, 200, 2, app)
+        if operation == "upload":
+            exc, took = await _timed(bucket.upload_from_stream("g", b"abc"))
+        elif operation == "download":
+            exc, took = await _timed(_download(bucket, file_id))
+        elif operation == "delete":
+            exc, took = await _timed(bucket.delete(file_id))
+        else:
+            exc, took = await _timed(bucket.drop())
+        assert exc.timeout, repr(exc)
+        assert took < 0.6, took
+    finally:
+        _fail_point_off(admin)
+        closed = client.close()
+        if closed is not None:  # (the PyMongo-style client's close() is a coroutine)
+            await closed
+
+
+async def _download(bucket: Any, file_id: Any) -> bytes:
+    stream = await bucket.open_download_stream(file_id)  # a stream keeps the deadline it was opened under
+    return await stream.read()
+
+
+# ----------------------------------------------------------------- connection establishment
+
+
+async def test_handshake_under_timeout_is_not_bounded_by_socket_timeout(seeded: Deployment) -> None:
+    # Every handshake takes 150 ms (proxy): socketTimeoutMS=50 would cut it, but under a
+    # timeoutMS deadline socketTimeoutMS does not apply (CSOT).
+    async with Proxy(seeded.host, seeded.port) as p:
+        p.fail_always(command="isMaster", action="delay", delay=0.15)
+        client = MongoClient(p.uri(), socketTimeoutMS=50)
+        try:
+            with pymongo.timeout(5):
+                assert (await client[DB].c.find_one())["x"] == 1
+        finally:
+            client.close()

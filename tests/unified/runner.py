@@ -81,6 +81,12 @@ def driver_name() -> str:
 
 API_ENV = "AMONGO_UNIFIED_API"
 
+#: fail-point commands that change nothing on the server (a blocked one may run on unnoticed)
+_READ_COMMANDS = frozenset({
+    "find", "getMore", "aggregate", "count", "distinct", "listCollections", "listIndexes",
+    "listDatabases", "hello", "isMaster", "ismaster", "ping", "killCursors", "explain", "dbStats",
+})
+
 
 def api_name() -> str:
     """``motor`` (the default) or ``pymongo``: which amongo API the entities use."""
@@ -349,7 +355,7 @@ def coll_db_options(doc: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         elif k == "readPreference":
             kw["read_preference"] = read_preference(v)
         elif k == "timeoutMS":
-            raise Skip("timeoutMS on a database/collection is not part of the Motor 3.7.1 API")
+            raise Skip("timeoutMS on a database/collection is not part of the Motor 3.7.1 / PyMongo 4.20 API (neither has the option)")
         else:
             raise NotImplementedError(k)
     return kw
@@ -531,6 +537,9 @@ class UnifiedRunner(ExtraOperations):
         self.callback_depth = 0  # > 0 while a withTransaction callback runs
         self.session_timeouts: Dict[int, float] = {}  # id(session) -> defaultTimeoutMS (s)
         self.tailable_cursors: set = set()  # id() of command cursors made with a tailable cursorType
+        # blockTimeMS of a blockConnection fail point on a write command (see _settle_blocked_writes)
+        self.blocked_write_ms = 0
+        self.saw_timeout = False  # an operation raised a timeout error
 
     # -- lifecycle --
     async def run(self) -> None:
@@ -584,6 +593,7 @@ class UnifiedRunner(ExtraOperations):
                 await client.admin.command({"configureFailPoint": name, "mode": "off"})
             except Exception:
                 pass
+        await self._settle_blocked_writes()
         await self._kill_sessions()
         _close_all(self.clients + [self.internal])
 
@@ -854,6 +864,8 @@ class UnifiedRunner(ExtraOperations):
         except (NotImplementedError, SchemaVersionError):
             raise
         except Exception as exc:  # noqa: BLE001 - any error is checked against expectError
+            if getattr(exc, "timeout", False):
+                self.saw_timeout = True
             if op.get("ignoreResultAndError"):
                 if isinstance(exc, (KeyError, TypeError)):
                     raise  # a malformed operation (missing/unknown argument) still fails the test
@@ -1296,6 +1308,18 @@ class UnifiedRunner(ExtraOperations):
         c = self.entities[client]
         await c.admin.command(SON(failPoint))
         self.failpoints.append((c, failPoint["configureFailPoint"]))
+        data = failPoint.get("data") or {}
+        if data.get("blockConnection") and set(data.get("failCommands", ())) - _READ_COMMANDS:
+            self.blocked_write_ms = max(self.blocked_write_ms, int(data.get("blockTimeMS", 0)))
+
+    async def _settle_blocked_writes(self) -> None:
+        """After a client-side timeout the server still runs the blocked command: wait out the
+        fail point's blockTimeMS so a write the client gave up on cannot land in the next
+        test's data (SecantusDB does not count the blocked time against the command's
+        maxTimeMS, so the write is applied when the block ends: a duplicate key, or a
+        WriteConflict for the next test's transaction, otherwise)."""
+        if self.saw_timeout and self.blocked_write_ms:
+            await asyncio.sleep(self.blocked_write_ms / 1000.0)
 
     async def _tr_targetedFailPoint(self, session: str, failPoint: Dict[str, Any]) -> None:
         s = self.entities[session]

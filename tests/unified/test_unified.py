@@ -6,6 +6,7 @@ runs them with ``amongo.motor_asyncio``.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -117,7 +118,7 @@ def _spec(path: Any) -> Dict[str, Any]:
 async def _run(path: Any, description: str, uri: str, table: Dict[str, str], request: Any,
                multi_uri: Optional[str] = None) -> None:
     test_id = request.node.callspec.id
-    reason = skips.skip_reason(test_id, table)
+    reason = skips.skip_reason(test_id, skips.SPEC_DEFECTS) or skips.skip_reason(test_id, table)
     if reason and not os.environ.get("AMONGO_UNIFIED_NO_SKIPS"):  # (set it to audit skips.py)
         pytest.skip(reason)
     gap = skips.skip_reason(test_id, known_failures.AMONGO)
@@ -247,14 +248,28 @@ async def test_valid_fail(path: Any, description: str, unified_secantus: Any, re
     pytest.fail("the runner did not report this valid-fail test as failing")
 
 
-#: The client-side-operations-timeout suite: its tests race fail points that block for 10-50 ms
-#: against deadlines of the same size, so on a loaded machine some fail by timing alone. It runs
-#: in ``make test-csot`` (AMONGO_UNIFIED_CSOT=1), not in ``make test``.
+#: The client-side-operations-timeout suite. Its tests race fail points that block for 10-600 ms
+#: against deadlines of a similar size (a 75 ms timeoutMS against two 50 ms blocks leaves 25 ms
+#: for everything else), so on a loaded machine one can fail by timing alone. As PyMongo's
+#: runner does for its CSOT tests, a test whose assertions fail is run again, up to
+#: CSOT_ATTEMPTS times in all: a driver bug fails every attempt, a lost race does not repeat.
+#: Each retry is printed to stderr (``pytest -s`` or the captured output shows it).
+#: It runs in ``make test`` (the Motor-style API pass; with AMONGO_UNIFIED_API=pymongo only
+#: when AMONGO_UNIFIED_CSOT=1) and in ``make test-csot`` (both APIs).
 CSOT_SUITES: Tuple[str, ...] = ("client-side-operations-timeout",)
+CSOT_ATTEMPTS = int(os.environ.get("AMONGO_CSOT_ATTEMPTS", "3"))  # (1: no retry, for triage)
 
-if os.environ.get("AMONGO_UNIFIED_CSOT"):
+if os.environ.get("AMONGO_UNIFIED_CSOT") or os.environ.get("AMONGO_UNIFIED_API") != "pymongo":
 
-    @pytest.mark.timeout(_TIMEOUT)
+    @pytest.mark.timeout(_TIMEOUT * CSOT_ATTEMPTS)
     @pytest.mark.parametrize("path, description", _cases(CSOT_SUITES))
     async def test_unified_csot(path: Any, description: str, unified_secantus: Any, request: Any) -> None:
-        await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
+        for attempt in range(1, CSOT_ATTEMPTS + 1):
+            try:
+                await _run(path, description, unified_secantus.uri, skips.SECANTUS, request)
+                return
+            except AssertionError as exc:
+                if attempt == CSOT_ATTEMPTS:
+                    raise
+                print(f"CSOT retry: attempt {attempt} of {request.node.callspec.id} failed: "
+                      f"{str(exc)[:500]}", file=sys.stderr)

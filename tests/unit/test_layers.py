@@ -446,3 +446,154 @@ def test_no_cycle_outside_the_upper_half() -> None:
     graph = import_graph()
     bad = [c for c in cycles(graph) if any(is_lower(m) for m in c)]
     assert not bad, _describe(graph, bad)
+
+
+# -- facades read no other object's private attributes ------------------------------------------
+#
+# In a facade module (the ``FACADES`` above, ``_common`` and the PyMongo-style ``asynchronous/``
+# package), an attribute access ``x._name`` is allowed when ``x`` is ``self`` or ``cls``,
+# ``super()``, the enclosing class by name, a local bound in the same function to a new
+# instance of the own class (``cls(...)``, ``type(self)(...)``), ``other`` in a comparison
+# dunder, or a name the function binds to a class *this module defines* (a parameter or local
+# annotated with it, or a local assigned from calling it): an underscore name is private to its
+# module, and a module's documented functions are how other modules reach that state. Anything else reads another object's private state: the object must offer a
+# documented interface instead (a public-internal method, property or module function).
+# Dunders (``__x__``) are public protocol and never count.
+
+#: (module, receiver, attribute) -> why the access is not another amongo object's private
+#: state. ``*`` as receiver matches any receiver.
+PRIVATE_ACCESS_ALLOWED: Dict[Tuple[str, str, str], str] = {
+    # pymongo's request classes (InsertOne, UpdateOne, ...) keep their fields in private
+    # attributes and offer no public accessor; PyMongo's own client bulk reads them alike.
+    # Not amongo objects: this is the user's value, read as PyMongo reads it.
+    **{("amongo.client_bulk", "model", attr): "pymongo.operations request fields (no public accessor)"
+       for attr in ("_doc", "_filter", "_upsert", "_hint", "_collation")},
+    # GridOut/GridIn's ``_id`` is public API in PyMongo and Motor (documented "The '_id' value
+    # for this file"), only spelled with an underscore.
+    ("amongo.motor_gridfs", "gridout", "_id"): "GridOut._id is PyMongo/Motor public API",
+    ("amongo.asynchronous.gridfs", "grid_file", "_id"): "GridOut._id is PyMongo public API",
+    ("amongo.gridfs", "*", "_id"): "GridIn/GridOut._id is PyMongo/Motor public API",
+}
+
+_FACADE_PRIVATE_MODULES = FACADES | {"amongo._common"}
+
+
+def _facade_private_modules() -> Dict[str, Path]:
+    return {name: path for name, path in _modules().items()
+            if name in _FACADE_PRIVATE_MODULES or name.startswith("amongo.asynchronous")}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _own_instance_call(node: ast.AST) -> bool:
+    """``cls(...)``, ``type(self)(...)``, ``self.__class__(...)``: a new instance of the own class."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == "cls":
+        return True
+    if (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "type"
+            and len(func.args) == 1 and isinstance(func.args[0], ast.Name) and func.args[0].id == "self"):
+        return True
+    return (isinstance(func, ast.Attribute) and func.attr == "__class__"
+            and isinstance(func.value, ast.Name) and func.value.id == "self")
+
+
+def private_accesses(source: str) -> List[Tuple[int, str, str]]:
+    """``(line, receiver, attribute)`` of each read of another object's private attribute in
+    *source* (the rules above; the allowlist is applied by the caller)."""
+    tree = ast.parse(source)
+    found: List[Tuple[int, str, str]] = []
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+
+    def names_defined_class(annotation: Optional[ast.AST]) -> bool:
+        if annotation is None:
+            return False
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            annotation = ast.parse(annotation.value, mode="eval").body
+        if isinstance(annotation, ast.Subscript):
+            annotation = annotation.value
+        return isinstance(annotation, ast.Name) and annotation.id in defined
+
+    def visit(node: ast.AST, classes: Tuple[str, ...], own: Set[str], func: str) -> None:
+        if isinstance(node, ast.ClassDef):
+            classes = classes + (node.name,)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            func = node.name
+            own = {"self", "cls"}
+            if func in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+                own.add("other")
+            args = node.args
+            for arg in args.posonlyargs + args.args + args.kwonlyargs:
+                if names_defined_class(arg.annotation):
+                    own.add(arg.arg)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Assign) and (
+                    _own_instance_call(sub.value)
+                    or (isinstance(sub.value, ast.Call) and isinstance(sub.value.func, ast.Name)
+                        and sub.value.func.id in defined)
+                ):
+                    own |= {t.id for t in sub.targets if isinstance(t, ast.Name)}
+                elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name) and (
+                    names_defined_class(sub.annotation)
+                    or (sub.value is not None and _own_instance_call(sub.value))
+                ):
+                    own.add(sub.target.id)
+        elif isinstance(node, ast.Attribute) and _is_private(node.attr):
+            value = node.value
+            allowed = (
+                (isinstance(value, ast.Name) and (value.id in own or value.id in classes))
+                or (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super")
+            )
+            if not allowed:
+                found.append((node.lineno, ast.unparse(value), node.attr))
+        for child in ast.iter_child_nodes(node):
+            visit(child, classes, own, func)
+
+    visit(tree, (), {"self", "cls"}, "")
+    return found
+
+
+def test_private_access_check_catches_what_it_should() -> None:
+    src = '''
+class A:
+    def __init__(self, other_obj):
+        self._x = other_obj._y          # flagged
+        super()._z
+    def copy(self):
+        c = type(self)()
+        c._x = self._x                  # own class
+        return c
+    @classmethod
+    def make(cls):
+        a = cls()
+        a._x = 1
+        return A._helper
+    def __eq__(self, other):
+        return self._x == other._x
+def f(cursor):
+    return cursor._data                 # flagged
+def g(a: "A[int]", b):
+    c = A()
+    return a._x, c._x, b._x             # b flagged: not known to be this module's
+'''
+    assert [(r, a) for _, r, a in private_accesses(src)] == [
+        ("other_obj", "_y"), ("cursor", "_data"), ("b", "_x")]
+
+
+def test_facades_read_no_other_objects_private_attributes() -> None:
+    """ARCHITECTURE.md: facades never reach into another object's private attributes."""
+    offences = []
+    used = set()
+    for name, path in sorted(_facade_private_modules().items()):
+        for line, receiver, attr in private_accesses(path.read_text()):
+            for key in ((name, receiver, attr), (name, "*", attr)):
+                if key in PRIVATE_ACCESS_ALLOWED:
+                    used.add(key)
+                    break
+            else:
+                offences.append(f"{path.relative_to(ROOT)}:{line}: {receiver}.{attr}")
+    assert not offences, "facades read other objects' private attributes:\n" + "\n".join(offences)
+    assert not set(PRIVATE_ACCESS_ALLOWED) - used, f"stale allowlist entries: {set(PRIVATE_ACCESS_ALLOWED) - used}"

@@ -1,0 +1,351 @@
+"""Exhaust cursors (OP_MSG ``exhaustAllowed`` / moreToCome streaming) and the opt-in cursor
+read-ahead (``cursor.read_ahead()``).
+
+A small asyncio fake server shows what goes over the wire (one getMore for an exhaust stream,
+the read-ahead getMore sent before the application asks, the streaming connection closed on an
+early close); SecantusDB (which streams exhaust getMores too) shows the results are right
+through both APIs.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+
+import bson
+import pytest
+from pymongo import CursorType
+from pymongo.errors import InvalidOperation, OperationFailure
+
+import amongo
+from amongo.motor_asyncio import AsyncIOMotorClient
+from amongo.wire.message import EXHAUST_ALLOWED, MORE_TO_COME, encode_op_msg
+from proxy import msg_document, read_frame
+
+from ._crud_helpers import make_client, unique
+
+HELLO = {
+    "helloOk": True, "ismaster": True, "isWritablePrimary": True,
+    "maxBsonObjectSize": 16 * 1024 * 1024, "maxMessageSizeBytes": 48_000_000,
+    "maxWriteBatchSize": 100_000, "logicalSessionTimeoutMinutes": 30, "connectionId": 1,
+    "minWireVersion": 0, "maxWireVersion": 21, "readOnly": False, "ok": 1.0,
+}
+CURSOR_ID = bson.Int64(4242)
+
+
+class FakeServer:
+    """Answers hello, find (first batch), getMore (ordinary, or streamed with moreToCome when
+    the request carries exhaustAllowed), killCursors and endSessions over *docs* in batches.
+
+    ``log`` records ``(connection number, command name, flag bits)`` of every command but
+    the monitors' hellos; ``closed`` the numbers of the connections the client closed."""
+
+    def __init__(self, docs: List[Dict[str, Any]], *, getmore_delay: float = 0.0,
+                 stream_pause: float = 0.0, fail_getmore_at: Optional[int] = None) -> None:
+        self.docs = docs
+        self.getmore_delay = getmore_delay
+        self.stream_pause = stream_pause
+        self.fail_getmore_at = fail_getmore_at  # the n-th getMore reply (1-based) is ok: 0
+        self.log: List[Tuple[int, str, int]] = []
+        self.closed: List[int] = []
+        self.getmore_seen = asyncio.Event()
+        self._conns = 0
+        self._pos = 0
+        self._getmores = 0
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._handlers: List["asyncio.Task[Any]"] = []
+        self._writers: List[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> "FakeServer":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()  # (each handler then ends on its own)
+        await asyncio.wait(self._handlers, timeout=5)
+
+    @property
+    def uri(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=5000"
+
+    def names(self) -> List[str]:
+        return [name for _, name, _ in self.log]
+
+    def _batch(self, size: int, first: bool) -> Dict[str, Any]:
+        batch = self.docs[self._pos:self._pos + size]
+        self._pos += len(batch)
+        done = self._pos >= len(self.docs)
+        key = "firstBatch" if first else "nextBatch"
+        return {"cursor": {"id": bson.Int64(0) if done else CURSOR_ID, "ns": "db.coll", key: batch}, "ok": 1.0}
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns += 1
+        number = self._conns
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.append(task)
+        self._writers.append(writer)
+        try:
+            while True:
+                frame = await read_frame(reader)  # (tests/proxy.py's framing, not amongo's)
+                if frame is None:
+                    raise ConnectionResetError
+                request_id = frame.request_id
+                flags, cmd = msg_document(frame.body)
+                name = next(iter(cmd))
+
+                def send(doc: Dict[str, Any], more: bool = False) -> None:
+                    writer.write(encode_op_msg(0, bson.encode(doc), flags=MORE_TO_COME if more else 0,
+                                               response_to=request_id))
+
+                if name.lower() in ("hello", "ismaster"):
+                    send(HELLO)
+                    continue
+                self.log.append((number, name, flags))
+                if name == "find":
+                    self._pos = 0
+                    self._getmores = 0
+                    send(self._batch(cmd.get("batchSize") or 101, True))
+                elif name == "getMore":
+                    self.getmore_seen.set()
+                    if self.getmore_delay:
+                        await asyncio.sleep(self.getmore_delay)
+                    size = cmd.get("batchSize") or 101
+                    while True:
+                        self._getmores += 1
+                        if self._getmores == self.fail_getmore_at:
+                            send({"ok": 0.0, "errmsg": "boom", "code": 2, "codeName": "BadValue"})
+                            break
+                        reply = self._batch(size, False)
+                        more = bool(flags & EXHAUST_ALLOWED) and reply["cursor"]["id"] != 0
+                        send(reply, more)
+                        if not more:
+                            break
+                        await writer.drain()
+                        if self.stream_pause:
+                            await asyncio.sleep(self.stream_pause)
+                        if reader.at_eof():  # the client closed the streaming connection
+                            raise ConnectionResetError
+                else:
+                    send({"ok": 1.0})
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed.append(number)
+        finally:
+            try:
+                writer.close()
+            except RuntimeError:  # (the loop is closing)
+                pass
+
+
+DOCS = [{"_id": i} for i in range(10)]
+
+
+@contextlib.asynccontextmanager
+async def fake(**kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
+    """A :class:`FakeServer` over :data:`DOCS` and an ``AsyncMongoClient`` connected to it."""
+    async with FakeServer(DOCS, **kwargs) as srv:
+        client = amongo.AsyncMongoClient(srv.uri)
+        try:
+            yield srv, client
+        finally:
+            await client.close()
+
+
+async def test_exhaust_streams_with_one_getmore() -> None:
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [d["_id"] async for d in cursor] == list(range(10))
+        # find, then ONE getMore with exhaustAllowed: the four later batches were streamed
+        assert srv.names() == ["find", "getMore"]
+        assert not srv.log[0][2] & EXHAUST_ALLOWED and srv.log[1][2] & EXHAUST_ALLOWED
+        # the stream ended cleanly: its connection went back to the pool and is reused
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] == srv.log[1][0] and srv.closed == []
+
+
+async def test_exhaust_early_close_closes_the_streaming_connection() -> None:
+    async with fake(stream_pause=0.05) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        got = [await cursor.next() for _ in range(3)]  # first batch + one streamed reply
+        assert [d["_id"] for d in got] == [0, 1, 2]
+        stream_conn = srv.log[1][0]
+        await cursor.close()
+        await asyncio.sleep(0.1)
+        # closed, never returned to the pool with unread replies; no killCursors (the
+        # server drops an exhaust cursor with its connection, as PyMongo relies on)
+        assert stream_conn in srv.closed
+        assert "killCursors" not in srv.names()
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] != stream_conn
+
+
+async def test_exhaust_error_mid_stream_surfaces_and_drops_the_connection() -> None:
+    async with fake(fail_getmore_at=3) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        seen: List[int] = []
+        with pytest.raises(OperationFailure, match="boom"):
+            async for d in cursor:
+                seen.append(d["_id"])
+        assert seen == [0, 1, 2, 3, 4, 5]
+        await asyncio.sleep(0.05)
+        assert srv.log[1][0] in srv.closed
+
+
+async def test_exhaust_argument_rules() -> None:
+    client = amongo.AsyncMongoClient("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", connect=False)
+    coll = client.db.coll
+    with pytest.raises(InvalidOperation, match="limit and exhaust"):
+        coll.find({}, cursor_type=CursorType.EXHAUST, limit=3)
+    with pytest.raises(InvalidOperation, match="limit and exhaust"):
+        coll.find({}, cursor_type=CursorType.EXHAUST).limit(3)
+    with pytest.raises(InvalidOperation, match="limit and exhaust"):
+        await coll.find({}, limit=3).add_option(CursorType.EXHAUST)  # (PyMongo's: a coroutine)
+    with pytest.raises(TypeError):
+        coll.find({}).read_ahead(1)  # type: ignore[arg-type]
+    await client.close()
+
+
+def _our_tasks() -> List["asyncio.Task[Any]"]:
+    return [t for t in asyncio.all_tasks()
+            if not t.done() and "_fetch_more" in repr(t.get_coro())]
+
+
+async def test_read_ahead_sends_the_next_getmore_before_it_is_needed() -> None:
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        assert (await cursor.next())["_id"] == 0
+        # the application has not asked for the second batch yet, and iterating a buffered
+        # batch never yields to the loop: the getMore is already on the wire (its connection
+        # checked out) when the first document is returned
+        (server,) = client._topology.servers.values()
+        assert len(server.pool._in_use) == 1
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        assert srv.names() == ["find", "getMore"]
+        assert [d["_id"] async for d in cursor] == list(range(1, 10))
+        assert srv.names() == ["find", "getMore", "getMore"]
+        assert _our_tasks() == []
+
+
+async def test_read_ahead_error_surfaces_on_the_next_iteration() -> None:
+    async with fake(fail_getmore_at=1) as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        first = [await cursor.next() for _ in range(4)]
+        assert [d["_id"] for d in first] == [0, 1, 2, 3]
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        await asyncio.sleep(0.05)  # the read-ahead failed by now; nothing is lost
+        with pytest.raises(OperationFailure, match="boom"):
+            await cursor.next()
+        assert not cursor.alive
+
+
+async def test_read_ahead_close_cancels_the_getmore_and_kills_the_cursor() -> None:
+    async with fake(getmore_delay=0.5) as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        await cursor.next()
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        assert len(_our_tasks()) == 1
+        await cursor.close()
+        assert _our_tasks() == []
+        await asyncio.sleep(0.05)
+        assert srv.names()[-1] == "killCursors"
+
+
+async def test_read_ahead_of_an_abandoned_cursor_leaks_nothing() -> None:
+    async with fake() as (srv, client):
+        cursor = client.db.coll.find({}, batch_size=4).read_ahead()
+        await cursor.next()
+        await asyncio.wait_for(srv.getmore_seen.wait(), 5)
+        await asyncio.sleep(0.05)
+        del cursor
+        gc.collect()
+        await asyncio.sleep(0.1)
+        assert _our_tasks() == []
+        assert srv.names()[-1] == "killCursors"  # (the cursor's finalizer killed it)
+
+
+# -- against SecantusDB (a real server that streams exhaust getMores) --------------------------
+
+
+@pytest.mark.parametrize("api", ["motor", "pymongo"])
+async def test_exhaust_and_read_ahead_results_on_secantus(secantus_rs: Any, api: str) -> None:
+    if api == "motor":
+        client: Any = AsyncIOMotorClient(secantus_rs.uri)
+    else:
+        client = amongo.AsyncMongoClient(secantus_rs.uri)
+    try:
+        coll = client.amongo_stream[unique("s")]
+        await coll.insert_many([{"_id": i, "x": i % 7} for i in range(1200)])
+        expect = await coll.find().sort("_id").to_list(None)
+        assert len(expect) == 1200
+        assert await coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=100).sort("_id").to_list(None) == expect
+        assert await coll.find({}, batch_size=100).sort("_id").read_ahead().to_list(None) == expect
+        assert [d async for d in coll.find({}, batch_size=150).sort("_id").read_ahead()] == expect
+        both = coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=100).sort("_id").read_ahead()
+        assert await both.to_list(None) == expect
+        pipeline = [{"$match": {"x": {"$gte": 0}}}, {"$sort": {"_id": 1}}]
+        agg = coll.aggregate(pipeline, batchSize=100)
+        if api == "pymongo":
+            agg = await agg
+        assert await agg.read_ahead().to_list(None) == expect
+        # an exhaust cursor closed mid-stream: the pool keeps working, the data is intact
+        early = coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=50)
+        for _ in range(120):
+            await early.next()
+        await early.close()
+        assert await coll.count_documents({}) == 1200
+        assert _our_tasks() == []
+    finally:
+        closing = client.close()  # (Motor's close() is synchronous, PyMongo's a coroutine)
+        if closing is not None:
+            await closing
+
+
+async def test_exhaust_refused_in_a_transaction(secantus_rs: Any) -> None:
+    client, _ = make_client(secantus_rs)
+    try:
+        coll = client.amongo_stream[unique("t")]
+        await coll.insert_one({"_id": 1})
+        async with await client.start_session() as s:
+            async with s.start_transaction():
+                with pytest.raises(InvalidOperation, match="transactions"):
+                    await coll.find({}, cursor_type=CursorType.EXHAUST, session=s).to_list(None)
+    finally:
+        client.close()
+
+
+async def test_exhaust_command_monitoring(secantus_rs: Any) -> None:
+    client, listener = make_client(secantus_rs)
+    try:
+        coll = client.amongo_stream[unique("m")]
+        await coll.insert_many([{"_id": i} for i in range(30)])
+        listener.reset()
+        docs = await coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=10).to_list(None)
+        assert len(docs) == 30
+        # as PyMongo: one getMore event per streamed batch (the server runs a getMore for each),
+        # though one getMore went over the wire (test_exhaust_streams_with_one_getmore)
+        assert listener.names()[0] == "find" and set(listener.names()[1:]) == {"getMore"}
+        batches = [len(e.reply["cursor"]["nextBatch"]) for e in listener.succeeded_events[1:]]
+        assert sum(batches) == 20 and len(listener.commands("getMore")) == len(batches) >= 2
+        assert listener.succeeded_events[-1].reply["cursor"]["id"] == 0
+    finally:
+        client.close()
+
+
+def test_benchmark_script_smoke(secantus_rs: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.cursors`` (tiny: every mode and consumer, through its latency
+    proxy) runs and prints its table."""
+    from benchmarks import cursors
+
+    assert cursors.main(["--uri", secantus_rs.uri, "--docs", "300", "--batch-size", "100", "--rounds", "1",
+                         "--work-us", "1", "--latency-ms", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.split()[-1:] and line.split()[-1].endswith("x")]
+    assert len(rows) == 3 * len(cursors.MODES), out
+    assert "+2 ms round trip" in out
