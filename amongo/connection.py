@@ -422,9 +422,11 @@ class Connection:
             ``$readPreference``, API version) appended after *spec*'s fields, followed by
             ``$db`` (also pre-encoded); *spec* is then left without ``$db``.
         """
-        if tail is None:
+        if tail is None or "$db" in spec:  # (a command's own $db is replaced, as ever)
             spec["$db"] = dbname
             body = _encode(spec, False, codec_options)
+            if tail:
+                body = _msg.splice_elements(body, tail)
         else:
             body = _encode(spec, False, codec_options)
             db = _DB_ELEMENTS.get(dbname)

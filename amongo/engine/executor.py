@@ -873,9 +873,9 @@ class Executor:
         tail = b""
         if session is not None:
             ss = session._materialize()
-            if splice:
+            if splice and "lsid" not in cmd:
                 tail = ss.lsid_element
-            else:
+            else:  # (also over a command's own lsid: one key, as before)
                 cmd["lsid"] = ss.session_id
             ss.last_use = time.monotonic()
             if in_txn:
@@ -927,7 +927,8 @@ class Executor:
                     ct = sct
             if ct is not None:
                 cached = self._ct_element
-                if splice and ct is core.cluster_time and (cached[0] is ct or self._encode_cluster_time(ct)):
+                if (splice and ct is core.cluster_time and "$clusterTime" not in cmd
+                        and (cached[0] is ct or self._encode_cluster_time(ct))):
                     tail += self._ct_element[1]
                 else:  # (a session's own, possibly a user's document: as it is now)
                     cmd["$clusterTime"] = ct
@@ -948,13 +949,13 @@ class Executor:
                 elif not primary:
                     rp = read_preference
             if rp is not None:
-                if splice:
+                if splice and "$readPreference" not in cmd:
                     tail += self._read_preference_element(rp)
                 else:
                     cmd["$readPreference"] = rp.document
         api = self._server_api_doc
         if api is not None:  # every command declares the API version (versioned-api spec)
-            if splice:
+            if splice and "apiVersion" not in cmd:
                 tail += self._api_elements
             else:
                 cmd.update(api)

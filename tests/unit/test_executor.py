@@ -728,3 +728,29 @@ def test_server_session_lsid_element() -> None:
 
     s = ServerSession()
     assert bson.decode(splice_elements(bson.encode({}), s.lsid_element)) == {"lsid": s.session_id}
+
+
+def test_a_commands_own_fields_are_replaced_not_repeated() -> None:
+    """A command that already carries lsid / $clusterTime / $readPreference / apiVersion gets
+    the driver's value in its own key (as before splicing), never a second key."""
+    from pymongo.server_api import ServerApi
+
+    ct = {"clusterTime": Timestamp(5, 1), "signature": {}}
+    server = FakeServer(A, [{"ok": 1, "$clusterTime": ct}, OK], mongos=True)
+    core = make_core(FakeTopology([server], TopologyType.Sharded), server_api=ServerApi("1"))
+
+    async def go() -> None:
+        for _ in range(2):
+            cmd = {"find": "c", "lsid": {"id": 0}, "$clusterTime": {"x": 1},
+                   "$readPreference": {"mode": "primary"}, "apiVersion": "0"}
+            await core.executor.command("db", cmd, read_preference=ReadPreference.NEAREST)
+
+    run(go())
+    conn = server.pool.conn
+    for sent, tail in zip(conn.sent, conn.tails):
+        # (no key of the command's reappears in the spliced bytes)
+        spliced = bson.decode(splice_elements(bson.encode({}), tail or b""))
+        assert not set(spliced) & {"lsid", "$clusterTime", "$readPreference", "apiVersion"}
+        assert sent["lsid"] != {"id": 0} and sent["apiVersion"] == "1"
+        assert sent["$readPreference"] == {"mode": "nearest"}
+    assert conn.sent[1]["$clusterTime"] == ct

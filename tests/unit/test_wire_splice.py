@@ -38,3 +38,27 @@ def test_db_elements_are_cached_and_end_the_document() -> None:
 
     spliced = b"".join((struct.pack("<i", len(body) - 1 + len(tail) + len(db)), body[4:-1], tail, db))
     assert bson.decode(spliced) == dict(cmd, **{"$db": "some_db"})
+
+
+def test_connection_command_with_a_tail_and_a_commands_own_db() -> None:
+    """Connection.command: with *tail*, the frame's body is the command, the tail, then $db;
+    a command's own $db is replaced (one key), the tail still sent."""
+    from types import SimpleNamespace
+
+    from amongo.connection import Connection
+
+    class _Proto:
+        transport = None
+
+    sent = []
+
+    class _Recording(Connection):
+        def _round_trip(self, frame, codec_options, check):  # type: ignore[no-untyped-def,override]
+            sent.append(frame)
+
+    conn = _Recording(_Proto(), ("a", 1), SimpleNamespace(socket_timeout=None))  # type: ignore[arg-type]
+    tail = elements(bson.encode({"lsid": {"id": 7}}))
+    conn.command("db1", {"ping": 1}, tail=tail)
+    conn.command("db2", {"ping": 1, "$db": "other"}, tail=tail)
+    assert [bson.decode(f[21:]) for f in sent] == [
+        {"ping": 1, "lsid": {"id": 7}, "$db": "db1"}, {"ping": 1, "$db": "db2", "lsid": {"id": 7}}]
