@@ -313,9 +313,15 @@ class MongoClient(_BaseObject[_DocumentType]):
         """The deployment's logicalSessionTimeoutMinutes (None: unknown or unsupported)."""
         return self._core.session_timeout_minutes()
 
-    def _write_limits(self) -> Tuple[int, int, int]:
-        """The limits bulk writes split by (the public properties, which a subclass may
-        override)."""
+    def _write_limits(self) -> Optional[Tuple[int, int, int]]:
+        """Caps on the limits bulk writes split by, when this client's class overrides its
+        ``max_bson_size`` / ``max_message_size`` / ``max_write_batch_size`` properties; else
+        None: each batch is cut by its checked-out connection's own limits alone."""
+        cls = type(self)
+        if (cls.max_bson_size is MongoClient.max_bson_size
+                and cls.max_message_size is MongoClient.max_message_size
+                and cls.max_write_batch_size is MongoClient.max_write_batch_size):
+            return None
         return self.max_bson_size, self.max_message_size, self.max_write_batch_size
 
 
