@@ -402,7 +402,7 @@ class Pool:
             or self._state is not _READY
             or self._max_idle is not None
             or (self._total < self._min_size and self._fill_task is None)
-            or self._emit
+            or self._emit_events or _conn_log_enabled(_DEBUG)  # (self._emit, inline)
         ):
             return None
         conn = idle[-1]
@@ -425,7 +425,7 @@ class Pool:
         """
         # One coroutine, waiting included: a queued check-out (1000 tasks on 100
         # connections) holds one frame, not three, and resumes through one.
-        emit = self._emit
+        emit = self._emit_events or _conn_log_enabled(_DEBUG)  # (self._emit, inline)
         started = _monotonic() if emit else 0.0
         if emit:
             _publish(self._cmap, "connection_check_out_started", ConnectionCheckOutStartedEvent(self.address))
@@ -526,13 +526,17 @@ class Pool:
                     self._discard(conn, _POOL_CLOSED)
                     self._after_discard()
                     continue
-                reason = self._perished(conn)
-                if reason is not None:
-                    self._discard(conn, reason)
-                    self._after_discard()
-                    continue
+                if (
+                    conn.generation != self._generation or conn.closed
+                    or self._max_idle is not None or self.options.load_balanced
+                ):  # (else nothing _perished checks can apply: it was just handed over)
+                    reason = self._perished(conn)
+                    if reason is not None:
+                        self._discard(conn, reason)
+                        self._after_discard()
+                        continue
             self._in_use[conn.id] = conn
-            if self._emit:
+            if emit:  # (as decided at the start: a started event gets its checked-out event)
                 _publish(
                     self._cmap,
                     "connection_checked_out",
@@ -903,7 +907,7 @@ class Pool:
         """
         if self._in_use.pop(conn.id, None) is not conn:
             raise ValueError(f"connection {conn.id} was not checked out from pool {self.address!r}")
-        if self._emit:
+        if self._emit_events or _conn_log_enabled(_DEBUG):  # (self._emit, inline)
             _publish(self._cmap, "connection_checked_in", ConnectionCheckedInEvent(self.address, conn.id))
         if (
             conn.generation == self._generation and self._state is _READY and conn.service_id is None
