@@ -916,13 +916,7 @@ class Pool:
             # The common case (usable, current generation, not load-balanced): to the first
             # live waiter, else idle.
             conn.last_checkin = _monotonic()
-            waiters = self._waiters
-            while waiters:
-                fut = waiters.popleft()
-                if not fut.done():
-                    fut.set_result(conn)
-                    return
-            self._idle.append(conn)
+            self._make_available(conn)
             return
         if self._state is _CLOSED:
             self._discard(conn, _POOL_CLOSED)
