@@ -1,6 +1,6 @@
 """The one executor: select → check out → stamp → send → classify → retry.
 
-Every command amongo sends goes through :meth:`Executor.command`. Nothing else selects a
+Every command amongo sends goes through :meth:`Executor.execute` (an operation value). Nothing else selects a
 server, checks out a connection, stamps ``lsid``/``txnNumber``/``$clusterTime``/
 ``$readPreference``/``readConcern``/API version, or retries. Operations (the facades) only build
 the command document and interpret the reply.
@@ -15,7 +15,7 @@ from datetime import timedelta as _timedelta
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple
 
 import bson
-from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from bson.codec_options import CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
     AutoReconnect,
@@ -41,7 +41,7 @@ from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
 from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, command_error, write_concern_error
 from amongo.engine.clock import ts_newer
-from amongo.engine.operation import Command, KillCursors, Operation
+from amongo.engine.operation import KillCursors, Operation
 from amongo.engine.operations import check_reply_times
 from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
@@ -145,10 +145,6 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     return False
 
 
-#: ``build(connection) -> (command, sequences, retryable)``: see :meth:`Executor.command`.
-BuildHook = Callable[[Connection], Tuple[MutableMapping[str, Any], Optional[Sequence[Tuple[str, Sequence[bytes]]]], bool]]
-
-
 class ExecutorCore(SessionCore, Protocol):
     """What the executor reads from its client's core (:class:`amongo.engine.core.ClientCore`,
     which imports this module)."""
@@ -165,6 +161,7 @@ class ExecutorCore(SessionCore, Protocol):
         """A new implicit session (ended by the caller)."""
         ...
     max_adaptive_retries: Optional[int]
+    write_caps: Callable[[], Optional[Tuple[int, int, int]]]
 
 
 class WrongEventLoopError(InvalidOperation, RuntimeError):
@@ -201,81 +198,6 @@ class Executor:
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
         #: a new implicit session (the core's bound method: no extra call per operation)
         self.implicit_session: Callable[[], ClientSession] = core.implicit_session
-
-    def write_limits(self) -> Tuple[int, int, int]:
-        """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
-        server, or the defaults (16 MiB, 48 MB, 100,000) until one is known."""
-        for sd in self.topology.description.servers.values():
-            if sd.is_writable:
-                return sd.max_bson_size, sd.max_message_size, sd.max_write_batch_size
-        return 16 * 1024 * 1024, 48_000_000, 100_000
-
-    def command(
-        self,
-        dbname: str,
-        cmd: MutableMapping[str, Any],
-        *,
-        session: Optional[ClientSession] = None,
-        read_preference: Any = None,
-        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
-        retryable_read: bool = False,
-        retryable_write: bool = False,
-        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
-        unacknowledged: bool = False,
-        address: Optional[Tuple[str, int]] = None,
-        check: bool = True,
-        is_txn_finish: bool = False,
-        is_write: Optional[bool] = None,
-        implicit_session: bool = True,
-        result_address: Optional[List[Any]] = None,
-        array: Optional[EncodedArray] = None,
-        pin: Optional[Pin] = None,
-        run_command: bool = False,
-        build: Optional[BuildHook] = None,
-        read_concern: Optional[Mapping[str, Any]] = None,
-        write_concern: Optional[Mapping[str, Any]] = None,
-        write_aggregate: bool = False,
-    ) -> Awaitable[Dict[str, Any]]:
-        """Run *cmd* on a suitable server; await the result for the reply.
-
-        (A plain function returning the coroutine: one frame less on every operation's
-        await chain.)
-
-        :param read_preference: None for commands that need a writable server.
-        :param address: run on this server (getMore / killCursors on the cursor's server).
-        :param result_address: if given, the selected server's address is appended to it.
-        :param array: documents pre-encoded as one array field appended to *cmd* when sent.
-        :param pin: a cursor's :class:`Pin` (load-balanced mode, see :meth:`cursor_pin`): a
-            command returning an open cursor keeps its connection there; getMore and
-            killCursors run on it.
-        :param is_write: whether the command writes (None: it writes when *read_preference* is
-            None); with *run_command* (a user's ``Database.command``) it decides which of
-            ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
-        :param write_aggregate: an aggregate with ``$out``/``$merge``: a non-primary
-            *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
-            topology is discovered first when nothing is known yet), else primary.
-        :param read_concern: the ``readConcern`` document the command carries (the
-            collection's; dropped inside a transaction, where the transaction's applies).
-        :param write_concern: the ``writeConcern`` document (dropped inside a transaction).
-        :param build: called with each attempt's checked-out connection, before stamping:
-            returns ``(command, sequences, retryable)`` built from the connection's own
-            limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
-            maxWriteBatchSize); *cmd* is then only the command's name, for selection
-            logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
-            update). An error it raises fails the operation (the connection is checked in).
-        """
-        return self.execute(
-            Command(
-                dbname, cmd, read_preference=read_preference, codec_options=codec_options,
-                retryable_read=retryable_read, retryable_write=retryable_write, sequences=sequences,
-                unacknowledged=unacknowledged, address=address, check=check,
-                is_txn_finish=is_txn_finish, is_write=is_write, implicit_session=implicit_session,
-                array=array, pin=pin, run_command=run_command, hook=build,
-                read_concern=read_concern, write_concern=write_concern,
-                write_aggregate=write_aggregate,
-            ),
-            session, result_address,
-        )
 
     def execute(
         self, op: Operation, session: Optional[ClientSession] = None,
@@ -333,6 +255,10 @@ class Executor:
         finally:
             if session is not None and session._implicit:
                 session._end_implicit()
+
+    def write_caps(self) -> Optional[Tuple[int, int, int]]:
+        """Caps on the limits bulk writes split by (:attr:`ClientCore.write_caps`)."""
+        return self._core.write_caps()
 
     @property
     def timeout(self) -> Optional[float]:
