@@ -345,8 +345,12 @@ class Cursor(_CursorBase[_DocumentType]):
         if self._flags & _EXHAUST:
             # Exhaust (OP_MSG exhaustAllowed on the getMores: the server streams the batches
             # with moreToCome on one connection, kept out of the pool until the stream ends).
-            # As PyMongo 4.20, also in a transaction and in load-balanced mode, where the
-            # stream runs on the cursor's pinned connection.
+            # As PyMongo 4.20: refused by a mongos (checked before the find, as PyMongo's
+            # first iteration does); allowed in a transaction and in load-balanced mode, where
+            # the stream runs on the cursor's pinned connection.
+            if await self._executor.is_mongos():
+                self._killed = True
+                raise InvalidOperation("Exhaust cursors are not supported by mongos")
             self._stream_pin = self._pin if self._pin is not None else Pin("cursor")
         session = self._new_implicit_session()
         self._session = session

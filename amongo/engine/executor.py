@@ -46,7 +46,7 @@ from amongo.engine.operations import check_reply_times
 from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
-from amongo.topology.description import TopologyType
+from amongo.topology.description import ServerType, TopologyType
 
 from amongo.topology.topology import Server
 
@@ -749,6 +749,10 @@ class Executor:
         if reply.get("ok") != 1 and not reply.get("ok"):
             raise command_error(reply, conn.max_wire_version)
         return reply
+
+    async def is_mongos(self) -> bool:
+        """Whether the writable server (awaited, as PyMongo's ``is_mongos``) is a mongos."""
+        return (await self.topology.select_server(None)).description.server_type == ServerType.Mongos
 
     @staticmethod
     def end_stream(pin: Pin) -> None:

@@ -47,7 +47,9 @@ class FakeServer:
 
     def __init__(self, docs: List[Dict[str, Any]], *, getmore_delay: float = 0.0,
                  stream_pause: float = 0.0, fail_getmore_at: Optional[int] = None,
-                 drop_getmore_at: Optional[int] = None, load_balancer: bool = False) -> None:
+                 drop_getmore_at: Optional[int] = None, load_balancer: bool = False,
+                 hello: Optional[Dict[str, Any]] = None) -> None:
+        self.hello = dict(HELLO, **(hello or {}))
         self.docs = docs
         self.drop_getmore_at = drop_getmore_at  # the n-th getMore reply: the connection drops
         self.load_balancer = load_balancer  # hello answers as a load balancer's (serviceId)
@@ -113,7 +115,7 @@ class FakeServer:
                                                response_to=request_id))
 
                 if name.lower() in ("hello", "ismaster"):
-                    send(dict(HELLO, serviceId=SERVICE_ID) if self.load_balancer else HELLO)
+                    send(dict(self.hello, serviceId=SERVICE_ID) if self.load_balancer else self.hello)
                     continue
                 self.log.append((number, name, flags))
                 if name == "find":
@@ -326,6 +328,40 @@ async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) ->
     assert spans[2:] == [(n, CURSOR_ID) for _ in outcome for n in ("getMore", "getMore db.coll")]
 
 
+async def test_exhaust_streams_in_load_balanced_mode() -> None:
+    # As PyMongo 4.20 (which refuses exhaust only on a mongos): the stream runs on the
+    # cursor's pinned connection (load-balancers spec), which goes back to the pool when the
+    # stream ends; closing mid-stream closes it.
+    listener = RecordingListener()
+    async with fake(dict(event_listeners=[listener]), load_balancer=True) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [d["_id"] async for d in cursor] == list(range(10))
+        assert srv.names() == ["find", "getMore"] and srv.log[0][0] == srv.log[1][0]
+        assert srv.log[1][2] & EXHAUST_ALLOWED
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] == srv.log[1][0] and srv.closed == []
+        out = [e for e in listener.events if isinstance(e, monitoring.ConnectionCheckedOutEvent)]
+        back = [e for e in listener.events if isinstance(e, monitoring.ConnectionCheckedInEvent)]
+        assert len(out) == len(back) == 2  # (the cursor's pinned connection, then find_one's)
+        srv.stream_pause = 0.05
+        early = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [(await early.next())["_id"] for _ in range(3)] == [0, 1, 2]
+        stream_conn = srv.log[-1][0]
+        await early.close()
+        await asyncio.sleep(0.1)
+        assert stream_conn in srv.closed and "killCursors" not in srv.names()
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+
+
+async def test_exhaust_refused_by_mongos() -> None:
+    # As PyMongo 4.20: InvalidOperation before anything is sent to a mongos
+    async with fake(hello={"msg": "isdbgrid"}) as (srv, client):
+        with pytest.raises(InvalidOperation, match="not supported by mongos"):
+            await client.db.coll.find({}, cursor_type=CursorType.EXHAUST).to_list(None)
+        assert srv.names() == []
+        assert [d["_id"] async for d in client.db.coll.find({}, batch_size=4)] == list(range(10))
+
+
 async def test_exhaust_argument_rules() -> None:
     client = amongo.AsyncMongoClient("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100", connect=False)
     coll = client.db.coll
@@ -435,15 +471,26 @@ async def test_exhaust_and_read_ahead_results_on_secantus(secantus_rs: Any, api:
             await closing
 
 
-async def test_exhaust_refused_in_a_transaction(secantus_rs: Any) -> None:
-    client, _ = make_client(secantus_rs)
+async def test_exhaust_in_a_transaction(secantus_rs: Any) -> None:
+    # As PyMongo 4.20: not refused in a transaction; the getMores carry the transaction's
+    # lsid/txnNumber, the stream sees the transaction's own writes, and the transaction
+    # commits afterwards.
+    client, listener = make_client(secantus_rs)
     try:
         coll = client.amongo_stream[unique("t")]
-        await coll.insert_one({"_id": 1})
+        await coll.insert_many([{"_id": i} for i in range(25)])
         async with await client.start_session() as s:
             async with s.start_transaction():
-                with pytest.raises(InvalidOperation, match="transactions"):
-                    await coll.find({}, cursor_type=CursorType.EXHAUST, session=s).to_list(None)
+                await coll.insert_one({"_id": 25}, session=s)
+                listener.reset()
+                docs = await coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=5, session=s).sort(
+                    "_id").to_list(None)
+                assert [d["_id"] for d in docs] == list(range(26))
+                getmores = listener.commands("getMore")
+                assert len(getmores) >= 2
+                sent = getmores[0]  # (the one sent: the later batches were streamed)
+                assert sent["lsid"] == s.session_id and "txnNumber" in sent and sent["autocommit"] is False
+        assert await coll.count_documents({}) == 26
     finally:
         client.close()
 
