@@ -752,7 +752,8 @@ class Executor:
 
     async def is_mongos(self) -> bool:
         """Whether the writable server (awaited, as PyMongo's ``is_mongos``) is a mongos."""
-        return (await self.topology.select_server(None)).description.server_type == ServerType.Mongos
+        server: Server = await self.topology.select_server(None)
+        return bool(server.description.server_type == ServerType.Mongos)
 
     @staticmethod
     def end_stream(pin: Pin) -> None:
@@ -987,7 +988,7 @@ class Executor:
         return reply
 
     async def _publish_command(
-        self, conn: Connection, name: str, dbname: str, started_cmd: Mapping[str, Any], sensitive: bool,
+        self, conn: Connection, name: str, dbname: str, started_cmd: Dict[str, Any], sensitive: bool,
         request_id: int, op_id: int, pending: Awaitable[Dict[str, Any]],
     ) -> Dict[str, Any]:
         """Await *pending* (the reply of command *name* on *conn*) between its command
