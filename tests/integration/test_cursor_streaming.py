@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
-from typing import Any, AsyncIterator, Dict, Iterator, List, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import bson
 import pytest
@@ -27,6 +26,7 @@ from proxy import msg_document, read_frame
 
 from ._crud_helpers import make_client, unique
 from ._rel_server import RecordingListener
+from .test_command_logging import command_log
 
 HELLO = {
     "helloOk": True, "ismaster": True, "isWritablePrimary": True,
@@ -260,28 +260,6 @@ async def test_exhaust_timeout_mid_stream_is_handled_as_any_timeout() -> None:
     assert streamed[1] == [("ConnectionClosedEvent", "error")] and ordinary[1] == []
 
 
-class _LogCapture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.fields: List[Dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.fields.append(record.msg.fields)
-
-
-@contextlib.contextmanager
-def _command_log() -> Iterator[_LogCapture]:
-    logger = logging.getLogger("amongo.command")
-    handler, old = _LogCapture(), logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
-
-
 @pytest.mark.parametrize("fail", [False, True])
 async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) -> None:
     # Each streamed batch publishes what a getMore publishes (as PyMongo's exhaust getMores):
@@ -298,7 +276,7 @@ async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) ->
         provider = sdk.TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         options = dict(event_listeners=[listener], tracing={"enabled": True, "tracer_provider": provider})
-        with _command_log() as log:
+        with command_log() as log:
             async with fake(options, fail_getmore_at=3 if fail else None) as (srv, client):
                 cursor = client.db.coll.find({}, cursor_type=cursor_type, batch_size=2)
                 if fail:
@@ -307,7 +285,7 @@ async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) ->
                 else:
                     assert [d["_id"] for d in await cursor.to_list(None)] == list(range(10))
         provider.shutdown()
-        logged = [(f["commandName"], f["message"]) for f in log.fields if f["commandName"] in ("find", "getMore")]
+        logged = [(f["commandName"], f["message"]) for f in log.messages() if f["commandName"] in ("find", "getMore")]
         events = [(e.command_name, type(e).__name__) for e in listener.events
                   if isinstance(e, (monitoring.CommandStartedEvent, monitoring.CommandSucceededEvent,
                                     monitoring.CommandFailedEvent)) and e.command_name in ("find", "getMore")]
