@@ -247,6 +247,16 @@ async def test_exhaust_network_error_mid_stream_is_handled_as_any_network_error(
     assert streamed == ordinary
 
 
+async def test_exhaust_network_error_mid_stream_in_load_balanced_mode() -> None:
+    # The cursor's pinned connection: its service's pool is cleared (load-balancers spec: the
+    # balancer is never marked Unknown), as after an ordinary pinned getMore's network error;
+    # the streaming connection is closed at once (the ordinary cursor's when it is closed).
+    streamed = await _getmore_network_error(CursorType.EXHAUST, load_balancer=True, drop_getmore_at=3)
+    ordinary = await _getmore_network_error(CursorType.NON_TAILABLE, load_balancer=True, drop_getmore_at=3)
+    assert streamed == (AutoReconnect, [("PoolClearedEvent", None), ("ConnectionClosedEvent", "error")], False)
+    assert ordinary == (AutoReconnect, [("PoolClearedEvent", None)], False)
+
+
 async def test_exhaust_timeout_mid_stream_is_handled_as_any_timeout() -> None:
     # socketTimeoutMS while waiting for a streamed batch: the same error and SDAM outcome as
     # an ordinary getMore's (a network timeout: the server is not marked Unknown, the pool
