@@ -46,7 +46,7 @@ from amongo.engine.operations import check_reply_times
 from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
-from amongo.topology.description import TopologyType
+from amongo.topology.description import ServerType, TopologyType
 
 from amongo.topology.topology import Server
 
@@ -616,59 +616,70 @@ class Executor:
     async def read_more(self, op: Operation, pin: Pin, session: Optional[ClientSession]) -> Dict[str, Any]:
         """The next reply of the exhaust stream on *pin*'s connection (a ``getMore`` sent with
         ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. *op* is
-        the getMore the server runs for it (as PyMongo, command monitoring sees one getMore per
-        streamed batch). When the stream ends (a reply without moreToCome) the connection goes
-        back to the pool; on any error (``ok: 0`` included: the stream is over) or cancellation
-        it is closed, never handed out with unread replies."""
+        the getMore the server runs for it: as PyMongo, each streamed batch is published as
+        that getMore (command monitoring events, command log messages, OpenTelemetry span).
+        When the stream ends (a reply without moreToCome) the connection goes back to the
+        pool; on any error (``ok: 0`` included: the stream is over) or cancellation it is
+        closed, never handed out with unread replies, and the error updates the topology as
+        any command's does (:meth:`_handle_error`: a network error marks the server Unknown
+        and clears its pool)."""
         conn = pin.conn
         if conn is None:
             raise InvalidOperation("no exhaust stream to read")
-        codec_options = op.codec_options
-        listeners = self.listeners.command if self.listeners.enabled_for_commands else None
-        request_id = op_id = 0
-        start = 0.0
-        if listeners:
-            started_cmd = dict(op.build(conn))
-            started_cmd["$db"] = op.dbname
-            request_id = op_id = next_request_id()
-            EventListeners.publish(listeners, "started", _pm.CommandStartedEvent(
-                started_cmd, op.dbname, request_id, conn.address, op_id,
-                service_id=conn.service_id, server_connection_id=conn.server_connection_id))
-            start = time.perf_counter()
         try:
-            timeout = conn.options.socket_timeout
-            deadline_left = _csot.remaining()
-            if deadline_left is not None:
-                timeout = deadline_left if timeout is None else min(timeout, deadline_left)
-            if timeout is None:
-                reply = await conn.read_more(codec_options)
+            if self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG) or self._tracing is not None:
+                started_cmd = dict(op.build(conn))
+                started_cmd["$db"] = op.dbname
+                request_id = next_request_id()
+                published = self._publish_command(
+                    conn, op.name, op.dbname, started_cmd, False, request_id, request_id,
+                    self._read_stream(conn, op.codec_options))
+                if self._tracing is not None:  # (the getMore's operation span, as execute's)
+                    published = self._tracing.operation(published, op.dbname, op.preview(), session, False)
+                reply = await published
             else:
-                try:
-                    reply = await asyncio.wait_for(conn.read_more(codec_options), max(timeout, 0.0))
-                except asyncio.TimeoutError:
-                    raise NetworkTimeout(f"{conn.address[0]}:{conn.address[1]}: timed out") from None
-            if reply.get("ok") != 1 and not reply.get("ok"):
-                raise command_error(reply, conn.max_wire_version)
+                reply = await self._read_stream(conn, op.codec_options)
             self._process_reply(reply, session, conn)
         except BaseException as exc:
             conn.close("error")
+            if isinstance(exc, PyMongoError):
+                server = self.topology.servers.get(conn.address)
+                if server is not None:
+                    in_txn = session is not None and not session._implicit and session.in_transaction
+                    self._handle_error(exc, server, conn, session, in_txn, 1, False, False, False)
             pin.release()
-            if listeners and isinstance(exc, PyMongoError):
-                failure: Any = (exc.details or {}) if isinstance(exc, OperationFailure) else {
-                    "errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
-                EventListeners.publish(listeners, "failed", _pm.CommandFailedEvent(
-                    _timedelta(seconds=time.perf_counter() - start), failure, op.name, request_id,
-                    conn.address, op_id, service_id=conn.service_id, database_name=op.dbname,
-                    server_connection_id=conn.server_connection_id))
             raise
-        if listeners:
-            EventListeners.publish(listeners, "succeeded", _pm.CommandSucceededEvent(
-                _timedelta(seconds=time.perf_counter() - start), reply, op.name, request_id, conn.address,
-                op_id, service_id=conn.service_id, database_name=op.dbname,
-                server_connection_id=conn.server_connection_id))
         if not conn.pending_reply:
-            pin.release()
+            # The stream is over: its connection goes back to the pool (in load-balanced mode
+            # once the cursor is done with it too: load-balancers spec, cursor pinning).
+            cursor = reply.get("cursor")
+            if not (self.load_balanced and isinstance(cursor, Mapping) and cursor.get("id")):
+                pin.release()
         return reply
+
+    @staticmethod
+    async def _read_stream(conn: Connection, codec_options: CodecOptions[Any]) -> Dict[str, Any]:
+        """The next reply off *conn*'s moreToCome stream, under the socket timeout and the
+        CSOT deadline; an ``ok: 0`` reply raises its command error."""
+        timeout = conn.options.socket_timeout
+        deadline_left = _csot.remaining()
+        if deadline_left is not None:
+            timeout = deadline_left if timeout is None else min(timeout, deadline_left)
+        if timeout is None:
+            reply = await conn.read_more(codec_options)
+        else:
+            try:
+                reply = await asyncio.wait_for(conn.read_more(codec_options), max(timeout, 0.0))
+            except asyncio.TimeoutError:
+                raise NetworkTimeout(f"{conn.address[0]}:{conn.address[1]}: timed out") from None
+        if reply.get("ok") != 1 and not reply.get("ok"):
+            raise command_error(reply, conn.max_wire_version)
+        return reply
+
+    async def is_mongos(self) -> bool:
+        """Whether the writable server (awaited, as PyMongo's ``is_mongos``) is a mongos."""
+        server: Server = await self.topology.select_server(None)
+        return bool(server.description.server_type == ServerType.Mongos)
 
     @staticmethod
     def end_stream(pin: Pin) -> None:
@@ -876,7 +887,6 @@ class Executor:
         array: Optional[EncodedArray] = None,
         exhaust_allowed: bool = False,
     ) -> Dict[str, Any]:
-        listeners = self.listeners.command
         name = next(iter(cmd))
         request_id = next_request_id()
         op_id = op_id or request_id
@@ -899,6 +909,19 @@ class Executor:
             timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
             array=array, exhaust_allowed=exhaust_allowed,
         )
+        reply = await self._publish_command(conn, name, dbname, started_cmd, sensitive, request_id, op_id, pending)
+        self._process_reply(reply, session, conn)
+        return reply
+
+    async def _publish_command(
+        self, conn: Connection, name: str, dbname: str, started_cmd: Dict[str, Any], sensitive: bool,
+        request_id: int, op_id: int, pending: Awaitable[Dict[str, Any]],
+    ) -> Dict[str, Any]:
+        """Await *pending* (the reply of command *name* on *conn*) between its command
+        monitoring events, command log messages and OpenTelemetry span: the one place that
+        publishes them, for a sent command and for a batch an exhaust stream delivers
+        (:meth:`read_more`)."""
+        listeners = self.listeners.command
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -975,7 +998,6 @@ class Executor:
                 server_connection_id=conn.server_connection_id,
             ),
         )
-        self._process_reply(reply, session, conn)
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
