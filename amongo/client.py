@@ -243,6 +243,12 @@ class MongoClient(_BaseObject[_DocumentType]):
             max_adaptive_retries=opts.get("maxAdaptiveRetries"), tracing=self._tracing,
         )
         self._executor: Executor = self._core.executor
+        cls = type(self)
+        if (cls.max_bson_size is not MongoClient.max_bson_size
+                or cls.max_message_size is not MongoClient.max_message_size
+                or cls.max_write_batch_size is not MongoClient.max_write_batch_size):
+            # a subclass overrides its max_* properties: they cap how bulk writes are cut
+            self._core.write_caps = self._write_limits
         #: a new implicit session (the core's bound method: no extra call per operation)
         self._implicit_session: Callable[[], ClientSession] = self._core.implicit_session
         if connect is not False:
@@ -314,10 +320,9 @@ class MongoClient(_BaseObject[_DocumentType]):
         return self._core.session_timeout_minutes()
 
     def _write_limits(self) -> Tuple[int, int, int]:
-        """The limits bulk writes split by (the public properties, which a subclass may
-        override)."""
+        """This client's ``max_bson_size`` / ``max_message_size`` / ``max_write_batch_size``:
+        the caps bulk writes split by when its class overrides those properties."""
         return self.max_bson_size, self.max_message_size, self.max_write_batch_size
-
 
     # -- Motor-compatible API ---------------------------------------------------------------
     def get_io_loop(self) -> Any:

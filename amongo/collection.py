@@ -300,7 +300,7 @@ class Collection(_BaseObject[_DocumentType]):
                          bypass_document_validation, comment=comment)
         bulk.insert_docs = docs
         async with self._executor.trace_operation("insert", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), self._executor.write_caps())
         return InsertManyResult(ids, acknowledged)
 
     # -- updates / replaces / deletes ---------------------------------------------------------
@@ -446,7 +446,7 @@ class Collection(_BaseObject[_DocumentType]):
         if not bulk.ops:
             raise InvalidOperation("No operations to execute")
         async with self._executor.trace_operation("bulkWrite", self._db_name, self._name, session):
-            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), _write_limits(self._database.client))
+            result, acknowledged = await bulk.execute(self._executor, session, self._wc(session), self._executor.write_caps())
         return BulkWriteResult(result, acknowledged)
 
     # -- reads ------------------------------------------------------------------------------
@@ -871,12 +871,6 @@ class Collection(_BaseObject[_DocumentType]):
             start_at_operation_time, session, start_after, comment, full_document_before_change,
             show_expanded_events, aggregate_on=self, aggregate_target=self.name,
         )
-
-
-def _write_limits(client: Any) -> Tuple[int, int, int]:
-    """The limits bulk writes split by: the client's public properties (which a subclass may
-    override)."""
-    return client.max_bson_size, client.max_message_size, client.max_write_batch_size
 
 
 def _update_raw_result(reply: Mapping[str, Any]) -> Dict[str, Any]:

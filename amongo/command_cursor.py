@@ -142,15 +142,24 @@ class _CursorBase(Generic[_DocumentType]):
             n = min(n, remaining) if n else remaining
         return n
 
+    def _streaming(self) -> bool:
+        """Whether the server is streaming this exhaust cursor's batches (moreToCome) on its
+        stream connection (in load-balanced mode the cursor's pinned connection, held from
+        the find on)."""
+        stream = self._stream_pin
+        conn = stream.conn if stream is not None else None
+        return conn is not None and conn.pending_reply
+
     async def _fetch_more(self, n: int) -> Dict[str, Any]:
         """The next batch's reply: read off the exhaust stream while the server streams, else
         a getMore (with ``exhaustAllowed`` for an exhaust cursor)."""
         stream = self._stream_pin
+        streaming = self._streaming()
         op = GetMore(self._ns_db, self._ns_coll, self._id, self._address, self._codec_options,  # type: ignore[arg-type]
                      n, self._max_await_time_ms, getattr(self, "_comment", None), self._pin or stream,
                      exhaust_allowed=stream is not None)
-        if stream is not None and stream.conn is not None:
-            return await self._executor.read_more(op, stream, self._session)
+        if streaming:
+            return await self._executor.read_more(op, stream, self._session)  # type: ignore[arg-type]
         reply: Dict[str, Any] = await self._executor.execute(op, self._session)
         return reply
 
@@ -372,7 +381,7 @@ class _CursorBase(Generic[_DocumentType]):
             if self._ahead is not None:
                 await self._cancel_read_ahead()
             stream = self._stream_pin
-            if stream is not None and stream.conn is not None:
+            if stream is not None and self._streaming():
                 # The server is still streaming batches on that connection: close it (the
                 # server drops the cursor with it; its unread replies never reach the pool).
                 self._executor.end_stream(stream)
@@ -409,7 +418,7 @@ class _CursorBase(Generic[_DocumentType]):
 
     def __del__(self) -> None:
         try:
-            if self._stream_pin is not None and self._stream_pin.conn is not None:
+            if self._stream_pin is not None and self._streaming():
                 self._executor.end_stream(self._stream_pin)  # (the server drops the cursor)
                 self._killed = True
             if self._pin is not None:

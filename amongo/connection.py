@@ -434,15 +434,18 @@ class Connection:
                 db = _db_element(dbname)
             # (elements + NUL: body's length, minus its NUL, plus the rest)
             body = b"".join((_INT32_PACK(len(body) - 1 + len(tail) + len(db)), body[4:-1], tail, db))
-        if array is not None:
-            body = array.append_to(body)
         if request_id is None:
             request_id = next(_request_ids) & 0x7FFFFFFF
         flags = MORE_TO_COME if unacknowledged else 0
         if exhaust_allowed:
             flags |= _msg.EXHAUST_ALLOWED
         if sequences:
+            if array is not None:
+                body = array.append_to(body)
             frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
+        elif array is not None:  # (the documents' bytes copied once, into the frame)
+            frame = array.op_msg(request_id, flags, body)
+            body = memoryview(frame)[21:]
         else:  # (encode_op_msg's plain case, inline)
             frame = _MSG_PREFIX(21 + len(body), request_id, 0, OP_MSG, flags, 0) + body
         if sequences:

@@ -261,8 +261,8 @@ class Cursor(_CursorBase[_DocumentType]):
         if self._ahead is not None:
             self._ahead.cancel()
             self._ahead = None
-        if self._stream_pin is not None and self._stream_pin.conn is not None:
-            self._executor.end_stream(self._stream_pin)  # (the server drops the cursor with it)
+        if self._streaming():
+            self._executor.end_stream(self._stream_pin)  # type: ignore[arg-type]  # (the server drops the cursor with it)
         elif self._id and not self._killed and self._address is not None:
             self._executor.schedule_kill_cursor(self._address, self._ns_db, self._ns_coll, self._id, None)
         self._stream_pin = None
@@ -345,14 +345,13 @@ class Cursor(_CursorBase[_DocumentType]):
         if self._flags & _EXHAUST:
             # Exhaust (OP_MSG exhaustAllowed on the getMores: the server streams the batches
             # with moreToCome on one connection, kept out of the pool until the stream ends).
-            explicit = self._explicit_session
-            if explicit is not None and explicit.in_transaction:
+            # As PyMongo 4.20: refused by a mongos (checked before the find, as PyMongo's
+            # first iteration does); allowed in a transaction and in load-balanced mode, where
+            # the stream runs on the cursor's pinned connection.
+            if await self._executor.is_mongos():
                 self._killed = True
-                raise InvalidOperation("Exhaust cursors are not supported in transactions")
-            if self._pin is not None:
-                self._killed = True
-                raise InvalidOperation("Exhaust cursors are not supported in load balanced mode")
-            self._stream_pin = Pin("cursor")
+                raise InvalidOperation("Exhaust cursors are not supported by mongos")
+            self._stream_pin = self._pin if self._pin is not None else Pin("cursor")
         session = self._new_implicit_session()
         self._session = session
         op = CursorCommand(

@@ -395,16 +395,15 @@ class Pool:
         """An idle connection if :meth:`checkout` would return one without waiting and with
         nothing to report (no CMAP event listener, nobody queued, no idle-time pruning or
         minPoolSize filling due), else None: then await :meth:`checkout`."""
+        idle = self._idle
         if (
-            self._emit
+            not idle
+            or self._waiters  # (first: under load the queue is what sends callers to checkout)
             or self._state is not _READY
-            or self._waiters
             or self._max_idle is not None
             or (self._total < self._min_size and self._fill_task is None)
+            or self._emit_events or _conn_log_enabled(_DEBUG)  # (self._emit, inline)
         ):
-            return None
-        idle = self._idle
-        if not idle:
             return None
         conn = idle[-1]
         if conn.closed or conn.generation != self._generation or self.options.load_balanced:
@@ -424,7 +423,9 @@ class Pool:
         :raises PoolClosedError: the pool is closed.
         :raises pymongo.errors.WaitQueueTimeoutError: no connection within *timeout*.
         """
-        emit = self._emit
+        # One coroutine, waiting included: a queued check-out (1000 tasks on 100
+        # connections) holds one frame, not three, and resumes through one.
+        emit = self._emit_events or _conn_log_enabled(_DEBUG)  # (self._emit, inline)
         started = _monotonic() if emit else 0.0
         if emit:
             _publish(self._cmap, "connection_check_out_started", ConnectionCheckOutStartedEvent(self.address))
@@ -450,23 +451,22 @@ class Pool:
                         return conn
                     self._discard(conn, reason)
                 self._after_discard()
-        return await self._checkout_slow(timeout, started)
-
-    async def _checkout_slow(self, timeout: Optional[float], started: float) -> Any:
         deadline: Optional[float] = None
         have_deadline = False
+        waiters = self._waiters
         while True:
             state = self._state
             if state is not _READY:
                 raise self._fail_state(state, started)
             result: Any = None
-            if not self._waiters:
+            if not waiters:
                 result = self._take_idle()
                 if result is None and self._has_slot():
                     self._total += 1
                     self._pending += 1
                     result = _CREATE
             if result is None:
+                # Queue as a waiter: the future gets a connection or _CREATE (or a signal).
                 if not have_deadline:
                     have_deadline = True
                     if timeout is None:
@@ -474,7 +474,36 @@ class Pool:
                         if timeout is None:
                             timeout = self._wait_queue_timeout
                     deadline = None if timeout is None else _monotonic() + timeout
-                result = await self._wait(deadline, started, timeout)
+                loop = asyncio.get_running_loop()
+                handle = None
+                if deadline is not None:
+                    delay = deadline - _monotonic()
+                    if delay <= 0:
+                        raise self._timeout_error(started, timeout)
+                    fut: asyncio.Future[Any] = loop.create_future()
+                    waiters.append(fut)
+                    handle = loop.call_at(loop.time() + delay, self._expire_waiter, fut)
+                else:
+                    fut = loop.create_future()
+                    waiters.append(fut)
+                try:
+                    result = await fut
+                except BaseException:
+                    # Cancelled (or the loop is shutting down). If something was handed to us
+                    # in the meantime, pass it on.
+                    if fut.done() and not fut.cancelled():
+                        self._release(fut.result())
+                    else:
+                        try:
+                            waiters.remove(fut)
+                        except ValueError:
+                            pass
+                    raise
+                finally:
+                    if handle is not None:
+                        handle.cancel()
+                if result is _TIMEOUT or result is _CLEARED or result is _CLOSED_SIGNAL:
+                    raise self._signal_error(result, started, timeout)
             if result is _CREATE:
                 try:
                     conn = await self._open_reserved()
@@ -497,13 +526,17 @@ class Pool:
                     self._discard(conn, _POOL_CLOSED)
                     self._after_discard()
                     continue
-                reason = self._perished(conn)
-                if reason is not None:
-                    self._discard(conn, reason)
-                    self._after_discard()
-                    continue
+                if (
+                    conn.generation != self._generation or conn.closed
+                    or self._max_idle is not None or self.options.load_balanced
+                ):  # (else nothing _perished checks can apply: it was just handed over)
+                    reason = self._perished(conn)
+                    if reason is not None:
+                        self._discard(conn, reason)
+                        self._after_discard()
+                        continue
             self._in_use[conn.id] = conn
-            if self._emit:
+            if emit:  # (as decided at the start: a started event gets its checked-out event)
                 _publish(
                     self._cmap,
                     "connection_checked_out",
@@ -511,45 +544,17 @@ class Pool:
                 )
             return conn
 
-    async def _wait(self, deadline: Optional[float], started: float, timeout: Optional[float] = None) -> Any:
-        """Queue as a waiter; return a connection or :data:`_CREATE`, or raise."""
-        loop = asyncio.get_running_loop()
-        handle = None
-        if deadline is not None:
-            delay = deadline - _monotonic()
-            if delay <= 0:
-                raise self._timeout_error(started, timeout)
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._waiters.append(fut)
-        if deadline is not None:
-            handle = loop.call_at(loop.time() + (deadline - _monotonic()), self._expire_waiter, fut)
-        try:
-            result = await fut
-        except BaseException:
-            # Cancelled (or the loop is shutting down). If something was handed to us
-            # in the meantime, pass it on.
-            if fut.done() and not fut.cancelled():
-                self._release(fut.result())
-            else:
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass
-            raise
-        finally:
-            if handle is not None:
-                handle.cancel()
-        if result is _TIMEOUT:
-            raise self._timeout_error(started, timeout)
-        if result is _CLEARED:
+    def _signal_error(self, signal: _Signal, started: float, timeout: Optional[float]) -> BaseException:
+        """The error a queued check-out raises for *signal* (timeout, cleared, closed)."""
+        if signal is _TIMEOUT:
+            return self._timeout_error(started, timeout)
+        if signal is _CLEARED:
             if self._emit:
                 self._emit_checkout_failed(_CONN_ERROR, started)
-            raise PoolClearedError(f"{self._addr_str()}: connection pool was cleared while waiting for a connection")
-        if result is _CLOSED_SIGNAL:
-            if self._emit:
-                self._emit_checkout_failed(_POOL_CLOSED, started)
-            raise PoolClosedError("Attempted to check out a connection from closed connection pool")
-        return result
+            return PoolClearedError(f"{self._addr_str()}: connection pool was cleared while waiting for a connection")
+        if self._emit:
+            self._emit_checkout_failed(_POOL_CLOSED, started)
+        return PoolClosedError("Attempted to check out a connection from closed connection pool")
 
     def _expire_waiter(self, fut: asyncio.Future[Any]) -> None:
         if not fut.done():
@@ -902,8 +907,17 @@ class Pool:
         """
         if self._in_use.pop(conn.id, None) is not conn:
             raise ValueError(f"connection {conn.id} was not checked out from pool {self.address!r}")
-        if self._emit:
+        if self._emit_events or _conn_log_enabled(_DEBUG):  # (self._emit, inline)
             _publish(self._cmap, "connection_checked_in", ConnectionCheckedInEvent(self.address, conn.id))
+        if (
+            conn.generation == self._generation and self._state is _READY and conn.service_id is None
+            and not conn.closed and not conn.pending_reply
+        ):
+            # The common case (usable, current generation, not load-balanced): to the first
+            # live waiter, else idle.
+            conn.last_checkin = _monotonic()
+            self._make_available(conn)
+            return
         if self._state is _CLOSED:
             self._discard(conn, _POOL_CLOSED)
             return
@@ -936,10 +950,7 @@ class Pool:
             task.add_done_callback(self._tasks.discard)
             return
         conn.last_checkin = _monotonic()
-        if self._waiters:
-            self._make_available(conn)
-        else:
-            self._idle.append(conn)
+        self._make_available(conn)
 
     async def _drain(self, conn: Any) -> None:
         """Read and discard *conn*'s outstanding reply, then offer it to the pool."""

@@ -7,7 +7,7 @@ see the facade client, which they only hand back as an opaque ``owner`` (``sessi
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -27,13 +27,17 @@ def server_api_document(api: Any) -> Optional[Dict[str, Any]]:
     return server_api_fields(api) if api is not None else None
 
 
+def _no_write_caps() -> None:
+    return None
+
+
 class ClientCore:
     """The engine's view of one client (internal; no Motor equivalent)."""
 
     __slots__ = (
         "owner", "topology", "listeners", "retry_writes", "retry_reads", "timeout",
         "server_api", "server_api_doc", "cluster_time", "session_pool", "read_concern",
-        "write_concern", "read_preference", "max_adaptive_retries", "tracing", "executor", "__weakref__",
+        "write_concern", "read_preference", "max_adaptive_retries", "tracing", "write_caps", "executor", "__weakref__",
     )
 
     def __init__(
@@ -72,6 +76,11 @@ class ClientCore:
         self.max_adaptive_retries = max_adaptive_retries
         #: the OpenTelemetry hook (:mod:`amongo.tracing`), None unless enabled
         self.tracing = tracing
+        #: caps on the limits bulk writes split by, ``(max_bson_size, max_message_size,
+        #: max_write_batch_size)``, or None (the default): each batch is cut by its
+        #: checked-out connection's own limits alone. A client whose class overrides its
+        #: ``max_*`` properties installs its own callable.
+        self.write_caps: Callable[[], Optional[Tuple[int, int, int]]] = _no_write_caps
         #: the one executor every command of this client goes through
         self.executor = Executor(self)
 

@@ -1,6 +1,6 @@
 """The one executor: select → check out → stamp → send → classify → retry.
 
-Every command amongo sends goes through :meth:`Executor.command`. Nothing else selects a
+Every command amongo sends goes through :meth:`Executor.execute` (an operation value). Nothing else selects a
 server, checks out a connection, stamps ``lsid``/``txnNumber``/``$clusterTime``/
 ``$readPreference``/``readConcern``/API version, or retries. Operations (the facades) only build
 the command document and interpret the reply.
@@ -15,7 +15,7 @@ from datetime import timedelta as _timedelta
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple
 
 import bson
-from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
+from bson.codec_options import CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
     AutoReconnect,
@@ -41,12 +41,12 @@ from amongo.server_errors import NOT_PRIMARY_CODES as _NOT_PRIMARY_CODES
 from amongo.server_errors import REAUTHENTICATION_REQUIRED as _REAUTHENTICATION_REQUIRED
 from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, command_error, write_concern_error
 from amongo.engine.clock import ts_newer
-from amongo.engine.operation import Command, KillCursors, Operation
+from amongo.engine.operation import KillCursors, Operation
 from amongo.engine.operations import check_reply_times
 from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
-from amongo.topology.description import TopologyType
+from amongo.topology.description import ServerType, TopologyType
 
 from amongo.topology.topology import Server
 
@@ -153,10 +153,6 @@ def _is_sensitive(name: str, cmd: Mapping[str, Any]) -> bool:
     return False
 
 
-#: ``build(connection) -> (command, sequences, retryable)``: see :meth:`Executor.command`.
-BuildHook = Callable[[Connection], Tuple[MutableMapping[str, Any], Optional[Sequence[Tuple[str, Sequence[bytes]]]], bool]]
-
-
 class ExecutorCore(SessionCore, Protocol):
     """What the executor reads from its client's core (:class:`amongo.engine.core.ClientCore`,
     which imports this module)."""
@@ -173,6 +169,7 @@ class ExecutorCore(SessionCore, Protocol):
         """A new implicit session (ended by the caller)."""
         ...
     max_adaptive_retries: Optional[int]
+    write_caps: Callable[[], Optional[Tuple[int, int, int]]]
 
 
 class WrongEventLoopError(InvalidOperation, RuntimeError):
@@ -214,81 +211,6 @@ class Executor:
         self._kill_tasks: Set["asyncio.Task[Any]"] = set()
         #: a new implicit session (the core's bound method: no extra call per operation)
         self.implicit_session: Callable[[], ClientSession] = core.implicit_session
-
-    def write_limits(self) -> Tuple[int, int, int]:
-        """``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` of the writable
-        server, or the defaults (16 MiB, 48 MB, 100,000) until one is known."""
-        for sd in self.topology.description.servers.values():
-            if sd.is_writable:
-                return sd.max_bson_size, sd.max_message_size, sd.max_write_batch_size
-        return 16 * 1024 * 1024, 48_000_000, 100_000
-
-    def command(
-        self,
-        dbname: str,
-        cmd: MutableMapping[str, Any],
-        *,
-        session: Optional[ClientSession] = None,
-        read_preference: Any = None,
-        codec_options: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS,
-        retryable_read: bool = False,
-        retryable_write: bool = False,
-        sequences: Optional[Sequence[Tuple[str, Sequence[bytes]]]] = None,
-        unacknowledged: bool = False,
-        address: Optional[Tuple[str, int]] = None,
-        check: bool = True,
-        is_txn_finish: bool = False,
-        is_write: Optional[bool] = None,
-        implicit_session: bool = True,
-        result_address: Optional[List[Any]] = None,
-        array: Optional[EncodedArray] = None,
-        pin: Optional[Pin] = None,
-        run_command: bool = False,
-        build: Optional[BuildHook] = None,
-        read_concern: Optional[Mapping[str, Any]] = None,
-        write_concern: Optional[Mapping[str, Any]] = None,
-        write_aggregate: bool = False,
-    ) -> Awaitable[Dict[str, Any]]:
-        """Run *cmd* on a suitable server; await the result for the reply.
-
-        (A plain function returning the coroutine: one frame less on every operation's
-        await chain.)
-
-        :param read_preference: None for commands that need a writable server.
-        :param address: run on this server (getMore / killCursors on the cursor's server).
-        :param result_address: if given, the selected server's address is appended to it.
-        :param array: documents pre-encoded as one array field appended to *cmd* when sent.
-        :param pin: a cursor's :class:`Pin` (load-balanced mode, see :meth:`cursor_pin`): a
-            command returning an open cursor keeps its connection there; getMore and
-            killCursors run on it.
-        :param is_write: whether the command writes (None: it writes when *read_preference* is
-            None); with *run_command* (a user's ``Database.command``) it decides which of
-            ``retryReads``/``retryWrites`` allows overload retries (client-backpressure spec).
-        :param write_aggregate: an aggregate with ``$out``/``$merge``: a non-primary
-            *read_preference* applies only when every known server is 5.0+ (CRUD spec; the
-            topology is discovered first when nothing is known yet), else primary.
-        :param read_concern: the ``readConcern`` document the command carries (the
-            collection's; dropped inside a transaction, where the transaction's applies).
-        :param write_concern: the ``writeConcern`` document (dropped inside a transaction).
-        :param build: called with each attempt's checked-out connection, before stamping:
-            returns ``(command, sequences, retryable)`` built from the connection's own
-            limits (wire version, maxBsonObjectSize, maxMessageSizeBytes,
-            maxWriteBatchSize); *cmd* is then only the command's name, for selection
-            logging. *retryable* narrows *retryable_write* (e.g. a batch holding a multi
-            update). An error it raises fails the operation (the connection is checked in).
-        """
-        return self.execute(
-            Command(
-                dbname, cmd, read_preference=read_preference, codec_options=codec_options,
-                retryable_read=retryable_read, retryable_write=retryable_write, sequences=sequences,
-                unacknowledged=unacknowledged, address=address, check=check,
-                is_txn_finish=is_txn_finish, is_write=is_write, implicit_session=implicit_session,
-                array=array, pin=pin, run_command=run_command, hook=build,
-                read_concern=read_concern, write_concern=write_concern,
-                write_aggregate=write_aggregate,
-            ),
-            session, result_address,
-        )
 
     def execute(
         self, op: Operation, session: Optional[ClientSession] = None,
@@ -346,6 +268,10 @@ class Executor:
         finally:
             if session is not None and session._implicit:
                 session._end_implicit()
+
+    def write_caps(self) -> Optional[Tuple[int, int, int]]:
+        """Caps on the limits bulk writes split by (:attr:`ClientCore.write_caps`)."""
+        return self._core.write_caps()
 
     @property
     def timeout(self) -> Optional[float]:
@@ -704,59 +630,70 @@ class Executor:
     async def read_more(self, op: Operation, pin: Pin, session: Optional[ClientSession]) -> Dict[str, Any]:
         """The next reply of the exhaust stream on *pin*'s connection (a ``getMore`` sent with
         ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. *op* is
-        the getMore the server runs for it (as PyMongo, command monitoring sees one getMore per
-        streamed batch). When the stream ends (a reply without moreToCome) the connection goes
-        back to the pool; on any error (``ok: 0`` included: the stream is over) or cancellation
-        it is closed, never handed out with unread replies."""
+        the getMore the server runs for it: as PyMongo, each streamed batch is published as
+        that getMore (command monitoring events, command log messages, OpenTelemetry span).
+        When the stream ends (a reply without moreToCome) the connection goes back to the
+        pool; on any error (``ok: 0`` included: the stream is over) or cancellation it is
+        closed, never handed out with unread replies, and the error updates the topology as
+        any command's does (:meth:`_handle_error`: a network error marks the server Unknown
+        and clears its pool)."""
         conn = pin.conn
         if conn is None:
             raise InvalidOperation("no exhaust stream to read")
-        codec_options = op.codec_options
-        listeners = self.listeners.command if self.listeners.enabled_for_commands else None
-        request_id = op_id = 0
-        start = 0.0
-        if listeners:
-            started_cmd = dict(op.build(conn))
-            started_cmd["$db"] = op.dbname
-            request_id = op_id = next_request_id()
-            EventListeners.publish(listeners, "started", _pm.CommandStartedEvent(
-                started_cmd, op.dbname, request_id, conn.address, op_id,
-                service_id=conn.service_id, server_connection_id=conn.server_connection_id))
-            start = time.perf_counter()
         try:
-            timeout = conn.options.socket_timeout
-            deadline_left = _csot.remaining()
-            if deadline_left is not None:
-                timeout = deadline_left if timeout is None else min(timeout, deadline_left)
-            if timeout is None:
-                reply = await conn.read_more(codec_options)
+            if self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG) or self._tracing is not None:
+                started_cmd = dict(op.build(conn))
+                started_cmd["$db"] = op.dbname
+                request_id = next_request_id()
+                published = self._publish_command(
+                    conn, op.name, op.dbname, started_cmd, False, request_id, request_id,
+                    self._read_stream(conn, op.codec_options))
+                if self._tracing is not None:  # (the getMore's operation span, as execute's)
+                    published = self._tracing.operation(published, op.dbname, op.preview(), session, False)
+                reply = await published
             else:
-                try:
-                    reply = await asyncio.wait_for(conn.read_more(codec_options), max(timeout, 0.0))
-                except asyncio.TimeoutError:
-                    raise NetworkTimeout(f"{conn.address[0]}:{conn.address[1]}: timed out") from None
-            if reply.get("ok") != 1 and not reply.get("ok"):
-                raise command_error(reply, conn.max_wire_version)
+                reply = await self._read_stream(conn, op.codec_options)
             self._process_reply(reply, session, conn)
         except BaseException as exc:
             conn.close("error")
+            if isinstance(exc, PyMongoError):
+                server = self.topology.servers.get(conn.address)
+                if server is not None:
+                    in_txn = session is not None and not session._implicit and session.in_transaction
+                    self._handle_error(exc, server, conn, session, in_txn, 1, False, False, False)
             pin.release()
-            if listeners and isinstance(exc, PyMongoError):
-                failure: Any = (exc.details or {}) if isinstance(exc, OperationFailure) else {
-                    "errmsg": str(exc), "errtype": type(exc).__name__, "ok": 0}
-                EventListeners.publish(listeners, "failed", _pm.CommandFailedEvent(
-                    _timedelta(seconds=time.perf_counter() - start), failure, op.name, request_id,
-                    conn.address, op_id, service_id=conn.service_id, database_name=op.dbname,
-                    server_connection_id=conn.server_connection_id))
             raise
-        if listeners:
-            EventListeners.publish(listeners, "succeeded", _pm.CommandSucceededEvent(
-                _timedelta(seconds=time.perf_counter() - start), reply, op.name, request_id, conn.address,
-                op_id, service_id=conn.service_id, database_name=op.dbname,
-                server_connection_id=conn.server_connection_id))
         if not conn.pending_reply:
-            pin.release()
+            # The stream is over: its connection goes back to the pool (in load-balanced mode
+            # once the cursor is done with it too: load-balancers spec, cursor pinning).
+            cursor = reply.get("cursor")
+            if not (self.load_balanced and isinstance(cursor, Mapping) and cursor.get("id")):
+                pin.release()
         return reply
+
+    @staticmethod
+    async def _read_stream(conn: Connection, codec_options: CodecOptions[Any]) -> Dict[str, Any]:
+        """The next reply off *conn*'s moreToCome stream, under the socket timeout and the
+        CSOT deadline; an ``ok: 0`` reply raises its command error."""
+        timeout = conn.options.socket_timeout
+        deadline_left = _csot.remaining()
+        if deadline_left is not None:
+            timeout = deadline_left if timeout is None else min(timeout, deadline_left)
+        if timeout is None:
+            reply = await conn.read_more(codec_options)
+        else:
+            try:
+                reply = await asyncio.wait_for(conn.read_more(codec_options), max(timeout, 0.0))
+            except asyncio.TimeoutError:
+                raise NetworkTimeout(f"{conn.address[0]}:{conn.address[1]}: timed out") from None
+        if reply.get("ok") != 1 and not reply.get("ok"):
+            raise command_error(reply, conn.max_wire_version)
+        return reply
+
+    async def is_mongos(self) -> bool:
+        """Whether the writable server (awaited, as PyMongo's ``is_mongos``) is a mongos."""
+        server: Server = await self.topology.select_server(None)
+        return bool(server.description.server_type == ServerType.Mongos)
 
     @staticmethod
     def end_stream(pin: Pin) -> None:
@@ -1012,7 +949,6 @@ class Executor:
         array: Optional[EncodedArray] = None,
         exhaust_allowed: bool = False,
     ) -> Dict[str, Any]:
-        listeners = self.listeners.command
         name = next(iter(cmd))
         request_id = next_request_id()
         op_id = op_id or request_id
@@ -1035,6 +971,19 @@ class Executor:
             timeout=_csot.remaining() if timeout_applies else None, request_id=request_id,
             array=array, exhaust_allowed=exhaust_allowed,
         )
+        reply = await self._publish_command(conn, name, dbname, started_cmd, sensitive, request_id, op_id, pending)
+        self._process_reply(reply, session, conn)
+        return reply
+
+    async def _publish_command(
+        self, conn: Connection, name: str, dbname: str, started_cmd: Dict[str, Any], sensitive: bool,
+        request_id: int, op_id: int, pending: Awaitable[Dict[str, Any]],
+    ) -> Dict[str, Any]:
+        """Await *pending* (the reply of command *name* on *conn*) between its command
+        monitoring events, command log messages and OpenTelemetry span: the one place that
+        publishes them, for a sent command and for a batch an exhaust stream delivers
+        (:meth:`read_more`)."""
+        listeners = self.listeners.command
         address = conn.address
         log = _COMMAND_LOGGER.isEnabledFor(_DEBUG)
         common: Dict[str, Any] = {}
@@ -1111,7 +1060,6 @@ class Executor:
                 server_connection_id=conn.server_connection_id,
             ),
         )
-        self._process_reply(reply, session, conn)
         return reply
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:

@@ -22,7 +22,7 @@ hot operations (find_one, insert_one) are built with a few attribute stores. Pur
 from __future__ import annotations
 
 from collections import abc
-from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import DocumentTooLarge, InvalidOperation, ProtocolError
@@ -196,7 +196,7 @@ class Command(DocumentOperation):
     __slots__ = (
         "read_preference", "retryable_read", "retryable_write", "is_write", "run_command",
         "is_txn_finish", "read_concern", "write_concern", "unacknowledged", "sequences", "array",
-        "address", "check", "implicit_session", "pin", "write_aggregate", "hook",
+        "address", "check", "implicit_session", "pin", "write_aggregate",
     )
 
     def __init__(
@@ -218,7 +218,6 @@ class Command(DocumentOperation):
         array: Optional[EncodedArray] = None,
         pin: Any = None,
         run_command: bool = False,
-        hook: Optional[Callable[[Any], Tuple[MutableMapping[str, Any], Sequences, bool]]] = None,
         read_concern: Optional[Mapping[str, Any]] = None,
         write_concern: Optional[Mapping[str, Any]] = None,
         write_aggregate: bool = False,
@@ -239,22 +238,10 @@ class Command(DocumentOperation):
         self.array = array
         self.pin = pin
         self.run_command = run_command
-        self.hook = hook
         self.read_concern = read_concern
         self.write_concern = write_concern
         self.write_aggregate = write_aggregate
         self.server_address = None
-
-    def build(self, conn: Any) -> MutableMapping[str, Any]:
-        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
-        hook = self.hook
-        if hook is None:
-            return self.cmd
-        # A builder hook (client bulkWrite): the command, its sequences and whether the batch
-        # may be retried are made from the connection's limits.
-        cmd, self.sequences, retryable = hook(conn)
-        self.retryable_write = self.retryable_write and retryable
-        return cmd
 
 
 class FindOne(Operation):

@@ -12,7 +12,7 @@ from collections import abc
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import bson
-from bson.codec_options import CodecOptions
+from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
@@ -284,36 +284,74 @@ def _one_array(docs: List[Any], codec: CodecOptions[Any], base_size: int, max_bs
     return array
 
 
+def _encode_each(docs: List[Any], codec: CodecOptions[Any]) -> List[Any]:
+    """Each document's BSON (a RawBSONDocument's own bytes)."""
+    return [d.raw if isinstance(d, RawBSONDocument) else bson.encode(d, False, codec) for d in docs]
+
+
 class _Run:
-    """The encoded statements of one run of a bulk write (one kind), and its split into
-    batches by the limits of the connections its batches were built on (cached: computed
-    once while every connection reports the same limits)."""
+    """The statements of one run of a bulk write (one kind), and its split into batches by the
+    limits of the connections its batches were built on (cached: computed once while every
+    connection reports the same limits).
 
-    __slots__ = ("field", "cmd_base", "base_size", "encoded", "multi", "caps", "_split")
+    insert_many's run holds its documents (*docs*) and encodes them only when a connection's
+    limits are known: all in one ``documents`` array when they fit one command on it
+    (:meth:`one_array`), else one by one for kind-1 sequences (:attr:`encoded`)."""
 
-    def __init__(self, field: str, cmd_base: Dict[str, Any], base_size: int, encoded: List[Any],
-                 multi: Optional[List[bool]], caps: Optional[Tuple[int, int, int]] = None) -> None:
+    __slots__ = ("field", "cmd_base", "base_size", "_encoded", "multi", "caps", "_split", "docs",
+                 "codec")
+
+    def __init__(self, field: str, cmd_base: Dict[str, Any], base_size: int, encoded: Optional[List[Any]],
+                 multi: Optional[List[bool]], caps: Optional[Tuple[int, int, int]] = None, *,
+                 docs: Optional[List[Any]] = None,
+                 codec: CodecOptions[Any] = DEFAULT_CODEC_OPTIONS) -> None:
         self.field = field
         self.cmd_base = cmd_base
         self.base_size = base_size
-        self.encoded = encoded
+        self._encoded = encoded
         #: per statement: a multi-document update/delete (not retryable); None for inserts
         self.multi = multi
         #: limits the caller imposes on top of the connection's (a client subclass may lower
         #: its max_* properties)
         self.caps = caps
         self._split: Optional[Tuple[Tuple[int, int, int], Dict[int, int]]] = None
+        #: insert_many's documents (encoded lazily), or None
+        self.docs = docs
+        self.codec = codec
 
-    def batch_end(self, start: int, conn: Any) -> int:
-        """Where the batch starting at *start* ends on *conn* (its maxBsonObjectSize,
-        maxMessageSizeBytes, maxWriteBatchSize)."""
+    @property
+    def encoded(self) -> List[Any]:
+        """The statements (documents) encoded one by one, for kind-1 sequences."""
+        encoded = self._encoded
+        if encoded is None:
+            encoded = self._encoded = _encode_each(self.docs or [], self.codec)
+        return encoded
+
+    def limits(self, conn: Any) -> Tuple[int, int, int]:
+        """*conn*'s (maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize), capped."""
         limits = (conn.max_bson_size, conn.max_message_size, conn.max_write_batch_size)
         caps = self.caps
         if caps is not None:
             limits = (min(limits[0], caps[0]), min(limits[1], caps[1]), min(limits[2], caps[2]))
+        return limits
+
+    def one_array(self, conn: Any) -> Optional[EncodedArray]:
+        """insert_many's documents as one ``documents`` array if they fit one command on
+        *conn*, else None (also for the other runs)."""
+        docs = self.docs
+        if docs is None:
+            return None
+        max_bson, _max_msg, max_batch = self.limits(conn)
+        return _one_array(docs, self.codec, self.base_size, max_bson, max_batch)
+
+    def batch_end(self, start: int, conn: Any) -> int:
+        """Where the batch starting at *start* ends on *conn* (its maxBsonObjectSize,
+        maxMessageSizeBytes, maxWriteBatchSize)."""
+        limits = self.limits(conn)
         split = self._split
         if split is None or split[0] != limits or start not in split[1]:
-            bounds = split_batches(self.base_size, self.field, self.encoded[start:] if start else self.encoded,
+            encoded = self.encoded
+            bounds = split_batches(self.base_size, self.field, encoded[start:] if start else encoded,
                                    max_bson_size=limits[0], max_message_size=limits[1],
                                    max_write_batch_size=limits[2])
             split = (limits, {start + a: start + b for a, b in bounds})
@@ -324,9 +362,12 @@ class _Run:
 class WriteBatch(Operation):
     """One ``insert``/``update``/``delete`` command of a bulk write: its statements from
     *start*, cut after check-out by the connection's limits; a retryable write unless it
-    holds a multi-document update or delete (a retry resends the same batch)."""
+    holds a multi-document update or delete (a retry resends the same batch).
 
-    __slots__ = ("run", "start", "end", "retryable_write", "unacknowledged", "sequences")
+    insert_many's first batch carries all its documents as one ``documents`` array (one
+    ``bson.encode`` call) when they fit one command on the checked-out connection."""
+
+    __slots__ = ("run", "start", "end", "retryable_write", "unacknowledged", "sequences", "array")
     is_write = True
 
     def __init__(self, dbname: str, codec_options: CodecOptions[Any], run: _Run, start: int, *,
@@ -340,6 +381,7 @@ class WriteBatch(Operation):
         self.retryable_write = True
         self.unacknowledged = unacknowledged
         self.sequences = None
+        self.array: Optional[EncodedArray] = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -351,9 +393,17 @@ class WriteBatch(Operation):
         run = self.run
         if self.end < 0:
             start = self.start
+            if not start:
+                array = run.one_array(conn)
+                if array is not None:
+                    self.array = array
+                    self.end = len(array.docs)
+                    return dict(run.cmd_base)
             self.end = end = run.batch_end(start, conn)
             if run.multi is not None and any(run.multi[start:end]):
                 self.retryable_write = False
+        elif self.array is not None:  # (a retry resends the same batch)
+            return dict(run.cmd_base)
         self.sequences = [(run.field, run.encoded[self.start:self.end])]
         return dict(run.cmd_base)
 
@@ -451,8 +501,9 @@ class Bulk:
         ``(bulk API result, acknowledged)`` for a :class:`pymongo.results.BulkWriteResult`
         (Motor: ``bulk_write``).
 
-        :param limits: ``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` to
-            split by (default: the writable server's, :meth:`Executor.write_limits`).
+        :param limits: ``(maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize)`` caps
+            on top of each checked-out connection's own limits (a client subclass may lower
+            its ``max_*`` properties); None: the connections' limits alone.
         """
         acknowledged = wc is None or wc.acknowledged
         if not acknowledged:
@@ -467,9 +518,6 @@ class Bulk:
             "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
         }
         dbname = self.dbname
-        # (the limits decide only whether insert_many's documents go as one array; batches of
-        # statements are cut after check-out by each connection's own limits)
-        max_bson, _max_msg, max_batch = limits if limits is not None else executor.write_limits()
         stop = False
         for kind, indexes in self._runs():
             if stop:
@@ -486,25 +534,16 @@ class Bulk:
                 cmd_base["writeConcern"] = wc.document
             base_size = len(bson.encode(cmd_base)) + 200
             if self.insert_docs is not None:
-                array = _one_array(self.insert_docs, codec, base_size, max_bson, max_batch)
-                if array is not None:  # all documents in one command, one encode call
-                    reply = await executor.command(
-                        dbname, dict(cmd_base), session=session, codec_options=codec,
-                        retryable_write=True, unacknowledged=not acknowledged, array=array,
-                    )
-                    if acknowledged:
-                        self._merge(kind, reply, indexes, 0, result)
-                    break
-            docs = self.insert_docs or [self.ops[i][1] for i in indexes]
-            encoded = [
-                d.raw if isinstance(d, RawBSONDocument) else bson.encode(d, False, codec) for d in docs
-            ]
-            multi = None if kind == "insert" else [
-                bool(self.ops[i][1].get("multi")) or self.ops[i][1].get("limit", 1) == 0 for i in indexes
-            ]
-            run = _Run(field, cmd_base, base_size, encoded, multi, limits)
-            start = 0
-            while start < len(encoded):
+                # (encoded after check-out: as one array if they fit one command there)
+                run = _Run(field, cmd_base, base_size, None, None, limits, docs=self.insert_docs, codec=codec)
+            else:
+                encoded = _encode_each([self.ops[i][1] for i in indexes], codec)
+                multi = None if kind == "insert" else [
+                    bool(self.ops[i][1].get("multi")) or self.ops[i][1].get("limit", 1) == 0 for i in indexes
+                ]
+                run = _Run(field, cmd_base, base_size, encoded, multi, limits)
+            start, n = 0, len(indexes)
+            while start < n:
                 # (each batch is cut after check-out, by that connection's limits)
                 batch = WriteBatch(dbname, codec, run, start, unacknowledged=not acknowledged)
                 reply = await executor.execute(batch, session)

@@ -31,6 +31,8 @@ import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS, CodecOptions
 from pymongo.errors import DocumentTooLarge
 
+from amongo.wire.header import OP_MSG
+
 __all__ = [
     "STATEMENT_OVERHEAD",
     "IDENTIFIERS",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 _INT32 = struct.Struct("<i")
+_MSG_PREFIX = struct.Struct("<iiiiIBi").pack  # header, flagBits, kind 0, the document's size
 
 #: Room the server allows beyond ``maxBsonObjectSize`` for command documents and
 #: update/delete statements (``BSONObjMaxInternalSize - BSONObjMaxUserSize``).
@@ -186,3 +189,13 @@ class EncodedArray:
         element = self.element
         return b"".join((_INT32.pack(len(body) + len(element)), memoryview(body)[4:-1],
                          element, b"\x00"))
+
+    def op_msg(self, request_id: int, flags: int, body: bytes) -> bytes:
+        """The OP_MSG frame (no checksum) whose one kind-0 section is *body* with this
+        element appended: ``encode_op_msg(request_id, self.append_to(body), flags=flags)``
+        built with one copy of the documents' bytes, not two (for 10,000 small documents,
+        2.6 MB: the second copy, a fresh buffer, cost ~3 ms per insert_many here)."""
+        element = self.element
+        size = len(body) + len(element)
+        return b"".join((_MSG_PREFIX(21 + size, request_id, 0, OP_MSG, flags, 0, size),
+                         memoryview(body)[4:-1], element, b"\x00"))

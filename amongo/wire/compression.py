@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import struct
 import zlib
-from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from pymongo.errors import ConfigurationError, ProtocolError
 
@@ -41,8 +41,18 @@ def _optional_module(name: str) -> Any:
         return None
 
 
-_snappy: Any = _optional_module("snappy")
-_zstd: Any = _optional_module("zstandard")
+_LIBS: Dict[str, Any] = {}
+
+
+def _lib(name: str) -> Any:
+    """The compression library *name* (``"snappy"``, ``"zstandard"``), imported on first use,
+    or None when it is not installed. Not at import time: a client that compresses nothing
+    (the default) does not map their C extensions (~2.5 MB of resident memory here)."""
+    try:
+        return _LIBS[name]
+    except KeyError:
+        mod = _LIBS[name] = _optional_module(name)
+        return mod
 
 __all__ = [
     "NOOP_ID",
@@ -124,16 +134,16 @@ class Compressor:
 def available_compressors() -> List[str]:
     """Names of the compressors usable here (zlib always; snappy/zstd if installed)."""
     names = []
-    if _snappy is not None:
+    if _lib("snappy") is not None:
         names.append("snappy")
     names.append("zlib")
-    if _zstd is not None:
+    if _lib("zstandard") is not None:
         names.append("zstd")
     return names
 
 
 def _snappy_compress(data: BytesLike) -> bytes:
-    out: bytes = _snappy.compress(data)
+    out: bytes = _lib("snappy").compress(data)
     return out
 
 
@@ -155,16 +165,16 @@ def make_compressor(name: str, zlib_level: int = -1) -> Compressor:
 
         return Compressor("zlib", ZLIB_ID, _zlib_compress, level)
     if name == "snappy":
-        if _snappy is None:
+        if _lib("snappy") is None:
             raise ConfigurationError(
                 "The snappy compressor requires the python-snappy package: pip install python-snappy"
             )
         return Compressor("snappy", SNAPPY_ID, _snappy_compress)
     if name == "zstd":
-        if _zstd is None:
+        if _lib("zstandard") is None:
             raise ConfigurationError("The zstd compressor requires the zstandard package: pip install zstandard")
         # One compressor object reused per message: amongo never compresses from two threads.
-        return Compressor("zstd", ZSTD_ID, _zstd.ZstdCompressor().compress)
+        return Compressor("zstd", ZSTD_ID, _lib("zstandard").ZstdCompressor().compress)
     raise ConfigurationError(f"Unknown compressor {name!r}; supported: snappy, zlib, zstd")
 
 
@@ -235,20 +245,20 @@ def _decompress(compressor_id: int, payload: memoryview, size: int) -> bytes:
             raise ProtocolError("OP_COMPRESSED zlib stream is truncated")
         return out
     if compressor_id == SNAPPY_ID:
-        if _snappy is None:
+        if _lib("snappy") is None:
             raise ProtocolError("Server sent a snappy-compressed message but python-snappy is not installed")
         declared = _snappy_length(payload)
         if declared != size:
             raise ProtocolError(f"OP_COMPRESSED snappy data declares {declared} bytes, uncompressedSize is {size}")
-        plain: bytes = _snappy.uncompress(payload)
+        plain: bytes = _lib("snappy").uncompress(payload)
         return plain
     if compressor_id == ZSTD_ID:
-        if _zstd is None:
+        if _lib("zstandard") is None:
             raise ProtocolError("Server sent a zstd-compressed message but zstandard is not installed")
         global _zstd_decompressor
         if _zstd_decompressor is None:
-            _zstd_decompressor = _zstd.ZstdDecompressor()
-        declared = _zstd.frame_content_size(payload)
+            _zstd_decompressor = _lib("zstandard").ZstdDecompressor()
+        declared = _lib("zstandard").frame_content_size(payload)
         if declared not in (-1, size):
             raise ProtocolError(f"OP_COMPRESSED zstd frame declares {declared} bytes, uncompressedSize is {size}")
         zout: bytes = _zstd_decompressor.decompress(payload, max_output_size=size)

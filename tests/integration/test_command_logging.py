@@ -2,9 +2,10 @@
 (command-logging-and-monitoring spec): fields, redaction, truncation, and no handshake noise."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from pymongo.errors import OperationFailure
@@ -24,8 +25,9 @@ class _Capture(logging.Handler):
         return [r.msg.fields for r in self.records]
 
 
-@pytest.fixture
-def capture():
+@contextlib.contextmanager
+def command_log() -> Iterator[_Capture]:
+    """The ``amongo.command`` log records (at DEBUG) within the block."""
     logger = logging.getLogger("amongo.command")
     handler = _Capture()
     old = logger.level
@@ -36,6 +38,12 @@ def capture():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old)
+
+
+@pytest.fixture
+def capture():
+    with command_log() as handler:
+        yield handler
 
 
 async def test_started_and_succeeded_fields(server, capture) -> None:

@@ -15,8 +15,9 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import bson
 import pytest
-from pymongo import CursorType
-from pymongo.errors import InvalidOperation, OperationFailure
+from pymongo import CursorType, monitoring
+from pymongo.errors import AutoReconnect, ConnectionFailure, InvalidOperation, NetworkTimeout, OperationFailure
+from pymongo.server_type import SERVER_TYPE
 
 import amongo
 from amongo.motor_asyncio import AsyncIOMotorClient
@@ -24,6 +25,8 @@ from amongo.wire.message import EXHAUST_ALLOWED, MORE_TO_COME, encode_op_msg
 from proxy import msg_document, read_frame
 
 from ._crud_helpers import make_client, unique
+from ._rel_server import RecordingListener
+from .test_command_logging import command_log
 
 HELLO = {
     "helloOk": True, "ismaster": True, "isWritablePrimary": True,
@@ -32,6 +35,7 @@ HELLO = {
     "minWireVersion": 0, "maxWireVersion": 21, "readOnly": False, "ok": 1.0,
 }
 CURSOR_ID = bson.Int64(4242)
+SERVICE_ID = bson.ObjectId()
 
 
 class FakeServer:
@@ -42,8 +46,13 @@ class FakeServer:
     the monitors' hellos; ``closed`` the numbers of the connections the client closed."""
 
     def __init__(self, docs: List[Dict[str, Any]], *, getmore_delay: float = 0.0,
-                 stream_pause: float = 0.0, fail_getmore_at: Optional[int] = None) -> None:
+                 stream_pause: float = 0.0, fail_getmore_at: Optional[int] = None,
+                 drop_getmore_at: Optional[int] = None, load_balancer: bool = False,
+                 hello: Optional[Dict[str, Any]] = None) -> None:
+        self.hello = dict(HELLO, **(hello or {}))
         self.docs = docs
+        self.drop_getmore_at = drop_getmore_at  # the n-th getMore reply: the connection drops
+        self.load_balancer = load_balancer  # hello answers as a load balancer's (serviceId)
         self.getmore_delay = getmore_delay
         self.stream_pause = stream_pause
         self.fail_getmore_at = fail_getmore_at  # the n-th getMore reply (1-based) is ok: 0
@@ -72,7 +81,8 @@ class FakeServer:
     def uri(self) -> str:
         assert self._server is not None
         port = self._server.sockets[0].getsockname()[1]
-        return f"mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=5000"
+        mode = "loadBalanced=true" if self.load_balancer else "directConnection=true"
+        return f"mongodb://127.0.0.1:{port}/?{mode}&serverSelectionTimeoutMS=5000"
 
     def names(self) -> List[str]:
         return [name for _, name, _ in self.log]
@@ -105,7 +115,7 @@ class FakeServer:
                                                response_to=request_id))
 
                 if name.lower() in ("hello", "ismaster"):
-                    send(HELLO)
+                    send(dict(self.hello, serviceId=SERVICE_ID) if self.load_balancer else self.hello)
                     continue
                 self.log.append((number, name, flags))
                 if name == "find":
@@ -119,6 +129,9 @@ class FakeServer:
                     size = cmd.get("batchSize") or 101
                     while True:
                         self._getmores += 1
+                        if self._getmores == self.drop_getmore_at:
+                            writer.transport.abort()
+                            raise ConnectionResetError
                         if self._getmores == self.fail_getmore_at:
                             send({"ok": 0.0, "errmsg": "boom", "code": 2, "codeName": "BadValue"})
                             break
@@ -148,10 +161,10 @@ DOCS = [{"_id": i} for i in range(10)]
 
 
 @contextlib.asynccontextmanager
-async def fake(**kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
+async def fake(client_options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
     """A :class:`FakeServer` over :data:`DOCS` and an ``AsyncMongoClient`` connected to it."""
     async with FakeServer(DOCS, **kwargs) as srv:
-        client = amongo.AsyncMongoClient(srv.uri)
+        client = amongo.AsyncMongoClient(srv.uri, **(client_options or {}))
         try:
             yield srv, client
         finally:
@@ -196,6 +209,145 @@ async def test_exhaust_error_mid_stream_surfaces_and_drops_the_connection() -> N
         assert seen == [0, 1, 2, 3, 4, 5]
         await asyncio.sleep(0.05)
         assert srv.log[1][0] in srv.closed
+
+
+async def _getmore_network_error(cursor_type: int, client_options: Optional[Dict[str, Any]] = None,
+                                 **kwargs: Any) -> Tuple[type, List[Tuple[str, Any]], bool]:
+    """Iterate a cursor whose third getMore reply (streamed, or an ordinary getMore's) fails
+    as *kwargs* tell the fake server (by default the connection drops). The error's type,
+    the pool's clear / connection-closed events (name, reason) and whether the server was
+    marked Unknown."""
+    listener = RecordingListener()
+    options = dict(event_listeners=[listener], heartbeatFrequencyMS=60_000, **(client_options or {}))
+    async with fake(options, **(kwargs or {"drop_getmore_at": 3})) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=cursor_type, batch_size=2)
+        seen: List[int] = []
+        with pytest.raises(ConnectionFailure) as info:
+            async for d in cursor:
+                seen.append(d["_id"])
+        assert seen == list(range(len(seen))) and len(seen) >= 2
+        pool = [(type(e).__name__, getattr(e, "reason", None)) for e in listener.events
+                if isinstance(e, (monitoring.PoolClearedEvent, monitoring.ConnectionClosedEvent))]
+        unknown = any(isinstance(e, monitoring.ServerDescriptionChangedEvent)
+                      and e.new_description.server_type == SERVER_TYPE.Unknown
+                      and e.previous_description.server_type != SERVER_TYPE.Unknown for e in listener.events)
+        assert await client.db.coll.find_one({}) == {"_id": 0}  # (the client recovers)
+    return type(info.value), pool, unknown
+
+
+async def test_exhaust_network_error_mid_stream_is_handled_as_any_network_error() -> None:
+    # SDAM "network error after handshake": the server is marked Unknown and its pool cleared,
+    # as after an ordinary getMore's network error; the streaming connection is closed (CMAP
+    # ConnectionClosedEvent, reason as for any command's connection closed by a network error)
+    streamed = await _getmore_network_error(CursorType.EXHAUST)
+    ordinary = await _getmore_network_error(CursorType.NON_TAILABLE)
+    assert streamed[0] is AutoReconnect and streamed[2] is True
+    assert ("PoolClearedEvent", None) in streamed[1]
+    assert [n for n, _ in streamed[1]].count("ConnectionClosedEvent") == 1
+    assert streamed == ordinary
+
+
+async def test_exhaust_network_error_mid_stream_in_load_balanced_mode() -> None:
+    # The cursor's pinned connection: its service's pool is cleared (load-balancers spec: the
+    # balancer is never marked Unknown), as after an ordinary pinned getMore's network error;
+    # the streaming connection is closed at once (the ordinary cursor's when it is closed).
+    streamed = await _getmore_network_error(CursorType.EXHAUST, load_balancer=True, drop_getmore_at=3)
+    ordinary = await _getmore_network_error(CursorType.NON_TAILABLE, load_balancer=True, drop_getmore_at=3)
+    assert streamed == (AutoReconnect, [("PoolClearedEvent", None), ("ConnectionClosedEvent", "error")], False)
+    assert ordinary == (AutoReconnect, [("PoolClearedEvent", None)], False)
+
+
+async def test_exhaust_timeout_mid_stream_is_handled_as_any_timeout() -> None:
+    # socketTimeoutMS while waiting for a streamed batch: the same error and SDAM outcome as
+    # an ordinary getMore's (a network timeout: the server is not marked Unknown, the pool
+    # not cleared). The streaming connection is closed (its later replies are unread); an
+    # ordinary getMore's is drained by the pool instead.
+    options = {"socketTimeoutMS": 150}
+    streamed = await _getmore_network_error(CursorType.EXHAUST, options, stream_pause=0.4)
+    ordinary = await _getmore_network_error(CursorType.NON_TAILABLE, options, getmore_delay=0.4)
+    assert streamed[0] is ordinary[0] is NetworkTimeout
+    assert streamed[2] is ordinary[2] is False
+    assert streamed[1] == [("ConnectionClosedEvent", "error")] and ordinary[1] == []
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) -> None:
+    # Each streamed batch publishes what a getMore publishes (as PyMongo's exhaust getMores):
+    # its command monitoring events, "Command started" / "Command succeeded" (or "Command
+    # failed") log messages and OpenTelemetry spans (the getMore's operation and command spans),
+    # compared here with an ordinary (non-exhaust) cursor's getMores.
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    async def run(cursor_type: int) -> Tuple[List[Tuple[str, str]], List[Tuple[str, Any]], List[Tuple[str, Any]]]:
+        listener = RecordingListener()
+        exporter = InMemorySpanExporter()
+        provider = sdk.TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        options = dict(event_listeners=[listener], tracing={"enabled": True, "tracer_provider": provider})
+        with command_log() as log:
+            async with fake(options, fail_getmore_at=3 if fail else None) as (srv, client):
+                cursor = client.db.coll.find({}, cursor_type=cursor_type, batch_size=2)
+                if fail:
+                    with pytest.raises(OperationFailure, match="boom"):
+                        await cursor.to_list(None)
+                else:
+                    assert [d["_id"] for d in await cursor.to_list(None)] == list(range(10))
+        provider.shutdown()
+        logged = [(f["commandName"], f["message"]) for f in log.messages() if f["commandName"] in ("find", "getMore")]
+        events = [(e.command_name, type(e).__name__) for e in listener.events
+                  if isinstance(e, (monitoring.CommandStartedEvent, monitoring.CommandSucceededEvent,
+                                    monitoring.CommandFailedEvent)) and e.command_name in ("find", "getMore")]
+        spans = [(sp.name, sp.attributes.get("db.mongodb.cursor_id")) for sp in exporter.get_finished_spans()
+                 if sp.name.startswith(("find", "getMore"))]
+        for (name, message), (ev_name, ev_type) in zip(logged, events):
+            assert name == ev_name and message.split()[-1] == ev_type[len("Command"):-len("Event")].lower()
+        assert len(logged) == len(events)
+        return logged, events, spans
+
+    streamed = await run(CursorType.EXHAUST)
+    ordinary = await run(CursorType.NON_TAILABLE)
+    assert streamed == ordinary
+    # 10 documents in batches of 2: 4 getMores (streamed: one sent); failing: the third fails
+    outcome = ["succeeded", "succeeded", "failed"] if fail else ["succeeded"] * 4
+    logged, _, spans = streamed
+    assert logged[2:] == [("getMore", m) for o in outcome for m in ("Command started", f"Command {o}")]
+    assert spans[2:] == [(n, CURSOR_ID) for _ in outcome for n in ("getMore", "getMore db.coll")]
+
+
+async def test_exhaust_streams_in_load_balanced_mode() -> None:
+    # As PyMongo 4.20 (which refuses exhaust only on a mongos): the stream runs on the
+    # cursor's pinned connection (load-balancers spec), which goes back to the pool when the
+    # stream ends; closing mid-stream closes it.
+    listener = RecordingListener()
+    async with fake(dict(event_listeners=[listener]), load_balancer=True) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [d["_id"] async for d in cursor] == list(range(10))
+        assert srv.names() == ["find", "getMore"] and srv.log[0][0] == srv.log[1][0]
+        assert srv.log[1][2] & EXHAUST_ALLOWED
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] == srv.log[1][0] and srv.closed == []
+        out = [e for e in listener.events if isinstance(e, monitoring.ConnectionCheckedOutEvent)]
+        back = [e for e in listener.events if isinstance(e, monitoring.ConnectionCheckedInEvent)]
+        assert len(out) == len(back) == 2  # (the cursor's pinned connection, then find_one's)
+        srv.stream_pause = 0.05
+        early = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        assert [(await early.next())["_id"] for _ in range(3)] == [0, 1, 2]
+        stream_conn = srv.log[-1][0]
+        await early.close()
+        await asyncio.sleep(0.1)
+        assert stream_conn in srv.closed and "killCursors" not in srv.names()
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+
+
+async def test_exhaust_refused_by_mongos() -> None:
+    # As PyMongo 4.20: InvalidOperation before anything is sent to a mongos
+    async with fake(hello={"msg": "isdbgrid"}) as (srv, client):
+        with pytest.raises(InvalidOperation, match="not supported by mongos"):
+            await client.db.coll.find({}, cursor_type=CursorType.EXHAUST).to_list(None)
+        assert srv.names() == []
+        assert [d["_id"] async for d in client.db.coll.find({}, batch_size=4)] == list(range(10))
 
 
 async def test_exhaust_argument_rules() -> None:
@@ -307,15 +459,26 @@ async def test_exhaust_and_read_ahead_results_on_secantus(secantus_rs: Any, api:
             await closing
 
 
-async def test_exhaust_refused_in_a_transaction(secantus_rs: Any) -> None:
-    client, _ = make_client(secantus_rs)
+async def test_exhaust_in_a_transaction(secantus_rs: Any) -> None:
+    # As PyMongo 4.20: not refused in a transaction; the getMores carry the transaction's
+    # lsid/txnNumber, the stream sees the transaction's own writes, and the transaction
+    # commits afterwards.
+    client, listener = make_client(secantus_rs)
     try:
         coll = client.amongo_stream[unique("t")]
-        await coll.insert_one({"_id": 1})
+        await coll.insert_many([{"_id": i} for i in range(25)])
         async with await client.start_session() as s:
             async with s.start_transaction():
-                with pytest.raises(InvalidOperation, match="transactions"):
-                    await coll.find({}, cursor_type=CursorType.EXHAUST, session=s).to_list(None)
+                await coll.insert_one({"_id": 25}, session=s)
+                listener.reset()
+                docs = await coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=5, session=s).sort(
+                    "_id").to_list(None)
+                assert [d["_id"] for d in docs] == list(range(26))
+                getmores = listener.commands("getMore")
+                assert len(getmores) >= 2
+                sent = getmores[0]  # (the one sent: the later batches were streamed)
+                assert sent["lsid"] == s.session_id and "txnNumber" in sent and sent["autocommit"] is False
+        assert await coll.count_documents({}) == 26
     finally:
         client.close()
 

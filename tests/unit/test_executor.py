@@ -20,6 +20,7 @@ from pymongo.errors import (
 from pymongo.read_preferences import ReadPreference
 
 from amongo.engine.core import ClientCore
+from amongo.engine.operation import Command
 from amongo.engine.session import SessionOptions, TransactionOptions, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.server_errors import command_error
@@ -146,6 +147,11 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+def command(executor: Any, dbname: str, cmd: Dict[str, Any], *, session: Any = None, **kwargs: Any) -> Any:
+    """Run *cmd* as a generic :class:`~amongo.engine.operation.Command` operation."""
+    return executor.execute(Command(dbname, cmd, **kwargs), session)
+
+
 OK = {"ok": 1}
 NOT_PRIMARY = {"ok": 0, "code": 10107, "errmsg": "not primary"}
 
@@ -154,7 +160,7 @@ NOT_PRIMARY = {"ok": 0, "code": 10107, "errmsg": "not primary"}
 def test_selection_timeout_is_raised() -> None:
     core = make_core(FakeTopology([], fail_selection=True))
     with pytest.raises(ServerSelectionTimeoutError):
-        run(core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
+        run(command(core.executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
 
 
 def test_selection_failure_on_retry_raises_the_first_error() -> None:
@@ -169,7 +175,7 @@ def test_selection_failure_on_retry_raises_the_first_error() -> None:
             return original(*args)
 
         topology.select_now = once_then_none  # type: ignore[method-assign]
-        await make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+        await command(make_core(topology).executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
                                                    retryable_read=True)
 
     with pytest.raises(AutoReconnect):
@@ -180,7 +186,7 @@ def test_selection_failure_on_retry_raises_the_first_error() -> None:
 def test_retryable_read_is_retried_once() -> None:
     server = FakeServer(A, [NOT_PRIMARY, OK])
     topology = FakeTopology([server])
-    reply = run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+    reply = run(command(make_core(topology).executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
                                                      retryable_read=True))
     assert reply["ok"] == 1
     assert len(server.pool.conn.sent) == 2
@@ -190,7 +196,7 @@ def test_retryable_read_is_retried_once() -> None:
 def test_read_not_retried_twice() -> None:
     server = FakeServer(A, [NOT_PRIMARY, NOT_PRIMARY, OK])
     with pytest.raises(NotPrimaryError):
-        run(make_core(FakeTopology([server])).executor.command(
+        run(command(make_core(FakeTopology([server])).executor, 
             "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
     assert len(server.pool.conn.sent) == 2
 
@@ -198,7 +204,7 @@ def test_read_not_retried_twice() -> None:
 def test_retry_reads_false_disables_retry() -> None:
     server = FakeServer(A, [NOT_PRIMARY, OK])
     with pytest.raises(NotPrimaryError):
-        run(make_core(FakeTopology([server]), retry_reads=False).executor.command(
+        run(command(make_core(FakeTopology([server]), retry_reads=False).executor, 
             "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
     assert len(server.pool.conn.sent) == 1
 
@@ -206,7 +212,7 @@ def test_retry_reads_false_disables_retry() -> None:
 def test_non_retryable_code_is_not_retried() -> None:
     server = FakeServer(A, [{"ok": 0, "code": 2, "errmsg": "bad value"}, OK])
     with pytest.raises(OperationFailure) as info:
-        run(make_core(FakeTopology([server])).executor.command(
+        run(command(make_core(FakeTopology([server])).executor, 
             "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY, retryable_read=True))
     assert info.value.code == 2
     assert len(server.pool.conn.sent) == 1
@@ -215,7 +221,7 @@ def test_non_retryable_code_is_not_retried() -> None:
 def test_retryable_write_keeps_its_txn_number() -> None:
     labelled = {"ok": 0, "code": 91, "errmsg": "shutting down", "errorLabels": ["RetryableWriteError"]}
     server = FakeServer(A, [labelled, {"ok": 1, "n": 1}])
-    run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+    run(command(make_core(FakeTopology([server])).executor, "db", {"insert": "c"}, retryable_write=True))
     first, second = server.pool.conn.sent
     assert first["txnNumber"] == second["txnNumber"] == 1
     assert first["lsid"] == second["lsid"]
@@ -224,14 +230,14 @@ def test_retryable_write_keeps_its_txn_number() -> None:
 def test_write_without_label_is_not_retried() -> None:
     server = FakeServer(A, [{"ok": 0, "code": 91, "errmsg": "shutting down"}, OK])
     with pytest.raises(NotPrimaryError):
-        run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+        run(command(make_core(FakeTopology([server])).executor, "db", {"insert": "c"}, retryable_write=True))
     assert len(server.pool.conn.sent) == 1
 
 
 def test_network_error_on_write_gets_retryable_label_and_retries() -> None:
     server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}])
     topology = FakeTopology([server])
-    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    run(command(make_core(topology).executor, "db", {"insert": "c"}, retryable_write=True))
     assert len(server.pool.conn.sent) == 2
     (addr, err), = topology.errors
     assert addr == A and isinstance(err, AutoReconnect) and err.has_error_label("RetryableWriteError")
@@ -241,7 +247,7 @@ def test_retryable_write_concern_error_is_retried() -> None:
     wce = {"ok": 1, "n": 1, "writeConcernError": {"code": 91, "errmsg": "shutdown"},
            "errorLabels": ["RetryableWriteError"]}
     server = FakeServer(A, [wce, {"ok": 1, "n": 1}])
-    reply = run(make_core(FakeTopology([server])).executor.command("db", {"insert": "c"}, retryable_write=True))
+    reply = run(command(make_core(FakeTopology([server])).executor, "db", {"insert": "c"}, retryable_write=True))
     assert "writeConcernError" not in reply
     assert len(server.pool.conn.sent) == 2
 
@@ -251,7 +257,7 @@ def test_retry_on_sharded_cluster_avoids_the_failed_mongos() -> None:
     a = FakeServer(A, [AutoReconnect("reset")], mongos=True)
     b = FakeServer(B, [{"ok": 1, "n": 1}], mongos=True)
     topology = FakeTopology([a, b], TopologyType.Sharded)
-    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    run(command(make_core(topology).executor, "db", {"insert": "c"}, retryable_write=True))
     assert topology.selections == [(), (A,)]
     assert len(a.pool.conn.sent) == 1 and len(b.pool.conn.sent) == 1
 
@@ -259,7 +265,7 @@ def test_retry_on_sharded_cluster_avoids_the_failed_mongos() -> None:
 def test_retry_on_replica_set_deprioritizes_nothing() -> None:
     a = FakeServer(A, [NOT_PRIMARY, OK])
     topology = FakeTopology([a])
-    run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+    run(command(make_core(topology).executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
                                              retryable_read=True))
     assert topology.selections == [(), ()]
 
@@ -270,7 +276,7 @@ def test_overload_retry_on_replica_set_deprioritizes_the_failed_server() -> None
     a = FakeServer(A, [overloaded])
     b = FakeServer(B, [OK])
     topology = FakeTopology([a, b])  # (a replica set with a primary)
-    run(make_core(topology).executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY_PREFERRED,
+    run(command(make_core(topology).executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY_PREFERRED,
                                              retryable_read=True))
     assert topology.selections == [(), (A,)]  # the overloaded server is avoided (DRIVERS-3404)
     assert len(b.pool.conn.sent) == 1
@@ -279,7 +285,7 @@ def test_overload_retry_on_replica_set_deprioritizes_the_failed_server() -> None
 def test_deprioritized_mongos_is_used_when_it_is_the_only_one() -> None:
     a = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}], mongos=True)
     topology = FakeTopology([a], TopologyType.Sharded)
-    run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+    run(command(make_core(topology).executor, "db", {"insert": "c"}, retryable_write=True))
     assert topology.selections == [(), (A,)]
     assert len(a.pool.conn.sent) == 2
 
@@ -291,8 +297,8 @@ def test_implicit_session_and_cluster_time_are_stamped() -> None:
     core = make_core(FakeTopology([server]))
 
     async def go() -> None:
-        await core.executor.command("db", {"ping": 1})
-        await core.executor.command("db", {"ping": 1})
+        await command(core.executor, "db", {"ping": 1})
+        await command(core.executor, "db", {"ping": 1})
 
     run(go())
     first, second = server.pool.conn.sent
@@ -308,9 +314,9 @@ def test_transaction_fields_are_stamped() -> None:
     async def go() -> None:
         s = core.explicit_session(SessionOptions())
         s.start_transaction()
-        await core.executor.command("db", {"insert": "c", "writeConcern": {"w": 1}, "readConcern": {"level": "local"}},
+        await command(core.executor, "db", {"insert": "c", "writeConcern": {"w": 1}, "readConcern": {"level": "local"}},
                                     session=s, retryable_write=True)
-        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await command(core.executor, "db", {"insert": "c"}, session=s, retryable_write=True)
         await s.commit_transaction()
 
     run(go())
@@ -329,7 +335,7 @@ def test_retried_commit_uses_majority() -> None:
     async def go() -> None:
         s = core.explicit_session(SessionOptions())
         s.start_transaction(write_concern=None)
-        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await command(core.executor, "db", {"insert": "c"}, session=s, retryable_write=True)
         await s.commit_transaction()
 
     run(go())
@@ -346,7 +352,7 @@ def test_read_in_transaction_must_be_primary() -> None:
     async def go() -> None:
         s = core.explicit_session(SessionOptions())
         s.start_transaction(read_preference=ReadPreference.SECONDARY)
-        await core.executor.command("db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
+        await command(core.executor, "db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
 
     with pytest.raises(InvalidOperation, match="must be primary"):
         run(go())
@@ -358,7 +364,7 @@ def test_session_of_another_client_is_refused() -> None:
     core, other = make_core(FakeTopology([server])), make_core(FakeTopology([server]))
 
     async def go() -> None:
-        await core.executor.command("db", {"ping": 1}, session=other.explicit_session(SessionOptions()))
+        await command(core.executor, "db", {"ping": 1}, session=other.explicit_session(SessionOptions()))
 
     with pytest.raises(InvalidOperation, match="session with the MongoClient that started it"):
         run(go())
@@ -370,8 +376,8 @@ def test_causal_read_gets_after_cluster_time() -> None:
 
     async def go() -> None:
         s = core.explicit_session(SessionOptions(causal_consistency=True))
-        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
-        await core.executor.command("db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
+        await command(core.executor, "db", {"insert": "c"}, session=s, retryable_write=True)
+        await command(core.executor, "db", {"find": "c"}, session=s, read_preference=ReadPreference.PRIMARY)
 
     run(go())
     assert server.pool.conn.sent[1]["readConcern"] == {"afterClusterTime": Timestamp(7, 1)}
@@ -385,7 +391,7 @@ def test_network_error_in_transaction_is_transient() -> None:
     async def go() -> None:
         s = core.explicit_session(SessionOptions())
         s.start_transaction()
-        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True)
+        await command(core.executor, "db", {"insert": "c"}, session=s, retryable_write=True)
 
     with pytest.raises(ConnectionFailure) as info:
         run(go())
@@ -396,7 +402,7 @@ def test_state_change_code_marks_server_unknown_and_is_not_primary_error() -> No
     server = FakeServer(A, [{"ok": 0, "code": 13436, "errmsg": "node is recovering"}])
     topology = FakeTopology([server])
     with pytest.raises(NotPrimaryError):
-        run(make_core(topology).executor.command("db", {"ping": 1}))
+        run(command(make_core(topology).executor, "db", {"ping": 1}))
     assert [addr for addr, _ in topology.errors] == [A]
 
 
@@ -404,7 +410,7 @@ def test_ordinary_command_error_does_not_touch_sdam() -> None:
     server = FakeServer(A, [{"ok": 0, "code": 11000, "errmsg": "E11000 duplicate key"}])
     topology = FakeTopology([server])
     with pytest.raises(OperationFailure) as info:
-        run(make_core(topology).executor.command("db", {"insert": "c"}, retryable_write=True))
+        run(command(make_core(topology).executor, "db", {"insert": "c"}, retryable_write=True))
     assert type(info.value).__name__ == "DuplicateKeyError"
     assert topology.errors == []
     assert server.pool.checked_in == 1
@@ -420,12 +426,12 @@ def test_concerns_are_data_stamped_by_the_executor() -> None:
     core = make_core(FakeTopology([server]))
 
     async def go() -> None:
-        await core.executor.command("db", {"insert": "c"}, retryable_write=True, write_concern={"w": 2})
-        await core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
+        await command(core.executor, "db", {"insert": "c"}, retryable_write=True, write_concern={"w": 2})
+        await command(core.executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY,
                                     read_concern={"level": "majority"})
         s = core.explicit_session(SessionOptions())
         s.start_transaction()
-        await core.executor.command("db", {"insert": "c"}, session=s, retryable_write=True,
+        await command(core.executor, "db", {"insert": "c"}, session=s, retryable_write=True,
                                     write_concern={"w": 2}, read_concern={"level": "local"})
 
     run(go())
@@ -609,7 +615,7 @@ def test_constant_parts_are_spliced_pre_encoded() -> None:
 
     async def go() -> None:
         for _ in range(3):
-            await core.executor.command("db", {"find": "c"}, read_preference=rp, retryable_read=True)
+            await command(core.executor, "db", {"find": "c"}, read_preference=rp, retryable_read=True)
 
     run(go())
     conn = server.pool.conn
@@ -637,7 +643,7 @@ def test_spliced_cluster_time_follows_the_clients_clock() -> None:
 
     async def go() -> None:
         for _ in range(4):
-            await core.executor.command("db", {"ping": 1})
+            await command(core.executor, "db", {"ping": 1})
 
     run(go())
     sent = server.pool.conn.sent
@@ -654,10 +660,10 @@ def test_a_sessions_newer_cluster_time_is_sent_as_a_document() -> None:
     core = make_core(FakeTopology([server]))
 
     async def go() -> None:
-        await core.executor.command("db", {"ping": 1})
+        await command(core.executor, "db", {"ping": 1})
         session = core.explicit_session(SessionOptions())
         session.advance_cluster_time(newer)
-        await core.executor.command("db", {"ping": 1}, session=session)
+        await command(core.executor, "db", {"ping": 1}, session=session)
 
     run(go())
     second = server.pool.conn.sent[1]
@@ -674,7 +680,7 @@ def test_read_preference_encodings_are_per_read_preference() -> None:
 
     async def go() -> None:
         for rp in prefs:
-            await core.executor.command("db", {"find": "c"}, read_preference=rp)
+            await command(core.executor, "db", {"find": "c"}, read_preference=rp)
 
     run(go())
     sent = server.pool.conn.sent
@@ -685,7 +691,7 @@ def test_read_preference_encodings_are_per_read_preference() -> None:
 def test_direct_connection_to_a_member_sends_primary_preferred() -> None:
     server = FakeServer(A, [OK])
     core = make_core(FakeTopology([server], TopologyType.Single))
-    run(core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.PRIMARY))
+    run(command(core.executor, "db", {"find": "c"}, read_preference=ReadPreference.PRIMARY))
     assert server.pool.conn.sent[0]["$readPreference"] == {"mode": "primaryPreferred"}
 
 
@@ -714,7 +720,7 @@ def test_monitored_commands_carry_every_part_in_the_document() -> None:
 
     async def go() -> None:
         for _ in range(2):
-            await core.executor.command("db", {"find": "c"}, read_preference=ReadPreference.NEAREST)
+            await command(core.executor, "db", {"find": "c"}, read_preference=ReadPreference.NEAREST)
 
     run(go())
     assert server.pool.conn.tails == [None, None]  # (the connection gets the whole document)
@@ -743,7 +749,7 @@ def test_a_commands_own_fields_are_replaced_not_repeated() -> None:
         for _ in range(2):
             cmd = {"find": "c", "lsid": {"id": 0}, "$clusterTime": {"x": 1},
                    "$readPreference": {"mode": "primary"}, "apiVersion": "0"}
-            await core.executor.command("db", cmd, read_preference=ReadPreference.NEAREST)
+            await command(core.executor, "db", cmd, read_preference=ReadPreference.NEAREST)
 
     run(go())
     conn = server.pool.conn
@@ -754,3 +760,82 @@ def test_a_commands_own_fields_are_replaced_not_repeated() -> None:
         assert sent["lsid"] != {"id": 0} and sent["apiVersion"] == "1"
         assert sent["$readPreference"] == {"mode": "nearest"}
     assert conn.sent[1]["$clusterTime"] == ct
+
+
+def test_insert_many_one_array_is_decided_by_the_checked_out_connection() -> None:
+    """insert_many's documents go as one ``documents`` array when they fit one command on the
+    connection checked out (its limits, not the topology description's), else as kind-1
+    sequences cut by that connection's limits."""
+    from amongo.engine.operations import Bulk
+
+    docs = [{"_id": i, "s": "x" * 10} for i in range(5)]
+    # Fits: one command, no sequences, the array appended when sent.
+    server = FakeServer(A, [{"ok": 1, "n": 5}])
+    conn = server.pool.conn
+    arrays: List[Any] = []
+    sent = conn.command
+
+    def command(dbname: str, cmd: Any, **kwargs: Any) -> Any:
+        arrays.append(kwargs.get("array"))
+        return sent(dbname, cmd, **kwargs)
+
+    conn.command = command  # type: ignore[method-assign]
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    bulk.insert_docs = list(docs)
+    result, _ = run(bulk.execute(make_core(FakeTopology([server])).executor, None, WriteConcern()))
+    assert result["nInserted"] == 5
+    assert conn.sequences == [None] and arrays[0] is not None and arrays[0].docs == docs
+    assert "txnNumber" in conn.sent[0]  # retryable
+    # The connection's maxWriteBatchSize is 2: sequences of 2, 2, 1 (no caps given).
+    server = FakeServer(A, [{"ok": 1, "n": 2}, {"ok": 1, "n": 2}, {"ok": 1, "n": 1}])
+    server.pool.conn.max_write_batch_size = 2
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    bulk.insert_docs = list(docs)
+    result, _ = run(bulk.execute(make_core(FakeTopology([server])).executor, None, WriteConcern()))
+    assert result["nInserted"] == 5
+    assert [len(seqs[0][1]) for seqs in server.pool.conn.sequences] == [2, 2, 1]
+    # Its maxBsonObjectSize is too small for one array, not for each document.
+    server = FakeServer(A, [{"ok": 1, "n": 5}])
+    server.pool.conn.max_bson_size = 100
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    bulk.insert_docs = list(docs)
+    result, _ = run(bulk.execute(make_core(FakeTopology([server])).executor, None, WriteConcern()))
+    assert [len(seqs[0][1]) for seqs in server.pool.conn.sequences] == [5]
+    # Caps (a client subclass's lower max_write_batch_size) still apply.
+    server = FakeServer(A, [{"ok": 1, "n": 3}, {"ok": 1, "n": 2}])
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    bulk.insert_docs = list(docs)
+    run(bulk.execute(make_core(FakeTopology([server])).executor, None, WriteConcern(),
+                     (16 * 1024 * 1024, 48_000_000, 3)))
+    assert [len(seqs[0][1]) for seqs in server.pool.conn.sequences] == [3, 2]
+
+
+def test_insert_many_retry_resends_the_same_array() -> None:
+    from amongo.engine.operations import Bulk
+
+    docs = [{"_id": i} for i in range(3)]
+    server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 3}])
+    bulk = Bulk("db", "c", DEFAULT_CODEC_OPTIONS, True, None)
+    bulk.insert_docs = docs
+    result, _ = run(bulk.execute(make_core(FakeTopology([server])).executor, None, WriteConcern()))
+    assert result["nInserted"] == 3
+    first, retry = server.pool.conn.sent
+    assert first["txnNumber"] == retry["txnNumber"] and server.pool.conn.sequences == [None, None]
+
+
+def test_client_write_limits_are_caps_only_when_a_subclass_lowers_them() -> None:
+    from amongo.motor_asyncio import AsyncIOMotorClient
+
+    class Small(AsyncIOMotorClient):  # type: ignore[misc]
+        @property
+        def max_write_batch_size(self) -> int:  # type: ignore[override]
+            return 10
+
+    plain = AsyncIOMotorClient("mongodb://a:1", connect=False)
+    small = Small("mongodb://a:1", connect=False)
+    try:
+        assert plain._executor.write_caps() is None
+        assert small._executor.write_caps() == (16 * 1024 * 1024, 48_000_000, 10)
+    finally:
+        plain.close()
+        small.close()

@@ -84,3 +84,15 @@ def test_generated_object_ids_are_unique_and_current() -> None:
     assert all(abs(o.generation_time.timestamp() - now) < 5 for o in ids)
     # amongo's 5-byte process value differs from bson's own ObjectId(): no collisions.
     assert ids[0].binary[4:9] != ObjectId().binary[4:9]
+
+
+def test_encoded_array_op_msg_is_the_frame_of_the_appended_body() -> None:
+    from amongo.wire.message import MORE_TO_COME, decode_op_msg_body, encode_op_msg
+
+    docs = [{"_id": i, "s": "x" * i} for i in range(50)]
+    arr = EncodedArray("documents", docs)
+    body = bson.encode({"insert": "c", "ordered": True, "$db": "db"})
+    for flags in (0, MORE_TO_COME):
+        frame = arr.op_msg(1234, flags, body)
+        assert frame == encode_op_msg(1234, arr.append_to(body), flags=flags)
+    assert bson.decode(decode_op_msg_body(frame[16:])[1])["documents"] == docs

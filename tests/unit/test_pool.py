@@ -706,3 +706,31 @@ def test_pool_made_outside_a_loop_fills_at_first_checkout() -> None:
         await pool.close()
 
     run_async(main(), 10)
+
+
+async def test_connection_closed_between_handoff_and_wakeup_is_not_used() -> None:
+    """A waiter re-checks what it was handed when it runs: a connection closed (or made
+    stale) after the hand-off is discarded and the waiter gets a fresh one."""
+    f = Factory()
+    rec = Recorder()
+    pool = make_pool(f, rec, max_pool_size=1)
+    conn = await pool.checkout()
+    waiter = asyncio.ensure_future(pool.checkout())
+    await settle()
+    pool.checkin(conn)  # handed to the waiter's future (the check-in fast path)
+    conn.close()  # ...and closed before the waiter runs
+    got = await asyncio.wait_for(waiter, 1)
+    assert got is not conn and not got.closed
+    assert [e.connection_id for e in rec.of(monitoring.ConnectionClosedEvent)] == [conn.id]
+    pool.checkin(got)
+    # The same after a clear: the handed-over connection is stale.
+    conn = await pool.checkout()
+    waiter = asyncio.ensure_future(pool.checkout())
+    await settle()
+    pool.checkin(conn)
+    pool.clear()
+    pool.ready()
+    got = await asyncio.wait_for(waiter, 1)
+    assert got is not conn and got.generation == pool.generation
+    pool.checkin(got)
+    await pool.close()

@@ -717,3 +717,25 @@ async def test_drain_after_connection_lost_raises(paused: bool) -> None:
     p.connection_lost(None)
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(p.drain(), 2)
+
+
+def test_receive_buffer_is_anonymous_memory_of_buffer_size() -> None:
+    """The reusable receive buffer is an anonymous mapping (its pages become resident only
+    when a reply lands on them), writable in place, and released when the connection is lost."""
+    import mmap
+
+    from amongo.protocol import _receive_buffer
+
+    buf = _receive_buffer()
+    assert isinstance(buf, mmap.mmap) and len(buf) == BUFFER_SIZE
+    view = memoryview(buf)
+    view[BUFFER_SIZE - 3:] = b"abc"
+    assert bytes(view[-3:]) == b"abc" and bytes(view[:4]) == b"\0\0\0\0"
+    view.release()
+
+
+async def test_receive_buffer_released_on_connection_lost() -> None:
+    p, t = make_protocol()
+    assert len(p.get_buffer(-1)) == BUFFER_SIZE
+    p.connection_lost(None)
+    assert len(p._buf) == 0
