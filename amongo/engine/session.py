@@ -333,10 +333,12 @@ class ClientSession:
         deadline, an operation may not set its own timeout (a ``pymongo.timeout()`` of another
         length): raise :class:`~pymongo.errors.InvalidOperation` before anything is sent (the
         executor calls this while :attr:`callback_timeout` is set)."""
-        if _csot.get_timeout() != self.callback_timeout:
+        callback_timeout = self.callback_timeout
+        if _csot.get_timeout() != callback_timeout:
+            ms = "none" if callback_timeout is None else f"{callback_timeout * 1000:g}"
             raise InvalidOperation(
                 "timeoutMS cannot be overridden inside a withTransaction callback: the callback runs "
-                f"under the withTransaction's timeoutMS ({self.callback_timeout * 1000:g})"  # type: ignore[operator]
+                f"under the withTransaction's timeoutMS ({ms})"
             )
 
     def mark_dirty(self) -> None:
