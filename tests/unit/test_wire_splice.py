@@ -11,7 +11,8 @@ from amongo.connection import _DB_ELEMENTS, _db_element
 from amongo.wire.message import elements, splice_elements, string_element
 
 _values = st.one_of(st.integers(-(2**31), 2**31 - 1), st.text(max_size=20), st.booleans(), st.none())
-_docs = st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: "\x00" not in k and not k.startswith("$")),
+# (no "_id": bson.encode moves a top-level _id first, so the oracle below would reorder it)
+_docs = st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: "\x00" not in k and not k.startswith("$") and k != "_id"),
                         _values, max_size=5)
 
 
