@@ -44,7 +44,7 @@ from amongo.engine import operations as _ops
 from amongo._typing import _DocumentType, _DocumentTypeArg
 from amongo._common import _BaseObject, _facade_class
 from amongo.server_errors import check_write_concern_error as _check_write_concern_error
-from amongo.engine.session import ClientSession, end_implicit
+from amongo.engine.session import ClientSession
 
 from amongo.engine.executor import Executor
 from amongo.engine.operation import (
@@ -475,18 +475,15 @@ class Collection(_BaseObject[_DocumentType]):
         op = FindOne(self._db_name, self._name, filter, self._read_preference, self._rc_document or None,
                      self._codec_options)
         executor = self._executor
-        session = executor.implicit_session()
-        try:
-            cursor_doc = op.handle(await executor.execute(op, session))
-            if cursor_doc["id"] and op.server_address is not None:
-                # A server that kept the cursor open despite singleBatch: kill it, keep the batch.
-                try:
-                    await executor.execute(
-                        KillCursors(self._db_name, self._name, [cursor_doc["id"]], op.server_address), session)
-                except Exception:
-                    pass
-        finally:
-            end_implicit(session)
+        cursor_doc = op.handle(await executor.execute(op))
+        if cursor_doc["id"] and op.server_address is not None:
+            # A server that kept the cursor open despite singleBatch: kill it (in the session
+            # that opened it: the executor's implicit one, recorded in op.lsid), keep the batch.
+            try:
+                await executor.execute(KillCursors(self._db_name, self._name, [cursor_doc["id"]],
+                                                   op.server_address, lsid=op.lsid))
+            except Exception:
+                pass
         batch = cursor_doc["firstBatch"]
         return batch[0] if batch else None
 

@@ -12,7 +12,7 @@ import random
 import time
 from logging import DEBUG as _DEBUG
 from datetime import timedelta as _timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple, Union
 
 import bson
 from bson.codec_options import CodecOptions
@@ -43,7 +43,7 @@ from amongo.server_errors import RETRYABLE_READ_CODES, RETRYABLE_WRITE_CODES, co
 from amongo.engine.clock import ts_newer
 from amongo.engine.operation import KillCursors, Operation
 from amongo.engine.operations import check_reply_times
-from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, SessionCore, retried_commit_write_concern
+from amongo.engine.session import BOUND_SESSION, TXN_IN_PROGRESS, TXN_NONE, TXN_STARTING, ClientSession, ServerSession, SessionCore, retried_commit_write_concern
 from amongo.monitoring import EventListeners
 from amongo.wire.batching import EncodedArray
 from amongo.topology.description import ServerType, TopologyType
@@ -303,7 +303,10 @@ class Executor:
         topology = self.topology
         if topology._loop is not None and topology._loop is not asyncio.get_running_loop():
             raise WrongEventLoopError(type(core.owner).__name__)
-        implicit: Optional[ClientSession] = None
+        # The implicit session of an operation that brings none (insert_one, update_one...):
+        # a pooled server session used directly, without a ClientSession object (it has no
+        # transaction, no causal consistency, and nobody reads its cluster/operation time).
+        implicit: Optional[ServerSession] = None
         if session is None or session._implicit:
             bound = BOUND_SESSION.get()
             if bound is not None:  # inside ``async with session.bind():``
@@ -445,13 +448,14 @@ class Executor:
             op.server_address = server.address
             if result_address is not None:
                 result_address.append(server.address)
-            if session is None and op.implicit_session and not unacknowledged and conn.supports_sessions:
-                implicit = implicit or core.implicit_session()
-                use_session: Optional[ClientSession] = implicit
-            elif session is not None and session._implicit and not conn.supports_sessions:
+            use_session: Optional[ClientSession] = session
+            if session is None:
+                if op.implicit_session and not unacknowledged and conn.supports_sessions and implicit is None:
+                    implicit = core.session_pool.get(topology._td.logical_session_timeout_minutes)
+                    if op.records_lsid:
+                        op.lsid = implicit.session_id  # type: ignore[attr-defined]
+            elif session._implicit and not conn.supports_sessions:
                 use_session = None
-            else:
-                use_session = session
             do_retry_write = False
             try:
                 # The command, built from this connection's description (an error here is
@@ -466,9 +470,9 @@ class Executor:
                 sequences = op.sequences
                 array = op.array
                 retryable_write = retryable_write and op.retryable_write
-                do_retry_write = retryable_write and use_session is not None and conn.supports_retry
+                do_retry_write = retryable_write and (use_session is not None or implicit is not None) and conn.supports_retry
                 if do_retry_write and not in_txn and not txn_number_assigned:
-                    ss = use_session._materialize()  # type: ignore[union-attr]
+                    ss = implicit or use_session._materialize()  # type: ignore[union-attr]
                     ss.txn_number += 1
                     txn_number_assigned = True
                 if (
@@ -483,7 +487,7 @@ class Executor:
                     timeout_applies, tail = self._stamp(
                         conn, server, cmd, use_session, read_preference, unacknowledged,
                         is_txn_finish, do_retry_write and not in_txn, in_txn, bool(timeout),
-                        not monitored,
+                        not monitored, implicit,
                     )
                     reauthenticated = False
                     while True:
@@ -531,7 +535,7 @@ class Executor:
                     self._process_reply(details, use_session, conn)
                 # Classify as if first attempt; how many retries are allowed is decided here.
                 retry = self._handle_error(
-                    exc, server, conn, use_session, in_txn, 1,
+                    exc, server, conn, use_session or implicit, in_txn, 1,
                     do_retry_write or is_txn_finish, retryable_read, is_txn_finish,
                 )
                 if self.load_balanced:
@@ -551,13 +555,13 @@ class Executor:
                 if retry and attempt <= limit and (deadline is None or time.monotonic() < deadline):
                     if overload and not await self._overload_backoff(attempt, deadline):
                         if implicit is not None:
-                            implicit._end_implicit()
+                            core.session_pool.put(implicit, topology._td.logical_session_timeout_minutes)
                         raise
                     last_error = exc
                     deprioritized = _deprioritized(topology, server, deprioritized, overload)
                     continue
                 if implicit is not None:
-                    implicit._end_implicit()
+                    core.session_pool.put(implicit, topology._td.logical_session_timeout_minutes)
                 if (
                     last_error is not None
                     and isinstance(exc, PyMongoError)
@@ -574,7 +578,7 @@ class Executor:
                 else:
                     pool.checkin(conn)
                 if implicit is not None:
-                    implicit._end_implicit()
+                    core.session_pool.put(implicit, topology._td.logical_session_timeout_minutes)
                 raise
             if self.load_balanced:
                 self._lb_after_reply(reply, cmd, pool, conn, held, session, in_txn and not is_txn_finish, pin)
@@ -598,7 +602,7 @@ class Executor:
             if tokens.tokens < tokens.capacity:
                 tokens.deposit(_RETRY_TOKEN_RETURN_RATE + (1.0 if attempt > 1 else 0.0))
             if implicit is not None:
-                implicit._end_implicit()
+                core.session_pool.put(implicit, topology._td.logical_session_timeout_minutes)
             return reply
 
     async def _write_read_preference(self, read_preference: Any) -> Any:
@@ -793,6 +797,7 @@ class Executor:
         in_txn: bool,
         has_timeout: bool,
         splice: bool,
+        implicit: Optional[ServerSession] = None,
     ) -> Tuple[bool, bytes]:
         """Add what the connection, session, client and deadline say to *cmd*: lsid,
         txnNumber and the transaction fields, read concern for causal and snapshot reads,
@@ -805,10 +810,19 @@ class Executor:
         encoded: the server session's ``lsid``, the client's ``$clusterTime`` (encoded
         again only when it changes), ``$readPreference`` (per read preference) and the API
         version (once); without it, everything is in *cmd*.
+
+        *implicit*: the executor's own implicit server session (then *session* is None).
         """
         core = self._core
         tail = b""
-        if session is not None:
+        if implicit is not None:
+            if splice and "lsid" not in cmd:
+                tail = implicit.lsid_element
+            else:
+                cmd["lsid"] = implicit.session_id
+            if retryable_write:
+                cmd["txnNumber"] = implicit.txn_number
+        elif session is not None:
             ss = session._materialize()
             if splice and "lsid" not in cmd:
                 tail = ss.lsid_element
@@ -1087,7 +1101,7 @@ class Executor:
         exc: PyMongoError,
         server: "Server",
         conn: Connection,
-        session: Optional[ClientSession],
+        session: Union[ClientSession, ServerSession, None],
         in_txn: bool,
         attempt: int,
         retryable_write: bool,

@@ -140,6 +140,9 @@ class Operation:
     exhaust_allowed: bool = False
     #: the executor may use an implicit session of its own when none is given
     implicit_session: bool = True
+    #: the executor records the ``lsid`` of its implicit session in ``self.lsid`` (find_one:
+    #: a cursor the server left open is killed in the session that opened it)
+    records_lsid: bool = False
 
     @property
     def retry_kind(self) -> str:
@@ -248,11 +251,11 @@ class FindOne(Operation):
     """``find`` with ``limit: 1, singleBatch: true`` (``find_one`` with no other option): the
     first document or None. A retryable read."""
 
-    __slots__ = ("coll", "filter", "read_preference", "read_concern")
+    __slots__ = ("coll", "filter", "read_preference", "read_concern", "lsid")
     name = "find"
     retryable_read = True
     is_write = False
-    implicit_session = False  # (find_one brings its own implicit session: it may kill a cursor)
+    records_lsid = True  # (a cursor the server left open is killed in the same session)
 
     def __init__(self, dbname: str, coll: str, filter: Mapping[str, Any], read_preference: Any,
                  read_concern: Optional[Mapping[str, Any]], codec_options: CodecOptions[Any]) -> None:
@@ -263,6 +266,7 @@ class FindOne(Operation):
         self.read_concern = read_concern
         self.codec_options = codec_options
         self.server_address = None
+        self.lsid: Optional[Mapping[str, Any]] = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
         """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
@@ -354,23 +358,28 @@ class GetMore(Operation):
 class KillCursors(Operation):
     """``killCursors`` on the cursor's server; its reply is not checked."""
 
-    __slots__ = ("coll", "cursor_ids", "address", "pin")
+    __slots__ = ("coll", "cursor_ids", "address", "pin", "lsid")
     name = "killCursors"
     check = False
     implicit_session = False
 
     def __init__(self, dbname: str, coll: str, cursor_ids: List[int], address: Optional[Tuple[str, int]],
-                 pin: Any = None) -> None:
+                 pin: Any = None, lsid: Optional[Mapping[str, Any]] = None) -> None:
         self.dbname = dbname
         self.coll = coll
         self.cursor_ids = cursor_ids
         self.address = address
         self.pin = pin
+        self.lsid = lsid
         self.codec_options = DEFAULT_CODEC_OPTIONS
         self.server_address = None
 
     def build(self, conn: Any) -> MutableMapping[str, Any]:
-        """The command to send on the checked-out connection *conn* (its limits and wire version); see :meth:`Operation.build`."""
+        """The command to send on the checked-out connection *conn* (its limits and wire
+        version); see :meth:`Operation.build`. With *lsid* (a server session already
+        returned to the pool: find_one's) the command names that session itself."""
+        if self.lsid is not None:
+            return {"killCursors": self.coll, "cursors": self.cursor_ids, "lsid": self.lsid}
         return {"killCursors": self.coll, "cursors": self.cursor_ids}
 
     def preview(self) -> Mapping[str, Any]:

@@ -147,6 +147,10 @@ class ServerSession:
         self.dirty = False
         self.generation = generation
 
+    def mark_dirty(self) -> None:
+        """Discard this server session when it is returned (a network error: sessions spec)."""
+        self.dirty = True
+
     def timed_out(self, timeout_minutes: Optional[int]) -> bool:
         """Whether this server session is within a minute of the server's
         ``logicalSessionTimeoutMinutes`` and must not be reused.

@@ -235,7 +235,7 @@ def test_write_without_label_is_not_retried() -> None:
 
 
 def test_network_error_on_write_gets_retryable_label_and_retries() -> None:
-    server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}])
+    server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}, {"ok": 1, "n": 1}])
     topology = FakeTopology([server])
     run(command(make_core(topology).executor, "db", {"insert": "c"}, retryable_write=True))
     assert len(server.pool.conn.sent) == 2
@@ -550,6 +550,40 @@ def test_find_one_operation_stamps_its_read_concern_and_handles_the_reply() -> N
     first, second = server.pool.conn.sent  # retried once (a retryable read)
     assert second["find"] == "c" and second["limit"] == 1 and second["singleBatch"] is True
     assert second["readConcern"] == {"level": "majority"} and "lsid" in second
+
+
+def test_find_one_records_the_executors_implicit_session_for_killing_an_open_cursor() -> None:
+    # find_one runs without a ClientSession: the executor takes a pooled server session and
+    # records its lsid on the operation; the kill of a cursor the server left open names it.
+    open_cursor = {"ok": 1, "cursor": {"id": 42, "ns": "db.c", "firstBatch": [{"_id": 1}]}}
+    server = FakeServer(A, [open_cursor, {"ok": 1}])
+    core = make_core(FakeTopology([server]))
+    op = FindOne("db", "c", {"_id": 1}, ReadPreference.PRIMARY, None, DEFAULT_CODEC_OPTIONS)
+
+    async def go() -> None:
+        op.handle(await core.executor.execute(op))
+        await core.executor.execute(KillCursors("db", "c", [42], A, lsid=op.lsid))
+
+    run(go())
+    find, kill = server.pool.conn.sent
+    assert op.lsid is not None and find["lsid"] == op.lsid
+    assert kill["killCursors"] == "c" and kill["cursors"] == [42] and kill["lsid"] == op.lsid
+
+
+def test_an_executors_implicit_session_is_discarded_after_a_network_error() -> None:
+    # (sessions spec: a server session that saw a network error is dirty, never reused)
+    server = FakeServer(A, [AutoReconnect("reset"), {"ok": 1, "n": 1}, {"ok": 1, "n": 1}])
+    core = make_core(FakeTopology([server]))
+    op = WriteStatements("db", "insert", "c", "documents", [bson.encode({"_id": 1})], None,
+                         DEFAULT_CODEC_OPTIONS, retryable=True, write_concern=None, unacknowledged=False)
+    run(core.executor.execute(op))
+    first, second = server.pool.conn.sent  # retried once, same lsid and txnNumber
+    assert first["lsid"] == second["lsid"] and first["txnNumber"] == second["txnNumber"] == 1
+    assert len(core.session_pool._pool) == 0  # (dirty: dropped, not pooled)
+    run(core.executor.execute(WriteStatements("db", "insert", "c", "documents", [bson.encode({"_id": 2})], None,
+                              DEFAULT_CODEC_OPTIONS, retryable=True, write_concern=None, unacknowledged=False)))
+    assert server.pool.conn.sent[2]["lsid"] != first["lsid"]  # a new server session
+    assert len(core.session_pool._pool) == 1
 
 
 def test_get_more_and_kill_cursors_run_on_the_cursors_server() -> None:
