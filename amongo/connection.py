@@ -442,7 +442,10 @@ class Connection:
         if sequences:
             if array is not None:
                 body = array.append_to(body)
-            frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
+            if len(sequences) == 1 and type(sequences) is tuple:  # (one statement's write)
+                frame = _msg.encode_op_msg_sequence(request_id, flags, body, *sequences[0])
+            else:
+                frame = _msg.encode_op_msg(request_id, body, flags=flags, sequences=sequences)
         elif array is not None:  # (the documents' bytes copied once, into the frame)
             frame = array.op_msg(request_id, flags, body)
             body = memoryview(frame)[21:]

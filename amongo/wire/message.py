@@ -67,6 +67,7 @@ __all__ = [
     "HEADER_SIZE",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "encode_op_msg",
+    "encode_op_msg_sequence",
     "encode_op_query",
     "encode_op_reply",
     "parse_header",
@@ -142,6 +143,18 @@ def splice_elements(body: bytes, tail: bytes) -> bytes:
     """The encoded document *body* with the encoded elements *tail* appended (after its own
     fields, in order)."""
     return b"".join((_INT32.pack(len(body) + len(tail)), body[4:-1], tail, b"\x00"))
+
+
+def encode_op_msg_sequence(request_id: int, flags: int, body: bytes, ident: str, docs: Sequence[bytes]) -> bytes:
+    """An OP_MSG frame of *body* and one document sequence *ident* (no checksum): what
+    :func:`encode_op_msg` returns for ``sequences=[(ident, docs)]``, without its general
+    loop (a write of one statement: insert_one, update_one, delete_one)."""
+    ident_b = _IDENT_CACHE.get(ident) or _ident_bytes(ident)
+    size = 4 + len(ident_b) + (len(docs[0]) if len(docs) == 1 else sum(map(len, docs)))
+    return b"".join((
+        _MSG_PREFIX_KIND0.pack(22 + len(body) + size, request_id, 0, OP_MSG, flags, 0), body,
+        _SEQ_PREFIX.pack(1, size), ident_b, *docs,
+    ))
 
 
 def encode_op_msg(

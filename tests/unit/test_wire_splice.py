@@ -2,6 +2,8 @@
 connection's spliced command body."""
 from __future__ import annotations
 
+from typing import Dict, List
+
 import bson
 from bson import Timestamp
 from hypothesis import given
@@ -63,3 +65,20 @@ def test_connection_command_with_a_tail_and_a_commands_own_db() -> None:
     conn.command("db2", {"ping": 1, "$db": "other"}, tail=tail)
     assert [bson.decode(f[21:]) for f in sent] == [
         {"ping": 1, "lsid": {"id": 7}, "$db": "db1"}, {"ping": 1, "$db": "db2", "lsid": {"id": 7}}]
+
+
+@given(
+    st.integers(0, 2**31 - 1), st.sampled_from([0, 2, 1 << 16]),
+    st.dictionaries(st.text(max_size=5).filter(lambda k: "\x00" not in k and k != "_id"), st.integers(-2**63, 2**63 - 1),
+                    max_size=4),
+    st.sampled_from(["documents", "updates", "deletes", "ops"]),
+    st.lists(st.dictionaries(st.sampled_from("abc"), st.integers(-2**31, 2**31 - 1), max_size=3), min_size=1, max_size=4),
+)
+def test_one_sequence_frame_equals_the_general_encoding(rid: int, flags: int, cmd: Dict[str, int], ident: str,
+                                                         docs: List[Dict[str, int]]) -> None:
+    from amongo.wire.message import encode_op_msg, encode_op_msg_sequence
+
+    body = bson.encode(cmd)
+    encoded = [bson.encode(d) for d in docs]
+    assert encode_op_msg_sequence(rid, flags, body, ident, encoded) == encode_op_msg(
+        rid, body, flags=flags, sequences=[(ident, encoded)])
