@@ -221,3 +221,17 @@ def test_inproc_side_by_side(capsys):
         line = next(ln for ln in ratios if ln.split()[:1] == [api])
         assert "/floor: x" in line and "/raw: x" in line, line
         assert "target <= 1.05x floor: PASS" in line or "target <= 1.05x floor: FAIL" in line
+
+
+def test_bytecode_profile_counts_the_drivers_functions(capsys):
+    # (the deterministic hot-path profile: the raw floor executes fewer bytecodes than the
+    # driver, and the driver's executor appears by name)
+    from benchmarks import bytecodes
+
+    assert bytecodes.main(["amongo", "find_one", "20", "--top", "50"]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("amongo find_one: ") and "engine/executor.py:_command" in out
+    assert bytecodes.main(["raw", "find_one", "20"]) == 0
+    raw = capsys.readouterr().out.splitlines()[0]
+    assert int(raw.split()[2]) < int(first.split()[2])
