@@ -585,6 +585,10 @@ async def test_exhaust_in_a_transaction(secantus_rs: Any) -> None:
                 assert len(getmores) >= 2
                 sent = getmores[0]  # (the one sent: the later batches were streamed)
                 assert sent["lsid"] == s.session_id and "txnNumber" in sent and sent["autocommit"] is False
+                # the streamed batches' getMores are published with the same fields (as PyMongo)
+                for streamed in getmores[1:]:
+                    assert streamed["lsid"] == s.session_id and streamed["txnNumber"] == sent["txnNumber"]
+                    assert streamed["autocommit"] is False and "$clusterTime" in streamed
         assert await coll.count_documents({}) == 26
     finally:
         client.close()
