@@ -204,7 +204,10 @@ class _CursorBase(Generic[_DocumentType]):
             with _csot.inherit(self._timeout):
                 reply = await fetch
         except OperationFailure as exc:
-            if exc.code in (43, 237):  # CursorNotFound / CursorKilled
+            if exc.code in (43, 237) or self._stream_pin is not None:
+                # CursorNotFound / CursorKilled; or an exhaust cursor's getMore failed (sent, or
+                # a streamed batch's ok: 0 reply): the server has closed the cursor, so no
+                # killCursors, now or at close() (as PyMongo's exhaust cursors)
                 self._id = 0
             elif not exc.timeout and not self._killed and self._pin is None:
                 # The server still has the cursor: kill it (as PyMongo's close() does). A pinned

@@ -634,24 +634,26 @@ class Executor:
     async def read_more(self, op: Operation, pin: Pin, session: Optional[ClientSession]) -> Dict[str, Any]:
         """The next reply of the exhaust stream on *pin*'s connection (a ``getMore`` sent with
         ``exhaustAllowed`` whose reply set moreToCome): read without sending anything. *op* is
-        the getMore the server runs for it: as PyMongo, each streamed batch is published as
-        that getMore (command monitoring events, command log messages, OpenTelemetry span).
-        When the stream ends (a reply without moreToCome) the connection goes back to the
-        pool; on any error (``ok: 0`` included: the stream is over) or cancellation it is
-        closed, never handed out with unread replies, and the error updates the topology as
-        any command's does (:meth:`_handle_error`: a network error marks the server Unknown
-        and clears its pool)."""
+        the getMore the server runs for it: as PyMongo 4.20, each streamed batch is published
+        as that getMore (command monitoring events, command log messages, OpenTelemetry span),
+        the document stamped as a sent getMore would be (:meth:`_streamed_command`), with
+        request id 0 (nothing was sent) and an operation id of its own.
+
+        When the stream ends (a reply without moreToCome: the last batch, or an ``ok: 0``
+        reply, after which the server has closed the cursor) the connection is clean and goes
+        back to the pool. On any other error (network error, timeout, unreadable reply) or a
+        cancellation the stream's later replies are unread: the connection is closed, never
+        handed out again. An error updates the topology as any command's does
+        (:meth:`_handle_error`: a network error marks the server Unknown and clears its
+        pool)."""
         conn = pin.conn
         if conn is None:
             raise InvalidOperation("no exhaust stream to read")
         try:
             if self.listeners.enabled_for_commands or _COMMAND_LOGGER.isEnabledFor(_DEBUG) or self._tracing is not None:
-                started_cmd = dict(op.build(conn))
-                started_cmd["$db"] = op.dbname
-                request_id = next_request_id()
                 published = self._publish_command(
-                    conn, op.name, op.dbname, started_cmd, False, request_id, request_id,
-                    self._read_stream(conn, op.codec_options))
+                    conn, op.name, op.dbname, self._streamed_command(op, conn, session), False, 0,
+                    next_request_id(), self._read_stream(conn, op.codec_options))
                 if self._tracing is not None:  # (the getMore's operation span, as execute's)
                     published = self._tracing.operation(published, op.dbname, op.preview(), session, False)
                 reply = await published
@@ -659,7 +661,8 @@ class Executor:
                 reply = await self._read_stream(conn, op.codec_options)
             self._process_reply(reply, session, conn)
         except BaseException as exc:
-            conn.close("error")
+            if conn.pending_reply:  # (the stream goes on, or a reply was cut short)
+                conn.close("error")
             if isinstance(exc, PyMongoError):
                 server = self.topology.servers.get(conn.address)
                 if server is not None:
@@ -674,6 +677,24 @@ class Executor:
             if not (self.load_balanced and isinstance(cursor, Mapping) and cursor.get("id")):
                 pin.release()
         return reply
+
+    def _streamed_command(self, op: Operation, conn: Connection, session: Optional[ClientSession]) -> Dict[str, Any]:
+        """The getMore document published for a batch an exhaust stream delivers on *conn*: as
+        PyMongo 4.20 (which builds the getMore again for each streamed batch), *op*'s command
+        stamped as :meth:`_command` stamps a sent getMore (the session's ``lsid``, with
+        ``txnNumber``/``autocommit`` in a transaction, the client's current ``$clusterTime``,
+        the API version), then ``$db``."""
+        cmd = op.build(conn)
+        if session is not None and session._implicit and not conn.supports_sessions:
+            session = None
+        in_txn = session is not None and not session._implicit and session.in_transaction
+        # (_stamp reads the server only to pin a starting transaction to it or to apply a
+        # CSOT maxTimeMS: neither happens to a getMore stamped without a deadline)
+        server: Any = self.topology.servers.get(conn.address)
+        self._stamp(conn, server, cmd, session, None, False, False, False, in_txn, False, False)
+        started = dict(cmd)
+        started["$db"] = op.dbname
+        return started
 
     @staticmethod
     async def _read_stream(conn: Connection, codec_options: CodecOptions[Any]) -> Dict[str, Any]:

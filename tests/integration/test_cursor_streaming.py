@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import bson
 import pytest
+from bson import json_util
 from pymongo import CursorType, monitoring
 from pymongo.errors import AutoReconnect, ConnectionFailure, InvalidOperation, NetworkTimeout, OperationFailure
 from pymongo.server_type import SERVER_TYPE
@@ -41,6 +42,7 @@ SERVICE_ID = bson.ObjectId()
 class FakeServer:
     """Answers hello, find (first batch), getMore (ordinary, or streamed with moreToCome when
     the request carries exhaustAllowed), killCursors and endSessions over *docs* in batches.
+    Every reply but the hellos' carries a new ``$clusterTime`` (as a replica set's do).
 
     ``log`` records ``(connection number, command name, flag bits)`` of every command but
     the monitors' hellos; ``closed`` the numbers of the connections the client closed."""
@@ -48,7 +50,7 @@ class FakeServer:
     def __init__(self, docs: List[Dict[str, Any]], *, getmore_delay: float = 0.0,
                  stream_pause: float = 0.0, fail_getmore_at: Optional[int] = None,
                  drop_getmore_at: Optional[int] = None, load_balancer: bool = False,
-                 hello: Optional[Dict[str, Any]] = None) -> None:
+                 hello: Optional[Dict[str, Any]] = None, fail_with_more_to_come: bool = False) -> None:
         self.hello = dict(HELLO, **(hello or {}))
         self.docs = docs
         self.drop_getmore_at = drop_getmore_at  # the n-th getMore reply: the connection drops
@@ -56,6 +58,8 @@ class FakeServer:
         self.getmore_delay = getmore_delay
         self.stream_pause = stream_pause
         self.fail_getmore_at = fail_getmore_at  # the n-th getMore reply (1-based) is ok: 0
+        self.fail_with_more_to_come = fail_with_more_to_come  # (that ok: 0 reply sets moreToCome)
+        self._clock = 0  # the $clusterTime's increment
         self.log: List[Tuple[int, str, int]] = []
         self.closed: List[int] = []
         self.getmore_seen = asyncio.Event()
@@ -111,6 +115,11 @@ class FakeServer:
                 name = next(iter(cmd))
 
                 def send(doc: Dict[str, Any], more: bool = False) -> None:
+                    if name.lower() not in ("hello", "ismaster"):
+                        self._clock += 1
+                        doc = dict(doc, **{"$clusterTime": {
+                            "clusterTime": bson.Timestamp(1_700_000_000, self._clock),
+                            "signature": {"hash": bson.Binary(b"\0" * 20), "keyId": bson.Int64(0)}}})
                     writer.write(encode_op_msg(0, bson.encode(doc), flags=MORE_TO_COME if more else 0,
                                                response_to=request_id))
 
@@ -133,7 +142,8 @@ class FakeServer:
                             writer.transport.abort()
                             raise ConnectionResetError
                         if self._getmores == self.fail_getmore_at:
-                            send({"ok": 0.0, "errmsg": "boom", "code": 2, "codeName": "BadValue"})
+                            send({"ok": 0.0, "errmsg": "boom", "code": 2, "codeName": "BadValue"},
+                                 self.fail_with_more_to_come)
                             break
                         reply = self._batch(size, False)
                         more = bool(flags & EXHAUST_ALLOWED) and reply["cursor"]["id"] != 0
@@ -161,14 +171,22 @@ DOCS = [{"_id": i} for i in range(10)]
 
 
 @contextlib.asynccontextmanager
-async def fake(client_options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
-    """A :class:`FakeServer` over :data:`DOCS` and an ``AsyncMongoClient`` connected to it."""
+async def fake(client_options: Optional[Dict[str, Any]] = None, *, api: str = "pymongo",
+               **kwargs: Any) -> AsyncIterator[Tuple[FakeServer, Any]]:
+    """A :class:`FakeServer` over :data:`DOCS` and a client connected to it: an
+    ``amongo.AsyncMongoClient`` (*api* ``"pymongo"``) or an ``AsyncIOMotorClient``
+    (``"motor"``)."""
     async with FakeServer(DOCS, **kwargs) as srv:
-        client = amongo.AsyncMongoClient(srv.uri, **(client_options or {}))
+        if api == "motor":
+            client: Any = AsyncIOMotorClient(srv.uri, **(client_options or {}))
+        else:
+            client = amongo.AsyncMongoClient(srv.uri, **(client_options or {}))
         try:
             yield srv, client
         finally:
-            await client.close()
+            closing = client.close()  # (Motor's close() is synchronous, PyMongo's a coroutine)
+            if closing is not None:
+                await closing
 
 
 async def test_exhaust_streams_with_one_getmore() -> None:
@@ -199,16 +217,104 @@ async def test_exhaust_early_close_closes_the_streaming_connection() -> None:
         assert srv.log[-1][0] != stream_conn
 
 
-async def test_exhaust_error_mid_stream_surfaces_and_drops_the_connection() -> None:
-    async with fake(fail_getmore_at=3) as (srv, client):
+@pytest.mark.parametrize("api", ["pymongo", "motor"])
+async def test_exhaust_error_mid_stream_surfaces_without_killcursors(api: str) -> None:
+    # As PyMongo 4.20 (Cursor._send_message: an exhaust cursor's OperationFailure marks it
+    # killed): the server closed the cursor with its ok: 0 reply, so no killCursors is sent,
+    # neither then nor by close() or the finalizer. That reply ended the stream (no
+    # moreToCome): the connection is clean and goes back to the pool, where the next
+    # operation reuses it.
+    listener = RecordingListener()
+    async with fake(dict(event_listeners=[listener]), api=api, fail_getmore_at=3) as (srv, client):
         cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
         seen: List[int] = []
         with pytest.raises(OperationFailure, match="boom"):
             async for d in cursor:
                 seen.append(d["_id"])
         assert seen == [0, 1, 2, 3, 4, 5]
+        assert not cursor.alive
+        await cursor.close()
+        del cursor
+        gc.collect()
         await asyncio.sleep(0.05)
-        assert srv.log[1][0] in srv.closed
+        assert srv.names() == ["find", "getMore"]
+        stream_conn = srv.log[1][0]
+        assert srv.closed == []
+        assert not [e for e in listener.events if isinstance(e, monitoring.ConnectionClosedEvent)]
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] == stream_conn
+
+
+@pytest.mark.parametrize("at", [1, 3])
+async def test_exhaust_getmore_error_sends_no_killcursors_unlike_an_ordinary_cursor(at: int) -> None:
+    # An exhaust cursor's getMore failing, the one sent (at=1) or a streamed batch (at=3): no
+    # killCursors (as PyMongo); an ordinary cursor whose getMore fails is killed (as PyMongo's
+    # close() after the error).
+    for cursor_type, killed in ((CursorType.EXHAUST, False), (CursorType.NON_TAILABLE, True)):
+        async with fake(fail_getmore_at=at) as (srv, client):
+            cursor = client.db.coll.find({}, cursor_type=cursor_type, batch_size=2)
+            with pytest.raises(OperationFailure, match="boom"):
+                await cursor.to_list(None)
+            await cursor.close()
+            await asyncio.sleep(0.05)
+            assert ("killCursors" in srv.names()) is killed, (cursor_type, srv.names())
+
+
+async def test_exhaust_error_reply_with_more_to_come_closes_the_connection() -> None:
+    # An ok: 0 reply that still sets moreToCome leaves the stream in flight: the connection
+    # is closed, never handed out with unread replies (and still no killCursors).
+    async with fake(fail_getmore_at=3, fail_with_more_to_come=True) as (srv, client):
+        cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+        with pytest.raises(OperationFailure, match="boom"):
+            await cursor.to_list(None)
+        await asyncio.sleep(0.05)
+        stream_conn = srv.log[1][0]
+        assert stream_conn in srv.closed
+        assert await client.db.coll.find_one({}) == {"_id": 0}
+        assert srv.log[-1][0] != stream_conn and "killCursors" not in srv.names()
+
+
+@pytest.mark.parametrize("api", ["pymongo", "motor"])
+async def test_streamed_batches_publish_the_getmore_pymongo_publishes(api: str) -> None:
+    # As PyMongo 4.20 (AsyncCursorBase._run_with_conn: a streamed batch's getMore is built
+    # again, as_command stamps the session's lsid and the client's $clusterTime, $db is added,
+    # the request id is 0 (nothing was sent) and the operation id is the getMore's own): each
+    # streamed batch's started event (and "Command started" log message) carries the getMore
+    # document the sent one does, with the client's latest $clusterTime.
+    listener = RecordingListener()
+    with command_log() as log:
+        async with fake(dict(event_listeners=[listener]), api=api) as (srv, client):
+            cursor = client.db.coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=2)
+            assert [d["_id"] async for d in cursor] == list(range(10))
+            assert srv.names() == ["find", "getMore"]
+    events = [e for e in listener.events if isinstance(e, (monitoring.CommandStartedEvent,
+                                                           monitoring.CommandSucceededEvent))]
+    started = [e for e in events if isinstance(e, monitoring.CommandStartedEvent)]
+    find, sent, *streamed = started
+    assert find.command_name == "find" and len(streamed) == 3
+    assert {e.command_name for e in started[1:]} == {"getMore"}
+    lsid = find.command["lsid"]
+    assert sent.request_id != 0 and [e.request_id for e in streamed] == [0, 0, 0]
+    op_ids = [e.operation_id for e in started]
+    assert 0 not in op_ids and len(set(op_ids)) == len(op_ids)
+    assert list(sent.command) == ["getMore", "collection", "batchSize", "lsid", "$clusterTime", "$db"]
+    for e in streamed:
+        assert list(e.command) == list(sent.command)
+        assert e.command["getMore"] == CURSOR_ID and e.command["collection"] == "coll"
+        assert e.command["lsid"] == lsid and e.command["$db"] == "db" and e.database_name == "db"
+    # each started event carries the $clusterTime of the reply before it (the client's latest)
+    for i, e in enumerate(events):
+        if isinstance(e, monitoring.CommandStartedEvent) and i:
+            assert e.command["$clusterTime"] == events[i - 1].reply["$clusterTime"]
+    # each succeeded event pairs with its started event's request and operation ids
+    succeeded = [e for e in events if isinstance(e, monitoring.CommandSucceededEvent)]
+    assert [(e.request_id, e.operation_id) for e in succeeded] == [(e.request_id, e.operation_id) for e in started]
+    logged = [m for m in log.messages() if m["commandName"] == "getMore" and m["message"] == "Command started"]
+    assert [m["requestId"] for m in logged] == [e.request_id for e in started[1:]]
+    assert [m["operationId"] for m in logged] == op_ids[1:]
+    for m in logged:
+        cmd = json_util.loads(m["command"])
+        assert "lsid" in cmd and "$clusterTime" in cmd and cmd["$db"] == "db"
 
 
 async def _getmore_network_error(cursor_type: int, client_options: Optional[Dict[str, Any]] = None,
@@ -299,8 +405,8 @@ async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) ->
         events = [(e.command_name, type(e).__name__) for e in listener.events
                   if isinstance(e, (monitoring.CommandStartedEvent, monitoring.CommandSucceededEvent,
                                     monitoring.CommandFailedEvent)) and e.command_name in ("find", "getMore")]
-        spans = [(sp.name, sp.attributes.get("db.mongodb.cursor_id")) for sp in exporter.get_finished_spans()
-                 if sp.name.startswith(("find", "getMore"))]
+        spans = [(sp.name, sp.attributes.get("db.mongodb.cursor_id"), "db.mongodb.lsid" in sp.attributes)
+                 for sp in exporter.get_finished_spans() if sp.name.startswith(("find", "getMore"))]
         for (name, message), (ev_name, ev_type) in zip(logged, events):
             assert name == ev_name and message.split()[-1] == ev_type[len("Command"):-len("Event")].lower()
         assert len(logged) == len(events)
@@ -313,7 +419,8 @@ async def test_streamed_batches_are_logged_and_traced_as_getmores(fail: bool) ->
     outcome = ["succeeded", "succeeded", "failed"] if fail else ["succeeded"] * 4
     logged, _, spans = streamed
     assert logged[2:] == [("getMore", m) for o in outcome for m in ("Command started", f"Command {o}")]
-    assert spans[2:] == [(n, CURSOR_ID) for _ in outcome for n in ("getMore", "getMore db.coll")]
+    # (the command span carries the getMore's lsid, streamed or sent; the operation span none)
+    assert spans[2:] == [(n, CURSOR_ID, n == "getMore") for _ in outcome for n in ("getMore", "getMore db.coll")]
 
 
 async def test_exhaust_streams_in_load_balanced_mode() -> None:
@@ -478,6 +585,10 @@ async def test_exhaust_in_a_transaction(secantus_rs: Any) -> None:
                 assert len(getmores) >= 2
                 sent = getmores[0]  # (the one sent: the later batches were streamed)
                 assert sent["lsid"] == s.session_id and "txnNumber" in sent and sent["autocommit"] is False
+                # the streamed batches' getMores are published with the same fields (as PyMongo)
+                for streamed in getmores[1:]:
+                    assert streamed["lsid"] == s.session_id and streamed["txnNumber"] == sent["txnNumber"]
+                    assert streamed["autocommit"] is False and "$clusterTime" in streamed
         assert await coll.count_documents({}) == 26
     finally:
         client.close()
@@ -499,6 +610,57 @@ async def test_exhaust_command_monitoring(secantus_rs: Any) -> None:
         assert listener.succeeded_events[-1].reply["cursor"]["id"] == 0
     finally:
         client.close()
+
+
+class _Started(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.events: List[monitoring.CommandStartedEvent] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.events.append(event)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+async def test_streamed_started_events_match_pymongo_on_secantus(secantus_rs: Any) -> None:
+    # The real PyMongo 4.20 side by side with both amongo APIs over the same exhaust stream:
+    # each getMore's started event (the sent one, then the streamed batches') has the same
+    # command fields (lsid, $clusterTime, $db...), the same lsid as the find, request id 0
+    # for a streamed batch and a non-zero operation id.
+    from pymongo import AsyncMongoClient as PyMongoClient
+
+    name = unique("p")
+    shapes = {}
+    for api, factory in (("pymongo", PyMongoClient), ("amongo", amongo.AsyncMongoClient),
+                         ("motor", AsyncIOMotorClient)):
+        listener = _Started()
+        client: Any = factory(secantus_rs.uri, event_listeners=[listener], serverSelectionTimeoutMS=20000)
+        try:
+            coll = client.amongo_stream[name]
+            if api == "pymongo":
+                await coll.insert_many([{"_id": i} for i in range(40)])
+            listener.events.clear()
+            docs = await coll.find({}, cursor_type=CursorType.EXHAUST, batch_size=10).to_list(None)
+            assert len(docs) == 40
+        finally:
+            closing = client.close()
+            if closing is not None:
+                await closing
+        find, *getmores = [e for e in listener.events if e.command_name in ("find", "getMore")]
+        assert find.command_name == "find" and len(getmores) >= 2
+        shapes[api] = [
+            (sorted(e.command), e.command["lsid"] == find.command["lsid"], e.command["$db"],
+             e.request_id == 0, e.operation_id != 0)
+            for e in getmores
+        ]
+    assert shapes["amongo"] == shapes["pymongo"] == shapes["motor"]
+    sent, *streamed = shapes["pymongo"]
+    assert "$clusterTime" in sent[0] and "lsid" in sent[0] and sent[1:] == (True, "amongo_stream", False, True)
+    assert streamed and all(s == (sent[0], True, "amongo_stream", True, True) for s in streamed)
 
 
 def test_benchmark_script_smoke(secantus_rs: Any, capsys: pytest.CaptureFixture[str]) -> None:
