@@ -53,6 +53,9 @@ _OP_MSG_CODE = struct.pack("<i", OP_MSG)
 _MSG_PREFIX = _msg._MSG_PREFIX_KIND0.pack  # header, flagBits, section kind 0 (wire's own)
 
 _INT32_PACK = struct.Struct("<i").pack
+# The gossiped times a server appends to its replies, as they are encoded (split_times)
+_CT_KEY = b"\x03$clusterTime\x00"
+_OT_KEY = b"\x11operationTime\x00"
 #: ``$db: name`` elements followed by the document's NUL, by database name (see ``tail``).
 _DB_ELEMENTS: Dict[str, bytes] = {}
 
@@ -200,6 +203,7 @@ class Connection:
         "close_reason",
         "auth_state",
         "_awaiting",
+        "reply_cluster_time",
     )
 
     def __init__(
@@ -224,6 +228,9 @@ class Connection:
         self.max_write_batch_size = 100_000
         self.closed = False
         self.pending_reply = False
+        #: the last reply's ``$clusterTime`` element, encoded, when ``command(split_times=True)``
+        #: took the times out of it (else None)
+        self.reply_cluster_time: Optional[bytes] = None
         self.last_checkin = time.monotonic()
         self.compressor: Any = None
         self.is_writable = False
@@ -405,6 +412,7 @@ class Connection:
         request_id: Optional[int] = None,
         array: Optional[EncodedArray] = None,
         tail: Optional[bytes] = None,
+        split_times: bool = False,
     ) -> Awaitable[Dict[str, Any]]:
         """Send one command; await the result for its decoded reply.
 
@@ -421,6 +429,11 @@ class Connection:
         :param tail: pre-encoded elements (the executor's ``lsid``, ``$clusterTime``,
             ``$readPreference``, API version) appended after *spec*'s fields, followed by
             ``$db`` (also pre-encoded); *spec* is then left without ``$db``.
+        :param split_times: the caller needs neither ``$clusterTime`` nor ``operationTime``
+            in the decoded reply: when the reply ends with both (as servers send them), they
+            are cut off before decoding, and the ``$clusterTime`` element is left encoded in
+            :attr:`reply_cluster_time` (None when they were not cut: then the reply has
+            them). A reply that is not ``ok: 1`` is always decoded whole.
         """
         if tail is None or "$db" in spec:  # (a command's own $db is replaced, as ever)
             spec["$db"] = dbname
@@ -474,23 +487,25 @@ class Connection:
         if timeout is None:
             timeout = self.options.socket_timeout
         if unacknowledged:
+            self.reply_cluster_time = None  # (no reply)
             return self._send_unacknowledged(frame, timeout)
         if timeout is None:
-            return self._round_trip(frame, codec_options, check)
-        return self._round_trip_within(frame, codec_options, check, timeout)
+            return self._round_trip(frame, codec_options, check, split_times)
+        return self._round_trip_within(frame, codec_options, check, timeout, split_times)
 
     async def _send_unacknowledged(self, frame: bytes, timeout: Optional[float]) -> Dict[str, Any]:
         await self._send(frame, timeout)
         return {"ok": 1}
 
     async def _round_trip_within(
-        self, frame: bytes, codec_options: CodecOptions[Any], check: bool, timeout: float
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool, timeout: float,
+        split_times: bool = False,
     ) -> Dict[str, Any]:
         try:
             if _timeout_ctx is None:  # Python < 3.11
-                return await asyncio.wait_for(self._round_trip(frame, codec_options, check), timeout)
+                return await asyncio.wait_for(self._round_trip(frame, codec_options, check, split_times), timeout)
             async with _timeout_ctx(timeout):
-                return await self._round_trip(frame, codec_options, check)
+                return await self._round_trip(frame, codec_options, check, split_times)
         except (TimeoutError, asyncio.TimeoutError):
             raise _handshake.timeout_error(self.address) from None
 
@@ -520,7 +535,7 @@ class Connection:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: {exc}") from exc
 
     async def _round_trip(
-        self, frame: bytes, codec_options: CodecOptions[Any], check: bool
+        self, frame: bytes, codec_options: CodecOptions[Any], check: bool, split_times: bool = False,
     ) -> Dict[str, Any]:
         if self.closed:
             raise AutoReconnect(f"{self.address[0]}:{self.address[1]}: connection closed")
@@ -550,12 +565,30 @@ class Connection:
             # kind-0 section; decode it in place.
             doc: Any = memoryview(body)[5:]
             self._more_to_come = self.pending_reply = False
+            if split_times:
+                # A reply ends with ``$clusterTime: {...}, operationTime: Timestamp``: cut both
+                # off (the document's length field rewritten), keep $clusterTime encoded. The
+                # last $clusterTime key before operationTime whose embedded document ends
+                # exactly where operationTime starts (anything else: decoded whole).
+                ct_elem = None
+                n = len(body)
+                if body[n - 24:n - 9] == _OT_KEY and not body[n - 1]:
+                    i = body.rfind(_CT_KEY, 9, n - 24)
+                    if i > 0 and _INT32_UNPACK(body, i + 14)[0] == n - 38 - i:
+                        ct_elem = bytes(body[i:n - 24])
+                        doc = b"".join((_INT32_PACK(i - 4), body[9:i], b"\x00"))
+                self.reply_cluster_time = ct_elem
         else:
+            self.reply_cluster_time = None
             flags, doc = self._unpack(header, body)
             self._more_to_come = bool(flags & MORE_TO_COME)
             self.pending_reply = self._more_to_come
         try:
             reply: Dict[str, Any] = _decode(doc, codec_options)
+            if split_times and self.reply_cluster_time is not None and reply.get("ok") != 1:
+                # (an error reply: whole, its times included, as every error path expects)
+                self.reply_cluster_time = None
+                reply = _decode(memoryview(body)[5:], codec_options)
         except Exception as exc:  # bson.errors.InvalidBSON and friends
             self.close("error")
             raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc

@@ -10,6 +10,7 @@ them). Use it to compare drivers and trees function by function::
     python -m benchmarks.bytecodes amongo find_one
     python -m benchmarks.bytecodes raw insert_one --top 20
     python -m benchmarks.bytecodes amongo insert_one --lines _command   # per line of one function
+    python -m benchmarks.bytecodes amongo find_one 20000 --concurrency 1000  # 1000 tasks, 100 connections
 """
 from __future__ import annotations
 
@@ -47,14 +48,38 @@ def _tracer(counts: "Counter[Key]", lines_of: Optional[str]) -> Callable[..., An
     return on_call
 
 
-async def _run(uri: str, driver: str, workload: str, n: int, counts: "Counter[Key]", lines_of: Optional[str]) -> None:
+async def _run(uri: str, driver: str, workload: str, n: int, counts: "Counter[Key]", lines_of: Optional[str],
+               concurrency: int) -> None:
     op = await (nosock._raw if driver == "raw" else nosock._amongo)(uri, workload)
-    for i in range(300):  # (warm: pools, caches, first-use paths)
-        await op(i)
+
+    async def worker(k: int) -> None:
+        for i in range(k):
+            await op(i)
+
+    async def ops(total: int) -> None:
+        if concurrency == 1:
+            await worker(total)
+        else:  # (tasks started outside the trace: what is counted is the operations)
+            await asyncio.gather(*[worker(total // concurrency) for _ in range(concurrency)])
+
+    await ops(max(300, concurrency))  # (warm: pools, caches, first-use paths)
+    tasks = None
+    if concurrency > 1:
+        gate = asyncio.Event()
+
+        async def gated(k: int) -> None:
+            await gate.wait()
+            await worker(k)
+
+        tasks = [asyncio.ensure_future(gated(n // concurrency)) for _ in range(concurrency)]
+        await asyncio.sleep(0)
     sys.settrace(_tracer(counts, lines_of))
     try:
-        for i in range(n):
-            await op(i)
+        if tasks is None:
+            await worker(n)
+        else:
+            gate.set()
+            await asyncio.gather(*tasks)
     finally:
         sys.settrace(None)
 
@@ -66,10 +91,11 @@ def main(argv: Optional[list] = None) -> int:  # type: ignore[type-arg]
     ap.add_argument("n", nargs="?", type=int, default=200)
     ap.add_argument("--top", type=int, default=40, help="functions to list")
     ap.add_argument("--lines", metavar="FUNCTION", help="count by line of this function instead")
+    ap.add_argument("--concurrency", type=int, default=1, help="tasks running the N operations (N/tasks each)")
     args = ap.parse_args(argv)
     counts: Counter[Key] = collections.Counter()
     with ReplayProcess(None) as rp:
-        asyncio.run(_run(rp.uri, args.driver, args.workload, args.n, counts, args.lines))
+        asyncio.run(_run(rp.uri, args.driver, args.workload, args.n, counts, args.lines, args.concurrency))
     total = sum(counts.values()) / args.n
     if args.lines:
         for (fn, line), v in sorted(counts.items(), key=lambda kv: kv[0][1] or 0):

@@ -15,6 +15,7 @@ from datetime import timedelta as _timedelta
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple, Union
 
 import bson
+from bson import Timestamp
 from bson.codec_options import CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
@@ -25,6 +26,7 @@ from pymongo.errors import (
     NetworkTimeout,
     NotPrimaryError,
     OperationFailure,
+    ProtocolError,
     PyMongoError,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
@@ -188,7 +190,7 @@ class Executor:
 
     __slots__ = ("_core", "topology", "listeners", "_server_api_doc", "_retry_writes", "_retry_reads", "_timeout", "_tokens",
                  "_max_overload_retries", "_tracing", "load_balanced", "_kill_tasks",
-                 "implicit_session", "_api_elements", "_rp_elements", "_ct_element")
+                 "implicit_session", "_api_elements", "_rp_elements", "_ct_element", "_ct_reply")
 
     def __init__(self, core: ExecutorCore) -> None:
         self._core = core
@@ -200,6 +202,8 @@ class Executor:
         self._api_elements = _elements(core.server_api_doc) if core.server_api_doc else b""
         self._rp_elements: Dict[int, Tuple[Any, bytes]] = {}
         self._ct_element: Tuple[Any, bytes] = (None, b"")
+        # (the client's clock, and a reply's encoded $clusterTime already compared with it)
+        self._ct_reply: Tuple[Any, bytes] = (None, b"")
         self._retry_writes = core.retry_writes
         self._retry_reads = core.retry_reads
         self._timeout = core.timeout
@@ -498,13 +502,19 @@ class Executor:
                                     unacknowledged, check, timeout_applies, op_id, array, exhaust,
                                 )
                             else:
+                                # (an operation whose reply only the driver reads, without a
+                                # session that keeps times: the reply's times stay encoded)
+                                split = op.split_times and (use_session is None or use_session._implicit)
                                 reply = await conn.command(
                                     dbname, cmd, codec_options=codec_options, sequences=sequences,
                                     unacknowledged=unacknowledged, check=check,
                                     timeout=_csot.remaining() if timeout_applies else None, array=array,
-                                    exhaust_allowed=exhaust, tail=tail,
+                                    exhaust_allowed=exhaust, tail=tail, split_times=split,
                                 )
-                                self._process_reply(reply, use_session, conn)
+                                if split and conn.reply_cluster_time is not None:
+                                    self._gossip_encoded(conn.reply_cluster_time)
+                                else:
+                                    self._process_reply(reply, use_session, conn)
                         except OperationFailure as exc:
                             # ReauthenticationRequired: authenticate this connection again
                             # and send the command once more (auth spec), retryable or not.
@@ -1096,6 +1106,26 @@ class Executor:
             ),
         )
         return reply
+
+    def _gossip_encoded(self, element: bytes) -> None:
+        """Advance the client's clock to a reply's ``$clusterTime`` *element* (encoded, as
+        :meth:`Connection.command` with ``split_times`` leaves it). Nothing is decoded when
+        the same bytes were already compared with the clock as it still is (a server repeats
+        its $clusterTime until its clock moves); else decoded, checked and compared."""
+        seen = self._ct_reply
+        core = self._core
+        if seen[1] == element and seen[0] is core.cluster_time:
+            return
+        try:
+            ct = bson.decode(element[14:])
+        except Exception as exc:
+            raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
+        if not isinstance(ct.get("clusterTime"), Timestamp):
+            raise ProtocolError("Malformed $clusterTime in server reply")
+        cur = core.cluster_time
+        if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
+            core.cluster_time = cur = ct
+        self._ct_reply = (cur, element)
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
         check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)

@@ -143,6 +143,9 @@ class Operation:
     #: the executor records the ``lsid`` of its implicit session in ``self.lsid`` (find_one:
     #: a cursor the server left open is killed in the session that opened it)
     records_lsid: bool = False
+    #: only the driver reads the reply (no user sees it): its ``$clusterTime`` and
+    #: ``operationTime`` may stay encoded when no session keeps times (see the executor)
+    split_times: bool = False
 
     @property
     def retry_kind(self) -> str:
@@ -256,6 +259,7 @@ class FindOne(Operation):
     retryable_read = True
     is_write = False
     records_lsid = True  # (a cursor the server left open is killed in the same session)
+    split_times = True
 
     def __init__(self, dbname: str, coll: str, filter: Mapping[str, Any], read_preference: Any,
                  read_concern: Optional[Mapping[str, Any]], codec_options: CodecOptions[Any]) -> None:
@@ -314,6 +318,7 @@ class GetMore(Operation):
     name = "getMore"
     is_write = False
     implicit_session = False
+    split_times = True
 
     def __init__(self, dbname: str, coll: str, cursor_id: int, address: Optional[Tuple[str, int]],
                  codec_options: CodecOptions[Any], batch_size: int = 0,
@@ -395,6 +400,7 @@ class WriteStatements(Operation):
     __slots__ = ("name", "coll", "field", "encoded", "options", "retryable_write", "write_concern",
                  "unacknowledged", "sequences")
     is_write = True
+    split_times = True
 
     def __init__(self, dbname: str, name: str, coll: str, field: str, encoded: List[bytes],
                  options: Optional[Dict[str, Any]], codec_options: CodecOptions[Any], *,

@@ -53,6 +53,7 @@ class FakeConnection:
         self.max_bson_size = 16 * 1024 * 1024
         self.max_message_size = 48_000_000
         self.max_write_batch_size = 100_000
+        self.reply_cluster_time: Optional[bytes] = None  # (replies here keep their times)
         self.sequences: List[Any] = []
         self.tails: List[Optional[bytes]] = []
 

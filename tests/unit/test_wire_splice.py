@@ -56,7 +56,7 @@ def test_connection_command_with_a_tail_and_a_commands_own_db() -> None:
     sent = []
 
     class _Recording(Connection):
-        def _round_trip(self, frame, codec_options, check):  # type: ignore[no-untyped-def,override]
+        def _round_trip(self, frame, codec_options, check, split_times=False):  # type: ignore[no-untyped-def,override]
             sent.append(frame)
 
     conn = _Recording(_Proto(), ("a", 1), SimpleNamespace(socket_timeout=None))  # type: ignore[arg-type]
