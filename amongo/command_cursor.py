@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Generic, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, ClassVar, Dict, Generic, List, Mapping, Optional, Tuple
 
 from bson.codec_options import CodecOptions
 from pymongo.errors import InvalidOperation, OperationFailure
@@ -33,6 +33,11 @@ class _CursorBase(Generic[_DocumentType]):
     """State and iteration shared by every cursor: the buffered batch, getMore, killCursors,
     the implicit session's lifetime, and Motor's ``to_list`` / ``next`` semantics. Generic in
     the document type: ``async for``, ``next``, ``to_list`` give ``_DocumentType``."""
+
+    #: The smallest ``to_list`` length: 0 in Motor's API (``to_list(0)`` fetches the first
+    #: batch and returns ``[]``); the PyMongo-style cursors set 1 (``to_list(0)`` raises
+    #: ValueError, as in PyMongo). A class attribute, so both APIs run one ``to_list``.
+    _min_to_list_length: ClassVar[int] = 0
 
     def __init__(self, collection: "Collection[Any]", session: Optional["ClientSession"], codec_options: Optional[CodecOptions[Any]]) -> None:
         self._collection = collection
@@ -330,14 +335,18 @@ class _CursorBase(Generic[_DocumentType]):
         return None
 
     async def to_list(self, length: Optional[int] = None) -> List[_DocumentType]:
-        """Read up to *length* documents (all when None) into a list (Motor: ``to_list``).
+        """Read up to *length* documents (all when None) into a list (Motor and PyMongo:
+        ``to_list``).
 
-        As in Motor, ``to_list(0)`` fetches the first batch and returns ``[]``."""
+        As in Motor, ``to_list(0)`` fetches the first batch and returns ``[]``; on the
+        PyMongo-style cursors (PyMongo: ``AsyncCursor.to_list``) a length below 1 raises
+        ValueError."""
         if length is not None:
             if not isinstance(length, int):
                 raise TypeError("length must be an int, not %r" % (length,))
-            if length < 0:
-                raise ValueError("length must be non-negative")
+            if length < self._min_to_list_length:
+                raise ValueError("length must be non-negative" if self._min_to_list_length == 0
+                                 else "to_list() length must be greater than 0")
         result: List[_DocumentType] = []
         if length == 0:
             await self._ensure_started()

@@ -24,6 +24,7 @@ from typing import Any, Callable, Counter, Optional, Tuple
 
 from . import nosock
 from .servers import ReplayProcess
+from .workloads import run_ops
 
 Key = Tuple[str, Any]
 
@@ -49,44 +50,22 @@ def _tracer(counts: "Counter[Key]", lines_of: Optional[str]) -> Callable[..., An
 
 
 async def _run(uri: str, driver: str, workload: str, n: int, counts: "Counter[Key]", lines_of: Optional[str],
-               concurrency: int) -> None:
-    op = await (nosock._raw if driver == "raw" else nosock._amongo)(uri, workload)
-
-    async def worker(k: int) -> None:
-        for i in range(k):
-            await op(i)
-
-    async def ops(total: int) -> None:
-        if concurrency == 1:
-            await worker(total)
-        else:  # (tasks started outside the trace: what is counted is the operations)
-            await asyncio.gather(*[worker(total // concurrency) for _ in range(concurrency)])
-
-    await ops(max(300, concurrency))  # (warm: pools, caches, first-use paths)
-    tasks = None
-    if concurrency > 1:
-        gate = asyncio.Event()
-
-        async def gated(k: int) -> None:
-            await gate.wait()
-            await worker(k)
-
-        tasks = [asyncio.ensure_future(gated(n // concurrency)) for _ in range(concurrency)]
-        await asyncio.sleep(0)
+               concurrency: int) -> int:
+    if driver == "raw":
+        op = await nosock._raw(uri, workload, concurrency)
+    else:
+        op = await nosock._amongo(uri, workload, driver, concurrency)
+    await run_ops(op, max(300, concurrency), concurrency)  # (warm: pools, caches, first-use paths)
     sys.settrace(_tracer(counts, lines_of))
     try:
-        if tasks is None:
-            await worker(n)
-        else:
-            gate.set()
-            await asyncio.gather(*tasks)
+        return await run_ops(op, n, concurrency)
     finally:
         sys.settrace(None)
 
 
 def main(argv: Optional[list] = None) -> int:  # type: ignore[type-arg]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("driver", choices=["amongo", "raw"])
+    ap.add_argument("driver", choices=["amongo", "amongo-async", "raw"])
     ap.add_argument("workload", choices=["find_one", "insert_one"])
     ap.add_argument("n", nargs="?", type=int, default=200)
     ap.add_argument("--top", type=int, default=40, help="functions to list")
@@ -95,16 +74,16 @@ def main(argv: Optional[list] = None) -> int:  # type: ignore[type-arg]
     args = ap.parse_args(argv)
     counts: Counter[Key] = collections.Counter()
     with ReplayProcess(None) as rp:
-        asyncio.run(_run(rp.uri, args.driver, args.workload, args.n, counts, args.lines, args.concurrency))
-    total = sum(counts.values()) / args.n
+        n = asyncio.run(_run(rp.uri, args.driver, args.workload, args.n, counts, args.lines, args.concurrency))
+    total = sum(counts.values()) / n
     if args.lines:
         for (fn, line), v in sorted(counts.items(), key=lambda kv: kv[0][1] or 0):
-            print(f"{v / args.n:7.1f} {line or 0:5d} {linecache.getline(fn, line or 0).rstrip()[:100]}")
+            print(f"{v / n:7.1f} {line or 0:5d} {linecache.getline(fn, line or 0).rstrip()[:100]}")
         print(f"{args.driver} {args.workload} {args.lines}: {total:.0f} bytecodes/op")
         return 0
     print(f"{args.driver} {args.workload}: {total:.0f} bytecodes/op")
     for (name, _), v in counts.most_common(args.top):
-        print(f"{v / args.n:8.1f}  {name}")
+        print(f"{v / n:8.1f}  {name}")
     return 0
 
 

@@ -20,6 +20,17 @@ Examples (the numbers in the README's issue-3 notes came from these)::
     python -m benchmarks.inproc find_one --drivers amongo,amongo-async --ops 3000
     python -m benchmarks.inproc find_one --drivers amongo,mongojet,raw --ops 3000
 
+``--marks`` calls ``os.getppid()`` before and after each measured round and prints each
+round's driver: under callgrind with ``--dump-before=getppid`` every call ends a dump, so
+dump ``2k`` (``ir.PID.2``, ``ir.PID.4``...) holds the instructions of round *k* (in the
+printed order) and nothing else, a figure the machine's load does not move (CPU time on a
+shared machine moves by tens of percent; a round's instructions by about 1 %)::
+
+    valgrind --tool=callgrind --dump-before=getppid --callgrind-out-file=/tmp/ir.%p \
+        python -m benchmarks.inproc find_one --drivers amongo,amongo-async \
+        --concurrency 1000 --ops 5000 --rounds 4 --marks
+    for i in 2 4 6 8 10 12 14 16; do grep -h totals /tmp/ir.*.$i; done
+
 After the per-driver lines come each driver's CPU-per-op ratios to ``floor``, ``raw`` and
 ``mongojet`` (those that ran); with ``--floor``, the amongo APIs' issue-17 target (find 10k
 to_list CPU per op <= 1.05x the decode floor) is printed PASS/FAIL. mongojet's CPU includes
@@ -30,30 +41,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .drivers import get_adapter
 from .servers import ReplayProcess
-from .workloads import WORKLOADS
+from .workloads import WORKLOADS, run_ops
 
 
 async def _round(op: Any, ops: int, concurrency: int) -> Tuple[float, float]:
     """One round: (wall, cpu) seconds per op."""
     c0, t0 = time.process_time(), time.perf_counter()
-    if concurrency == 1:
-        for i in range(ops):
-            await op(i)
-    else:
-        per = max(1, ops // concurrency)
-
-        async def worker(k: int) -> None:
-            for i in range(per):
-                await op(i * concurrency + k)
-
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        ops = per * concurrency
+    ops = await run_ops(op, ops, concurrency)
     return (time.perf_counter() - t0) / ops, (time.process_time() - c0) / ops
 
 
@@ -81,7 +82,7 @@ def _floor_op() -> Any:
 
 
 async def run(workload: str, drivers: List[str], rounds: int, ops: int, concurrency: int,
-              uri: str) -> Dict[str, List[Tuple[float, float]]]:
+              uri: str, marks: bool = False) -> Dict[str, List[Tuple[float, float]]]:
     wl = WORKLOADS[workload]
     ops_by: Dict[str, Any] = {}
     adapters = []
@@ -100,7 +101,12 @@ async def run(workload: str, drivers: List[str], rounds: int, ops: int, concurre
         for r in range(rounds):
             for k in range(len(drivers)):
                 d = drivers[(r + k) % len(drivers)]
+                if marks:
+                    os.getppid()  # (a callgrind --dump-before mark: the round starts)
                 res[d].append(await _round(ops_by[d], ops, concurrency))
+                if marks:
+                    os.getppid()
+                    print(f"mark: round {r} {d}", flush=True)
     finally:
         for a in adapters:
             await a.close()
@@ -118,6 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--synthetic", action="store_true", help="replay synthesized replies")
     ap.add_argument("--floor", action="store_true", help="(find) also time decode + free alone")
+    ap.add_argument("--marks", action="store_true",
+                    help="os.getppid() around each round (callgrind --dump-before=getppid)")
     args = ap.parse_args(argv)
     drivers = [d for d in args.drivers.split(",") if d]
     if args.floor and args.workload == "find":
@@ -126,8 +134,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .harness import store_path
 
     store = None if args.synthetic else store_path()
-    import os
-
     if store is not None and not os.path.exists(store):
         store = None  # no recording yet (run python -m benchmarks --quick once): synthesize
     if args.loop == "uvloop":
@@ -136,7 +142,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     with ReplayProcess(store) as rp:
         # (asyncio.run lets the clients' cancelled monitor tasks finish before the loop closes)
-        res = asyncio.run(run(args.workload, drivers, args.rounds, ops, args.concurrency, rp.uri))
+        res = asyncio.run(run(args.workload, drivers, args.rounds, ops, args.concurrency, rp.uri,
+                               args.marks))
     unit, scale = ("ms", 1e3) if args.workload in ("find", "insert_many") else ("us", 1e6)
     print(f"{args.workload} c={args.concurrency} {args.loop}, {args.rounds} rounds of {ops} ops, "
           f"per op ({unit}):")

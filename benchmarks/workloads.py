@@ -6,6 +6,7 @@ is one measured operation. ``doc_bytes`` is the BSON size of the documents one o
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
@@ -18,6 +19,24 @@ BULK_INSERTS, BULK_UPDATES, BULK_DELETES = 10, 5, 5
 TWEETS = 100
 
 Op = Callable[[int], Awaitable[Any]]
+
+
+async def run_ops(op: Op, n: int, concurrency: int = 1) -> int:
+    """Run *n* ops of *op*: in turn (one task), or spread over *concurrency* tasks, each
+    running ``n // concurrency`` of them in turn (op ``i * concurrency + k`` on task *k*).
+    Returns how many ran (*n* rounded down to a multiple of *concurrency*, at least one each)."""
+    if concurrency <= 1:
+        for i in range(n):
+            await op(i)
+        return n
+    per = max(1, n // concurrency)
+
+    async def worker(k: int) -> None:
+        for i in range(per):
+            await op(i * concurrency + k)
+
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return per * concurrency
 
 
 @dataclass

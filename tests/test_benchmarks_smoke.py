@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -235,3 +236,25 @@ def test_bytecode_profile_counts_the_drivers_functions(capsys):
     assert bytecodes.main(["raw", "find_one", "20"]) == 0
     raw = capsys.readouterr().out.splitlines()[0]
     assert int(raw.split()[2]) < int(first.split()[2])
+
+
+def test_per_op_counters_run_with_many_tasks(capsys, monkeypatch):
+    """The load-independent counters issue 17 compares the two APIs with: ``benchmarks.nosock``
+    (fake transport) and ``benchmarks.calls`` with several tasks, and ``benchmarks.inproc
+    --marks`` (the callgrind dump marks around each round)."""
+    from benchmarks import calls, inproc, nosock
+
+    monkeypatch.setattr(sys, "argv", ["nosock", "amongo-async", "find_one", "40", "10"])
+    assert nosock.main() == 0
+    assert "amongo-async find_one c=10:" in capsys.readouterr().out
+    assert calls.main(["insert_one", "--drivers", "amongo,amongo-async", "--ops", "40",
+                       "--concurrency", "10"]) == 0
+    out = capsys.readouterr().out
+    for api in ("amongo", "amongo-async"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["insert_one", api])
+        assert float(line.split()[2]) > 0 and line.endswith("(c=10)"), line
+    assert inproc.main(["find_one", "--drivers", "amongo,amongo-async", "--rounds", "2",
+                        "--ops", "20", "--concurrency", "5", "--synthetic", "--marks"]) == 0
+    marks = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("mark: ")]
+    assert marks == ["mark: round 0 amongo", "mark: round 0 amongo-async",
+                     "mark: round 1 amongo-async", "mark: round 1 amongo"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, List, Mapping, NoReturn, Optional, Type
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, DESCENDING
 
+from amongo.asynchronous.command_cursor import _PyMongoToList
 from amongo.gridfs import DEFAULT_CHUNK_SIZE, GridFSBucket, GridIn, GridOut, GridOutCursor, _disallow_transactions, _whole_operation
 
 __all__ = ["AsyncGridFS", "AsyncGridFSBucket", "AsyncGridIn", "AsyncGridOut", "AsyncGridOutCursor",
@@ -109,18 +110,11 @@ class AsyncGridOut(GridOut):
         raise io.UnsupportedOperation("AsyncGridOut does not support writelines()")
 
 
-class AsyncGridOutCursor(GridOutCursor):
+class AsyncGridOutCursor(_PyMongoToList[Any], GridOutCursor):
     """A cursor over a bucket's files yielding :class:`AsyncGridOut` (PyMongo:
-    ``AsyncGridOutCursor``)."""
+    ``AsyncGridOutCursor``); ``to_list(0)`` raises ValueError, as in PyMongo."""
 
     _grid_out_class = AsyncGridOut
-
-    async def to_list(self, length: Optional[int] = None) -> List[Any]:
-        """Read up to *length* files (all when None); a length below 1 raises ValueError
-        (PyMongo: ``to_list``)."""
-        if isinstance(length, int) and length < 1:
-            raise ValueError("to_list() length must be greater than 0")
-        return await GridOutCursor.to_list(self, length)
 
     async def rewind(self) -> "AsyncGridOutCursor":  # type: ignore[override]
         """Reset to the unstarted state (PyMongo: ``rewind``, a coroutine)."""

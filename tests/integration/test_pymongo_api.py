@@ -43,8 +43,10 @@ async def test_crud_cursor_and_command_cursors(driver, secantus_rs):
             coll.find()[0]
         agg = await coll.aggregate([{"$match": {"i": {"$gte": 3}}}, {"$sort": {"i": 1}}, {"$project": {"_id": 0}}])
         assert await agg.to_list() == [{"i": 3}, {"i": 4}]
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="greater than 0"):
             await (await coll.aggregate([])).to_list(0)
+        with pytest.raises(ValueError, match="greater than 0"):
+            await coll.find().to_list(-1)
         names = [ix["name"] async for ix in await coll.list_indexes()]
         assert names == ["_id_"]
         with pytest.raises(TypeError, match="not iterable"):
@@ -128,6 +130,8 @@ async def test_gridfs_bucket_and_legacy(driver, secantus_rs):
         await out.close()
         files = await bucket.find({"filename": "a.txt"}).to_list()
         assert len(files) == 2 and all(type(f).__name__ == "AsyncGridOut" for f in files)
+        with pytest.raises(ValueError, match="greater than 0"):
+            await bucket.find({"filename": "a.txt"}).to_list(0)
         await bucket.rename_by_name("a.txt", "b.txt")
         assert await (await bucket.open_download_stream_by_name("b.txt", revision=0)).read() == b"one"
         await bucket.delete_by_name("b.txt")
