@@ -83,32 +83,49 @@ GOSSIP: Dict[str, Any] = {
 }
 
 
+GOSSIP_OPERATIONS: Dict[str, Callable[[Any, Any], Any]] = {
+    # runCommand returns the whole reply; find_one and insert_one keep the times encoded when
+    # no explicit session keeps them (test_reply_times.py)
+    "ping": lambda client, session: client.admin.command("ping", session=session),
+    "find_one": lambda client, session: client.db.c.find_one({}, session=session),
+    "insert_one": lambda client, session: client.db.c.insert_one({}, session=session),
+}
+
+
 @pytest.mark.parametrize("case", sorted(GOSSIP))
 @pytest.mark.parametrize("explicit_session", [False, True])
-async def test_malformed_gossip_is_a_protocol_error(case: str, explicit_session: bool) -> None:
+@pytest.mark.parametrize("operation", sorted(GOSSIP_OPERATIONS))
+async def test_malformed_gossip_is_a_protocol_error(case: str, explicit_session: bool, operation: str) -> None:
     from bson.timestamp import Timestamp
 
     state = {"bad": False}
 
     async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
-        if "ping" in cmd:
-            doc = {"ok": 1.0, "$clusterTime": {"clusterTime": Timestamp(5, 1), "signature": {}}}
+        if "ping" in cmd or "find" in cmd or "insert" in cmd:
+            doc: Dict[str, Any] = {"ok": 1.0}
+            if "find" in cmd:
+                doc = {"cursor": {"id": 0, "ns": "db.c", "firstBatch": []}, "ok": 1.0}
+            elif "insert" in cmd:
+                doc = {"n": 1, "ok": 1.0}
+            doc.update({"$clusterTime": {"clusterTime": Timestamp(5, 1), "signature": {}},
+                        "operationTime": Timestamp(5, 1)})
             if state["bad"]:
                 doc.update(GOSSIP[case])
             await peer.reply(rid, doc)
             return None
         return False
 
+    run = GOSSIP_OPERATIONS[operation]
     async with FakeServer(handler) as srv:
         client = AsyncIOMotorClient(srv.uri, serverSelectionTimeoutMS=3000)
         try:
             session = await client.start_session() if explicit_session else None
-            await client.admin.command("ping", session=session)  # a valid cluster time is known
+            await run(client, session)  # a valid cluster time is known
             state["bad"] = True
             with pytest.raises(ProtocolError, match="Malformed"):
-                await client.admin.command("ping", session=session)
+                await run(client, session)
             state["bad"] = False
-            assert (await client.admin.command("ping", session=session))["ok"] == 1.0
+            await run(client, session)
             if session is not None:
                 await session.end_session()
         finally:

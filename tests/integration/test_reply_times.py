@@ -2,9 +2,10 @@
 appends to the replies of find_one, writes and getMores stay encoded (no Timestamp objects,
 no validation pass) when no session keeps times, and the client's clock still follows them:
 each command sends the newest ``$clusterTime`` received, an older one never replaces it, an
-error reply is whole (its times included), a malformed value is a ProtocolError, and user
+error reply is whole (its times included), and user
 data that happens to contain the key's bytes is untouched. A fake server on 127.0.0.1 scripts
-the times; both APIs run the same engine path.
+the times; both APIs run the same engine path. (A malformed value on this path is a
+ProtocolError: test_reliability_replies.py's gossip test runs find_one and insert_one.)
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 from bson.timestamp import Timestamp
-from pymongo.errors import OperationFailure, ProtocolError
+from pymongo.errors import OperationFailure
 
 import amongo
 from amongo.motor_asyncio import AsyncIOMotorClient
@@ -73,43 +74,3 @@ async def test_the_clock_follows_replies_whose_times_stay_encoded(api: str) -> N
             assert [_sent_time(c) for c in sent[1:]] == [10, 11, 11, 11, 20, 30]
         finally:
             await client.close() if api == "pymongo" else client.close()
-
-
-GOSSIP: Dict[str, Any] = {
-    "cluster-time-not-a-document": {"$clusterTime": 5},
-    "cluster-time-without-clusterTime": {"$clusterTime": {"signature": {}}},
-    "cluster-time-wrong-type": {"$clusterTime": {"clusterTime": "yesterday"}},
-    "operation-time-wrong-type": {"operationTime": 12},
-}
-
-
-@pytest.mark.parametrize("case", sorted(GOSSIP))
-@pytest.mark.parametrize("operation", ["find_one", "insert_one"])
-async def test_malformed_encoded_times_are_a_protocol_error(case: str, operation: str) -> None:
-    state = {"bad": False}
-
-    async def handler(peer: Peer, rid: int, cmd: Dict[str, Any]) -> Any:
-        if "find" in cmd or "insert" in cmd:
-            doc: Dict[str, Any] = (
-                {"cursor": {"id": 0, "ns": "db.c", "firstBatch": []}, "ok": 1.0} if "find" in cmd
-                else {"n": 1, "ok": 1.0}
-            )
-            doc.update(_times(5))
-            if state["bad"]:
-                doc.update(GOSSIP[case])
-            await peer.reply(rid, doc)
-            return None
-        return False
-
-    async with FakeServer(handler) as srv:
-        client = AsyncIOMotorClient(srv.uri, serverSelectionTimeoutMS=3000)
-        try:
-            run = (lambda: client.db.c.find_one({})) if operation == "find_one" else (lambda: client.db.c.insert_one({}))
-            await run()  # a valid cluster time is known
-            state["bad"] = True
-            with pytest.raises(ProtocolError, match="Malformed"):
-                await run()
-            state["bad"] = False
-            await run()
-        finally:
-            client.close()
