@@ -87,7 +87,8 @@ GOSSIP_OPERATIONS: Dict[str, Callable[[Any, Any], Any]] = {
     # runCommand returns the whole reply; find_one and insert_one keep the times encoded when
     # no explicit session keeps them (test_reply_times.py)
     "ping": lambda client, session: client.admin.command("ping", session=session),
-    "find_one": lambda client, session: client.db.c.find_one({}, session=session),
+    "find_one": lambda client, session: (  # (no session argument: the FindOne path, not a cursor's)
+        client.db.c.find_one({}) if session is None else client.db.c.find_one({}, session=session)),
     "insert_one": lambda client, session: client.db.c.insert_one({}, session=session),
 }
 
