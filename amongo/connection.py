@@ -56,6 +56,9 @@ _INT32_PACK = struct.Struct("<i").pack
 # The gossiped times a server appends to its replies, as they are encoded (split_times)
 _CT_KEY = b"\x03$clusterTime\x00"
 _OT_KEY = b"\x11operationTime\x00"
+#: the largest reply whose times are cut off (the rest is copied once: for a large batch that
+#: copy costs more than the Timestamps it saves)
+_SPLIT_MAX = 16 * 1024
 #: ``$db: name`` elements followed by the document's NUL, by database name (see ``tail``).
 _DB_ELEMENTS: Dict[str, bytes] = {}
 
@@ -569,10 +572,11 @@ class Connection:
                 # A reply ends with ``$clusterTime: {...}, operationTime: Timestamp``: cut both
                 # off (the document's length field rewritten), keep $clusterTime encoded. The
                 # last $clusterTime key before operationTime whose embedded document ends
-                # exactly where operationTime starts (anything else: decoded whole).
+                # exactly where operationTime starts (anything else, or a large reply:
+                # decoded whole).
                 ct_elem = None
                 n = len(body)
-                if body[n - 24:n - 9] == _OT_KEY and not body[n - 1]:
+                if n <= _SPLIT_MAX and body[n - 24:n - 9] == _OT_KEY and not body[n - 1]:
                     i = body.rfind(_CT_KEY, 9, n - 24)
                     if i > 0 and _INT32_UNPACK(body, i + 14)[0] == n - 38 - i:
                         ct_elem = bytes(body[i:n - 24])

@@ -45,6 +45,11 @@ async def test_the_clock_follows_replies_whose_times_stay_encoded(api: str) -> N
             kind, t = script.pop(0)
             if kind == "error":
                 doc: Dict[str, Any] = {"ok": 0.0, "code": 2, "errmsg": "bad value"}
+            elif kind == "open":  # a cursor with one document, more to come
+                doc = {"cursor": {"id": 77, "ns": "db.c", "firstBatch": [{"_id": 0}]}, "ok": 1.0}
+            elif kind == "big":  # its last batch, > 16 KiB
+                batch = [{"_id": i, "s": TRICKY, "pad": "x" * 100} for i in range(1, 301)]
+                doc = {"cursor": {"id": 0, "ns": "db.c", "nextBatch": batch}, "ok": 1.0}
             elif "find" in cmd:
                 doc = {"cursor": {"id": 0, "ns": "db.c", "firstBatch": [{"_id": 1, "s": TRICKY}]}, "ok": 1.0}
             else:
@@ -69,8 +74,14 @@ async def test_the_clock_follows_replies_whose_times_stay_encoded(api: str) -> N
             assert info.value.details is not None
             assert info.value.details["operationTime"] == Timestamp(30, 1)
             assert info.value.details["$clusterTime"]["clusterTime"] == Timestamp(30, 1)
-            await coll.insert_one({"x": 5})  # the error's T30 was gossiped
+            await coll.insert_one({"x": 5})  # the error's T30 was gossiped (receives T31)
+            # a getMore's large batch (decoded whole, times included) still moves the clock
+            script.extend([("open", 32), ("big", 40), ("ok", 41)])
+            assert len(await coll.find({}, batch_size=1).to_list(None)) == 1 + 300
+            await coll.insert_one({"x": 6})
             sent = [c for c in srv.peers[-1].commands if "find" in c or "insert" in c or "update" in c]
-            assert [_sent_time(c) for c in sent[1:]] == [10, 11, 11, 11, 20, 30]
+            assert [_sent_time(c) for c in sent[1:]] == [10, 11, 11, 11, 20, 30, 31, 40]
+            get_more = [c for p in srv.peers for c in p.commands if "getMore" in c]
+            assert len(get_more) == 1 and _sent_time(get_more[0]) == 32
         finally:
             await client.close() if api == "pymongo" else client.close()
