@@ -105,6 +105,8 @@ class MockDeployment:
             return r.replies({"ok": 1, "n": 1})
         if name == "find":
             return r.replies({"ok": 1, "cursor": {"id": 0, "ns": "db.c", "firstBatch": [{"served_by": host}]}})
+        if r.flags & 2:  # moreToCome (the client's endSessions at close): no reply
+            return True
         return r.replies({"ok": 1})
 
     def elect(self, new_primary: str) -> None:
