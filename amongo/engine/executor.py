@@ -15,7 +15,6 @@ from datetime import timedelta as _timedelta
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, MutableMapping, Optional, Protocol, Sequence, Set, Tuple, Union
 
 import bson
-from bson import Timestamp
 from bson.codec_options import CodecOptions
 from pymongo import monitoring as _pm
 from pymongo.errors import (
@@ -457,7 +456,7 @@ class Executor:
                 if op.implicit_session and not unacknowledged and conn.supports_sessions and implicit is None:
                     implicit = core.session_pool.get(topology._td.logical_session_timeout_minutes)
                     if op.records_lsid:
-                        op.lsid = implicit.session_id  # type: ignore[attr-defined]
+                        op.lsid = implicit.session_id  # type: ignore[attr-defined]  # (its slot)
             elif session._implicit and not conn.supports_sessions:
                 use_session = None
             do_retry_write = False
@@ -1120,21 +1119,23 @@ class Executor:
             ct = bson.decode(element[14:])
         except Exception as exc:
             raise ProtocolError(f"Invalid BSON in server reply: {exc}") from exc
-        if not isinstance(ct.get("clusterTime"), Timestamp):
-            raise ProtocolError("Malformed $clusterTime in server reply")
+        check_reply_times({"$clusterTime": ct})
+        self._ct_reply = (self._advance_clock(ct), element)
+
+    def _advance_clock(self, ct: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The client's cluster clock after gossiping a reply's (checked) ``$clusterTime``
+        *ct*: *ct* if it is newer, else the clock as it was."""
+        core = self._core
         cur = core.cluster_time
         if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
             core.cluster_time = cur = ct
-        self._ct_reply = (cur, element)
+        return cur
 
     def _process_reply(self, reply: Mapping[str, Any], session: Optional[ClientSession], conn: Connection) -> None:
         check_reply_times(reply)  # (ProtocolError for a malformed one, never a TypeError)
         ct = reply.get("$clusterTime")
         if ct is not None:
-            core = self._core
-            cur = core.cluster_time
-            if cur is None or ts_newer(ct["clusterTime"], cur["clusterTime"]):
-                core.cluster_time = ct
+            self._advance_clock(ct)
         if session is not None:
             session._advance(reply)
             if session._implicit:
